@@ -1,0 +1,1 @@
+"""Group-sliced metrics, honest statistics, dataset imbalance and model comparison."""

@@ -1,0 +1,151 @@
+"""The predictions artifact: what any voice-to-face model hands to the audit.
+
+A predictions artifact is a folder::
+
+    predictions.parquet   one row per clip and evaluated duration: ids, demographics,
+                          ``duration_s``, predicted attributes, craniofacial measures
+    features/<name>.npy   float32 matrices; row i belongs to row i of the table.
+                          Read back memory-mapped, so a million 4096-D rows stay on disk.
+    meta.json             model id, config hash, feature names and sizes, class lists
+
+Column conventions (see ``docs/predictions.md``):
+
+- required: ``clip_id``, ``speaker_id``, ``duration_s``
+- demographics as in the manifest: ``age``, ``age_group``, ``gender``, ``ethnicity``,
+  ``language`` and their ``<column>_source``
+- features: ``pred_feature`` (the face feature predicted from the voice) and
+  ``true_feature`` (the face encoder's feature of the speaker's true face)
+- attributes, for ``face`` in ``true``/``f2f``/``s2f`` and ``attribute`` in
+  ``gender``/``age_decade``/``ethnicity``: the label ``<face>_<attribute>``, the
+  class probabilities as feature ``<face>_<attribute>_proba`` (class order in
+  ``meta["classes"][attribute]``) and ``<face>_age_years``
+- craniofacial measures: ``<face>_cf_<measure>``
+
+A third-party model writes the same artifact with :func:`write_predictions`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from speech2face.errors import InputError
+
+SCHEMA_VERSION = 1
+REQUIRED_COLUMNS = ("clip_id", "speaker_id", "duration_s")
+FACES = ("true", "f2f", "s2f")
+ATTRIBUTES = ("gender", "age_decade", "ethnicity")
+TABLE_FILE = "predictions.parquet"
+META_FILE = "meta.json"
+FEATURES_DIR = "features"
+
+
+@dataclass
+class Predictions:
+    """A loaded predictions artifact: the table, its feature matrices and metadata."""
+
+    table: pd.DataFrame
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def write_predictions(
+    path: str | os.PathLike,
+    table: pd.DataFrame,
+    *,
+    features: Mapping[str, np.ndarray],
+    meta: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a predictions artifact atomically: a good earlier artifact is replaced only whole."""
+    path = Path(path)
+    _check(table, features, source=str(path))
+    meta_out = {
+        "schema_version": SCHEMA_VERSION,
+        **dict(meta or {}),
+        "features": {name: list(np.shape(matrix)[1:]) for name, matrix in features.items()},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        table.reset_index(drop=True).to_parquet(staging / TABLE_FILE, index=False)
+        (staging / FEATURES_DIR).mkdir()
+        for name, matrix in features.items():
+            np.save(staging / FEATURES_DIR / f"{name}.npy", np.asarray(matrix, dtype=np.float32))
+        (staging / META_FILE).write_text(json.dumps(meta_out, indent=2, sort_keys=True))
+        if path.exists():
+            shutil.rmtree(path)
+        staging.rename(path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+def read_predictions(path: str | os.PathLike, *, mmap: bool = True) -> Predictions:
+    """Read a predictions artifact folder, or a single Parquet file with list-valued features."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such predictions artifact")
+    if path.is_file():
+        return _read_single_parquet(path)
+    table_file = path / TABLE_FILE
+    if not table_file.exists():
+        raise InputError(f"{path}: not a predictions artifact (no {TABLE_FILE})")
+    table = pd.read_parquet(table_file)
+    meta_file = path / META_FILE
+    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+    features = {
+        npy.stem: np.load(npy, mmap_mode="r" if mmap else None)
+        for npy in sorted((path / FEATURES_DIR).glob("*.npy"))
+    }
+    _check(table, features, source=str(path))
+    return Predictions(table=table, features=features, meta=meta)
+
+
+def _read_single_parquet(path: Path) -> Predictions:
+    table = pd.read_parquet(path)
+    vector_columns = [
+        column
+        for column in table.columns
+        if len(table) and isinstance(table[column].iloc[0], (list, np.ndarray))
+    ]
+    features = {}
+    for column in vector_columns:
+        try:
+            features[column] = np.stack(table[column].to_numpy()).astype(np.float32)
+        except ValueError as error:
+            raise InputError(
+                f"{path}: column {column!r} holds vectors of unequal length"
+            ) from error
+    table = table.drop(columns=vector_columns)
+    _check(table, features, source=str(path))
+    return Predictions(table=table, features=features, meta={})
+
+
+def _check(table: pd.DataFrame, features: Mapping[str, np.ndarray], *, source: str) -> None:
+    missing = [column for column in REQUIRED_COLUMNS if column not in table.columns]
+    if missing:
+        raise InputError(f"{source}: predictions table lacks required column(s) {missing}")
+    duplicated = table.duplicated(subset=["clip_id", "duration_s"])
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated.to_numpy())[0])
+        raise InputError(
+            f"{source}: row {row}: clip_id {table['clip_id'].iloc[row]!r} appears twice "
+            f"for duration_s {table['duration_s'].iloc[row]}"
+        )
+    for name, matrix in features.items():
+        if np.ndim(matrix) < 1 or len(matrix) != len(table):
+            raise InputError(
+                f"{source}: feature {name!r} has {len(matrix)} rows, the table has {len(table)}"
+            )
