@@ -1,0 +1,1 @@
+"""The embedded synthetic voice–face corpus with known, plantable bias."""
