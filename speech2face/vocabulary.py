@@ -21,7 +21,7 @@ AGE_DECADES = ("<20", "20-29", "30-39", "40-49", "50-59", "60-69", "70+")
 """The paper's age classes (decades 10…70), the default binning of ``age`` into ``age_group``."""
 
 AGE_DECADE_EDGES = (20, 30, 40, 50, 60, 70)
-"""Lower edges (years) of every decade after the first; ``np.digitize(age, edges)`` indexes AGE_DECADES."""
+"""Edges (years): ``np.digitize(age, edges)`` indexes AGE_DECADES."""
 
 SYNTHETIC_ETHNICITIES = ("group_a", "group_b", "group_c", "group_d")
-"""Neutral names of the synthetic corpus's four ethnicity groups (they stand for no real population)."""
+"""Neutral names of the synthetic corpus's four ethnicity groups (no real population)."""
