@@ -1,0 +1,135 @@
+"""Page assembly shared by every report: template, escaping, tables, figures, atomic write.
+
+Every string that comes from user data goes through Jinja's autoescaping or
+:func:`markupsafe.escape`; only markup built here is marked safe.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+from markupsafe import Markup, escape
+from matplotlib.figure import Figure
+
+import speech2face
+
+_TEMPLATES = resources.files("reports") / "templates"
+_ENVIRONMENT = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass(frozen=True)
+class Section:
+    """One titled section of a report; ``body`` is markup built by this package."""
+
+    anchor: str
+    title: str
+    body: Markup
+
+
+def render_page(
+    *,
+    title: str,
+    kind: str,
+    source: str | os.PathLike,
+    sections: Sequence[Section],
+    findings: Sequence[str] = (),
+) -> str:
+    """Render one self-contained page: findings first, then sections, CSS and script inline."""
+    return _ENVIRONMENT.get_template("report.html.j2").render(
+        title=title,
+        kind=kind,
+        source=str(source),
+        sections=sections,
+        findings=findings,
+        version=speech2face.__version__,
+        rendered_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        css=(_TEMPLATES / "report.css").read_text(),
+        script=(_TEMPLATES / "sortable.js").read_text(),
+    )
+
+
+def write_html(html: str, path: str | os.PathLike) -> Path:
+    """Write a report atomically: a good earlier report is never left half overwritten."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
+    ) as handle:
+        handle.write(html)
+    os.replace(handle.name, path)
+    return path
+
+
+def figure_html(figure: Figure, *, alt: str, caption: str = "", dpi: int = 110) -> Markup:
+    """Embed a figure (made with ``Figure()``, not pyplot) as a PNG data URI with escaped text."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    caption_html = Markup("<figcaption>{}</figcaption>").format(caption) if caption else ""
+    return Markup('<figure><img alt="{}" src="data:image/png;base64,{}">{}</figure>').format(
+        alt, Markup(data), caption_html
+    )
+
+
+Formatter = Callable[[object], str]
+
+
+def table_html(
+    frame: pd.DataFrame,
+    *,
+    formats: Mapping[str, Formatter] | None = None,
+    badges: Mapping[str, Callable[[object], str | None]] | None = None,
+    caption: str = "",
+    sortable: bool = True,
+) -> Markup:
+    """A sortable HTML table; numbers keep their raw value in ``data-value`` for sorting."""
+    formats = dict(formats or {})
+    badges = dict(badges or {})
+    numeric = {c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])}
+    head = "".join(
+        f'<th scope="col"{_num_class(c in numeric)}>{escape(str(c))}</th>' for c in frame.columns
+    )
+    rows = []
+    for record in frame.itertuples(index=False):
+        cells = []
+        for column, value in zip(frame.columns, record, strict=True):
+            text = formats[column](value) if column in formats else _default_format(value)
+            badge_class = badges[column](value) if column in badges else None
+            shown = escape(text)
+            if badge_class:
+                shown = Markup('<span class="badge {}">{}</span>').format(badge_class, text)
+            data_value = f' data-value="{escape(str(value))}"' if column in numeric else ""
+            cells.append(f"<td{_num_class(column in numeric)}{data_value}>{shown}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    caption_html = f"<caption>{escape(caption)}</caption>" if caption else ""
+    table_class = ' class="sortable"' if sortable else ""
+    return Markup(
+        f'<div class="table-wrap"><table{table_class}>{caption_html}<thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _num_class(is_numeric: bool) -> str:
+    return ' class="num"' if is_numeric else ""
+
+
+def _default_format(value: object) -> str:
+    if isinstance(value, float):
+        return "–" if pd.isna(value) else f"{value:.3g}"
+    return str(value)
