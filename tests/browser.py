@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from selenium import webdriver
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -27,8 +28,7 @@ CHROMIUM_FLAGS = (
 
 @contextmanager
 def chromium_page(path: Path) -> Iterator[object]:
-    """Yield a selenium driver showing ``path``; fails the test if no local browser exists."""
-    webdriver = pytest.importorskip("selenium.webdriver")
+    """Yield a selenium driver showing ``path``; fails the test when no local browser exists."""
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         pytest.fail("Debian chromium and chromium-driver are required (.ci/run installs them)")
     os.environ["SE_OFFLINE"] = "true"  # never let selenium look for a browser of its own
