@@ -120,3 +120,31 @@ class VoiceEncoder(nn.Module):
         x = self.convs(spectrogram.permute(0, 3, 1, 2))
         x = x.mean(dim=2)  # average pool over the whole time axis → (B, C, F')
         return self.head(x.flatten(1))
+
+
+def config_to_dict(config: VoiceEncoderConfig) -> dict:
+    """A JSON- and checkpoint-safe form of ``config``; inverse of :func:`config_from_dict`."""
+    layers = [
+        {"conv": layer.channels, "stride": layer.stride}
+        if isinstance(layer, Conv)
+        else {"maxpool_time": 2}
+        for layer in config.layers
+    ]
+    return {
+        "name": config.name,
+        "layers": layers,
+        "fc_hidden": config.fc_hidden,
+        "out_dim": config.out_dim,
+        "in_channels": config.in_channels,
+        "freq_bins": config.freq_bins,
+        "kernel_size": config.kernel_size,
+    }
+
+
+def config_from_dict(data: dict) -> VoiceEncoderConfig:
+    """The config that :func:`config_to_dict` wrote."""
+    layers = tuple(
+        Conv(item["conv"], stride=item["stride"]) if "conv" in item else MaxPoolTime()
+        for item in data["layers"]
+    )
+    return VoiceEncoderConfig(**{**data, "layers": layers})
