@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from speech2face.errors import InputError
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("speech2face.manifest.commands",)
 """Modules that each register one or more subcommands, in ``--help`` order."""
 
 

@@ -1,0 +1,185 @@
+"""``s2f validate`` and ``s2f import``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from speech2face.errors import InputError
+from speech2face.importers import (
+    ImporterWarning,
+    import_avspeech,
+    import_commonvoice,
+    import_fairface,
+    import_utkface,
+    import_voxceleb,
+)
+from speech2face.manifest.io import read_manifest, write_manifest
+from speech2face.manifest.schema import manifest_kind
+from speech2face.manifest.validate import validate_manifest
+from speech2face.vocabulary import LABEL_SOURCES, SPLITS
+
+OPTION_NOT_FOR = "{option} does not apply to {dataset} (it applies to {allowed})"
+IMPORTED_INVALID = "{path}: written, but {count} problem(s) remain (listed above)"
+
+IMPORTERS: dict[str, tuple[Callable[..., pd.DataFrame], tuple[str, ...]]] = {
+    "voxceleb1": (
+        lambda src, **kw: import_voxceleb(src, version=1, **kw),
+        ("audio_root", "split", "val_fraction"),
+    ),
+    "voxceleb2": (
+        lambda src, **kw: import_voxceleb(src, version=2, **kw),
+        ("audio_root", "split", "val_fraction"),
+    ),
+    "avspeech": (
+        import_avspeech,
+        (
+            "audio_root",
+            "labels",
+            "labels_source",
+            "age_binning",
+            "split",
+            "split_fractions",
+            "val_fraction",
+        ),
+    ),
+    "commonvoice": (
+        import_commonvoice,
+        ("audio_root", "age_binning", "split", "split_fractions", "val_fraction"),
+    ),
+    "fairface": (import_fairface, ("image_root", "age_binning", "split", "val_fraction")),
+    "utkface": (import_utkface, ("age_binning", "split", "split_fractions")),
+}
+"""Each dataset's importer and the options it takes."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``validate`` and ``import``."""
+    validate = subparsers.add_parser(
+        "validate",
+        help="list every problem of a manifest (file, row, column)",
+        description="Print every problem of MANIFEST as FILE:row N:column C: message "
+        "(rows count from 0, the first data row); exit 2 when there is any.",
+    )
+    validate.add_argument("manifest", metavar="MANIFEST", help="manifest (.parquet, .csv, .tsv)")
+    validate.add_argument(
+        "--allow-speaker-leakage",
+        action="store_true",
+        help="accept a speaker in more than one split",
+    )
+    validate.add_argument(
+        "--no-check-files",
+        dest="check_files",
+        action="store_false",
+        help="do not check that audio/face files exist",
+    )
+    validate.set_defaults(handler=run_validate)
+
+    importer = subparsers.add_parser(
+        "import",
+        help="turn a dataset's metadata into a manifest",
+        description="Read a dataset's own metadata, map its categories onto the toolkit's "
+        "vocabulary (docs/importers.md) and write a Parquet manifest.",
+    )
+    importer.add_argument("dataset", choices=sorted(IMPORTERS), help="dataset family")
+    importer.add_argument(
+        "source",
+        metavar="SRC",
+        help="vox1_meta.csv / vox2_meta.csv / avspeech_*.csv / a Common Voice .tsv / "
+        "fairface_label_*.csv / a folder of UTKFace images",
+    )
+    importer.add_argument("--out", required=True, metavar="MANIFEST", help="output .parquet")
+    importer.add_argument("--audio-root", metavar="DIR", help="folder holding the audio")
+    importer.add_argument("--image-root", metavar="DIR", help="FairFace: folder of train/, val/")
+    importer.add_argument("--labels", metavar="CSV", help="AVSpeech: demographic labels file")
+    importer.add_argument(
+        "--labels-source",
+        choices=LABEL_SOURCES,
+        help="AVSpeech: provenance of the labels (default: inferred)",
+    )
+    importer.add_argument(
+        "--age-binning",
+        metavar="BINS",
+        help="paper (default), fairface, or edges in years such as 18,30,45,65",
+    )
+    importer.add_argument("--split", choices=SPLITS, help="put every row in this split")
+    importer.add_argument(
+        "--split-fractions",
+        metavar="T,V,E",
+        help="train,val,test fractions by speaker where the source has no split "
+        "(default 0.8,0.1,0.1)",
+    )
+    importer.add_argument(
+        "--val-fraction",
+        type=float,
+        metavar="F",
+        help="move this fraction of the source's training speakers to val (default 0)",
+    )
+    importer.set_defaults(handler=run_import)
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    """Print every problem; 2 when there is any."""
+    path = Path(args.manifest)
+    frame = read_manifest(path)
+    problems = validate_manifest(
+        frame,
+        source=path,
+        base_dir=path.parent,
+        allow_speaker_leakage=args.allow_speaker_leakage,
+        check_files=args.check_files,
+    )
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{path}: {len(problems)} problem(s)", file=sys.stderr)
+        return 2
+    print(f"{path}: valid {manifest_kind(frame)} manifest, {len(frame)} row(s)")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Import, print the importer's warnings, write the manifest, check it."""
+    function, allowed = IMPORTERS[args.dataset]
+    options = {}
+    for option in (
+        "audio_root",
+        "image_root",
+        "labels",
+        "labels_source",
+        "age_binning",
+        "split",
+        "split_fractions",
+        "val_fraction",
+    ):
+        value = getattr(args, option)
+        if value is None:
+            continue
+        if option not in allowed:
+            flag = "--" + option.replace("_", "-")
+            shown = ", ".join("--" + name.replace("_", "-") for name in allowed)
+            raise InputError(
+                OPTION_NOT_FOR.format(option=flag, dataset=args.dataset, allowed=shown)
+            )
+        options[option] = value
+    out = Path(args.out)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ImporterWarning)
+        frame = function(args.source, manifest_dir=out.parent, **options)
+    for warning in caught:
+        if issubclass(warning.category, ImporterWarning):
+            print(f"s2f import: warning: {warning.message}", file=sys.stderr)
+    write_manifest(frame, out)
+    problems = validate_manifest(frame, source=out, base_dir=out.parent, check_files=False)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(IMPORTED_INVALID.format(path=out, count=len(problems)), file=sys.stderr)
+        return 2
+    print(f"{out}: {len(frame)} row(s), {frame['speaker_id'].nunique()} speaker(s)")
+    return 0

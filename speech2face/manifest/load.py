@@ -1,0 +1,83 @@
+"""Loading a manifest for use: read, validate, fill unknowns, derive age groups."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from speech2face.errors import InputError
+from speech2face.manifest.age import AgeBinning, age_to_group
+from speech2face.manifest.io import read_manifest
+from speech2face.manifest.schema import AGE, AGE_GROUP, LABELLED_COLUMNS, source_column
+from speech2face.manifest.validate import validate_manifest
+from speech2face.vocabulary import DEMOGRAPHIC_COLUMNS, UNKNOWN
+
+INVALID_MANIFEST = "{problem} (and {others} more problem(s); `s2f validate {path}` lists all)"
+
+
+def load_manifest(
+    path: str | os.PathLike,
+    *,
+    allow_speaker_leakage: bool = False,
+    check_files: bool = True,
+    age_binning: str | AgeBinning = "paper",
+) -> pd.DataFrame:
+    """A valid manifest, ready to use, or :class:`~speech2face.errors.InputError`.
+
+    The error names the first problem and how many others there are. In the
+    returned table every demographic column exists, a missing value is
+    ``unknown``, and ``age_group`` is derived from ``age`` (by ``age_binning``)
+    wherever it is missing.
+    """
+    path = Path(path)
+    frame = read_manifest(path)
+    problems = validate_manifest(
+        frame,
+        source=path,
+        base_dir=path.parent,
+        allow_speaker_leakage=allow_speaker_leakage,
+        check_files=check_files,
+    )
+    if problems:
+        raise InputError(
+            INVALID_MANIFEST.format(problem=problems[0], others=len(problems) - 1, path=path)
+        )
+    return fill_unknowns(frame, age_binning=age_binning)
+
+
+def fill_unknowns(frame: pd.DataFrame, *, age_binning: str | AgeBinning = "paper") -> pd.DataFrame:
+    """A copy with every demographic column present, missing values ``unknown``.
+
+    ``age_group`` is derived from a numeric ``age`` where it is missing; a
+    ``<column>_source`` is ``unknown`` where its column has no provenance.
+    """
+    frame = frame.reset_index(drop=True).copy()
+    if AGE in frame.columns:
+        ages = pd.to_numeric(frame[AGE], errors="coerce")
+        frame[AGE] = ages.astype(float)
+        derived = age_to_group(ages.to_numpy(), binning=age_binning)
+        if AGE_GROUP in frame.columns:
+            given = frame[AGE_GROUP].astype(object)
+            missing = given.isna().to_numpy() | (given.astype(str).str.strip() == "").to_numpy()
+            missing |= (given == UNKNOWN).to_numpy()
+            frame[AGE_GROUP] = np.where(missing, derived, given)
+        else:
+            frame[AGE_GROUP] = derived
+    for column in DEMOGRAPHIC_COLUMNS:
+        frame[column] = _with_unknown(frame[column] if column in frame.columns else None, frame)
+    for column in LABELLED_COLUMNS:
+        provenance = source_column(column)
+        if column in frame.columns or provenance in frame.columns:
+            existing = frame[provenance] if provenance in frame.columns else None
+            frame[provenance] = _with_unknown(existing, frame)
+    return frame
+
+
+def _with_unknown(series: pd.Series | None, frame: pd.DataFrame) -> pd.Series:
+    if series is None:
+        return pd.Series(UNKNOWN, index=frame.index, dtype=object)
+    text = series.astype(object).where(series.notna(), UNKNOWN).astype(str).str.strip()
+    return text.where(text != "", UNKNOWN)
