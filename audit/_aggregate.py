@@ -1,0 +1,92 @@
+"""From a per-clip component frame to per-group point values and bootstrap replicates.
+
+The component frame (saved with every audit as ``components.parquet``) holds one row per
+clip: ``clip_id``, ``duration_s``, ``speaker_id``, the slice label of each sliced column
+(``slice:<column>``) and every per-clip component. The audit and the model comparison
+both aggregate it here, so a comparison re-aggregates each model's components on the
+same clips with the same speaker-keyed replicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from audit._bootstrap import group_sums, speaker_weights
+from audit._metrics import MetricSpec, metric_counts, metric_moments, metric_values
+from audit._slices import Slice, build_slices, group_counts
+
+SLICE_PREFIX = "slice:"
+KEY_COLUMNS = ("clip_id", "duration_s", "speaker_id")
+
+
+@dataclass(frozen=True)
+class MetricCells:
+    """One metric in one slice: every group's value, replicates and the sums behind them."""
+
+    spec: MetricSpec
+    slice: Slice
+    value: np.ndarray
+    """``(n_groups,)``."""
+    replicates: np.ndarray
+    """``(n_boot, n_groups)``."""
+    point_sums: np.ndarray
+    """``(n_groups, n_moments)``, for closed-form intervals."""
+    n_evaluated: np.ndarray
+    """Clips of each group that carry the metric's component."""
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    """Every metric in every slice, from one replicate matrix."""
+
+    slices: list[Slice]
+    n_clips: dict[str, np.ndarray]
+    n_speakers: dict[str, np.ndarray]
+    cells: dict[tuple[str, str], MetricCells]
+    n_speakers_total: int
+
+
+def slice_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The slice label columns of a component frame, under their own names."""
+    columns = [c for c in frame.columns if c.startswith(SLICE_PREFIX)]
+    return frame[columns].rename(columns=lambda c: c[len(SLICE_PREFIX) :])
+
+
+def aggregate(
+    frame: pd.DataFrame,
+    specs: Sequence[MetricSpec],
+    *,
+    slice_columns: Sequence[str],
+    intersections: int,
+    n_boot: int,
+    seed: int,
+) -> Aggregates:
+    """Point values and speaker-clustered bootstrap replicates of ``specs`` in every slice."""
+    slices = build_slices(slice_frame(frame), slice_columns, intersections=intersections)
+    speaker_codes, speakers = pd.factorize(frame["speaker_id"].astype(str), sort=True)
+    weights = speaker_weights(list(speakers), n_boot=n_boot, seed=seed)
+    components = {c: frame[c].to_numpy() for c in frame.columns}
+    blocks = [metric_moments(spec, components) for spec in specs]
+    offsets = np.cumsum([0] + [b.shape[1] for b in blocks])
+    moments = np.concatenate(blocks, axis=1) if blocks else np.empty((len(frame), 0))
+    n_clips, n_speakers, cells = {}, {}, {}
+    for slice_ in slices:
+        n_clips[slice_.name], n_speakers[slice_.name] = group_counts(slice_, speaker_codes)
+        sums = group_sums(
+            speaker_codes, slice_.codes, moments, n_groups=slice_.n_groups, weights=weights
+        )
+        for spec, start, stop in zip(specs, offsets[:-1], offsets[1:], strict=True):
+            point = sums.point[:, start:stop]
+            cells[spec.name, slice_.name] = MetricCells(
+                spec=spec,
+                slice=slice_,
+                value=metric_values(spec, point),
+                replicates=metric_values(spec, sums.replicates[:, :, start:stop]),
+                point_sums=point,
+                n_evaluated=metric_counts(spec, point).astype(np.int64),
+            )
+    return Aggregates(slices, n_clips, n_speakers, cells, n_speakers_total=len(speakers))

@@ -1,0 +1,228 @@
+"""Per-clip components, computed once from a predictions table, and the metric catalogue.
+
+A component is one number per clip (NaN where the clip has no evidence for it): an
+agreement indicator, an age error in years, a feature distance, a craniofacial
+measure. Metrics aggregate components per group (see ``_metrics``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from audit._metrics import MEAN, PEARSON, MetricSpec
+from speech2face.errors import InputError
+from speech2face.predictions import ATTRIBUTES
+from speech2face.vocabulary import AGE_DECADE_EDGES, AGE_DECADES, UNKNOWN
+
+LABEL_COLUMNS = {"gender": "gender", "age_decade": "age_group", "ethnicity": "ethnicity"}
+"""Ground-truth demographic column for each predicted attribute."""
+PRED_FEATURE = "pred_feature"
+TRUE_FEATURE = "true_feature"
+CF_PREFIX = "true_cf_"
+_CHUNK = 8192
+
+NON_FINITE_FEATURES = "{feature}: non-finite or zero-norm feature in {count} clip(s), e.g. {clips}"
+"""InputError message for invalid feature rows (exclude them with exclude_invalid=True)."""
+
+
+def metric_catalogue(columns: set[str]) -> list[MetricSpec]:
+    """Every metric the toolkit defines, given the table's columns (for craniofacial names)."""
+    specs: list[MetricSpec] = []
+    for attribute in ATTRIBUTES:
+        label = LABEL_COLUMNS[attribute]
+        for face in ("s2f", "f2f"):
+            specs.append(
+                MetricSpec(
+                    f"{face}_{attribute}_agreement",
+                    MEAN,
+                    (f"{face}_{attribute}_agreement",),
+                    (f"{face}_{attribute}", f"true_{attribute}"),
+                    higher_is_better=True,
+                    family="agreement",
+                    binary=True,
+                )
+            )
+        specs.append(
+            MetricSpec(
+                f"{attribute}_voice_added_error",
+                MEAN,
+                (f"{attribute}_voice_added_error",),
+                (f"s2f_{attribute}", f"f2f_{attribute}", f"true_{attribute}"),
+                higher_is_better=False,
+                family="decomposition",
+            )
+        )
+        for face in ("s2f", "f2f", "true"):
+            specs.append(
+                MetricSpec(
+                    f"{face}_{attribute}_accuracy_score",
+                    MEAN,
+                    (f"{face}_{attribute}_accuracy_score",),
+                    (f"{face}_{attribute}", label),
+                    higher_is_better=True,
+                    family="accuracy",
+                    binary=True,
+                )
+            )
+    for face in ("s2f", "f2f"):
+        specs.append(
+            MetricSpec(
+                f"{face}_age_error",
+                MEAN,
+                (f"{face}_age_error",),
+                (f"{face}_age_years", "true_age_years"),
+                higher_is_better=False,
+                family="age",
+                unit="years",
+            )
+        )
+    for face in ("s2f", "f2f", "true"):
+        specs.append(
+            MetricSpec(
+                f"{face}_age_label_error",
+                MEAN,
+                (f"{face}_age_label_error",),
+                (f"{face}_age_years", "age"),
+                higher_is_better=False,
+                family="age",
+                unit="years",
+            )
+        )
+    for name, higher in (("cosine_score", True), ("l1_error", False), ("l2_error", False)):
+        specs.append(
+            MetricSpec(
+                f"feature_{name}",
+                MEAN,
+                (f"feature_{name}",),
+                (f"feature:{PRED_FEATURE}", f"feature:{TRUE_FEATURE}"),
+                higher_is_better=higher,
+                family="feature",
+                unit="similarity" if higher else "distance",
+            )
+        )
+    for measure in sorted(c[len(CF_PREFIX) :] for c in columns if c.startswith(CF_PREFIX)):
+        for face in ("s2f", "f2f"):
+            specs.append(
+                MetricSpec(
+                    f"{face}_cf_{measure}_pearson",
+                    PEARSON,
+                    (f"{CF_PREFIX}{measure}", f"{face}_cf_{measure}"),
+                    (f"{CF_PREFIX}{measure}", f"{face}_cf_{measure}"),
+                    higher_is_better=True,
+                    family="craniofacial",
+                    unit="correlation",
+                )
+            )
+    return specs
+
+
+def missing_requirements(
+    spec: MetricSpec, columns: set[str], features: Mapping[str, np.ndarray]
+) -> list[str]:
+    """The columns (or ``feature:<name>``) ``spec`` needs that the predictions lack."""
+    missing = []
+    for need in spec.requires:
+        if need.startswith("feature:"):
+            if need.split(":", 1)[1] not in features:
+                missing.append(need)
+        elif need not in columns and not (need == "age_group" and "age" in columns):
+            missing.append(need)
+    return missing
+
+
+def known_labels(table: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """A label column as an object array of strings, and where it is known (not missing or
+    ``unknown``); ``age_group`` is derived from ``age`` when absent."""
+    if column == "age_group" and column not in table.columns:
+        values = age_groups(table["age"]).to_numpy(dtype=object)
+    else:
+        values = table[column].to_numpy(dtype=object)
+    known = ~pd.isna(values)
+    values = np.where(known, values, UNKNOWN).astype(str).astype(object)
+    return values, known & (values != UNKNOWN)
+
+
+def age_groups(age: pd.Series) -> pd.Series:
+    """Bin ages in years into the paper's decades; missing ages become ``unknown``."""
+    years = pd.to_numeric(age, errors="coerce").to_numpy(dtype=np.float64)
+    decade = np.digitize(np.nan_to_num(years), AGE_DECADE_EDGES)
+    labels = np.asarray(AGE_DECADES, dtype=object)[decade]
+    return pd.Series(np.where(np.isfinite(years), labels, UNKNOWN), index=age.index, dtype=object)
+
+
+def _agreement(table: pd.DataFrame, left: str, right: str) -> np.ndarray:
+    (a, a_known), (b, b_known) = known_labels(table, left), known_labels(table, right)
+    return np.where(a_known & b_known, (a == b).astype(np.float64), np.nan)
+
+
+def _numeric(table: pd.DataFrame, column: str) -> np.ndarray:
+    return pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _feature_components(
+    predicted: np.ndarray, true: np.ndarray, *, clip_ids: pd.Series, exclude_invalid: bool
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Cosine, L1 and L2 of L2-normalised features, chunked so memory maps stay on disk."""
+    n = len(predicted)
+    out = {name: np.full(n, np.nan) for name in ("cosine_score", "l1_error", "l2_error")}
+    invalid = np.zeros(n, dtype=bool)
+    for start in range(0, n, _CHUNK):
+        p = np.asarray(predicted[start : start + _CHUNK], dtype=np.float64)
+        t = np.asarray(true[start : start + _CHUNK], dtype=np.float64)
+        p_norm, t_norm = np.linalg.norm(p, axis=1), np.linalg.norm(t, axis=1)
+        bad = ~(np.isfinite(p).all(1) & np.isfinite(t).all(1) & (p_norm > 0) & (t_norm > 0))
+        invalid[start : start + len(p)] = bad
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p, t = p / p_norm[:, None], t / t_norm[:, None]
+        rows = slice(start, start + len(p))
+        out["cosine_score"][rows] = np.where(bad, np.nan, (p * t).sum(1))
+        out["l1_error"][rows] = np.where(bad, np.nan, np.abs(p - t).sum(1))
+        out["l2_error"][rows] = np.where(bad, np.nan, np.linalg.norm(p - t, axis=1))
+    if invalid.any() and not exclude_invalid:
+        clips = ", ".join(map(str, clip_ids.to_numpy()[invalid][:5]))
+        raise InputError(
+            NON_FINITE_FEATURES.format(
+                feature=f"{PRED_FEATURE}/{TRUE_FEATURE}", count=int(invalid.sum()), clips=clips
+            )
+        )
+    return {f"feature_{k}": v for k, v in out.items()}, invalid
+
+
+def compute_components(
+    table: pd.DataFrame,
+    features: Mapping[str, np.ndarray],
+    specs: list[MetricSpec],
+    *,
+    exclude_invalid: bool = False,
+) -> tuple[dict[str, np.ndarray], int]:
+    """Per-clip components for ``specs``; returns them and the number of invalid feature rows."""
+    out: dict[str, np.ndarray] = {}
+    n_invalid = 0
+    for spec in specs:
+        if spec.family == "feature" and spec.name not in out:
+            features_out, invalid = _feature_components(
+                features[PRED_FEATURE],
+                features[TRUE_FEATURE],
+                clip_ids=table["clip_id"],
+                exclude_invalid=exclude_invalid,
+            )
+            out.update(features_out)
+            n_invalid = int(invalid.sum())
+        elif spec.kind == PEARSON:
+            for column in spec.components:
+                out[column] = _numeric(table, column)
+        elif spec.family == "agreement":
+            out[spec.name] = _agreement(table, *spec.requires)
+        elif spec.family == "decomposition":
+            s2f, f2f, true = spec.requires
+            out[spec.name] = _agreement(table, f2f, true) - _agreement(table, s2f, true)
+        elif spec.family == "accuracy":
+            face, attribute = spec.name.split("_accuracy_score")[0].split("_", 1)
+            out[spec.name] = _agreement(table, f"{face}_{attribute}", LABEL_COLUMNS[attribute])
+        elif spec.family == "age":
+            predicted, reference = spec.requires
+            out[spec.name] = np.abs(_numeric(table, predicted) - _numeric(table, reference))
+    return out, n_invalid

@@ -1,0 +1,138 @@
+"""Per-group confusion matrices (the paper's Fig. 5, per group) and fairlearn's views.
+
+fairlearn's numbers are point summaries at clip level, reported next to the engine's
+own disparities (which carry speaker-clustered intervals) for readers who know them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fairlearn.metrics import (
+    MetricFrame,
+    demographic_parity_difference,
+    equalized_odds_difference,
+)
+from sklearn.metrics import accuracy_score
+
+from audit._components import LABEL_COLUMNS, known_labels
+from audit._slices import Slice
+from speech2face.predictions import ATTRIBUTES
+
+CONFUSION_KEYS = ("attribute", "face", "slice", "group", "true_class", "predicted_class")
+POSITIVE_GENDER = "female"
+"""The positive class of the binary gender prediction in demographic parity / equalised odds."""
+
+
+def confusion_tables(table: pd.DataFrame, slices: Sequence[Slice]) -> pd.DataFrame:
+    """Row-normalised confusion of S2F and F2F attributes against the true face, per group.
+
+    Long table for ``overall`` and every one-column slice: attribute, face, slice, group,
+    true_class, predicted_class, count, share (share of the group's clips of that true
+    class predicted as ``predicted_class``).
+    """
+    frames = []
+    for attribute in ATTRIBUTES:
+        if f"true_{attribute}" not in table.columns:
+            continue
+        true, true_known = known_labels(table, f"true_{attribute}")
+        for face in ("s2f", "f2f"):
+            if f"{face}_{attribute}" not in table.columns:
+                continue
+            predicted, predicted_known = known_labels(table, f"{face}_{attribute}")
+            valid = true_known & predicted_known
+            true_codes, true_classes = pd.factorize(true[valid], sort=True)
+            pred_codes, pred_classes = pd.factorize(predicted[valid], sort=True)
+            for slice_ in (s for s in slices if len(s.columns) <= 1):
+                frame = _confusion(
+                    slice_.codes[valid],
+                    true_codes,
+                    pred_codes,
+                    shape=(slice_.n_groups, len(true_classes), len(pred_classes)),
+                )
+                frame["group"] = np.asarray(slice_.labels, dtype=object)[frame["group"]]
+                frame["true_class"] = np.asarray(true_classes, dtype=object)[frame["true_class"]]
+                frame["predicted_class"] = np.asarray(pred_classes, dtype=object)[
+                    frame["predicted_class"]
+                ]
+                frame.insert(0, "slice", slice_.name)
+                frame.insert(0, "face", face)
+                frame.insert(0, "attribute", attribute)
+                frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=[*CONFUSION_KEYS, "count", "share"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _confusion(
+    groups: np.ndarray, true: np.ndarray, predicted: np.ndarray, *, shape: tuple[int, int, int]
+) -> pd.DataFrame:
+    counts = np.bincount(
+        np.ravel_multi_index((groups, true, predicted), shape), minlength=int(np.prod(shape))
+    ).reshape(shape)
+    totals = counts.sum(axis=2, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = counts / totals
+    group, true_class, predicted_class = np.nonzero(counts)
+    return pd.DataFrame(
+        {
+            "group": group,
+            "true_class": true_class,
+            "predicted_class": predicted_class,
+            "count": counts[group, true_class, predicted_class],
+            "share": share[group, true_class, predicted_class],
+        }
+    )
+
+
+def fairlearn_summaries(table: pd.DataFrame, slices: Sequence[Slice]) -> dict[str, Any]:
+    """fairlearn summaries of the S2F gender prediction across each one-column slice.
+
+    ``MetricFrame`` of gender agreement (S2F vs true face) by group, and the
+    demographic-parity and equalised-odds differences of predicting ``female``
+    against the ground-truth gender (the true face's gender where no label exists).
+    """
+    if not {"s2f_gender", "true_gender"} <= set(table.columns):
+        return {}
+    label_column = LABEL_COLUMNS["gender"]
+    if label_column not in table.columns:
+        label_column = "true_gender"
+    truth, truth_known = known_labels(table, label_column)
+    true_face, true_face_known = known_labels(table, "true_gender")
+    predicted, predicted_known = known_labels(table, "s2f_gender")
+    views: dict[str, Any] = {
+        "positive_class": POSITIVE_GENDER,
+        "ground_truth": label_column,
+        "by_slice": {},
+    }
+    for slice_ in slices:
+        if len(slice_.columns) != 1:
+            continue
+        groups = np.asarray(slice_.labels, dtype=object)[slice_.codes]
+        agree = true_face_known & predicted_known
+        frame = MetricFrame(
+            metrics=accuracy_score,
+            y_true=true_face[agree],
+            y_pred=predicted[agree],
+            sensitive_features=groups[agree],
+        )
+        view: dict[str, Any] = {
+            "s2f_gender_agreement_by_group": {str(k): float(v) for k, v in frame.by_group.items()},
+            "s2f_gender_agreement_difference": float(frame.difference()),
+        }
+        known = truth_known & predicted_known
+        y_true = (truth[known] == POSITIVE_GENDER).astype(int)
+        y_pred = (predicted[known] == POSITIVE_GENDER).astype(int)
+        if known.any() and len(np.unique(y_true)) == 2:
+            sensitive = groups[known]
+            view["demographic_parity_difference"] = float(
+                demographic_parity_difference(y_true, y_pred, sensitive_features=sensitive)
+            )
+            view["equalized_odds_difference"] = float(
+                equalized_odds_difference(y_true, y_pred, sensitive_features=sensitive)
+            )
+        views["by_slice"][slice_.name] = view
+    return views

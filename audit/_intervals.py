@@ -1,0 +1,90 @@
+"""Confidence intervals, bootstrap p-values and multiple-testing corrections."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import stats
+
+HOLM = "holm"
+BH = "bh"
+CORRECTIONS = (HOLM, BH)
+
+
+def percentile_interval(replicates: np.ndarray, *, level: float = 0.95) -> np.ndarray:
+    """Percentile interval over axis 0 of ``replicates``; NaN replicates are ignored.
+
+    Returns ``(2, ...)``: lower and upper bounds. A column with fewer than two finite
+    replicates has no interval (NaN).
+    """
+    tails = [(1 - level) / 2, (1 + level) / 2]
+    replicates = np.asarray(replicates, dtype=np.float64)
+    finite = np.isfinite(replicates)
+    if finite.all():
+        return np.quantile(replicates, tails, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        bounds = np.nanquantile(np.where(finite, replicates, np.nan), tails, axis=0)
+    return np.where(finite.sum(axis=0) >= 2, bounds, np.nan)
+
+
+def bootstrap_z_pvalue(estimate: np.ndarray, replicates: np.ndarray) -> np.ndarray:
+    """Two-sided p-value of ``estimate = 0`` from its bootstrap standard error.
+
+    A normal (Wald) test on the bootstrap SE keeps p-values continuous, which a
+    multiple-testing correction over many tests needs (percentile p-values cannot go
+    below 1/n_boot).
+    """
+    replicates = np.asarray(replicates, dtype=np.float64)
+    finite = np.isfinite(replicates)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        se = np.nanstd(np.where(finite, replicates, np.nan), axis=0, ddof=1)
+        z = np.abs(estimate) / se
+    p = 2 * stats.norm.sf(z)
+    return np.where(np.isfinite(estimate) & (finite.sum(0) >= 2) & (se > 0), p, np.nan)
+
+
+def wilson_interval(successes: np.ndarray, n: np.ndarray, *, level: float = 0.95) -> np.ndarray:
+    """Wilson score interval of a proportion from independent trials; ``(2, ...)``."""
+    successes, n = np.asarray(successes, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    z = stats.norm.ppf((1 + level) / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = successes / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return np.where(n > 0, np.stack([centre - half, centre + half]), np.nan)
+
+
+def fisher_z_interval(r: np.ndarray, n: np.ndarray, *, level: float = 0.95) -> np.ndarray:
+    """Fisher-z interval of a Pearson correlation from ``n`` independent pairs; ``(2, ...)``."""
+    r, n = np.asarray(r, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    z = stats.norm.ppf((1 + level) / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centre = np.arctanh(np.clip(r, -1 + 1e-15, 1 - 1e-15))
+        half = z / np.sqrt(n - 3)
+    return np.where(n > 3, np.tanh(np.stack([centre - half, centre + half])), np.nan)
+
+
+def adjust_pvalues(p_values: np.ndarray, *, method: str = HOLM) -> np.ndarray:
+    """Holm (family-wise error) or Benjamini–Hochberg (false discovery rate) adjusted p-values.
+
+    NaN p-values (tests that could not run) stay NaN and do not count as tests.
+    """
+    p_values = np.asarray(p_values, dtype=np.float64)
+    adjusted = np.full_like(p_values, np.nan)
+    tested = np.flatnonzero(np.isfinite(p_values))
+    m = len(tested)
+    if m == 0:
+        return adjusted
+    order = tested[np.argsort(p_values[tested], kind="stable")]
+    ranked = p_values[order]
+    if method == HOLM:
+        stepped = np.maximum.accumulate((m - np.arange(m)) * ranked)
+    elif method == BH:
+        stepped = np.minimum.accumulate((m / np.arange(m, 0, -1)) * ranked[::-1])[::-1]
+    else:
+        raise ValueError(f"correction must be one of {CORRECTIONS}, got {method!r}")
+    adjusted[order] = np.minimum(stepped, 1.0)
+    return adjusted

@@ -1,0 +1,184 @@
+"""The audit-result artifact: a folder that saves and loads symmetrically.
+
+::
+
+    audit.json          what was audited (model id, predictions and clip-set hashes, config,
+                        seed, versions), overall metrics with CIs, slices with n_clips and
+                        n_speakers (insufficient and empty cells listed), the test family
+                        and its correction, flags, fairlearn views, label caveats, notes
+    groups.parquet      the long table: one row per metric, slice and group (GROUP_COLUMNS)
+    tests.parquet       every test of the audit with raw and adjusted p-values
+    confusion.parquet   row-normalised attribute confusion per group (S2F and F2F vs true face)
+    components.parquet  per-clip components and slice labels; a comparison re-aggregates
+                        them with the same speaker-keyed bootstrap replicates
+
+``report.html`` is written next to them by the reports package.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from speech2face.errors import InputError
+
+SCHEMA_VERSION = 1
+SUMMARY_FILE = "audit.json"
+TABLE_FILES = {
+    "groups": "groups.parquet",
+    "tests": "tests.parquet",
+    "confusion": "confusion.parquet",
+    "components": "components.parquet",
+}
+GROUP_COLUMNS = (
+    "metric",
+    "slice",
+    "group",
+    "n_clips",
+    "n_speakers",
+    "n_evaluated",
+    "status",
+    "value",
+    "ci_low",
+    "ci_high",
+    "ci_method",
+    "reference",
+    "difference",
+    "diff_ci_low",
+    "diff_ci_high",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "p_value",
+    "p_adjusted",
+    "threshold",
+    "flag",
+    "higher_is_better",
+)
+TEST_COLUMNS = (
+    "metric",
+    "slice",
+    "group",
+    "versus",
+    "p_value",
+    "p_adjusted",
+    "significant",
+    "for_reference",
+)
+NOT_AN_AUDIT = "{path}: not an audit result (no {file})"
+UNKNOWN_METRIC = "metric {metric!r} is not in this audit; it has: {known}"
+
+
+def _json_safe(value: Any) -> Any:
+    """JSON-ready copy: NaN/inf become null, numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def save_folder(path: str | os.PathLike, summary: dict[str, Any], tables: dict[str, Any]) -> Path:
+    """Write JSON + Parquet tables into a folder atomically (a good old folder survives)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        text = json.dumps(_json_safe(summary), indent=2, allow_nan=False)
+        (staging / SUMMARY_FILE).write_text(text)
+        for name, frame in tables.items():
+            frame.to_parquet(staging / name, index=False)
+        if path.exists():
+            kept = [p for p in path.iterdir() if p.name not in {SUMMARY_FILE, *tables}]
+            for extra in kept:
+                shutil.move(str(extra), staging / extra.name)
+            shutil.rmtree(path)
+        staging.rename(path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return path
+
+
+@dataclass
+class AuditResult:
+    """An audit: its summary (``audit.json``) and its tables."""
+
+    summary: dict[str, Any]
+    groups: pd.DataFrame
+    tests: pd.DataFrame
+    confusion: pd.DataFrame
+    components: pd.DataFrame
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the audit folder atomically; other files in it (a report) are kept."""
+        tables = {TABLE_FILES[name]: getattr(self, name) for name in TABLE_FILES}
+        return save_folder(path, self.summary, tables)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> AuditResult:
+        """Read an audit folder written by :meth:`save`."""
+        path = Path(path)
+        for file in (SUMMARY_FILE, *TABLE_FILES.values()):
+            if not (path / file).exists():
+                raise InputError(NOT_AN_AUDIT.format(path=path, file=file))
+        summary = json.loads((path / SUMMARY_FILE).read_text())
+        tables = {name: pd.read_parquet(path / file) for name, file in TABLE_FILES.items()}
+        return cls(summary=summary, **tables)
+
+    @property
+    def metrics(self) -> list[str]:
+        return [m["name"] for m in self.summary["metrics"]]
+
+    def overall(self) -> pd.DataFrame:
+        """One row per metric: the value over every clip with its interval."""
+        return pd.DataFrame.from_dict(self.summary["overall"], orient="index")
+
+    def by_group(self, metric: str, slice: str | None = None) -> pd.DataFrame:
+        """Values, intervals and disparities of one metric.
+
+        Indexed by (slice, group), or by group when ``slice`` is given.
+        """
+        if metric not in self.metrics:
+            raise InputError(UNKNOWN_METRIC.format(metric=metric, known=", ".join(self.metrics)))
+        rows = self.groups[self.groups["metric"] == metric].drop(columns="metric")
+        if slice is not None:
+            return rows[rows["slice"] == slice].drop(columns="slice").set_index("group")
+        return rows.set_index(["slice", "group"])
+
+    def disparities(self) -> pd.DataFrame:
+        """Every group compared with a reference, largest absolute difference first."""
+        compared = self.groups["difference"].notna() & (self.groups["status"] != "reference")
+        rows = self.groups[compared]
+        order = rows["difference"].abs().sort_values(ascending=False).index
+        return rows.loc[order].reset_index(drop=True)
+
+    def flags(self) -> pd.DataFrame:
+        """Flagged disparities: significant after correction and beyond the threshold."""
+        return self.disparities().loc[lambda frame: frame["flag"]].reset_index(drop=True)
+
+    def _repr_html_(self) -> str:
+        model = html.escape(str(self.summary["model"]["model_id"]))
+        tests = self.summary["tests"]
+        head = (
+            f"<h4>Audit of {model}</h4><p>{self.summary['predictions']['n_clips']} clips, "
+            f"{self.summary['predictions']['n_speakers']} speakers; "
+            f"{tests['n_tests']} tests, {tests['correction']} correction; "
+            f"{len(self.summary['flags'])} flag(s)</p>"
+        )
+        flags = self.flags()
+        shown = flags if len(flags) else self.overall()
+        caption = "<p>Flags</p>" if len(flags) else "<p>Overall (no flags)</p>"
+        return head + caption + shown.head(20).to_html(float_format=lambda v: f"{v:.3f}")

@@ -1,0 +1,298 @@
+"""run_audit end to end: values against fairlearn, slices, bad input, the saved artifact."""
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from fairlearn.metrics import MetricFrame
+from sklearn.metrics import accuracy_score
+
+from audit import engine
+from audit._components import NON_FINITE_FEATURES
+from audit._slices import UNKNOWN_SLICE
+from audit.engine import run_audit
+from audit.result import AuditResult
+from speech2face.errors import InputError
+from speech2face.predictions import Predictions, write_predictions
+
+CLASSES = {
+    "gender": ["female", "male"],
+    "age_decade": ["20-29", "30-39", "40-49"],
+    "ethnicity": ["group_a", "group_b", "group_c"],
+}
+
+
+def make_predictions(n_speakers=90, clips_per_speaker=3, seed=0, dim=8) -> Predictions:
+    rng = np.random.default_rng(seed)
+    speaker = np.repeat(np.arange(n_speakers), clips_per_speaker)
+    n = len(speaker)
+    table = {
+        "clip_id": [f"c{i}" for i in range(n)],
+        "speaker_id": [f"s{s}" for s in speaker],
+        "duration_s": np.tile([3.0, 6.0, 6.0], n // 3 + 1)[:n],
+    }
+    for attribute, classes in CLASSES.items():
+        true = rng.integers(len(classes), size=n_speakers)[speaker]
+        table[f"true_{attribute}"] = np.asarray(classes, dtype=object)[true]
+        for face, keep in (("f2f", 0.9), ("s2f", 0.6)):
+            guess = rng.integers(len(classes), size=n)
+            table[f"{face}_{attribute}"] = np.asarray(classes, dtype=object)[
+                np.where(rng.random(n) < keep, true, guess)
+            ]
+    table["gender"] = table["true_gender"].copy()
+    table["gender"][::11] = "unknown"
+    table["ethnicity"] = table["true_ethnicity"]
+    table["ethnicity_source"] = np.where(speaker % 4 == 0, "inferred", "self_reported")
+    table["age"] = rng.uniform(20, 50, n_speakers)[speaker]
+    table["language"] = np.asarray(["en", "es"], dtype=object)[speaker % 2]
+    table["true_age_years"] = table["age"] + rng.normal(0, 3, n)
+    table["s2f_age_years"] = table["age"] + rng.normal(0, 8, n)
+    table["true_cf_jaw"] = rng.normal(10, 2, n)
+    table["s2f_cf_jaw"] = 0.5 * table["true_cf_jaw"] + rng.normal(0, 2, n)
+    true_feature = rng.normal(size=(n, dim)).astype(np.float32)
+    features = {
+        "true_feature": true_feature,
+        "pred_feature": true_feature + rng.normal(size=(n, dim)).astype(np.float32),
+    }
+    return Predictions(pd.DataFrame(table), features, {"model_id": "test-model"})
+
+
+@pytest.fixture(scope="module")
+def predictions():
+    return make_predictions()
+
+
+@pytest.fixture(scope="module")
+def result(predictions):
+    return run_audit(predictions, n_boot=200, min_speakers=20, intersections=2)
+
+
+def _fairlearn_by_group(y_true, y_pred, groups, valid):
+    frame = MetricFrame(
+        metrics=accuracy_score,
+        y_true=y_true[valid],
+        y_pred=y_pred[valid],
+        sensitive_features=groups[valid],
+    )
+    return frame.by_group
+
+
+@pytest.mark.parametrize("slice_columns", [["ethnicity"], ["gender", "language"]])
+def test_group_values_equal_fairlearn_metricframe(predictions, result, slice_columns):
+    table = predictions.table
+    groups = table[slice_columns].astype(str).agg(" & ".join, axis=1).to_numpy()
+    slice_name = " & ".join(slice_columns)
+    for metric, y_true, y_pred in [
+        ("s2f_ethnicity_agreement", "true_ethnicity", "s2f_ethnicity"),
+        ("f2f_gender_agreement", "true_gender", "f2f_gender"),
+        ("s2f_gender_accuracy_score", "gender", "s2f_gender"),
+    ]:
+        valid = (table[y_true] != "unknown").to_numpy()
+        expected = _fairlearn_by_group(
+            table[y_true].to_numpy(), table[y_pred].to_numpy(), groups, valid
+        )
+        ours = result.by_group(metric, slice_name)["value"]
+        assert ours.drop(expected.index).isna().all()  # groups whose labels are all unknown
+        for group, value in expected.items():
+            assert ours[group] == pytest.approx(value, abs=1e-9), (metric, group)
+
+
+def test_age_error_and_feature_cosine_equal_fairlearn_means(predictions, result):
+    table = predictions.table
+    error = np.abs(table["s2f_age_years"] - table["true_age_years"]).to_numpy()
+    pred = predictions.features["pred_feature"].astype(np.float64)
+    true = predictions.features["true_feature"].astype(np.float64)
+    cosine = (pred * true).sum(1) / np.linalg.norm(pred, axis=1) / np.linalg.norm(true, axis=1)
+    for metric, component in [("s2f_age_error", error), ("feature_cosine_score", cosine)]:
+        frame = MetricFrame(
+            metrics=lambda y_true, y_pred, v: float(np.mean(v)),
+            y_true=component,
+            y_pred=component,
+            sensitive_features=table["language"],
+            sample_params={"v": component},
+        )
+        ours = result.by_group(metric, "language")["value"]
+        for group, value in frame.by_group.items():
+            assert ours[group] == pytest.approx(value, abs=1e-9)
+
+
+def test_craniofacial_correlation_per_group_equals_numpy(predictions, result):
+    table = predictions.table
+    ours = result.by_group("s2f_cf_jaw_pearson", "language")["value"]
+    for language, rows in table.groupby("language"):
+        expected = np.corrcoef(rows["true_cf_jaw"], rows["s2f_cf_jaw"])[0, 1]
+        assert ours[language] == pytest.approx(expected, abs=1e-9)
+
+
+def test_voice_added_error_decomposes_the_s2f_error(result):
+    values = result.groups.set_index(["metric", "slice", "group"])["value"]
+    for group in ["group_a", "group_b", "group_c"]:
+        s2f_error = 1 - values["s2f_age_decade_agreement", "ethnicity", group]
+        f2f_error = 1 - values["f2f_age_decade_agreement", "ethnicity", group]
+        added = values["age_decade_voice_added_error", "ethnicity", group]
+        assert s2f_error == pytest.approx(f2f_error + added, abs=1e-12)
+
+
+def test_every_cell_reports_clips_and_speakers_and_flags_thin_cells(predictions, result):
+    rows = result.by_group("s2f_gender_agreement")
+    table = predictions.table
+    assert rows.loc[("overall", "all"), "n_clips"] == len(table)
+    assert rows.loc[("overall", "all"), "n_speakers"] == table["speaker_id"].nunique()
+    for group, frame in table.groupby("ethnicity"):
+        assert rows.loc[("ethnicity", group), "n_clips"] == len(frame)
+        assert rows.loc[("ethnicity", group), "n_speakers"] == frame["speaker_id"].nunique()
+    thin = rows[(rows["n_speakers"] < 20) & (rows["n_clips"] > 0)]
+    assert len(thin) and set(thin["status"]) <= {"insufficient", "single_speaker"}
+    assert not thin["flag"].any()
+    assert ("gender", "unknown") in rows.index
+
+
+def test_empty_intersections_are_listed():
+    predictions = make_predictions()
+    table = predictions.table
+    table.loc[(table["language"] == "es") & (table["ethnicity"] == "group_c"), "language"] = "en"
+    result = run_audit(predictions, slices=["ethnicity", "language"], n_boot=50)
+    empty = result.groups[result.groups["status"] == "empty"]
+    assert set(empty["group"]) == {"group_c & es"}
+    listed = {s["name"]: s["empty"] for s in result.summary["slices"]}
+    assert listed["ethnicity & language"] == ["group_c & es"]
+
+
+def test_one_clip_per_speaker_uses_wilson_and_fisher_intervals():
+    result = run_audit(make_predictions(clips_per_speaker=1, n_speakers=120), n_boot=50)
+    rows = result.groups[result.groups["status"] != "empty"].set_index("metric")
+    assert set(rows.loc["s2f_gender_agreement", "ci_method"]) == {"wilson"}
+    assert set(rows.loc["s2f_cf_jaw_pearson", "ci_method"]) == {"fisher_z"}
+    assert set(rows.loc["s2f_age_error", "ci_method"]) == {"cluster_bootstrap"}
+
+
+def test_disparity_intervals_come_from_paired_replicates(result):
+    rows = result.disparities()
+    assert (rows["diff_ci_low"] <= rows["difference"] + 1e-12).all()
+    assert (rows["difference"] <= rows["diff_ci_high"] + 1e-12).all()
+    reference = result.groups[result.groups["status"] == "reference"]
+    assert (reference["difference"] == 0).all()
+    tests = result.summary["tests"]
+    assert tests["correction"] == "holm"
+    assert tests["n_tests"] == result.tests["p_value"].notna().sum() > 0
+
+
+def test_same_seed_same_numbers_and_seed_matters(predictions):
+    first = run_audit(predictions, n_boot=50, seed=7, slices=["ethnicity"])
+    again = run_audit(predictions, n_boot=50, seed=7, slices=["ethnicity"])
+    other = run_audit(predictions, n_boot=50, seed=8, slices=["ethnicity"])
+    pd.testing.assert_frame_equal(first.groups, again.groups)
+    assert not first.groups["ci_low"].equals(other.groups["ci_low"])
+
+
+def test_bh_correction_is_named_and_less_strict(predictions):
+    holm = run_audit(predictions, n_boot=100, correction="holm", slices=["ethnicity"])
+    bh = run_audit(predictions, n_boot=100, correction="bh", slices=["ethnicity"])
+    assert bh.summary["tests"]["correction"] == "bh"
+    tested = holm.tests["p_value"].notna()
+    assert tested.sum() > 3
+    assert (bh.tests["p_adjusted"][tested] <= holm.tests["p_adjusted"][tested] + 1e-12).all()
+
+
+def test_user_reference_and_overall_reference(predictions):
+    chosen = run_audit(predictions, n_boot=50, slices=["language"], reference={"language": "es"})
+    rows = chosen.by_group("s2f_gender_agreement", "language")
+    assert set(rows["reference"]) == {"es"}
+    assert rows.loc["es", "status"] == "reference"
+    overall = run_audit(predictions, n_boot=50, slices=["language"], reference="overall")
+    rows = overall.by_group("s2f_gender_agreement", "language")
+    assert set(rows["reference"]) == {"overall"}
+    assert rows["p_value"].notna().all()
+
+
+def test_label_provenance_caveat(result):
+    assert any("ethnicity labels" in caveat for caveat in result.summary["caveats"])
+
+
+def test_confusion_rows_are_normalised(result):
+    confusion = result.confusion
+    shares = confusion.groupby(["attribute", "face", "slice", "group", "true_class"])["share"]
+    np.testing.assert_allclose(shares.sum().to_numpy(), 1.0)
+
+
+def test_save_load_round_trip(tmp_path, result):
+    path = result.save(tmp_path / "audit")
+    (path / "report.html").write_text("<html></html>")
+    result.save(path)
+    loaded = AuditResult.load(path)
+    assert (path / "report.html").exists()
+    pd.testing.assert_frame_equal(loaded.groups, result.groups)
+    assert loaded.summary["config"]["n_boot"] == 200
+    assert loaded.flags().equals(result.flags())
+    assert "Audit of test-model" in loaded._repr_html_()
+    with pytest.raises(InputError, match="not an audit result"):
+        AuditResult.load(tmp_path)
+
+
+def test_audit_reads_a_predictions_folder(tmp_path, predictions):
+    path = write_predictions(
+        tmp_path / "pred", predictions.table, features=predictions.features, meta={}
+    )
+    result = run_audit(path, n_boot=20, slices=["language"], metrics=["s2f_gender_agreement"])
+    assert result.metrics == ["s2f_gender_agreement"]
+
+
+def test_unknown_slice_column_is_an_input_error(predictions):
+    message = UNKNOWN_SLICE.split("{")[0]
+    with pytest.raises(InputError, match=message + "'accent'"):
+        run_audit(predictions, slices=["accent"], n_boot=10)
+
+
+def test_requested_metric_without_its_column_names_both(predictions):
+    table = predictions.table.drop(columns="s2f_age_years")
+    with pytest.raises(InputError, match="metric 's2f_age_error' needs column 's2f_age_years'"):
+        run_audit(Predictions(table, predictions.features), metrics=["s2f_age_error"], n_boot=10)
+    result = run_audit(Predictions(table, predictions.features), n_boot=10, slices=["language"])
+    assert "s2f_age_error" not in result.metrics
+    assert any("s2f_age_error skipped" in note for note in result.summary["notes"])
+
+
+def test_non_finite_features_are_listed_or_excluded_on_request(predictions):
+    features = {k: np.array(v) for k, v in predictions.features.items()}
+    features["pred_feature"][[4, 9]] = np.nan
+    broken = Predictions(predictions.table, features)
+    with pytest.raises(
+        InputError, match=r"non-finite or zero-norm feature in 2 clip\(s\), e.g. c4, c9"
+    ):
+        run_audit(broken, n_boot=10)
+    assert "{count} clip(s)" in NON_FINITE_FEATURES
+    result = run_audit(broken, n_boot=10, exclude_invalid=True, slices=["language"])
+    overall = result.by_group("feature_cosine_score", "overall")
+    assert overall["n_evaluated"].iloc[0] == len(predictions.table) - 2
+
+
+def test_single_speaker_group_is_marked_without_interval(predictions):
+    table = predictions.table.copy()
+    table.loc[table["speaker_id"] == "s0", "language"] = "fr"
+    result = run_audit(Predictions(table), n_boot=50, slices=["language"])
+    row = result.by_group("s2f_gender_agreement", "language").loc["fr"]
+    assert row["status"] == "single_speaker"
+    assert np.isnan(row["ci_low"]) and not row["flag"]
+
+
+def test_empty_reference_group_is_an_input_error(predictions):
+    with pytest.raises(InputError, match="reference group 'fr' of slice 'language' has no clips"):
+        run_audit(predictions, n_boot=10, slices=["language"], reference={"language": "fr"})
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("correction", "bonferroni"), ("n_boot", 1), ("reference", "worst"), ("level", 1.5)],
+)
+def test_bad_options_are_input_errors(predictions, option, value):
+    with pytest.raises(InputError, match=option):
+        run_audit(predictions, **{option: value})
+
+
+def test_missing_speaker_id_names_the_row(predictions):
+    table = predictions.table.copy()
+    table.loc[5, "speaker_id"] = None
+    message = engine.MISSING_SPEAKER.format(row=5, clip="c5")
+    with pytest.raises(InputError, match=re.escape(message)):
+        run_audit(Predictions(table), n_boot=10)

@@ -1,0 +1,123 @@
+"""The audit's statistical building blocks against closed forms and scipy."""
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from audit._bootstrap import group_sums, speaker_weights
+from audit._intervals import (
+    BH,
+    HOLM,
+    adjust_pvalues,
+    bootstrap_z_pvalue,
+    fisher_z_interval,
+    percentile_interval,
+    wilson_interval,
+)
+from audit._metrics import MEAN, PEARSON, MetricSpec, metric_moments, metric_values
+
+
+def test_speaker_weights_are_poisson_one_and_keyed_by_speaker():
+    ids = [f"spk{i}" for i in range(400)]
+    weights = speaker_weights(ids, n_boot=500, seed=3)
+    assert weights.shape == (500, 400)
+    assert abs(weights.mean() - 1) < 0.01
+    assert abs(weights.var() - 1) < 0.02
+    # P(w = 0) = e^-1 for Poisson(1)
+    assert abs((weights == 0).mean() - np.exp(-1)) < 0.01
+    subset = speaker_weights(ids[100:150][::-1], n_boot=500, seed=3)
+    np.testing.assert_array_equal(subset, weights[:, 100:150][:, ::-1])
+    assert not np.array_equal(speaker_weights(ids, n_boot=500, seed=4), weights)
+
+
+def test_speaker_weights_are_independent_across_speakers_and_replicates():
+    weights = speaker_weights([f"s{i}" for i in range(300)], n_boot=300, seed=0)
+    correlations = np.corrcoef(weights)[np.triu_indices(300, 1)]
+    assert np.abs(correlations).max() < 0.3
+    assert abs(correlations.mean()) < 0.01
+
+
+@pytest.mark.parametrize("n_groups", [3, 40])
+def test_group_sums_match_an_explicit_loop(n_groups):
+    rng = np.random.default_rng(0)
+    n_clips, n_speakers = 600, 70
+    speakers = rng.integers(n_speakers, size=n_clips)
+    groups = rng.integers(n_groups, size=n_clips)
+    moments = rng.normal(size=(n_clips, 3))
+    weights = rng.poisson(1.0, size=(25, n_speakers)).astype(np.float32)
+    sums = group_sums(speakers, groups, moments, n_groups=n_groups, weights=weights)
+    expected = np.zeros((25, n_groups, 3))
+    for clip in range(n_clips):
+        expected[:, groups[clip]] += weights[:, speakers[clip], None] * moments[clip]
+    np.testing.assert_allclose(sums.replicates, expected, rtol=1e-5, atol=1e-4)
+    for g in range(n_groups):
+        np.testing.assert_allclose(sums.point[g], moments[groups == g].sum(0), atol=1e-12)
+
+
+def test_pearson_metric_from_moments_equals_numpy_corrcoef():
+    rng = np.random.default_rng(1)
+    x = rng.normal(50, 10, 300)
+    y = 0.6 * x + rng.normal(0, 8, 300)
+    y[::17] = np.nan
+    spec = MetricSpec("r", PEARSON, ("x", "y"), (), higher_is_better=True, family="cf")
+    moments = metric_moments(spec, {"x": x, "y": y})
+    valid = np.isfinite(y)
+    assert metric_values(spec, moments.sum(0)) == pytest.approx(
+        np.corrcoef(x[valid], y[valid])[0, 1], abs=1e-12
+    )
+
+
+def test_mean_metric_ignores_missing_components():
+    spec = MetricSpec("m", MEAN, ("v",), (), higher_is_better=True, family="f")
+    moments = metric_moments(spec, {"v": np.array([1.0, np.nan, 0.0, 1.0])})
+    assert metric_values(spec, moments.sum(0)) == pytest.approx(2 / 3)
+    assert np.isnan(metric_values(spec, np.zeros(2)))
+
+
+def test_holm_by_hand_and_bh_against_scipy():
+    p = np.array([0.01, 0.04, 0.03, 0.005, np.nan])
+    holm = adjust_pvalues(p, method=HOLM)
+    # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1 -> max so far 0.06
+    np.testing.assert_allclose(holm[:4], [0.03, 0.06, 0.06, 0.02])
+    assert np.isnan(holm[4])
+    rng = np.random.default_rng(2)
+    many = rng.uniform(size=50) ** 3
+    np.testing.assert_allclose(
+        adjust_pvalues(many, method=BH), stats.false_discovery_control(many), rtol=1e-12
+    )
+
+
+def test_wilson_interval_matches_scipy():
+    for k, n in [(0, 10), (7, 30), (45, 50), (120, 400)]:
+        expected = stats.binomtest(k, n).proportion_ci(method="wilson")
+        low, high = wilson_interval(np.array(k), np.array(n))
+        assert (low, high) == pytest.approx((expected.low, expected.high), abs=1e-12)
+
+
+def test_fisher_z_interval_matches_scipy_pearsonr():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=60)
+    y = 0.5 * x + rng.normal(size=60)
+    result = stats.pearsonr(x, y)
+    expected = result.confidence_interval(0.95)
+    low, high = fisher_z_interval(np.array(result.statistic), np.array(60))
+    assert (low, high) == pytest.approx((expected.low, expected.high), abs=1e-10)
+
+
+def test_percentile_interval_ignores_nan_replicates_and_needs_two():
+    replicates = np.column_stack(
+        [np.arange(101.0), np.where(np.arange(101) % 2, np.nan, np.arange(101.0))]
+    )
+    replicates = np.column_stack([replicates, np.r_[1.0, np.full(100, np.nan)]])
+    low, high = percentile_interval(replicates, level=0.9)
+    assert (low[0], high[0]) == pytest.approx((5, 95))
+    assert (low[1], high[1]) == pytest.approx((5, 95))
+    assert np.isnan(low[2]) and np.isnan(high[2])
+
+
+def test_bootstrap_z_pvalue_is_the_normal_test_on_the_bootstrap_se():
+    rng = np.random.default_rng(5)
+    replicates = rng.normal(0.3, 0.1, size=(4000, 1))
+    p = bootstrap_z_pvalue(np.array([0.2]), replicates)
+    se = replicates.std(ddof=1)
+    assert p[0] == pytest.approx(2 * stats.norm.sf(0.2 / se), rel=1e-12)
