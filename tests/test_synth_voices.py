@@ -1,6 +1,7 @@
 """Synthetic voices: real espeak-ng speech whose pitch, timbre and tempo follow the parameters."""
 
 import dataclasses
+import itertools
 import multiprocessing
 import unicodedata
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -201,3 +202,31 @@ def test_every_sentence_gives_3_to_8_seconds_of_speech(language):
     for sentence in SENTENCES[language]:
         wave = espeak_synthesize(sentence, EspeakSettings(language, rate=175))
         assert 3.0 <= _speech_seconds(wave, 22050) <= 8.0, sentence
+
+
+def _long_term_spectrum(voice: VoiceParams, texts) -> np.ndarray:
+    """Log power in 24 log-spaced bands (150–7500 Hz), level-normalised: a voice's timbre."""
+    wave = np.concatenate([synthesize(text, voice=voice) for text in texts])
+    frequencies, power = scipy.signal.welch(wave, fs=RATE, nperseg=2048)
+    edges = np.geomspace(150, 7500, 25)
+    in_band = [(frequencies >= lo) & (frequencies < hi) for lo, hi in itertools.pairwise(edges)]
+    bands = np.log([power[mask].mean() for mask in in_band])
+    return bands - bands.mean()
+
+
+@pytest.mark.parametrize("variant", ["m3", "f2", "m1"])
+def test_a_300_cent_vocal_tract_shift_is_another_speaker_a_tempo_change_is_not(variant):
+    voice = dataclasses.replace(BASE, variant=variant)
+    reference = _long_term_spectrum(voice, SENTENCES["en"][0:3])
+
+    def distance(other: VoiceParams) -> float:
+        return float(np.linalg.norm(reference - _long_term_spectrum(other, SENTENCES["en"][3:6])))
+
+    same = distance(voice)
+    shifted = [
+        distance(dataclasses.replace(voice, vocal_tract_scale=2 ** (cents / 1200)))
+        for cents in (-300, 300)
+    ]
+    tempo = [distance(dataclasses.replace(voice, rate=rate)) for rate in (115, 205)]
+    assert min(shifted) > 1.4 * same
+    assert min(shifted) > max(tempo)
