@@ -105,3 +105,11 @@ def test_load_manifest_raises_first_problem_and_count(tmp_path):
     assert ":row 1:column clip_id: clip_id 'a' is already used by row 0 (and 1 more" in str(
         caught.value
     )
+
+
+def test_load_manifest_with_one_problem_names_just_it(tmp_path):
+    _write_audio(tmp_path, ["a.wav"])
+    (tmp_path / "m.csv").write_text("clip_id,speaker_id,split,audio_path,age\na,s,train,a.wav,x\n")
+    with pytest.raises(InputError) as caught:
+        load_manifest(tmp_path / "m.csv")
+    assert str(caught.value) == f"{tmp_path / 'm.csv'}:row 0:column age: 'x' is not a number"

@@ -148,17 +148,17 @@ def _missing(values: pd.Series) -> np.ndarray:
 
 
 def _map(dataset: str, column: str, values: pd.Series, meaning) -> pd.Series:
+    """Map each distinct value once: ``meaning(entry)``, ``unknown`` when empty or absent."""
     table = _lookup(dataset, column)
-    missing = _missing(values)
-    keys = values.astype(str).map(_key)
-    unmapped = ~missing & ~keys.isin(table.keys()).to_numpy()
-    if unmapped.any():
-        for value, count in values[unmapped].astype(str).value_counts().items():
+    codes, distinct = pd.factorize(values.astype(str).str.strip(), use_na_sentinel=False)
+    results = []
+    for value, count in zip(distinct, np.bincount(codes, minlength=len(distinct)), strict=True):
+        entry = table.get(_key(value))
+        if entry is None and not pd.isna(value) and value != "":
             warn(UNMAPPED.format(dataset=dataset, column=column, value=value, count=count))
-    mapped = [
-        UNKNOWN if skip else meaning(table[key])
-        for key, skip in zip(keys, missing | unmapped, strict=True)
-    ]
+        results.append(UNKNOWN if entry is None else meaning(entry))
+    mapped = np.asarray(results, dtype=object)[codes] if len(codes) else np.asarray([], object)
+    mapped[_missing(values)] = UNKNOWN
     return pd.Series(mapped, index=values.index, dtype=object)
 
 

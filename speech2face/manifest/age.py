@@ -97,9 +97,10 @@ def age_to_group(ages: Sequence[float] | np.ndarray | pd.Series, *, binning="pap
     :class:`AgeBinning`. A negative age raises :class:`~speech2face.errors.InputError`.
     """
     binning = get_binning(binning)
-    values = pd.to_numeric(pd.Series(np.asarray(ages, dtype=object)), errors="coerce").to_numpy(
-        dtype=float
-    )
+    values = np.asarray(ages)
+    if not np.issubdtype(values.dtype, np.number):
+        values = pd.to_numeric(pd.Series(values, dtype=object), errors="coerce")
+    values = np.asarray(values, dtype=float)
     known = ~np.isnan(values)
     negative = known & (values < 0)
     if negative.any():

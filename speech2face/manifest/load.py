@@ -41,6 +41,8 @@ def load_manifest(
         allow_speaker_leakage=allow_speaker_leakage,
         check_files=check_files,
     )
+    if len(problems) == 1:
+        raise InputError(str(problems[0]))
     if problems:
         raise InputError(
             INVALID_MANIFEST.format(problem=problems[0], others=len(problems) - 1, path=path)
@@ -79,5 +81,5 @@ def fill_unknowns(frame: pd.DataFrame, *, age_binning: str | AgeBinning = "paper
 def _with_unknown(series: pd.Series | None, frame: pd.DataFrame) -> pd.Series:
     if series is None:
         return pd.Series(UNKNOWN, index=frame.index, dtype=object)
-    text = series.astype(object).where(series.notna(), UNKNOWN).astype(str).str.strip()
+    text = series.astype("string").fillna(UNKNOWN).str.strip()
     return text.where(text != "", UNKNOWN)

@@ -107,8 +107,11 @@ def validate_manifest(
 
 
 def _is_missing(series: pd.Series) -> np.ndarray:
-    text = series.astype("string").str.strip()
-    return (series.isna() | (text == "")).to_numpy(dtype=bool)
+    missing = series.isna().to_numpy(dtype=bool, copy=True)
+    if series.dtype == object or isinstance(series.dtype, pd.StringDtype):
+        blank = series.str.strip().eq("")
+        missing |= blank.fillna(False).to_numpy(dtype=bool)
+    return missing
 
 
 def _rows(mask: np.ndarray) -> Iterator[int]:
@@ -124,7 +127,10 @@ def _duplicate_clip_ids(frame: pd.DataFrame) -> list:
         return []
     ids = frame[CLIP_ID]
     repeated = ids.duplicated(keep="first").to_numpy() & ~_is_missing(ids)
-    first_row = {value: row for row, value in reversed(list(enumerate(ids)))}
+    if not repeated.any():
+        return []
+    firsts = ids[~ids.duplicated(keep="first")]
+    first_row = pd.Series(firsts.index, index=firsts.to_numpy())
     return [
         (
             row,
@@ -150,15 +156,13 @@ def _missing_files(frame: pd.DataFrame, base_dir: Path) -> list:
             continue
         values = frame[column]
         present = ~_is_missing(values)
-        exists = {
-            value: resolve_path(base_dir, value).is_file()
-            for value in pd.unique(values[present].astype(str))
-        }
-        for row in _rows(present):
-            value = str(values.iloc[row])
-            if not exists[value]:
-                path = resolve_path(base_dir, value)
-                findings.append((row, column, NO_SUCH_FILE.format(path=path)))
+        text = values.astype(str)
+        gone = [v for v in pd.unique(text[present]) if not resolve_path(base_dir, v).is_file()]
+        absent = present & text.isin(gone).to_numpy(dtype=bool)
+        findings += [
+            (row, column, NO_SUCH_FILE.format(path=resolve_path(base_dir, text.iloc[row])))
+            for row in _rows(absent)
+        ]
     return findings
 
 
@@ -193,13 +197,11 @@ def _vocabulary(frame: pd.DataFrame) -> list:
     for column, message, allowed in checks:
         if column not in frame.columns:
             continue
-        values = frame[column]
-        present = ~_is_missing(values)
-        verdict = {value: allowed(value) for value in pd.unique(values[present].astype(str))}
-        for row in _rows(present):
-            value = str(values.iloc[row])
-            if not verdict[value]:
-                findings.append((row, column, message.format(value=value)))
+        values = frame[column].astype(str)
+        present = ~_is_missing(frame[column])
+        refused = [value for value in pd.unique(values[present]) if not allowed(value)]
+        bad = present & values.isin(refused).to_numpy(dtype=bool)
+        findings += [(row, column, message.format(value=values.iloc[row])) for row in _rows(bad)]
     return findings
 
 
