@@ -149,7 +149,7 @@ def _interpolate(palette: np.ndarray, t: float) -> np.ndarray:
 
 
 def _rgba(colour: np.ndarray, alpha: float = 255.0) -> tuple[int, int, int, int]:
-    r, g, b = (min(255, max(0, round(float(c)))) for c in colour)
+    r, g, b = (min(255, max(0, round(c))) for c in np.asarray(colour, dtype=float).tolist())
     return r, g, b, min(255, max(0, round(float(alpha))))
 
 
@@ -211,12 +211,13 @@ class _Painter:
 
     # -- primitives: recorded in face-frame centimetres, projected at once by ``paint`` --
 
-    def polygon(self, points, colour, alpha=255.0, *, bump=0.0, mask=False) -> None:
-        self._ops.append(("polygon", [points], bump, (_rgba(colour, alpha), mask)))
+    def polygon(self, points, colour, alpha=255.0, *, bump=0.0, mask=False, torso=False) -> None:
+        """A filled polygon; ``torso`` ones keep still when the head turns."""
+        self._ops.append(("polygon", [points], bump, (_rgba(colour, alpha), mask), torso))
 
     def line(self, points, colour, alpha, width_cm, *, bump=0.0) -> None:
         width = max(1, round(width_cm * self.px_per_cm))
-        self._ops.append(("line", [points], bump, (_rgba(colour, alpha), width)))
+        self._ops.append(("line", [points], bump, (_rgba(colour, alpha), width), False))
 
     def _execute(self, kind: str, shapes: list[np.ndarray], style: tuple) -> None:
         if kind == "polygon":
@@ -262,17 +263,22 @@ class _Painter:
         self.facial_hair()
         self.front_hair()
         shapes = [shape for op in self._ops for shape in op[1]]
-        bumps = [
-            np.full(len(shape), op[2]) if np.ndim(op[2]) == 0 else op[2]
-            for op in self._ops
-            for shape in op[1]
-        ]
-        projected = self.camera.project(np.concatenate(shapes), np.concatenate(bumps)) - 0.5
-        ends = np.cumsum([len(shape) for shape in shapes])
-        pieces = np.split(projected, ends[:-1])
+        points = np.concatenate(shapes)
+        bumps = np.concatenate(
+            [
+                np.full(len(shape), op[2]) if np.ndim(op[2]) == 0 else op[2]
+                for op in self._ops
+                for shape in op[1]
+            ]
+        )
+        torso_camera = dataclasses.replace(self.camera, yaw=0.0, pitch=0.0, roll=0.0)
+        on_head = self.camera.project(points, bumps) - 0.5
+        on_torso = torso_camera.project(points, bumps) - 0.5
+        ends = np.cumsum([len(shape) for shape in shapes])[:-1]
+        pieces = {False: np.split(on_head, ends), True: np.split(on_torso, ends)}
         start = 0
-        for kind, op_shapes, _, style in self._ops:
-            self._execute(kind, pieces[start : start + len(op_shapes)], style)
+        for kind, op_shapes, _, style, torso in self._ops:
+            self._execute(kind, pieces[torso][start : start + len(op_shapes)], style)
             start += len(op_shapes)
 
     def _cranium(self, grow: float, bottom_y: float, n: int = 25) -> np.ndarray:
@@ -289,6 +295,14 @@ class _Painter:
         y = cam.head_centre_y - half_h * np.sign(sin) * np.abs(sin) ** 0.8
         return np.stack([x, y], axis=1)
 
+    def _curls(self, arc: np.ndarray) -> np.ndarray:
+        """Scallop an outline: each point pushed out from the head centre by up to 0.6 cm."""
+        centre = np.array([0.0, self.camera.head_centre_y])
+        offset = arc - centre
+        radius = np.linalg.norm(offset, axis=1, keepdims=True)
+        bumps = 0.6 * np.abs(np.sin(np.linspace(0.0, 11.0 * np.pi, len(arc))))[:, None]
+        return centre + offset * (1.0 + bumps / radius)
+
     def back_hair(self) -> None:
         style, height, width = self.p.hair_style, self.p.face_height, self.p.face_width
         if style == "medium":
@@ -296,7 +310,7 @@ class _Painter:
         elif style == "long":
             arc, bottom, flare = self._cranium(1.2, 0.3 * height), height + 5.0, 2.2
         elif style == "curly":
-            arc, bottom, flare = self._cranium(2.6, 0.2 * height), 0.55 * height, 2.6
+            arc, bottom, flare = self._curls(self._cranium(2.6, 0.2 * height)), 0.55 * height, 2.6
         else:
             return
         right_x = width / 2 + flare
@@ -325,7 +339,7 @@ class _Painter:
                 [0.0, chin + 4.6],
             ],
         )
-        self.polygon(clothes, np.array(_CLOTHES, float))
+        self.polygon(clothes, np.array(_CLOTHES, float), torso=True)
         neck = np.array(
             [
                 [-half_neck, neck_top],
@@ -334,8 +348,10 @@ class _Painter:
                 [-half_neck * 1.08, chin + 4.2],
             ]
         )
-        self.polygon(neck, self.skin * 0.93, mask=True)
-        self.polygon(_ellipse(0.0, chin - 0.1, 1.05 * half_neck, 1.7), self.shadow, 110)
+        self.polygon(neck, self.skin * 0.93, mask=True, torso=True)
+        for depth, alpha in ((2.6, 45), (1.6, 55)):  # a soft shadow under the jaw
+            shadow = _ellipse(0.0, chin - 0.1, 0.97 * half_neck, depth)
+            self.polygon(shadow, self.shadow, alpha, torso=True)
 
     def ears(self) -> None:
         for side in (-1.0, 1.0):
@@ -481,7 +497,7 @@ class _Painter:
             _ellipse(cx + 0.06 * width, cy - 0.06 * width, 0.035 * width, 0.035 * width),
         ]
         fills = (_rgba(colour), (12, 10, 10, 255), (250, 250, 250, 255))
-        self._ops.append(("clipped", shapes, -0.2, fills))
+        self._ops.append(("clipped", shapes, -0.2, fills, False))
 
     def brows(self) -> None:
         p = self.p
@@ -564,18 +580,21 @@ class _Painter:
         style = p.hair_style
         if style == "bald":
             return
-        settings = {  # grow (cm), side bottom (× face height), side band (cm), hairline (cm)
-            "short": (0.7, 0.0, 0.55, -(p.brow_height + 3.5)),
-            "medium": (1.3, 0.42, 0.8, -(p.brow_height + 0.9)),
-            "long": (1.2, 0.8, 0.75, -(p.brow_height + 3.3)),
-            "curly": (2.6, 0.05, 0.9, -(p.brow_height + 3.0)),
+        # grow (cm), side bottom (× face height), side band (cm), hairline (cm), temple roundness
+        settings = {
+            "short": (0.7, 0.02, 0.5, -(p.brow_height + 3.6), 2.5),
+            "medium": (1.3, 0.42, 0.8, -(p.brow_height + 0.9), 4.0),
+            "long": (1.2, 0.8, 0.75, -(p.brow_height + 3.3), 4.0),
+            "curly": (2.6, 0.05, 0.9, -(p.brow_height + 3.0), 3.0),
         }
-        grow, side_bottom, band, hairline = settings[style]
+        grow, side_bottom, band, hairline, roundness = settings[style]
         side_y = side_bottom * p.face_height
-        arc = self._cranium(grow, side_y)
+        arc = self._cranium(grow, side_y, n=49)
+        if style == "curly":
+            arc = self._curls(arc)
         half = p.face_width / 2
         xs = np.linspace(-0.9 * half, 0.9 * half, 9)
-        fringe = np.stack([xs, hairline + 1.6 * (xs / (0.9 * half)) ** 4], axis=1)
+        fringe = np.stack([xs, hairline + 2.0 * np.abs(xs / (0.9 * half)) ** roundness], axis=1)
         if style == "long":  # centre parting
             fringe[4, 1] -= 0.5
         inner = np.concatenate([[[-half + band, side_y]], fringe, [[half - band, side_y]]])
@@ -585,7 +604,7 @@ class _Painter:
         for x in (-0.5, -0.15, 0.2, 0.55):
             strand = np.array(
                 [
-                    [x * half * 0.6, hairline - 4.0],
+                    [x * half * 0.6, (arc[:, 1].min() + hairline) / 2],
                     [x * half, hairline - 1.2],
                     [x * half * 1.1, hairline + 0.3],
                 ]
