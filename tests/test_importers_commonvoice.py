@@ -96,3 +96,13 @@ def test_not_a_commonvoice_tsv(tmp_path):
     path.write_text("a\tb\n1\t2\n")
     with pytest.raises(InputError, match=r"missing column\(s\) \['client_id', 'path', 'locale'\]"):
         import_commonvoice(path, manifest_dir=tmp_path)
+
+
+def test_malformed_tsv_is_one_line_naming_the_file(tmp_path):
+    path = tmp_path / "validated.tsv"
+    path.write_text("client_id\tpath\tlocale\nabc\tx.mp3\ten\nabc\ty.mp3\ten\textra\n")
+    with pytest.raises(InputError) as caught:
+        import_commonvoice(path, manifest_dir=tmp_path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: cannot read: ")
+    assert "line 3" in message and "\n" not in message

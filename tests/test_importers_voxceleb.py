@@ -118,3 +118,10 @@ def test_no_audio_at_all_is_an_input_error(tmp_path):
         import_voxceleb(
             FIXTURES / "vox1_meta.csv", version=1, manifest_dir=tmp_path, audio_root=tmp_path
         )
+
+
+def test_meta_in_a_foreign_encoding_is_an_input_error(tmp_path):
+    path = tmp_path / "vox1_meta.csv"
+    path.write_bytes("id10001\tJos\u00e9\tm\tSpain\tdev\n".encode("latin-1"))
+    with pytest.raises(InputError, match="not a VoxCeleb1 metadata file: invalid"):
+        read_voxceleb_meta(path, version=1)

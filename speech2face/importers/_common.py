@@ -40,6 +40,7 @@ MISSING_FILES = (
     "(first: {example})"
 )
 NOTHING_IMPORTED = "{source}: no rows imported ({reason})"
+UNREADABLE = "{path}: cannot read: {reason}"
 
 COLUMN_ORDER = (
     CLIP_ID,
@@ -64,6 +65,19 @@ class ImporterWarning(UserWarning):
 def warn(message: str) -> None:
     """Issue an :class:`ImporterWarning`."""
     warnings.warn(message, ImporterWarning, stacklevel=3)
+
+
+def read_table(path: str | os.PathLike, **options) -> pd.DataFrame:
+    """``pd.read_csv`` of a dataset's file, every value a string; a bad file is an InputError."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    options = {"dtype": str, "keep_default_na": False, "encoding": "utf-8-sig", **options}
+    try:
+        return pd.read_csv(path, **options)
+    except (ValueError, pd.errors.ParserError) as error:
+        reason = " ".join(str(error).split())
+        raise InputError(UNREADABLE.format(path=path, reason=reason)) from error
 
 
 def speaker_fraction(speakers: pd.Series) -> np.ndarray:

@@ -26,6 +26,7 @@ from speech2face.importers._common import (
     labelled,
     manifest_path_value,
     ordered,
+    read_table,
 )
 from speech2face.importers.vocabulary_map import map_age_group, map_category
 from speech2face.manifest.age import age_to_group
@@ -55,16 +56,7 @@ BAD_LABEL_LANGUAGE = "{path}: row {row}: column language: {value!r} is not an IS
 def read_avspeech_segments(path: str | os.PathLike) -> pd.DataFrame:
     """The segments of an AVSpeech CSV, with numbers checked row by row."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    segments = pd.read_csv(
-        path,
-        header=None,
-        names=list(SEGMENT_COLUMNS),
-        dtype=str,
-        keep_default_na=False,
-        skipinitialspace=True,
-    )
+    segments = read_table(path, header=None, names=list(SEGMENT_COLUMNS), skipinitialspace=True)
     for column in SEGMENT_COLUMNS[1:]:
         numbers = pd.to_numeric(segments[column], errors="coerce")
         bad = np.flatnonzero(numbers.isna().to_numpy())
@@ -127,7 +119,7 @@ def import_avspeech(
 
 
 def _join_labels(frame: pd.DataFrame, path: Path, *, source: str, age_binning) -> pd.DataFrame:
-    table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    table = read_table(path)
     table = table.rename(columns=lambda name: LABEL_ALIASES.get(name.strip().lower(), name.strip()))
     key = next((column for column in LABEL_KEYS if column in table.columns), None)
     demographic = [c for c in (GENDER, AGE, AGE_GROUP, ETHNICITY, LANGUAGE) if c in table.columns]

@@ -26,6 +26,7 @@ from speech2face.importers._common import (
     labelled,
     manifest_path_value,
     ordered,
+    read_table,
 )
 from speech2face.importers.vocabulary_map import map_age_group, map_category
 from speech2face.manifest.schema import (
@@ -50,16 +51,7 @@ BAD_LOCALE = "{path}: row {row}: column locale: {value!r} does not start with an
 def read_commonvoice_tsv(path: str | os.PathLike) -> pd.DataFrame:
     """A Common Voice TSV as strings (quotes in sentences are text, not quoting)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    table = pd.read_csv(
-        path,
-        sep="\t",
-        quoting=csv.QUOTE_NONE,
-        dtype=str,
-        keep_default_na=False,
-        encoding="utf-8-sig",
-    )
+    table = read_table(path, sep="\t", quoting=csv.QUOTE_NONE)
     missing = [column for column in REQUIRED if column not in table.columns]
     if missing:
         raise InputError(MISSING_COLUMNS.format(path=path, columns=missing))

@@ -24,6 +24,7 @@ from speech2face.importers._common import (
     labelled,
     manifest_path_value,
     ordered,
+    read_table,
     warn,
 )
 from speech2face.importers.vocabulary_map import map_age_group, map_category
@@ -69,9 +70,7 @@ def repair_excel_age(value: str) -> str | None:
 def read_fairface_labels(path: str | os.PathLike) -> pd.DataFrame:
     """The label CSV as strings, Excel-mangled age bins repaired (with a warning)."""
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    table = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    table = read_table(path)
     table.columns = [column.strip() for column in table.columns]
     missing = [column for column in REQUIRED if column not in table.columns]
     if missing:

@@ -59,7 +59,10 @@ def read_voxceleb_meta(path: str | os.PathLike, *, version: int) -> pd.DataFrame
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise InputError(BAD_META.format(path=path, version=version, reason=error.reason)) from None
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise InputError(BAD_META.format(path=path, version=version, reason="it is empty"))
