@@ -79,7 +79,7 @@ def load_checkpoint(
     if not path.exists():
         raise InputError(MISSING_CHECKPOINT.format(path=path))
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise InputError(NOT_A_CHECKPOINT.format(path=path)) from error
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
