@@ -15,7 +15,12 @@ from collections.abc import Sequence
 
 from speech2face.errors import InputError
 
-COMMAND_MODULES: tuple[str, ...] = ("speech2face.manifest.commands",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "speech2face.manifest.commands",
+    "speech2face.synth.commands",
+    "speech2face.training.commands",
+    "audit.commands",
+)
 """Modules that each register one or more subcommands, in ``--help`` order."""
 
 

@@ -1,0 +1,287 @@
+"""``generate_corpus``: the synthetic voice–face corpus on disk, reproducible and cached.
+
+Layout of a corpus folder::
+
+    manifest.parquet       one row per clip (DESIGN.md columns, ``<column>_source`` = synthetic)
+    speakers.parquet       one row per speaker: true attributes, recorded labels, every latent
+                           face (``face_*``) and voice (``voice_*``) parameter: the ground truth
+    renders.parquet        varied face renders: speaker_id, path, variation parameters
+    landmarks.parquet      68 iBUG landmarks of each canonical face: speaker_id, point, x, y
+    ground_truth.json      generator version, seed, settings, settings hash, planted imbalance
+    audio/<speaker>/<clip>.wav    16 kHz mono PCM, 3–8 s
+    faces/canonical/<speaker>.png and faces/varied/<speaker>_rNN.png
+
+The corpus is built in a hidden staging folder beside ``out_dir`` and renamed
+into place when complete, so a folder at ``out_dir`` is always a whole corpus.
+An interrupted run leaves the staging folder; the next run with the same
+settings resumes it. A run whose settings hash matches the corpus already at
+``out_dir`` returns at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, fields
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from speech2face.errors import InputError
+from speech2face.manifest import write_manifest
+from speech2face.synth.assets import (
+    PARTS_DIR,
+    SAMPLE_RATE,
+    SpeakerJob,
+    part_path,
+    render_speaker,
+)
+from speech2face.synth.presets import ImbalanceSpec, resolve_imbalance
+from speech2face.synth.speakers import sample_speakers
+
+GENERATOR_VERSION = "1.0"
+"""Bump whenever the same settings would produce different bytes."""
+
+MANIFEST_FILE = "manifest.parquet"
+SPEAKERS_FILE = "speakers.parquet"
+RENDERS_FILE = "renders.parquet"
+LANDMARKS_FILE = "landmarks.parquet"
+GROUND_TRUTH_FILE = "ground_truth.json"
+
+FACE_SIZES = (64, 128)
+LABELLED = ("age", "age_group", "gender", "ethnicity", "language")
+DEFAULT_TEST_FRACTION = 0.6
+DEFAULT_VAL_FRACTION = 0.1
+
+NOT_A_POSITIVE_INTEGER = "--{option} must be a positive integer, got {value!r}"
+NOT_A_COUNT = "--{option} must be a whole number of at least 0, got {value!r}"
+BAD_FACE_SIZE = f"--face-size must be one of {', '.join(map(str, FACE_SIZES))}, got {{value!r}}"
+NOT_A_CORPUS = "{path} exists and is not a synthetic corpus; choose an empty or new --out folder"
+
+
+@dataclass(frozen=True)
+class CorpusSettings:
+    """Everything that determines a corpus's bytes."""
+
+    speakers: int
+    clips_per_speaker: int
+    seed: int
+    imbalance: ImbalanceSpec
+    face_size: int
+    renders_per_speaker: int
+    test_fraction: float
+    val_fraction: float
+
+    def to_dict(self) -> dict[str, Any]:
+        settings = {field.name: getattr(self, field.name) for field in fields(self)}
+        settings["imbalance"] = self.imbalance.to_dict()
+        settings["sample_rate"] = SAMPLE_RATE
+        settings["generator_version"] = GENERATOR_VERSION
+        return settings
+
+    def digest(self) -> str:
+        """SHA-256 of the canonical JSON of :meth:`to_dict`."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _check_count(option: str, value: Any, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        template = NOT_A_POSITIVE_INTEGER if minimum > 0 else NOT_A_COUNT
+        raise InputError(template.format(option=option, value=value))
+    return value
+
+
+def generate_corpus(
+    out_dir: str | os.PathLike,
+    *,
+    speakers: int = 200,
+    clips_per_speaker: int = 4,
+    seed: int = 0,
+    imbalance: str | os.PathLike | ImbalanceSpec = "balanced",
+    face_size: int = 64,
+    renders_per_speaker: int = 4,
+    test_fraction: float = DEFAULT_TEST_FRACTION,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
+    workers: int = 2,
+    progress: bool = True,
+) -> Path:
+    """Generate (or find cached) the synthetic corpus at ``out_dir``; return its manifest path.
+
+    Every option is validated, and the speakers sampled, before any file is written.
+    """
+    if face_size not in FACE_SIZES:
+        raise InputError(BAD_FACE_SIZE.format(value=face_size))
+    spec = imbalance if isinstance(imbalance, ImbalanceSpec) else resolve_imbalance(imbalance)
+    settings = CorpusSettings(
+        speakers=_check_count("speakers", speakers, minimum=1),
+        clips_per_speaker=_check_count("clips-per-speaker", clips_per_speaker, minimum=1),
+        seed=_check_count("seed", seed, minimum=0),
+        imbalance=spec,
+        face_size=face_size,
+        renders_per_speaker=_check_count("renders-per-speaker", renders_per_speaker, minimum=0),
+        test_fraction=float(test_fraction),
+        val_fraction=float(val_fraction),
+    )
+    _check_count("workers", workers, minimum=1)
+    table = sample_speakers(
+        n_speakers=settings.speakers,
+        spec=spec,
+        seed=settings.seed,
+        test_fraction=settings.test_fraction,
+        val_fraction=settings.val_fraction,
+    )
+    out = Path(out_dir)
+    digest = settings.digest()
+    if _cached_digest(out) == digest:
+        return out / MANIFEST_FILE
+    if out.exists() and any(out.iterdir()) and _cached_digest(out) is None:
+        raise InputError(NOT_A_CORPUS.format(path=out))
+
+    staging = out.parent / f".{out.name}.partial-{digest[:16]}"
+    staging.mkdir(parents=True, exist_ok=True)
+    jobs = [
+        SpeakerJob(
+            speaker=row,
+            clips=settings.clips_per_speaker,
+            renders=settings.renders_per_speaker,
+            face_size=settings.face_size,
+            staging=str(staging),
+        )
+        for row in table.to_dict("records")
+        if not part_path(staging, row["speaker_id"]).is_file()
+    ]
+    _run_jobs(jobs, total=len(table), workers=workers, progress=progress)
+    _write_tables(staging, table, settings, digest)
+    _swap_into_place(staging, out)
+    return out / MANIFEST_FILE
+
+
+def _cached_digest(out: Path) -> str | None:
+    """The settings hash of the corpus at ``out``, or None where there is none."""
+    try:
+        truth = json.loads((out / GROUND_TRUTH_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    complete = isinstance(truth, dict) and (out / MANIFEST_FILE).is_file()
+    return truth.get("settings_hash") if complete else None
+
+
+def _run_jobs(jobs: list[SpeakerJob], *, total: int, workers: int, progress: bool) -> None:
+    bar = tqdm(total=total, initial=total - len(jobs), unit="speaker", disable=not progress)
+    with bar:
+        if workers == 1 or len(jobs) <= 1:
+            for job in jobs:
+                render_speaker(job)
+                bar.update()
+            return
+        context = get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = [pool.submit(render_speaker, job) for job in jobs]
+            for future in as_completed(futures):
+                future.result()
+                bar.update()
+
+
+def _read_parts(staging: Path, speaker_ids: Iterable[str]) -> list[dict[str, Any]]:
+    return [
+        json.loads(part_path(staging, speaker_id).read_text(encoding="utf-8"))
+        for speaker_id in speaker_ids
+    ]
+
+
+def _write_tables(
+    staging: Path, speakers: pd.DataFrame, settings: CorpusSettings, digest: str
+) -> None:
+    parts = _read_parts(staging, speakers["speaker_id"])
+    truth = speakers.assign(face_size=[part["face_size"] for part in parts])
+    for prefix, key in (("face", "face_params"), ("voice", "voice_params")):
+        params = pd.DataFrame([part[key] for part in parts]).add_prefix(f"{prefix}_")
+        truth = pd.concat([truth, params], axis=1)
+    truth.to_parquet(staging / SPEAKERS_FILE, index=False)
+    write_manifest(_manifest(speakers, parts), staging / MANIFEST_FILE)
+    renders = [
+        {"speaker_id": part["speaker_id"], **render} for part in parts for render in part["renders"]
+    ]
+    pd.DataFrame(renders, columns=["speaker_id", "path"] if not renders else None).to_parquet(
+        staging / RENDERS_FILE, index=False
+    )
+    _landmarks(parts).to_parquet(staging / LANDMARKS_FILE, index=False)
+    truth_doc = {
+        "generator": "speech2face.synth",
+        "generator_version": GENERATOR_VERSION,
+        "seed": settings.seed,
+        "settings_hash": digest,
+        "settings": settings.to_dict(),
+        "train_counts": _counts(speakers, "train"),
+        "test_counts": _counts(speakers, "test"),
+    }
+    shutil.rmtree(staging / PARTS_DIR)
+    (staging / GROUND_TRUTH_FILE).write_text(
+        json.dumps(truth_doc, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+
+
+def _manifest(speakers: pd.DataFrame, parts: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per clip; demographic columns carry the recorded labels."""
+    by_id = speakers.set_index("speaker_id")
+    rows = []
+    for part in parts:
+        speaker = by_id.loc[part["speaker_id"]]
+        for clip in part["clips"]:
+            rows.append(
+                {
+                    "clip_id": clip["clip_id"],
+                    "speaker_id": part["speaker_id"],
+                    "split": speaker["split"],
+                    "audio_path": clip["audio_path"],
+                    "face_path": part["face_path"],
+                    "duration_s": clip["duration_s"],
+                    "text": clip["text"],
+                    "age": int(speaker["age"]),
+                    "age_group": speaker["age_group"],
+                    "gender": speaker["gender_label"],
+                    "ethnicity": speaker["ethnicity_label"],
+                    "language": speaker["language"],
+                }
+            )
+    manifest = pd.DataFrame(rows)
+    for column in LABELLED:
+        manifest[f"{column}_source"] = "synthetic"
+    return manifest
+
+
+def _landmarks(parts: list[dict[str, Any]]) -> pd.DataFrame:
+    rows = [
+        (part["speaker_id"], point, x, y)
+        for part in parts
+        for point, (x, y) in enumerate(part["landmarks"])
+    ]
+    frame = pd.DataFrame(rows, columns=["speaker_id", "point", "x", "y"])
+    return frame.astype({"point": "int16", "x": "float32", "y": "float32"})
+
+
+def _counts(speakers: pd.DataFrame, split: str) -> dict[str, dict[str, int]]:
+    rows = speakers[speakers["split"] == split]
+    return {
+        attribute: {str(k): int(v) for k, v in rows[attribute].value_counts().sort_index().items()}
+        for attribute in ("ethnicity", "gender", "age_group", "language", "language_mismatch")
+    }
+
+
+def _swap_into_place(staging: Path, out: Path) -> None:
+    """Rename the finished staging folder to ``out``, replacing an older corpus there."""
+    retired = None
+    if out.exists():
+        retired = out.parent / f".{out.name}.retired-{os.getpid()}"
+        os.replace(out, retired)
+    os.replace(staging, out)
+    if retired is not None:
+        shutil.rmtree(retired)
