@@ -1,12 +1,13 @@
 """Front-end speed on CPU: 6 s clips → 598×257×2 spectrograms, torch.stft vs plain numpy.
 
-Run: .venv/bin/python bench/bench_frontend.py [--clips 64] [--batch 16] [--threads 1]
+Run: .venv/bin/python bench/bench_frontend.py [--clips 64] [--batch 16] [--threads 1] [--repeats 7]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -27,14 +28,17 @@ def numpy_reference(waves: np.ndarray) -> np.ndarray:
     return np.stack(out)
 
 
-def clips_per_second(run, clips: int, repeats: int = 3) -> float:
-    run()  # warm-up
-    best = float("inf")
+def best_seconds(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Best wall time of each run, alternating them so machine load hits both alike."""
+    best = dict.fromkeys(runs, float("inf"))
+    for run in runs.values():
+        run()  # warm-up
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return clips / best
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def main() -> None:
@@ -42,6 +46,7 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=64)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
@@ -52,8 +57,10 @@ def main() -> None:
         for start in range(0, args.clips, args.batch):
             spectrogram(tensor[start : start + args.batch])
 
-    ours = clips_per_second(torch_run, args.clips)
-    reference = clips_per_second(lambda: numpy_reference(waves), args.clips)
+    best = best_seconds(
+        {"torch": torch_run, "numpy": lambda: numpy_reference(waves)}, repeats=args.repeats
+    )
+    ours, reference = args.clips / best["torch"], args.clips / best["numpy"]
     print(f"front end, {args.clips} clips of 6 s, batch {args.batch}, {args.threads} thread(s)")
     print(f"torch.stft front end : {ours:8.1f} clips/s ({ours * 6:8.0f} s of audio per s)")
     print(f"numpy reference      : {reference:8.1f} clips/s")
