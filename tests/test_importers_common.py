@@ -1,12 +1,10 @@
 import hashlib
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from audit import cli
 from speech2face.errors import InputError
 from speech2face.importers._common import (
     assign_splits,
@@ -21,7 +19,6 @@ from speech2face.importers.vocabulary_map import (
     map_category,
     mapping_table_markdown,
 )
-from speech2face.manifest import read_manifest
 from speech2face.vocabulary import GENDERS, UNKNOWN
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,42 +93,3 @@ def test_mapping_ignores_case_and_spaces_and_keeps_missing_unknown():
 def test_docs_show_the_mapping_table_exactly():
     docs = (ROOT / "docs" / "importers.md").read_text()
     assert mapping_table_markdown() in docs
-
-
-@pytest.fixture
-def s2f(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("speech2face.manifest.commands",))
-
-    def run(*argv):
-        status = cli.main([str(arg) for arg in argv])
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
-
-    return run
-
-
-def test_import_command_writes_a_valid_manifest_and_prints_warnings(tmp_path, s2f):
-    names = (FIXTURES / "utkface_names.txt").read_text().split()
-    for name in names:
-        (tmp_path / name).write_bytes(b"\xff\xd8")
-    out = tmp_path / "out" / "utk.parquet"
-    status, stdout, stderr = s2f("import", "utkface", tmp_path, "--out", out, "--split", "test")
-    assert status == 0
-    assert stdout.strip() == f"{out}: 5 row(s), 5 speaker(s)"
-    assert re.search(r"s2f import: warning: utkface: 2 file name\(s\) lack", stderr)
-    frame = read_manifest(out)
-    assert set(frame["split"]) == {"test"}
-    assert frame["face_path"].iloc[0].startswith("/")
-    assert s2f("validate", out)[0] == 0
-
-
-def test_import_command_refuses_options_of_other_datasets(tmp_path, s2f):
-    status, _, stderr = s2f(
-        "import", "utkface", tmp_path, "--out", tmp_path / "m.parquet", "--labels", "x.csv"
-    )
-    assert status == 2
-    assert stderr.strip() == (
-        "s2f import: error: --labels does not apply to utkface "
-        "(it applies to --age-binning, --split, --split-fractions)"
-    )
-    assert not (tmp_path / "m.parquet").exists()

@@ -2,7 +2,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit import cli
 from speech2face.manifest import Problem, manifest_kind, validate_manifest
 from speech2face.manifest import validate as messages
 
@@ -12,19 +11,6 @@ GOOD = {
     "split": ["train", "train", "val", "test"],
     "audio_path": ["a/c0.wav", "a/c1.wav", "a/c2.wav", "a/c3.wav"],
 }
-
-
-@pytest.fixture
-def s2f(monkeypatch, capsys):
-    """Run ``s2f`` in-process with only this area's commands; (status, stdout, stderr)."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("speech2face.manifest.commands",))
-
-    def run(*argv):
-        status = cli.main([str(arg) for arg in argv])
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
-
-    return run
 
 
 @pytest.fixture
@@ -120,33 +106,3 @@ def test_face_manifest_needs_face_path_not_audio(folder):
     assert _problems(faces, folder) == []
     faces.loc[1, "face_path"] = "a/none.jpg"
     assert [(p.row, p.column) for p in _problems(faces, folder)] == [(1, "face_path")]
-
-
-def test_validate_command_prints_all_problems_and_exits_2(folder, s2f):
-    frame = pd.DataFrame({**GOOD, "split": ["train", "dev", "val", "test"]})
-    frame.loc[3, "clip_id"] = "c0"
-    frame.to_csv(folder / "m.csv", index=False)
-    status, out, err = s2f("validate", folder / "m.csv")
-    assert status == 2
-    assert out.splitlines() == [
-        f"{folder / 'm.csv'}:row 1:column split: split 'dev' is not one of train, val, test",
-        f"{folder / 'm.csv'}:row 3:column clip_id: clip_id 'c0' is already used by row 0",
-    ]
-    assert err.strip() == f"{folder / 'm.csv'}: 2 problem(s)"
-
-
-def test_validate_command_accepts_a_valid_manifest_and_options(folder, s2f):
-    frame = pd.DataFrame({**GOOD, "speaker_id": ["s0", "s0", "s0", "s1"]})
-    frame.to_parquet(folder / "m.parquet", index=False)
-    assert s2f("validate", folder / "m.parquet")[0] == 2
-    status, out, _ = s2f(
-        "validate", folder / "m.parquet", "--allow-speaker-leakage", "--no-check-files"
-    )
-    assert status == 0
-    assert out.strip().endswith("valid voice manifest, 4 row(s)")
-
-
-def test_validate_command_on_a_missing_file_is_one_line(tmp_path, s2f):
-    status, _, err = s2f("validate", tmp_path / "none.csv")
-    assert status == 2
-    assert err == f"s2f validate: error: {tmp_path / 'none.csv'}: no such manifest\n"

@@ -120,20 +120,25 @@ def move_to_validation(splits: np.ndarray, speakers: pd.Series, fraction: float)
 
 
 def assign_splits(
-    given: Sequence[str] | np.ndarray | None,
+    given: str | Sequence[str] | np.ndarray | None,
     speakers: pd.Series,
     *,
     split: str | None = None,
     fractions: str | Sequence[float] = DEFAULT_SPLIT_FRACTIONS,
     val_fraction: float = 0.0,
 ) -> np.ndarray:
-    """The split of each row: ``split`` for all, else the source's own, else by speaker."""
+    """The split of each row: ``split`` for all, else the source's own, else by speaker.
+
+    ``given`` is the source's split of each row, one split for all rows, or None.
+    """
     if split is not None:
         if split not in SPLITS:
             raise InputError(f"split {split!r} is not one of {', '.join(SPLITS)}")
         return np.full(len(speakers), split, dtype=object)
     if given is None:
         return split_by_speaker(speakers, fractions)
+    if isinstance(given, str):
+        given = np.full(len(speakers), given, dtype=object)
     return move_to_validation(np.asarray(given, dtype=object), speakers, val_fraction)
 
 
@@ -159,9 +164,18 @@ def find_with_suffix(
 
 
 def keep_found(
-    frame: pd.DataFrame, found: Sequence[Path | None], *, dataset: str, kind: str, root: Path
+    frame: pd.DataFrame,
+    found: Sequence[Path | None],
+    *,
+    column: str,
+    manifest_dir: str | os.PathLike,
+    dataset: str,
+    root: Path,
 ) -> pd.DataFrame:
-    """Rows whose file was found; the others are counted in a warning, never dropped silently."""
+    """Rows whose file was found, with its path in ``column``.
+
+    The rows left out are counted in a warning, never dropped silently.
+    """
     present = np.array([path is not None for path in found], dtype=bool)
     if not present.all():
         example = frame.loc[~present, CLIP_ID].iloc[0]
@@ -170,12 +184,14 @@ def keep_found(
                 dataset=dataset,
                 count=int((~present).sum()),
                 total=len(frame),
-                kind=kind,
+                kind="audio" if column == AUDIO_PATH else "image",
                 root=root,
                 example=example,
             )
         )
-    return frame.loc[present].reset_index(drop=True)
+    kept = frame.loc[present].reset_index(drop=True)
+    kept[column] = [manifest_path_value(path, Path(manifest_dir)) for path in found if path]
+    return kept
 
 
 def labelled(

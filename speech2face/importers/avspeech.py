@@ -24,11 +24,10 @@ from speech2face.importers._common import (
     find_with_suffix,
     keep_found,
     labelled,
-    manifest_path_value,
     ordered,
     read_table,
 )
-from speech2face.importers.vocabulary_map import map_age_group, map_category
+from speech2face.importers.vocabulary_map import label_from_table, map_age_group
 from speech2face.manifest.age import age_to_group
 from speech2face.manifest.schema import (
     AGE,
@@ -101,13 +100,12 @@ def import_avspeech(
     frame[SPEAKER_ID] = frame["youtube_id"]
     root = Path(audio_root) if audio_root is not None else csv_path.parent
     found = [find_with_suffix(root, clip) for clip in frame[CLIP_ID]]
-    frame = keep_found(frame, found, dataset="avspeech", kind="audio", root=root)
-    found = [path for path in found if path is not None]
-    frame[AUDIO_PATH] = [manifest_path_value(path, Path(manifest_dir)) for path in found]
+    frame = keep_found(
+        frame, found, column=AUDIO_PATH, manifest_dir=manifest_dir, dataset="avspeech", root=root
+    )
     name = csv_path.stem.casefold()
-    given = next((s for s in ("train", "test") if s in name), None)
     frame[SPLIT] = assign_splits(
-        None if given is None else np.full(len(frame), given, dtype=object),
+        next((s for s in ("train", "test") if s in name), None),
         frame[SPEAKER_ID],
         split=split,
         fractions=split_fractions,
@@ -135,22 +133,10 @@ def _join_labels(frame: pd.DataFrame, path: Path, *, source: str, age_binning) -
         table[LANGUAGE] = _language_codes(table[LANGUAGE], path=path)
     joined = frame[[key]].merge(table[[key, *demographic]], on=key, how="left")
     joined = joined.fillna("")
-    if GENDER in demographic:
-        labelled(
-            frame,
-            GENDER,
-            map_category("labels", GENDER, joined[GENDER]),
-            original=joined[GENDER],
-            source=source,
-        )
-    if ETHNICITY in demographic:
-        labelled(
-            frame,
-            ETHNICITY,
-            map_category("labels", ETHNICITY, joined[ETHNICITY]),
-            original=joined[ETHNICITY],
-            source=source,
-        )
+    categories = [column for column in (GENDER, ETHNICITY) if column in demographic]
+    label_from_table(
+        frame, "labels", {column: joined[column] for column in categories}, source=source
+    )
     if AGE in demographic or AGE_GROUP in demographic:
         _label_age(frame, joined, source=source, age_binning=age_binning)
     if LANGUAGE in demographic:

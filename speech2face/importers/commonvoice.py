@@ -16,7 +16,6 @@ import csv
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from speech2face.errors import InputError
@@ -24,11 +23,10 @@ from speech2face.importers._common import (
     assign_splits,
     keep_found,
     labelled,
-    manifest_path_value,
     ordered,
     read_table,
 )
-from speech2face.importers.vocabulary_map import map_age_group, map_category
+from speech2face.importers.vocabulary_map import label_from_table
 from speech2face.manifest.schema import (
     AGE_GROUP,
     AUDIO_PATH,
@@ -102,28 +100,19 @@ def import_commonvoice(
         original=table["locale"],
         source="annotated",
     )
-    if "age" in table.columns:
-        labelled(
-            frame,
-            AGE_GROUP,
-            map_age_group("commonvoice", table["age"], binning=age_binning),
-            original=table["age"],
-            source="self_reported",
-        )
-    if "gender" in table.columns:
-        labelled(
-            frame,
-            GENDER,
-            map_category("commonvoice", GENDER, table["gender"]),
-            original=table["gender"],
-            source="self_reported",
-        )
-    frame = keep_found(frame, found, dataset="commonvoice", kind="audio", root=root)
-    found = [path for path in found if path is not None]
-    frame[AUDIO_PATH] = [manifest_path_value(path, Path(manifest_dir)) for path in found]
-    given = FILE_TO_SPLIT.get(tsv_path.stem.casefold())
+    answers = {AGE_GROUP: "age", GENDER: "gender"}
+    label_from_table(
+        frame,
+        "commonvoice",
+        {column: table[name] for column, name in answers.items() if name in table.columns},
+        source="self_reported",
+        age_binning=age_binning,
+    )
+    frame = keep_found(
+        frame, found, column=AUDIO_PATH, manifest_dir=manifest_dir, dataset="commonvoice", root=root
+    )
     frame[SPLIT] = assign_splits(
-        None if given is None else np.full(len(frame), given, dtype=object),
+        FILE_TO_SPLIT.get(tsv_path.stem.casefold()),
         frame[SPEAKER_ID],
         split=split,
         fractions=split_fractions,

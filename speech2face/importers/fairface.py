@@ -21,13 +21,11 @@ from speech2face.errors import InputError
 from speech2face.importers._common import (
     assign_splits,
     keep_found,
-    labelled,
-    manifest_path_value,
     ordered,
     read_table,
     warn,
 )
-from speech2face.importers.vocabulary_map import map_age_group, map_category
+from speech2face.importers.vocabulary_map import label_from_table
 from speech2face.manifest.schema import (
     AGE_GROUP,
     CLIP_ID,
@@ -36,6 +34,7 @@ from speech2face.manifest.schema import (
     GENDER,
     SPEAKER_ID,
     SPLIT,
+    original_column,
 )
 
 REQUIRED = ("file", "age", "gender", "race")
@@ -109,36 +108,22 @@ def import_fairface(
     root = Path(image_root) if image_root is not None else csv_path.parent
     frame = pd.DataFrame({CLIP_ID: table["file"].str.rsplit(".", n=1).str[0]})
     frame[SPEAKER_ID] = frame[CLIP_ID]
-    labelled(
+    label_from_table(
         frame,
-        AGE_GROUP,
-        map_age_group("fairface", table["age_bin"], binning=age_binning),
-        original=table["age"],
+        "fairface",
+        {AGE_GROUP: table["age_bin"], GENDER: table["gender"], ETHNICITY: table["race"]},
         source="annotated",
+        age_binning=age_binning,
     )
-    labelled(
-        frame,
-        GENDER,
-        map_category("fairface", GENDER, table["gender"]),
-        original=table["gender"],
-        source="annotated",
-    )
-    labelled(
-        frame,
-        ETHNICITY,
-        map_category("fairface", ETHNICITY, table["race"]),
-        original=table["race"],
-        source="annotated",
-    )
+    frame[original_column(AGE_GROUP)] = table["age"]
     if "service_test" in table.columns:
         frame["fairface_service_test"] = table["service_test"].str.casefold().eq("true")
     given = _given_splits(table["file"], csv_path)
     frame[SPLIT] = assign_splits(given, frame[SPEAKER_ID], split=split, val_fraction=val_fraction)
     found = [root / name if (root / name).is_file() else None for name in table["file"]]
-    frame = keep_found(frame, found, dataset="fairface", kind="image", root=root)
-    frame[FACE_PATH] = [
-        manifest_path_value(path, Path(manifest_dir)) for path in found if path is not None
-    ]
+    frame = keep_found(
+        frame, found, column=FACE_PATH, manifest_dir=manifest_dir, dataset="fairface", root=root
+    )
     return ordered(frame, source=csv_path)
 
 

@@ -24,7 +24,7 @@ from speech2face.importers._common import (
     ordered,
     warn,
 )
-from speech2face.importers.vocabulary_map import map_category
+from speech2face.importers.vocabulary_map import label_from_table
 from speech2face.manifest.age import age_to_group
 from speech2face.manifest.schema import (
     AGE,
@@ -94,18 +94,10 @@ def import_utkface(
         original=None,
         source="annotated",
     )
-    labelled(
+    label_from_table(
         frame,
-        GENDER,
-        map_category("utkface", GENDER, labels["gender"]),
-        original=labels["gender"],
-        source="annotated",
-    )
-    labelled(
-        frame,
-        ETHNICITY,
-        map_category("utkface", ETHNICITY, labels["race"]),
-        original=labels["race"],
+        "utkface",
+        {GENDER: labels["gender"], ETHNICITY: labels["race"]},
         source="annotated",
     )
     frame[SPLIT] = assign_splits(None, frame[SPEAKER_ID], split=split, fractions=split_fractions)

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from speech2face.importers._common import warn
+from speech2face.importers._common import labelled, warn
 from speech2face.manifest.age import interval_to_group
+from speech2face.manifest.schema import AGE_GROUP
 from speech2face.vocabulary import UNKNOWN
 
 ETHNICITIES = ("asian", "black", "indian", "white", "latino_hispanic", "middle_eastern", "other")
@@ -172,6 +173,24 @@ def map_age_group(dataset: str, values: pd.Series, *, binning="paper") -> pd.Ser
     return _map(
         dataset, "age", values, lambda entry: interval_to_group(*entry.years, binning=binning)
     )
+
+
+def label_from_table(
+    frame: pd.DataFrame,
+    dataset: str,
+    columns: dict[str, pd.Series],
+    *,
+    source: str,
+    age_binning="paper",
+) -> None:
+    """Set each toolkit column (``gender``, ``ethnicity``, ``age_group``) from a dataset's
+    values through the table, with ``<column>_original`` and ``<column>_source``."""
+    for column, values in columns.items():
+        if column == AGE_GROUP:
+            mapped = map_age_group(dataset, values, binning=age_binning)
+        else:
+            mapped = map_category(dataset, column, values)
+        labelled(frame, column, mapped, original=values, source=source)
 
 
 def mapping_table_markdown() -> str:

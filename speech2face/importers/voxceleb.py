@@ -22,12 +22,11 @@ from speech2face.errors import InputError
 from speech2face.importers._common import (
     AUDIO_SUFFIXES,
     assign_splits,
-    labelled,
     manifest_path_value,
     ordered,
     warn,
 )
-from speech2face.importers.vocabulary_map import map_category
+from speech2face.importers.vocabulary_map import label_from_table
 from speech2face.manifest.schema import AUDIO_PATH, CLIP_ID, GENDER, SPEAKER_ID, SPLIT
 
 SPEAKER_PATTERN = re.compile(r"^id\d+$")
@@ -130,14 +129,7 @@ def import_voxceleb(
     frame[SPLIT] = assign_splits(
         given.to_numpy(), frame[SPEAKER_ID], split=split, val_fraction=val_fraction
     )
-    gender = frame.pop(GENDER)
-    labelled(
-        frame,
-        GENDER,
-        map_category("voxceleb", GENDER, gender),
-        original=gender,
-        source="annotated",
-    )
+    label_from_table(frame, "voxceleb", {GENDER: frame.pop(GENDER)}, source="annotated")
     frame = frame.rename(columns={"set": f"voxceleb{version}_set"})
     return ordered(frame, source=meta_path)
 

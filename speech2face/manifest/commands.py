@@ -24,6 +24,17 @@ from speech2face.manifest.schema import manifest_kind
 from speech2face.manifest.validate import validate_manifest
 from speech2face.vocabulary import LABEL_SOURCES, SPLITS
 
+OPTIONS = (
+    "audio_root",
+    "image_root",
+    "labels",
+    "labels_source",
+    "age_binning",
+    "split",
+    "split_fractions",
+    "val_fraction",
+)
+"""Every importer option; each dataset takes the subset listed in :data:`IMPORTERS`."""
 OPTION_NOT_FOR = "{option} does not apply to {dataset} (it applies to {allowed})"
 IMPORTED_INVALID = "{path}: written, but {count} problem(s) remain (listed above)"
 
@@ -36,18 +47,7 @@ IMPORTERS: dict[str, tuple[Callable[..., pd.DataFrame], tuple[str, ...]]] = {
         lambda src, **kw: import_voxceleb(src, version=2, **kw),
         ("audio_root", "split", "val_fraction"),
     ),
-    "avspeech": (
-        import_avspeech,
-        (
-            "audio_root",
-            "labels",
-            "labels_source",
-            "age_binning",
-            "split",
-            "split_fractions",
-            "val_fraction",
-        ),
-    ),
+    "avspeech": (import_avspeech, tuple(o for o in OPTIONS if o != "image_root")),
     "commonvoice": (
         import_commonvoice,
         ("audio_root", "age_binning", "split", "split_fractions", "val_fraction"),
@@ -147,16 +147,7 @@ def run_import(args: argparse.Namespace) -> int:
     """Import, print the importer's warnings, write the manifest, check it."""
     function, allowed = IMPORTERS[args.dataset]
     options = {}
-    for option in (
-        "audio_root",
-        "image_root",
-        "labels",
-        "labels_source",
-        "age_binning",
-        "split",
-        "split_fractions",
-        "val_fraction",
-    ):
+    for option in OPTIONS:
         value = getattr(args, option)
         if value is None:
             continue
