@@ -1,0 +1,586 @@
+"""Dataset imbalance: who is in the data, who is missing, and what an audit can detect.
+
+:func:`analyze_dataset` reads a manifest (one row per clip) and returns a
+:class:`DatasetAnalysis` of DataFrames, from which ``s2f dataset-report`` and an
+audit's data section render without recomputing:
+
+- ``counts``: clips and speakers per group of every column and intersection, per
+  split (and ``all``), with shares, a ``status`` (``ok``, ``thin`` below
+  ``min_speakers``, ``empty``) and the minimum detectable difference;
+- ``imbalance``: 1 − H/log₂k of each column's speaker shares per split;
+- ``shift``: train versus test per column (total variation distance, χ² test);
+- ``reference``: observed speaker shares against a reference population;
+- ``provenance``: where each column's labels come from (``<column>_source``);
+- ``language_by_ethnicity``: speakers per language × ethnicity;
+- ``findings``: the above in plain sentences.
+
+Speakers, not clips, are the unit of evidence: clips of one speaker are not
+independent, so shares, tests and detectable differences count speakers. A
+speaker whose clips fall in two groups (e.g. two languages) counts in both.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from speech2face.errors import InputError
+from speech2face.manifest.load import fill_unknowns
+from speech2face.vocabulary import DEMOGRAPHIC_COLUMNS, LABEL_SOURCES, SPLITS, UNKNOWN
+
+ALL = "all"
+SEPARATOR = " & "
+"""Joins the columns of an intersection (``gender & ethnicity``) and its values."""
+SHIFT_SPLITS = ("train", "test")
+NOT_RECORDED = "not recorded"
+SCHEMA_VERSION = 1
+SUMMARY_FILE = "analysis.json"
+MDD_FORMULA = "(z[1-alpha/2] + z[power]) * sqrt(p * (1 - p) * (1/n_group + 1/n_rest))"
+"""Minimum detectable difference of a proportion between a group and the rest."""
+
+MISSING_COLUMN = "manifest lacks column {column!r}"
+BAD_SPLIT = "row {row}: split {value!r} is not one of {choices}"
+BAD_SOURCE = "row {row}: column {column!r} holds {value!r}, not one of {choices}"
+BAD_REFERENCE_COLUMN = "reference population names column {column!r}, which is not analysed"
+BAD_REFERENCE_SHARES = (
+    "reference population for {column!r}: shares must be non-negative and sum to 1, got {total:g}"
+)
+BAD_PROBABILITY = "{name} must be between 0 and 1 (exclusive), got {value}"
+BAD_INTERSECTIONS = "intersections must be at least 1, got {value}"
+EMPTY_MANIFEST = "the manifest has no rows"
+
+
+@dataclass
+class DatasetAnalysis:
+    """The imbalance analysis of one manifest; saves and loads symmetrically."""
+
+    counts: pd.DataFrame
+    imbalance: pd.DataFrame
+    shift: pd.DataFrame
+    reference: pd.DataFrame
+    provenance: pd.DataFrame
+    language_by_ethnicity: pd.DataFrame
+    findings: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    TABLES: ClassVar[tuple[str, ...]] = (
+        "counts",
+        "imbalance",
+        "shift",
+        "reference",
+        "provenance",
+        "language_by_ethnicity",
+    )
+
+    @property
+    def cells(self) -> pd.DataFrame:
+        """Empty and thin cells (fewer speakers than ``min_speakers``), all splits."""
+        return self.counts[self.counts["status"] != "ok"].reset_index(drop=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: settings, findings and each table as a list of records."""
+        return {
+            "settings": self.settings,
+            "findings": list(self.findings),
+            **{
+                name: json.loads(getattr(self, name).to_json(orient="records"))
+                for name in self.TABLES
+            },
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write a folder (``analysis.json`` + one Parquet per table), replacing it whole."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            summary = {
+                "schema_version": SCHEMA_VERSION,
+                "settings": self.settings,
+                "findings": self.findings,
+            }
+            (staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True))
+            for name in self.TABLES:
+                getattr(self, name).to_parquet(staging / f"{name}.parquet", index=False)
+            if path.exists():
+                shutil.rmtree(path)
+            staging.rename(path)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> DatasetAnalysis:
+        """Read a folder written by :meth:`save`."""
+        path = Path(path)
+        summary_file = path / SUMMARY_FILE
+        if not summary_file.exists():
+            raise InputError(f"{path}: not a dataset analysis (no {SUMMARY_FILE})")
+        summary = json.loads(summary_file.read_text())
+        tables = {name: pd.read_parquet(path / f"{name}.parquet") for name in cls.TABLES}
+        return cls(**tables, findings=summary["findings"], settings=summary["settings"])
+
+
+def analyze_dataset(
+    manifest: pd.DataFrame,
+    *,
+    columns: Sequence[str] = DEMOGRAPHIC_COLUMNS,
+    intersections: int = 2,
+    reference_population: Mapping[str, Mapping[str, float]] | None = None,
+    min_speakers: int = 30,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    base_rate: float = 0.5,
+) -> DatasetAnalysis:
+    """Counts, shares, imbalance, shift, reference gaps, power and provenance of a manifest.
+
+    ``reference_population`` maps a column to the share of each of its groups in
+    the population the data should represent (e.g. ``{"gender": {"female": 0.5,
+    "male": 0.5}}``). The minimum detectable difference is that of a two-sided
+    two-proportion z-test of a group against the rest of its split, at ``alpha``,
+    ``power`` and a base rate ``base_rate`` (0.5 is the worst case).
+    """
+    _check_settings(intersections=intersections, alpha=alpha, power=power, base_rate=base_rate)
+    frame = _prepared(manifest, columns)
+    splits = _split_order(frame["split"])
+    categories = {column: sorted(frame[column].unique()) for column in columns}
+    reference = _checked_reference(reference_population, columns)
+    counts = _counts(
+        frame,
+        columns=columns,
+        intersections=intersections,
+        categories=categories,
+        splits=splits,
+        min_speakers=min_speakers,
+    )
+    counts["min_detectable_difference"] = min_detectable_difference(
+        counts["n_speakers"].to_numpy(),
+        counts["n_rest_speakers"].to_numpy(),
+        alpha=alpha,
+        power=power,
+        base_rate=base_rate,
+    )
+    single = counts[counts["order"] == 1]
+    analysis = DatasetAnalysis(
+        counts=counts,
+        imbalance=_imbalance(single, splits=splits),
+        shift=_shift(single, columns=columns),
+        reference=_reference_gaps(single, reference, splits=splits),
+        provenance=_provenance(frame, manifest, columns=columns),
+        language_by_ethnicity=_language_by_ethnicity(frame),
+        settings={
+            "columns": list(columns),
+            "intersections": intersections,
+            "min_speakers": min_speakers,
+            "alpha": alpha,
+            "power": power,
+            "base_rate": base_rate,
+            "min_detectable_difference_formula": MDD_FORMULA,
+            "reference_population": {c: dict(s) for c, s in reference.items()},
+            "splits": splits,
+            "n_clips": len(frame),
+            "n_speakers": int(frame["speaker_id"].nunique()),
+            "speakers_in_several_splits": _speakers_in_several_splits(frame),
+        },
+    )
+    analysis.findings = findings(analysis)
+    return analysis
+
+
+def imbalance_score(counts: Sequence[float] | np.ndarray) -> float:
+    """1 − H/log₂k of the shares in ``counts`` (k = len(counts), zeros included).
+
+    0 when all k categories are equally large, 1 when one holds everything; NaN
+    for fewer than two categories or no members.
+    """
+    counts = np.asarray(counts, dtype=float)
+    total = counts.sum()
+    if len(counts) < 2 or total <= 0:
+        return float("nan")
+    shares = counts[counts > 0] / total
+    entropy = -(shares * np.log2(shares)).sum()
+    return float(1.0 - entropy / np.log2(len(counts)))
+
+
+def min_detectable_difference(
+    n_group: np.ndarray | int,
+    n_rest: np.ndarray | int,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    base_rate: float = 0.5,
+) -> np.ndarray:
+    """Smallest difference of proportions (group − rest) a two-sided z-test finds with ``power``.
+
+    ``(z[1-alpha/2] + z[power]) · sqrt(p(1−p)(1/n_group + 1/n_rest))`` with p the base
+    rate; NaN where either side is empty.
+    """
+    n_group = np.asarray(n_group, dtype=float)
+    n_rest = np.asarray(n_rest, dtype=float)
+    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = np.sqrt(base_rate * (1 - base_rate) * (1 / n_group + 1 / n_rest))
+    return np.where((n_group > 0) & (n_rest > 0), z * spread, np.nan)
+
+
+def _check_settings(*, intersections: int, alpha: float, power: float, base_rate: float) -> None:
+    if intersections < 1:
+        raise InputError(BAD_INTERSECTIONS.format(value=intersections))
+    for name, value in (("alpha", alpha), ("power", power), ("base_rate", base_rate)):
+        if not 0 < value < 1:
+            raise InputError(BAD_PROBABILITY.format(name=name, value=value))
+
+
+def _prepared(manifest: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Manifest with every analysed column as strings, missing values ``unknown``."""
+    if len(manifest) == 0:
+        raise InputError(EMPTY_MANIFEST)
+    for column in ("clip_id", "speaker_id", "split"):
+        if column not in manifest.columns:
+            raise InputError(MISSING_COLUMN.format(column=column))
+    frame = fill_unknowns(manifest)
+    for column in columns:
+        if column not in frame.columns:
+            raise InputError(MISSING_COLUMN.format(column=column))
+        text = frame[column].astype(object).where(frame[column].notna(), UNKNOWN).astype(str)
+        frame[column] = text.str.strip().replace("", UNKNOWN)
+    bad = ~frame["split"].isin(SPLITS)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(
+            BAD_SPLIT.format(row=row, value=frame["split"].iloc[row], choices=", ".join(SPLITS))
+        )
+    return frame
+
+
+def _split_order(split: pd.Series) -> list[str]:
+    present = set(split)
+    return [ALL, *(name for name in SPLITS if name in present)]
+
+
+def _counts(
+    frame: pd.DataFrame,
+    *,
+    columns: Sequence[str],
+    intersections: int,
+    categories: Mapping[str, list[str]],
+    splits: list[str],
+    min_speakers: int,
+) -> pd.DataFrame:
+    """Clips and speakers of every group of every slice and split, empty cells included."""
+    with_all = pd.concat([frame.assign(split=ALL), frame], ignore_index=True)
+    totals = with_all.groupby("split", sort=False).agg(
+        total_clips=("clip_id", "size"), total_speakers=("speaker_id", "nunique")
+    )
+    tables = []
+    for order in range(1, min(intersections, len(columns)) + 1):
+        for combo in itertools.combinations(columns, order):
+            keys = ["split", *combo]
+            grouped = with_all.groupby(keys, sort=False).agg(
+                n_clips=("clip_id", "size"), n_speakers=("speaker_id", "nunique")
+            )
+            full = pd.MultiIndex.from_product([splits, *(categories[c] for c in combo)], names=keys)
+            grouped = grouped.reindex(full, fill_value=0).reset_index()
+            tables.append(
+                pd.DataFrame(
+                    {
+                        "split": grouped["split"],
+                        "slice": SEPARATOR.join(combo),
+                        "order": order,
+                        "group": grouped[list(combo)].agg(SEPARATOR.join, axis=1),
+                        "n_clips": grouped["n_clips"].astype(np.int64),
+                        "n_speakers": grouped["n_speakers"].astype(np.int64),
+                    }
+                )
+            )
+    counts = pd.concat(tables, ignore_index=True).join(totals, on="split")
+    counts["clip_share"] = counts["n_clips"] / counts["total_clips"]
+    counts["speaker_share"] = counts["n_speakers"] / counts["total_speakers"]
+    counts["n_rest_speakers"] = (counts["total_speakers"] - counts["n_speakers"]).astype(np.int64)
+    counts["status"] = np.select(
+        [counts["n_speakers"] == 0, counts["n_speakers"] < min_speakers],
+        ["empty", "thin"],
+        default="ok",
+    )
+    return counts.drop(columns=["total_clips", "total_speakers"])
+
+
+def _imbalance(single: pd.DataFrame, *, splits: list[str]) -> pd.DataFrame:
+    """Imbalance score of speakers (and of clips) over each column's known categories."""
+    rows = []
+    for (split, column), part in single.groupby(["split", "slice"], sort=False):
+        known = part[part["group"] != UNKNOWN]
+        speakers = known["n_speakers"].to_numpy()
+        shares = speakers / speakers.sum() if speakers.sum() else speakers * np.nan
+        rows.append(
+            {
+                "split": split,
+                "column": column,
+                "n_categories": len(known),
+                "unknown_speaker_share": float(
+                    part.loc[part["group"] == UNKNOWN, "speaker_share"].sum()
+                ),
+                "largest_group": known["group"].iloc[int(np.argmax(speakers))]
+                if len(known)
+                else None,
+                "smallest_group": known["group"].iloc[int(np.argmin(speakers))]
+                if len(known)
+                else None,
+                "min_share": float(np.min(shares)) if len(known) else np.nan,
+                "max_share": float(np.max(shares)) if len(known) else np.nan,
+                "imbalance_score": imbalance_score(speakers),
+                "imbalance_score_clips": imbalance_score(known["n_clips"].to_numpy()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _shift(single: pd.DataFrame, *, columns: Sequence[str]) -> pd.DataFrame:
+    """Train-versus-test difference of each column's speaker distribution."""
+    names = ["column", "tv_distance", "chi2", "dof", "p_value", "n_train", "n_test"]
+    present = set(single["split"])
+    if not set(SHIFT_SPLITS) <= present:
+        return pd.DataFrame(columns=names)
+    rows = []
+    for column in columns:
+        part = single[single["slice"] == column]
+        table = np.stack(
+            [part.loc[part["split"] == s, "n_speakers"].to_numpy() for s in SHIFT_SPLITS]
+        )
+        table = table[:, table.sum(0) > 0]
+        shares = table / table.sum(1, keepdims=True)
+        if table.shape[1] > 1:
+            test = stats.chi2_contingency(table, correction=False)
+            chi2, dof, p_value = float(test.statistic), int(test.dof), float(test.pvalue)
+        else:
+            chi2, dof, p_value = np.nan, 0, np.nan
+        rows.append(
+            {
+                "column": column,
+                "tv_distance": float(0.5 * np.abs(shares[0] - shares[1]).sum()),
+                "chi2": chi2,
+                "dof": dof,
+                "p_value": p_value,
+                "n_train": int(table[0].sum()),
+                "n_test": int(table[1].sum()),
+            }
+        )
+    return pd.DataFrame(rows, columns=names)
+
+
+def _checked_reference(
+    reference: Mapping[str, Mapping[str, float]] | None, columns: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    checked = {}
+    for column, shares in (reference or {}).items():
+        if column not in columns:
+            raise InputError(BAD_REFERENCE_COLUMN.format(column=column))
+        values = np.array(list(shares.values()), dtype=float)
+        if (values < 0).any() or not np.isclose(values.sum(), 1.0, atol=0.01):
+            raise InputError(BAD_REFERENCE_SHARES.format(column=column, total=values.sum()))
+        checked[column] = {str(g): float(v / values.sum()) for g, v in shares.items()}
+    return checked
+
+
+def _reference_gaps(
+    single: pd.DataFrame, reference: Mapping[str, Mapping[str, float]], *, splits: list[str]
+) -> pd.DataFrame:
+    """Observed speaker shares (over known groups) against the reference population."""
+    names = ["split", "column", "group", "observed_share", "reference_share"]
+    rows = []
+    for column, shares in reference.items():
+        for split in splits:
+            part = single[(single["slice"] == column) & (single["split"] == split)]
+            known = part[part["group"] != UNKNOWN].set_index("group")["n_speakers"]
+            total = known.sum()
+            for group in sorted(set(known.index) | set(shares)):
+                observed = known.get(group, 0) / total if total else np.nan
+                rows.append([split, column, group, observed, shares.get(group, np.nan)])
+    gaps = pd.DataFrame(rows, columns=names)
+    gaps["difference"] = gaps["observed_share"] - gaps["reference_share"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gaps["ratio"] = gaps["observed_share"] / gaps["reference_share"].replace(0, np.nan)
+    return gaps
+
+
+def _provenance(
+    frame: pd.DataFrame, manifest: pd.DataFrame, *, columns: Sequence[str]
+) -> pd.DataFrame:
+    """Clips and speakers per label source of each column."""
+    choices = (*LABEL_SOURCES, UNKNOWN)
+    tables = []
+    for column in columns:
+        source = _source_column(column, manifest)
+        if source is None:
+            sources = pd.Series(NOT_RECORDED, index=frame.index)
+        else:
+            sources = manifest[source].astype(object).where(manifest[source].notna(), UNKNOWN)
+            sources = sources.astype(str).reset_index(drop=True)
+            bad = ~sources.isin(choices)
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise InputError(
+                    BAD_SOURCE.format(
+                        row=row, column=source, value=sources[row], choices=", ".join(choices)
+                    )
+                )
+        known = frame[column] != UNKNOWN
+        grouped = (
+            frame[known]
+            .assign(source=sources[known])
+            .groupby("source")
+            .agg(n_clips=("clip_id", "size"), n_speakers=("speaker_id", "nunique"))
+            .reset_index()
+        )
+        grouped.insert(0, "column", column)
+        grouped["clip_share"] = grouped["n_clips"] / max(int(known.sum()), 1)
+        tables.append(grouped)
+    names = ["column", "source", "n_clips", "n_speakers", "clip_share"]
+    return pd.concat(tables, ignore_index=True)[names] if tables else pd.DataFrame(columns=names)
+
+
+def _source_column(column: str, manifest: pd.DataFrame) -> str | None:
+    """``<column>_source``; age groups fall back on the provenance of ``age``."""
+    candidates = [f"{column}_source", *(["age_source"] if column == "age_group" else [])]
+    return next((name for name in candidates if name in manifest.columns), None)
+
+
+def _language_by_ethnicity(frame: pd.DataFrame) -> pd.DataFrame:
+    """Speakers per language (rows) and ethnicity (columns), all splits together."""
+    pairs = frame[["language", "ethnicity", "speaker_id"]].drop_duplicates()
+    table = pd.crosstab(pairs["language"], pairs["ethnicity"])
+    table.columns = [str(c) for c in table.columns]
+    return table.rename_axis(None, axis=1).reset_index()
+
+
+def _speakers_in_several_splits(frame: pd.DataFrame) -> int:
+    return int((frame.groupby("speaker_id")["split"].nunique() > 1).sum())
+
+
+def findings(analysis: DatasetAnalysis) -> list[str]:
+    """Plain-language sentences summarising an analysis, most actionable first."""
+    settings = analysis.settings
+    counts = analysis.counts
+    out = []
+    leaked = settings.get("speakers_in_several_splits", 0)
+    if leaked:
+        out.append(f"{leaked} speaker(s) appear in more than one split; results may be optimistic.")
+    evaluation = "test" if "test" in settings["splits"] else ALL
+    representation = "train" if "train" in settings["splits"] else ALL
+    single = counts[counts["order"] == 1]
+    for column in settings["columns"]:
+        if _all_unknown(single, column):
+            out.append(f"{column} is unknown for every speaker; it cannot be audited.")
+            continue
+        train = single[(single["split"] == representation) & (single["slice"] == column)]
+        known = train[train["group"] != UNKNOWN]
+        smallest = known.loc[known["n_speakers"].idxmin()]
+        evaluated = single[
+            (single["split"] == evaluation)
+            & (single["slice"] == column)
+            & (single["group"] == smallest["group"])
+        ].iloc[0]
+        sentence = (
+            f"{column} {smallest['group']} is {_percent(smallest['speaker_share'])} of "
+            f"{representation} speakers ({smallest['n_speakers']})"
+        )
+        out.append(sentence + _detectable_clause(evaluated, evaluation, settings) + ".")
+    unknown_only = [c for c in settings["columns"] if _all_unknown(single, c)]
+    out.extend(_cell_findings(counts, evaluation, settings["min_speakers"], unknown_only))
+    out.extend(_imbalance_findings(analysis.imbalance, representation))
+    for row in analysis.shift.itertuples():
+        if row.p_value < settings["alpha"]:
+            out.append(
+                f"train and test differ in {row.column} (total variation "
+                f"{row.tv_distance:.2f}, chi-square p = {row.p_value:.2g})."
+            )
+    gaps = analysis.reference
+    gaps = gaps[(gaps["split"] == representation) & (gaps["difference"].abs() >= 0.05)]
+    for row in gaps.itertuples():
+        out.append(
+            f"{row.column} {row.group} is {_percent(row.observed_share)} of {representation} "
+            f"speakers against {_percent(row.reference_share)} in the reference population."
+        )
+    for row in analysis.provenance.itertuples():
+        if row.source == "inferred":
+            out.append(
+                f"{row.column} labels are inferred for {_percent(row.clip_share)} of labelled "
+                "clips: groups by it inherit the labelling model's errors and biases."
+            )
+    return out
+
+
+def _detectable_clause(evaluated: pd.Series, split: str, settings: Mapping[str, Any]) -> str:
+    """How large a difference the evaluation split can detect for one group."""
+    if evaluated["n_speakers"] == 0:
+        return f"; {split} has none of them, so they cannot be evaluated"
+    if evaluated["n_rest_speakers"] == 0:
+        return f"; {split} has no other group to compare them with"
+    mdd = evaluated["min_detectable_difference"]
+    power = f"(alpha {settings['alpha']:g}, power {settings['power']:g})"
+    size = f"; with {evaluated['n_speakers']} {split} speakers"
+    if mdd >= 1:
+        return f"{size}, no difference is detectable {power}"
+    return f"{size}, differences below {mdd * 100:.0f} points cannot be detected {power}"
+
+
+def _all_unknown(single: pd.DataFrame, column: str) -> bool:
+    part = single[(single["split"] == ALL) & (single["slice"] == column)]
+    return bool((part.loc[part["group"] != UNKNOWN, "n_speakers"] == 0).all())
+
+
+def _cell_findings(
+    counts: pd.DataFrame, split: str, min_speakers: int, skipped: Sequence[str]
+) -> list[str]:
+    """Thin and empty groups of each slice, leaving out slices of all-unknown columns."""
+    out = []
+    part = counts[counts["split"] == split]
+    for slice_name, cells in part.groupby("slice", sort=False):
+        if set(slice_name.split(SEPARATOR)) & set(skipped):
+            continue
+        thin = cells[cells["status"] == "thin"]
+        empty = cells[cells["status"] == "empty"]
+        if thin.empty and empty.empty:
+            continue
+        sentence = (
+            f"{len(thin) + len(empty)} of {len(cells)} {slice_name} groups in {split} have fewer "
+            f"than {min_speakers} speakers"
+        )
+        if len(empty):
+            listed = ", ".join(empty["group"].head(5))
+            more = f" and {len(empty) - 5} more" if len(empty) > 5 else ""
+            sentence += f"; {len(empty)} empty: {listed}{more}"
+        out.append(sentence + ".")
+    return out
+
+
+def _imbalance_findings(imbalance: pd.DataFrame, split: str) -> list[str]:
+    out = []
+    for row in imbalance[imbalance["split"] == split].itertuples():
+        if row.unknown_speaker_share >= 0.05 and row.unknown_speaker_share < 1:
+            out.append(
+                f"{row.column} is unknown for {_percent(row.unknown_speaker_share)} of "
+                f"{split} speakers."
+            )
+        if row.imbalance_score >= 0.1:
+            out.append(
+                f"{row.column} is imbalanced in {split} (score {row.imbalance_score:.2f}; "
+                f"{row.largest_group} {_percent(row.max_share)}, "
+                f"{row.smallest_group} {_percent(row.min_share)} of known speakers)."
+            )
+    return out
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.0f}%" if share >= 0.01 or share == 0 else f"{share * 100:.1f}%"
