@@ -40,7 +40,13 @@ from audit._intervals import (
 )
 from audit._metrics import MEAN, MetricSpec
 from audit._slices import OVERALL, SEPARATOR, resolve_columns, slice_labels
-from audit.result import GROUP_COLUMNS, SCHEMA_VERSION, TEST_COLUMNS, AuditResult
+from audit.result import (
+    GROUP_COLUMNS,
+    SCHEMA_VERSION,
+    TEST_COLUMNS,
+    AuditResult,
+    with_stable_dtypes,
+)
 from speech2face.errors import InputError
 from speech2face.predictions import Predictions, read_predictions
 from speech2face.vocabulary import LABEL_SOURCES, UNKNOWN
@@ -387,9 +393,6 @@ def evaluate(
     return groups[list(GROUP_COLUMNS)], tests[list(TEST_COLUMNS)], list(dict.fromkeys(notes))
 
 
-_TEXT = pd.StringDtype(na_value=np.nan)
-
-
 def _stack(blocks: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
     """One frame from column blocks; scalars repeat, absent columns are NaN, text is ``str``."""
     sizes = [len(block["group"]) for block in blocks]
@@ -400,15 +403,7 @@ def _stack(blocks: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame
             value = block.get(column, np.nan)
             parts.append(np.asarray(value) if np.ndim(value) else np.full(size, value, object))
         data[column] = np.concatenate(parts) if parts else np.empty(0)
-    frame = pd.DataFrame(data)
-    for column in columns:
-        if frame[column].dtype == object:
-            inferred = pd.api.types.infer_dtype(frame[column], skipna=True)
-            if inferred in ("string", "empty"):
-                frame[column] = frame[column].astype(_TEXT)
-            elif inferred in ("integer", "floating", "mixed-integer-float", "boolean"):
-                frame[column] = pd.to_numeric(frame[column])
-    return frame
+    return with_stable_dtypes(pd.DataFrame(data))
 
 
 def _empty_block(metric: str, cells: MetricCells) -> dict[str, Any]:
@@ -532,7 +527,9 @@ def _summary(
                 "name": spec.name,
                 "family": spec.family,
                 "kind": spec.kind,
+                "components": list(spec.components),
                 "unit": spec.unit,
+                "binary": spec.binary,
                 "higher_is_better": spec.higher_is_better,
                 "threshold": config.threshold_for(spec),
             }

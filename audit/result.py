@@ -29,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 
+from audit._metrics import MetricSpec
 from speech2face.errors import InputError
 
 SCHEMA_VERSION = 1
@@ -78,6 +79,21 @@ NOT_AN_AUDIT = "{path}: not an audit result (no {file})"
 UNKNOWN_METRIC = "metric {metric!r} is not in this audit; it has: {known}"
 
 
+_TEXT = pd.StringDtype(na_value=float("nan"))
+
+
+def with_stable_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """Object columns as ``str`` or numbers, so a table reads back from Parquet unchanged."""
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            inferred = pd.api.types.infer_dtype(frame[column], skipna=True)
+            if inferred in ("string", "empty"):
+                frame[column] = frame[column].astype(_TEXT)
+            elif inferred in ("integer", "floating", "mixed-integer-float", "boolean"):
+                frame[column] = pd.to_numeric(frame[column])
+    return frame
+
+
 def _json_safe(value: Any) -> Any:
     """JSON-ready copy: NaN/inf become null, numpy scalars become Python numbers."""
     if isinstance(value, dict):
@@ -91,18 +107,27 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def save_folder(path: str | os.PathLike, summary: dict[str, Any], tables: dict[str, Any]) -> Path:
-    """Write JSON + Parquet tables into a folder atomically (a good old folder survives)."""
+def save_folder(
+    path: str | os.PathLike,
+    summary: dict[str, Any],
+    tables: dict[str, Any],
+    *,
+    summary_file: str = SUMMARY_FILE,
+) -> Path:
+    """Write JSON + Parquet tables into a folder atomically (a good old folder survives).
+
+    Files already in the folder that are not rewritten (a rendered report) are kept.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         text = json.dumps(_json_safe(summary), indent=2, allow_nan=False)
-        (staging / SUMMARY_FILE).write_text(text)
+        (staging / summary_file).write_text(text)
         for name, frame in tables.items():
             frame.to_parquet(staging / name, index=False)
         if path.exists():
-            kept = [p for p in path.iterdir() if p.name not in {SUMMARY_FILE, *tables}]
+            kept = [p for p in path.iterdir() if p.name not in {summary_file, *tables}]
             for extra in kept:
                 shutil.move(str(extra), staging / extra.name)
             shutil.rmtree(path)
@@ -141,6 +166,22 @@ class AuditResult:
     @property
     def metrics(self) -> list[str]:
         return [m["name"] for m in self.summary["metrics"]]
+
+    def metric_specs(self) -> list[MetricSpec]:
+        """The audited metrics' definitions, as saved (enough to re-aggregate components)."""
+        return [
+            MetricSpec(
+                name=m["name"],
+                kind=m["kind"],
+                components=tuple(m["components"]),
+                requires=(),
+                higher_is_better=m["higher_is_better"],
+                family=m["family"],
+                unit=m["unit"],
+                binary=m["binary"],
+            )
+            for m in self.summary["metrics"]
+        ]
 
     def overall(self) -> pd.DataFrame:
         """One row per metric: the value over every clip with its interval."""

@@ -1,0 +1,347 @@
+"""Compare audits of two or more models on the same clips, paired.
+
+Each audit saves its per-clip components, so a comparison re-aggregates every model on
+the same clips with one speaker-keyed bootstrap: replicate ``b`` gives each speaker the
+same weight for every model, and each model-minus-baseline difference is computed inside
+the replicate (a paired bootstrap). For every later model against the first (the
+baseline) it reports, per metric, slice and group:
+
+- the change of the metric (``delta``), its interval and p-value; a *regression* is a
+  change for the worse that is significant after correction and at least the threshold;
+- the change of the group's disparity against the baseline audit's reference group
+  (``gap_change`` = |gap| − |baseline gap|); a *widened gap* is likewise significant and
+  at least the threshold.
+
+All tests of the comparison form one family (Holm by default, or the baseline audit's
+correction, or the one asked for).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit._aggregate import KEY_COLUMNS, SLICE_PREFIX, Aggregates, aggregate
+from audit._disparities import OVERALL_REFERENCE
+from audit._intervals import CORRECTIONS, adjust_pvalues, bootstrap_z_pvalue, percentile_interval
+from audit._slices import OVERALL
+from audit.engine import AuditConfig, evaluate
+from audit.result import AuditResult, save_folder, with_stable_dtypes
+from speech2face.errors import InputError
+
+STRICT = "strict"
+INTERSECTION = "intersection"
+ALIGNMENTS = (STRICT, INTERSECTION)
+COMPARISON_FILE = "comparison.json"
+CHANGES_FILE = "changes.parquet"
+
+TOO_FEW_AUDITS = "a comparison needs at least two audits, got {count}"
+DIFFERENT_CLIPS = (
+    "audit {index} ({model}) covers different clips than the baseline: {only_here} clip(s) "
+    "only there, {only_baseline} only in the baseline; pass align='intersection' "
+    "(--align intersection) to compare on the clips they share"
+)
+NO_SHARED_CLIPS = "the audits share no clip; nothing to compare"
+LABEL_MISMATCH = (
+    "clip {clip!r}: audit {index} puts it in {column}={value!r}, the baseline in {baseline!r}"
+)
+NO_SHARED_METRICS = "the audits share no metric; nothing to compare"
+NOT_A_COMPARISON = "{path}: not a comparison result (no {file})"
+BAD_ALIGN = "align must be one of {choices}, got {value!r}"
+
+
+@dataclass
+class ComparisonResult:
+    """A paired comparison: its summary (``comparison.json``) and its long table."""
+
+    summary: dict[str, Any]
+    changes: pd.DataFrame
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the comparison folder atomically; other files in it are kept."""
+        return save_folder(
+            path, self.summary, {CHANGES_FILE: self.changes}, summary_file=COMPARISON_FILE
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> ComparisonResult:
+        path = Path(path)
+        for file in (COMPARISON_FILE, CHANGES_FILE):
+            if not (path / file).exists():
+                raise InputError(NOT_A_COMPARISON.format(path=path, file=file))
+        summary = json.loads((path / COMPARISON_FILE).read_text())
+        return cls(summary=summary, changes=pd.read_parquet(path / CHANGES_FILE))
+
+    def regressions(self) -> pd.DataFrame:
+        """Cells where a model is significantly worse, or a gap significantly wider."""
+        rows = self.changes[self.changes["regression"] | self.changes["gap_widened"]]
+        return rows.reset_index(drop=True)
+
+    @property
+    def has_regression(self) -> bool:
+        return bool(len(self.regressions()))
+
+    def _repr_html_(self) -> str:
+        models = " vs ".join(html.escape(str(m["model_id"])) for m in self.summary["models"])
+        tests = self.summary["tests"]
+        head = (
+            f"<h4>Comparison: {models}</h4><p>{self.summary['n_clips']} shared clips; "
+            f"{tests['n_tests']} paired tests, {tests['correction']} correction; "
+            f"{len(self.regressions())} regression(s)</p>"
+        )
+        return head + self.regressions().head(20).to_html(float_format=lambda v: f"{v:.3f}")
+
+
+def compare_audits(
+    audits: Sequence[AuditResult | str | os.PathLike],
+    *,
+    align: str = STRICT,
+    correction: str | None = None,
+    threshold: float | None = None,
+) -> ComparisonResult:
+    """Paired comparison of every audit against the first (the baseline).
+
+    ``align="strict"`` refuses audits of different clip sets; ``"intersection"`` compares
+    on the clips all audits share. ``correction`` and ``threshold`` default to the
+    baseline audit's.
+    """
+    if len(audits) < 2:
+        raise InputError(TOO_FEW_AUDITS.format(count=len(audits)))
+    if align not in ALIGNMENTS:
+        raise InputError(BAD_ALIGN.format(choices=ALIGNMENTS, value=align))
+    results = [a if isinstance(a, AuditResult) else AuditResult.load(a) for a in audits]
+    baseline_config = dict(results[0].summary["config"])
+    if correction is not None:
+        if correction not in CORRECTIONS:
+            raise InputError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
+        baseline_config["correction"] = correction
+    if threshold is not None:
+        baseline_config["threshold"] = threshold
+    config = AuditConfig(**baseline_config)
+    frames, notes = _aligned_frames(results, align=align)
+    metrics = [m for m in results[0].metrics if all(m in r.metrics for r in results[1:])]
+    if not metrics:
+        raise InputError(NO_SHARED_METRICS)
+    dropped = sorted({m for r in results for m in r.metrics} - set(metrics))
+    if dropped:
+        notes.append(f"metrics not in every audit, left out: {', '.join(dropped)}")
+    specs = [spec for spec in results[0].metric_specs() if spec.name in metrics]
+    slice_columns = [
+        c[len(SLICE_PREFIX) :] for c in frames[0].columns if c.startswith(SLICE_PREFIX)
+    ]
+    aggregates = [
+        aggregate(
+            frame,
+            specs,
+            slice_columns=slice_columns,
+            intersections=config.intersections,
+            n_boot=config.n_boot,
+            seed=config.seed,
+        )
+        for frame in frames
+    ]
+    baseline_groups, _, _ = evaluate(aggregates[0], config)
+    changes = pd.concat(
+        [
+            _changes(aggregates[0], aggregates[i], baseline_groups, config, model=i)
+            for i in range(1, len(aggregates))
+        ],
+        ignore_index=True,
+    )
+    changes = with_stable_dtypes(_correct(changes, config))
+    summary = {
+        "schema_version": 1,
+        "kind": "comparison",
+        "baseline": 0,
+        "models": [
+            {
+                "model_id": r.summary["model"]["model_id"],
+                "predictions_hash": r.summary["predictions"]["predictions_hash"],
+                "clip_set_hash": r.summary["predictions"]["clip_set_hash"],
+                "n_clips": r.summary["predictions"]["n_clips"],
+            }
+            for r in results
+        ],
+        "align": align,
+        "n_clips": len(frames[0]),
+        "n_speakers": aggregates[0].n_speakers_total,
+        "metrics": metrics,
+        "config": {k: v for k, v in baseline_config.items() if k != "notes"},
+        "bootstrap": {
+            "method": "paired speaker-clustered Poisson bootstrap (weights keyed by speaker id)",
+            "n_boot": config.n_boot,
+            "seed": config.seed,
+        },
+        "tests": {
+            "correction": config.correction,
+            "n_tests": int(changes["p_value"].notna().sum() + changes["gap_p_value"].notna().sum()),
+            "alpha": round(1 - config.level, 12),
+            "family": "every metric change and every gap change of every model",
+        },
+        "regressions": _records(changes[changes["regression"] | changes["gap_widened"]]),
+        "notes": notes,
+    }
+    return ComparisonResult(summary=summary, changes=changes)
+
+
+def _aligned_frames(
+    results: Sequence[AuditResult], *, align: str
+) -> tuple[list[pd.DataFrame], list[str]]:
+    """Each audit's component frame on the same clips in the same order."""
+    keys = [list(KEY_COLUMNS[:2])]
+    indexed = [r.components.set_index(keys[0]) for r in results]
+    base = indexed[0].index
+    shared = base
+    notes: list[str] = []
+    for i, frame in enumerate(indexed[1:], start=1):
+        only_here = frame.index.difference(base)
+        only_base = base.difference(frame.index)
+        if align == STRICT and (len(only_here) or len(only_base)):
+            model = results[i].summary["model"]["model_id"]
+            raise InputError(
+                DIFFERENT_CLIPS.format(
+                    index=i, model=model, only_here=len(only_here), only_baseline=len(only_base)
+                )
+            )
+        shared = shared.intersection(frame.index, sort=False)
+    if len(shared) == 0:
+        raise InputError(NO_SHARED_CLIPS)
+    if len(shared) < len(base) or any(len(f) > len(shared) for f in indexed):
+        notes.append(
+            f"compared on the {len(shared)} clips all audits share "
+            f"(audits hold {', '.join(str(len(f)) for f in indexed)})"
+        )
+    frames = [frame.loc[shared].reset_index() for frame in indexed]
+    _check_labels(frames)
+    return frames, notes
+
+
+def _check_labels(frames: Sequence[pd.DataFrame]) -> None:
+    baseline = frames[0]
+    label_columns = ["speaker_id", *(c for c in baseline.columns if c.startswith(SLICE_PREFIX))]
+    for index, frame in enumerate(frames[1:], start=1):
+        for column in label_columns:
+            if column not in frame.columns:
+                raise InputError(
+                    f"audit {index} was not sliced by {column[len(SLICE_PREFIX) :]!r}; "
+                    "audit every model with the same slices"
+                )
+            differ = (frame[column].astype(str) != baseline[column].astype(str)).to_numpy()
+            if differ.any():
+                row = int(np.flatnonzero(differ)[0])
+                raise InputError(
+                    LABEL_MISMATCH.format(
+                        clip=baseline["clip_id"].iloc[row],
+                        index=index,
+                        column=column.removeprefix(SLICE_PREFIX),
+                        value=frame[column].iloc[row],
+                        baseline=baseline[column].iloc[row],
+                    )
+                )
+
+
+def _gap(aggregates: Aggregates, metric: str, slice_name: str, reference: str | None):
+    """A slice's gaps to the reference: (point (G,), replicates (B, G)), NaN if none."""
+    cells = aggregates.cells[metric, slice_name]
+    if reference is None or (
+        reference != OVERALL_REFERENCE and reference not in cells.slice.labels
+    ):
+        nan = np.full_like(cells.value, np.nan)
+        return nan, np.full_like(cells.replicates, np.nan)
+    if reference == OVERALL_REFERENCE:
+        ref = aggregates.cells[metric, OVERALL]
+        return cells.value - ref.value[0], cells.replicates - ref.replicates[:, :1]
+    index = cells.slice.labels.index(reference)
+    return cells.value - cells.value[index], cells.replicates - cells.replicates[:, [index]]
+
+
+def _changes(
+    baseline: Aggregates,
+    other: Aggregates,
+    baseline_groups: pd.DataFrame,
+    config: AuditConfig,
+    *,
+    model: int,
+) -> pd.DataFrame:
+    """Paired metric and gap changes of one model against the baseline, every cell."""
+    references = (
+        baseline_groups.dropna(subset=["reference"])
+        .groupby(["metric", "slice"], sort=False)["reference"]
+        .first()
+    )
+    blocks = []
+    for (metric, slice_name), cells in baseline.cells.items():
+        mine = other.cells[metric, slice_name]
+        n_speakers = baseline.n_speakers[slice_name]
+        testable = n_speakers >= config.min_speakers
+        delta = mine.value - cells.value
+        delta_replicates = mine.replicates - cells.replicates
+        reference = references.get((metric, slice_name))
+        gap_base, gap_base_replicates = _gap(baseline, metric, slice_name, reference)
+        gap, gap_replicates = _gap(other, metric, slice_name, reference)
+        gap_change = np.abs(gap) - np.abs(gap_base)
+        gap_change_replicates = np.abs(gap_replicates) - np.abs(gap_base_replicates)
+        delta_interval = percentile_interval(delta_replicates, level=config.level)
+        gap_interval = percentile_interval(gap_change_replicates, level=config.level)
+        blocks.append(
+            pd.DataFrame(
+                {
+                    "model": model,
+                    "metric": metric,
+                    "slice": slice_name,
+                    "group": list(cells.slice.labels),
+                    "n_clips": baseline.n_clips[slice_name],
+                    "n_speakers": n_speakers,
+                    "status": np.where(testable, "ok", "insufficient"),
+                    "higher_is_better": cells.spec.higher_is_better,
+                    "threshold": config.threshold_for(cells.spec),
+                    "value_baseline": cells.value,
+                    "value": mine.value,
+                    "delta": delta,
+                    "delta_ci_low": delta_interval[0],
+                    "delta_ci_high": delta_interval[1],
+                    "p_value": np.where(
+                        testable, bootstrap_z_pvalue(delta, delta_replicates), np.nan
+                    ),
+                    "reference": reference,
+                    "gap_baseline": gap_base,
+                    "gap": gap,
+                    "gap_change": gap_change,
+                    "gap_change_ci_low": gap_interval[0],
+                    "gap_change_ci_high": gap_interval[1],
+                    "gap_p_value": np.where(
+                        testable, bootstrap_z_pvalue(gap_change, gap_change_replicates), np.nan
+                    ),
+                }
+            )
+        )
+    return pd.concat(blocks, ignore_index=True)
+
+
+def _correct(changes: pd.DataFrame, config: AuditConfig) -> pd.DataFrame:
+    """One correction over every metric change and every gap change; then the flags."""
+    p = np.concatenate([changes["p_value"].to_numpy(), changes["gap_p_value"].to_numpy()])
+    adjusted = adjust_pvalues(p, method=config.correction)
+    changes["p_adjusted"] = adjusted[: len(changes)]
+    changes["gap_p_adjusted"] = adjusted[len(changes) :]
+    alpha = 1 - config.level
+    direction = np.where(changes["higher_is_better"], 1.0, -1.0)
+    changes["regression"] = (changes["p_adjusted"] < alpha) & (
+        changes["delta"] * direction <= -changes["threshold"]
+    )
+    changes["gap_widened"] = (changes["gap_p_adjusted"] < alpha) & (
+        changes["gap_change"] >= changes["threshold"]
+    )
+    return changes
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return json.loads(frame.to_json(orient="records"))
