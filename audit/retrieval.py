@@ -24,6 +24,7 @@ per-query ranks and hits that the audit aggregates per group.
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -100,6 +101,23 @@ class Gallery:
     def chance(self, k: int) -> np.ndarray:
         """Recall@k of a model that ranks at random, per query row: k / G."""
         return np.minimum(k / self.sizes(), 1.0)
+
+    def summary(self, ks: Sequence[int] = KS) -> pd.DataFrame:
+        """One row per group (``all`` when mixed): galleries, G, queries and chance of recall@k."""
+        rows = []
+        for group, blocks in itertools.groupby(self.blocks, key=lambda block: block.group):
+            blocks = list(blocks)
+            size = blocks[0].size
+            rows.append(
+                {
+                    "group": "all" if group is None else group,
+                    "n_galleries": len(blocks),
+                    "gallery_size": size,
+                    "n_queries": sum(len(block.query_rows) for block in blocks),
+                    **{f"chance@{k}": min(k / size, 1.0) for k in ks},
+                }
+            )
+        return pd.DataFrame(rows)
 
 
 def build_gallery(

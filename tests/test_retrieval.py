@@ -183,6 +183,12 @@ def test_matched_gallery_holds_only_the_querys_group():
         assert set(table["ethnicity"].to_numpy()[block.query_rows]) == {block.group}
         assert block.size == min(50, speakers_in[block.group])
     assert gallery.mode == "matched"
+    summary = gallery.summary(ks=(1, 10)).set_index("group")
+    assert summary.index.tolist() == ["group_a", "group_b", "group_c"]
+    for group, row in summary.iterrows():
+        size = min(50, speakers_in[group])
+        assert row["gallery_size"] == size and row["chance@10"] == pytest.approx(10 / size)
+        assert row["n_queries"] == (table["ethnicity"] == group).sum()
 
 
 def test_matched_gallery_refuses_speakers_in_two_groups():
