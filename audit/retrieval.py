@@ -33,6 +33,7 @@ import pandas as pd
 import torch
 
 from speech2face.errors import InputError
+from speech2face.vocabulary import UNKNOWN
 
 METRICS = ("cosine", "l2", "l1")
 KS = (1, 2, 5, 10)
@@ -141,9 +142,7 @@ def build_gallery(
     if "speaker_id" not in table.columns:
         raise InputError(MISSING_COLUMN.format(column="speaker_id", purpose="retrieval"))
     speaker_codes, speakers = pd.factorize(table["speaker_id"], sort=True)
-    face_rows = np.full(len(speakers), -1, dtype=np.int64)
-    first_rows = np.unique(speaker_codes, return_index=True)[1]
-    face_rows[np.arange(len(speakers))] = first_rows
+    face_rows = np.unique(speaker_codes, return_index=True)[1]
     rng = np.random.default_rng(seed)
 
     if match_on is None:
@@ -177,7 +176,8 @@ def _speakers_by_group(
 ) -> dict[str, np.ndarray]:
     if column not in table.columns:
         raise InputError(MISSING_COLUMN.format(column=column, purpose="a matched gallery"))
-    pairs = pd.DataFrame({"speaker": speaker_codes, "group": table[column].astype(str)})
+    values = table[column].astype(object).where(table[column].notna(), UNKNOWN).astype(str)
+    pairs = pd.DataFrame({"speaker": speaker_codes, "group": values.to_numpy()})
     pairs = pairs.drop_duplicates()
     repeated = pairs["speaker"].duplicated(keep=False)
     if repeated.any():
@@ -316,6 +316,7 @@ def topk_indices(
 
 
 def _deterministic_topk(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Top-k positions per row in (score descending, position ascending) order."""
     values, index = torch.topk(scores, k, dim=1, sorted=True)
     kth = values[:, -1:]
     spill = (scores == kth).sum(1) > (values == kth).sum(1)
@@ -397,6 +398,7 @@ def retrieval_components(
     *,
     metrics: Sequence[str] = METRICS,
     ks: Sequence[int] = KS,
+    feature_rows: np.ndarray | None = None,
     chunk_size: int | None = None,
     num_threads: int | None = None,
 ) -> pd.DataFrame:
@@ -405,6 +407,8 @@ def retrieval_components(
     Columns: ``gallery_size`` (G), ``rank_<metric>`` (0-based rank of the true
     face) and boolean ``recall@<k>_<metric>``; the mean of a recall column over a
     group is that group's recall@k, and the mean of ``k / gallery_size`` its chance.
+    ``feature_rows[i]`` is the feature row of the gallery's table row i (default:
+    the same row), so a subset of a memory-mapped artifact needs no copy.
     """
     columns: dict[str, np.ndarray] = {"gallery_size": gallery.sizes()}
     for metric in metrics:
@@ -412,10 +416,10 @@ def retrieval_components(
         for block in gallery.blocks:
             ranks[block.query_rows] = true_face_ranks(
                 pred_features,
-                np.asarray(true_features[block.face_rows], dtype=np.float32),
+                _faces(true_features, block, feature_rows),
                 true_index=block.true_index,
                 metric=metric,
-                rows=block.query_rows,
+                rows=_feature_rows(block.query_rows, feature_rows),
                 chunk_size=chunk_size,
                 num_threads=num_threads,
             )
@@ -434,6 +438,7 @@ def retrieval_confusion(
     k: int = 10,
     metric: str = "cosine",
     exclude_true: bool = True,
+    feature_rows: np.ndarray | None = None,
     chunk_size: int | None = None,
     num_threads: int | None = None,
 ) -> pd.DataFrame:
@@ -442,7 +447,8 @@ def retrieval_confusion(
     ``groups`` holds each table row's group (e.g. ``table["ethnicity"]``); a
     gallery face's group is that of the row its face came from. With
     ``exclude_true`` the true face is left out, so the table shows where the
-    model's k best *wrong* candidates come from.
+    model's k best *wrong* candidates come from. ``feature_rows`` as in
+    :func:`retrieval_components`.
     """
     groups = np.asarray(groups).astype(str)
     hits = expected = None
@@ -450,10 +456,10 @@ def retrieval_confusion(
         excluded = block.true_index if exclude_true else None
         top = topk_indices(
             pred_features,
-            np.asarray(true_features[block.face_rows], dtype=np.float32),
+            _faces(true_features, block, feature_rows),
             k=k,
             metric=metric,
-            rows=block.query_rows,
+            rows=_feature_rows(block.query_rows, feature_rows),
             exclude_index=excluded,
             chunk_size=chunk_size,
             num_threads=num_threads,
@@ -466,6 +472,22 @@ def retrieval_confusion(
             block_expected if expected is None else expected.add(block_expected, fill_value=0.0)
         )
     return _confusion_frame(hits, expected)
+
+
+def _feature_rows(table_rows: np.ndarray, feature_rows: np.ndarray | None) -> np.ndarray:
+    return table_rows if feature_rows is None else np.asarray(feature_rows)[table_rows]
+
+
+def _faces(
+    true_features: np.ndarray, block: GalleryBlock, feature_rows: np.ndarray | None
+) -> np.ndarray:
+    """The block's gallery matrix; a non-finite face is named by its feature row."""
+    rows = _feature_rows(block.face_rows, feature_rows)
+    faces = np.asarray(true_features[rows], dtype=np.float32)
+    bad = np.flatnonzero(~np.isfinite(faces).all(axis=1))
+    if len(bad):
+        raise InputError(NON_FINITE.format(name="true_feature", row=int(rows[bad[0]])))
+    return faces
 
 
 def _query_rows(queries: np.ndarray, gallery: np.ndarray, rows: np.ndarray | None) -> np.ndarray:

@@ -125,6 +125,22 @@ def test_memory_mapped_queries_with_scattered_rows(tmp_path):
     )
 
 
+def test_feature_rows_map_a_table_subset_onto_full_features():
+    rng = np.random.default_rng(16)
+    table, pred, true = random_predictions(rng, n_speakers=50, clips_per_speaker=2)
+    keep = np.flatnonzero(rng.random(len(table)) < 0.6)
+    subset = table.iloc[keep].reset_index(drop=True)
+    gallery = build_gallery(subset, size=20, seed=2)
+    copied = retrieval_components(pred[keep], true[keep], gallery, metrics=("l2",))
+    mapped = retrieval_components(pred, true, gallery, metrics=("l2",), feature_rows=keep)
+    pd.testing.assert_frame_equal(mapped, copied)
+    groups = np.where(np.arange(len(subset)) % 2, "x", "y")
+    pd.testing.assert_frame_equal(
+        retrieval_confusion(pred, true, gallery, groups, k=3, feature_rows=keep),
+        retrieval_confusion(pred[keep], true[keep], gallery, groups, k=3),
+    )
+
+
 def random_predictions(rng, n_speakers, clips_per_speaker, d=16, groups=None):
     speakers = np.repeat([f"spk{i:04d}" for i in range(n_speakers)], clips_per_speaker)
     table = pd.DataFrame({"speaker_id": speakers, "duration_s": 6.0})
@@ -265,6 +281,14 @@ def test_non_finite_query_is_named():
         true_face_ranks(queries, gallery, true_index=np.arange(20), chunk_size=8)
     with pytest.raises(InputError, match="gallery row 13 holds a NaN"):
         true_face_ranks(gallery, queries, true_index=np.arange(20))
+
+
+def test_non_finite_true_face_is_named_by_table_row():
+    rng = np.random.default_rng(15)
+    table, pred, true = random_predictions(rng, n_speakers=10, clips_per_speaker=2)
+    true[6] = np.inf  # speaker 3's first row: its gallery face
+    with pytest.raises(InputError, match="true_feature row 6 holds a NaN or infinite"):
+        retrieval_components(pred, true, build_gallery(table))
 
 
 @pytest.mark.parametrize(
