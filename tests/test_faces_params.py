@@ -7,6 +7,7 @@ import pytest
 from speech2face.errors import InputError
 from speech2face.synth.face_params import (
     AGE_RANGE_ERROR,
+    PARAM_RANGE_ERROR,
     UNKNOWN_ETHNICITY_ERROR,
     UNKNOWN_GENDER_ERROR,
     UNKNOWN_HAIR_STYLE_ERROR,
@@ -14,7 +15,6 @@ from speech2face.synth.face_params import (
 from speech2face.synth.faces import (
     FACE_PARAM_NAMES,
     HAIR_STYLES,
-    FaceParams,
     sample_face_params,
 )
 from speech2face.vocabulary import GENDERS, SYNTHETIC_ETHNICITIES
@@ -127,4 +127,13 @@ def test_unknown_hair_style_is_an_input_error():
     with pytest.raises(InputError) as error:
         dataclasses.replace(face, hair_style="mohawk")
     assert str(error.value) == UNKNOWN_HAIR_STYLE_ERROR.format(value="mohawk", allowed=HAIR_STYLES)
-    assert isinstance(face, FaceParams)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("nose_width", 0.0), ("face_width", float("nan")), ("skin_tone", 1.2), ("beard", -0.1)],
+)
+def test_out_of_range_parameter_is_an_input_error(name, value):
+    with pytest.raises(InputError) as error:
+        dataclasses.replace(_draw(1)[0], **{name: value})
+    assert str(error.value) == PARAM_RANGE_ERROR.format(name=name, value=value)

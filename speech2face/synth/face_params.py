@@ -26,6 +26,10 @@ UNKNOWN_GENDER_ERROR = "unknown gender {value!r}: expected one of {allowed}"
 UNKNOWN_ETHNICITY_ERROR = "unknown synthetic ethnicity {value!r}: expected one of {allowed}"
 AGE_RANGE_ERROR = "age {value!r} is outside the synthetic range [{low}, {high}] years"
 UNKNOWN_HAIR_STYLE_ERROR = "unknown hair style {value!r}: expected one of {allowed}"
+PARAM_RANGE_ERROR = (
+    "face parameter {name} = {value!r} is out of range: lengths must be positive centimetres, "
+    "the others in [0, 1]"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +72,11 @@ class FaceParams:
             raise InputError(
                 UNKNOWN_HAIR_STYLE_ERROR.format(value=self.hair_style, allowed=HAIR_STYLES)
             )
+        for name in FACE_PARAM_NAMES:
+            value = getattr(self, name)
+            valid = 0.0 < value < math.inf if name in _LENGTHS else 0.0 <= value <= 1.0
+            if not valid:  # NaN compares false, so it is refused too
+                raise InputError(PARAM_RANGE_ERROR.format(name=name, value=value))
 
     def to_vector(self) -> np.ndarray:
         """The continuous parameters, in ``FACE_PARAM_NAMES`` order, as float64."""
@@ -77,7 +86,7 @@ class FaceParams:
     def face_size(self) -> float:
         """Head size in centimetres: the geometric mean of face width and height.
 
-        A proxy for vocal-tract length (about 11.4 cm for an average adult woman
+        A proxy for vocal-tract length (about 11.6 cm for an average adult woman
         here, 12.6 cm for an average man).
         """
         return math.sqrt(self.face_width * self.face_height)
