@@ -96,7 +96,7 @@ def test_faces_renders_landmarks_and_ground_truth(small_corpus):
     assert truth["generator_version"] == corpus.GENERATOR_VERSION
     assert truth["settings"]["imbalance"]["name"] == "paper_like"
     train = speakers[speakers["split"] == "train"]
-    assert truth["train_counts"]["gender"] == train["gender"].value_counts().to_dict()
+    assert truth["counts"]["train"]["gender"] == train["gender"].value_counts().to_dict()
 
     manifest = pd.read_parquet(manifest_path)
     labels = manifest.merge(speakers, on="speaker_id", suffixes=("", "_truth"))

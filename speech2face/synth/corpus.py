@@ -45,6 +45,7 @@ from speech2face.synth.assets import (
 )
 from speech2face.synth.presets import ImbalanceSpec, resolve_imbalance
 from speech2face.synth.speakers import sample_speakers
+from speech2face.vocabulary import SPLITS
 
 GENERATOR_VERSION = "1.0"
 """Bump whenever the same settings would produce different bytes."""
@@ -142,7 +143,8 @@ def generate_corpus(
     digest = settings.digest()
     if _cached_digest(out) == digest:
         return out / MANIFEST_FILE
-    if out.exists() and any(out.iterdir()) and _cached_digest(out) is None:
+    occupied = out.exists() and (not out.is_dir() or any(out.iterdir()))
+    if occupied and _cached_digest(out) is None:
         raise InputError(NOT_A_CORPUS.format(path=out))
 
     staging = out.parent / f".{out.name}.partial-{digest[:16]}"
@@ -182,12 +184,14 @@ def _run_jobs(jobs: list[SpeakerJob], *, total: int, workers: int, progress: boo
                 render_speaker(job)
                 bar.update()
             return
-        context = get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        try:
             futures = [pool.submit(render_speaker, job) for job in jobs]
             for future in as_completed(futures):
                 future.result()
                 bar.update()
+        finally:  # on an error or Ctrl-C, finish the running speakers, start no new one
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _read_parts(staging: Path, speaker_ids: Iterable[str]) -> list[dict[str, Any]]:
@@ -220,8 +224,7 @@ def _write_tables(
         "seed": settings.seed,
         "settings_hash": digest,
         "settings": settings.to_dict(),
-        "train_counts": _counts(speakers, "train"),
-        "test_counts": _counts(speakers, "test"),
+        "counts": {split: _counts(speakers, split) for split in SPLITS},
     }
     shutil.rmtree(staging / PARTS_DIR)
     (staging / GROUND_TRUTH_FILE).write_text(
