@@ -176,31 +176,57 @@ def _mirror(points: list[list[float]]) -> list[list[float]]:
 
 
 @dataclasses.dataclass(frozen=True)
-class Camera:
-    """Orthographic camera: face frame (cm, with depth) → image pixels.
+class FaceVariation:
+    """Nuisance factors of one render: pose, framing, light and expression.
 
-    ``project`` returns continuous pixel coordinates whose origin is the
-    top-left *corner* of the image (a pixel's centre sits at +0.5).
+    Angles in degrees (``yaw`` > 0 turns the face towards the image's right,
+    ``pitch`` > 0 tilts it down); ``shift_x``/``shift_y`` are fractions of the
+    image; light azimuth/elevation in degrees (0, 0 = from the camera);
+    ``smile`` and ``mouth_open`` in [0, 1]. The defaults are the canonical render.
     """
 
-    size: float
     yaw: float = 0.0
     pitch: float = 0.0
     roll: float = 0.0
     scale: float = 1.0
     shift_x: float = 0.0
     shift_y: float = 0.0
+    light_azimuth: float = 0.0
+    light_elevation: float = 0.0
+    light_intensity: float = 1.0
+    smile: float = 0.0
+    mouth_open: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Camera:
+    """Orthographic camera: face frame (cm, with depth) → image pixels.
+
+    ``pose`` gives the head's rotation, scale and shift (its light and
+    expression fields are not the camera's business). ``project`` returns
+    continuous pixel coordinates whose origin is the top-left *corner* of the
+    image (a pixel's centre sits at +0.5).
+    """
+
+    size: float
+    pose: FaceVariation = FaceVariation()
     head_half_width: float = 7.0
     head_centre_y: float = 0.5
     head_half_height: float = 10.5
 
+    def without_rotation(self) -> Camera:
+        """The same camera for the torso, which does not turn with the head."""
+        still = dataclasses.replace(self.pose, yaw=0.0, pitch=0.0, roll=0.0)
+        return dataclasses.replace(self, pose=still)
+
     @property
     def pixels_per_cm(self) -> float:
-        return self.size / CANVAS_CM * self.scale
+        return self.size / CANVAS_CM * self.pose.scale
 
     @functools.cached_property
     def rotation(self) -> np.ndarray:
-        yaw, pitch, roll = (math.radians(a) for a in (self.yaw, self.pitch, self.roll))
+        pose = self.pose
+        yaw, pitch, roll = (math.radians(a) for a in (pose.yaw, pose.pitch, pose.roll))
         cy, sy, cp, sp, cr, sr = (
             math.cos(yaw),
             math.sin(yaw),
@@ -231,9 +257,9 @@ class Camera:
         centred = np.column_stack(
             [points[:, 0], points[:, 1] - self.head_centre_y, self.depth(points) + bump]
         )
-        if self.yaw or self.pitch or self.roll:
+        if self.pose.yaw or self.pose.pitch or self.pose.roll:
             centred = centred @ self.rotation.T
         k = self.pixels_per_cm
-        x = self.size * (0.5 + self.shift_x) + k * centred[:, 0]
-        y = self.size * (EYE_LINE + self.shift_y) + k * (centred[:, 1] + self.head_centre_y)
+        x = self.size * (0.5 + self.pose.shift_x) + k * centred[:, 0]
+        y = self.size * (EYE_LINE + self.pose.shift_y) + k * (centred[:, 1] + self.head_centre_y)
         return np.column_stack([x, y])

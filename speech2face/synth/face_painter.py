@@ -7,7 +7,6 @@ camera without the head's rotation. Colours are albedo: lighting comes later.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 
@@ -184,7 +183,7 @@ class FacePainter:
                 for shape in op[1]
             ]
         )
-        torso_camera = dataclasses.replace(self.camera, yaw=0.0, pitch=0.0, roll=0.0)
+        torso_camera = self.camera.without_rotation()
         on_head = self.camera.project(points, bumps) - 0.5
         on_torso = torso_camera.project(points, bumps) - 0.5
         ends = np.cumsum([len(shape) for shape in shapes])[:-1]

@@ -18,6 +18,7 @@ from speech2face.errors import InputError
 from speech2face.synth.face_geometry import (
     HEAD_DEPTH_CM,
     Camera,
+    FaceVariation,
     face_landmarks,
     landmark_depth_bump,
 )
@@ -30,29 +31,6 @@ IMAGE_SIZE_ERROR = "face image size {size!r} must be an integer in [{low}, {high
 
 _AMBIENT, _DIFFUSE = 0.52, 0.55
 """Lambertian shading: light that reaches every surface, and light that depends on its angle."""
-
-
-@dataclasses.dataclass(frozen=True)
-class FaceVariation:
-    """Nuisance factors of one render: pose, framing, light and expression.
-
-    Angles in degrees (``yaw`` > 0 turns the face towards the image's right,
-    ``pitch`` > 0 tilts it down); ``shift_x``/``shift_y`` are fractions of the
-    image; light azimuth/elevation in degrees (0, 0 = from the camera);
-    ``smile`` and ``mouth_open`` in [0, 1]. The defaults are the canonical render.
-    """
-
-    yaw: float = 0.0
-    pitch: float = 0.0
-    roll: float = 0.0
-    scale: float = 1.0
-    shift_x: float = 0.0
-    shift_y: float = 0.0
-    light_azimuth: float = 0.0
-    light_elevation: float = 0.0
-    light_intensity: float = 1.0
-    smile: float = 0.0
-    mouth_open: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,12 +73,7 @@ def render_face(
     variation = variation or FaceVariation()
     camera = Camera(
         size=float(size * SUPERSAMPLE),
-        yaw=variation.yaw,
-        pitch=variation.pitch,
-        roll=variation.roll,
-        scale=variation.scale,
-        shift_x=variation.shift_x,
-        shift_y=variation.shift_y,
+        pose=variation,
         head_half_width=params.face_width / 2 * 1.05,
         head_centre_y=0.05 * params.face_height,
         head_half_height=0.95 * params.face_height,

@@ -17,6 +17,7 @@ import os
 import numpy as np
 from PIL import Image
 
+from speech2face.synth.face_geometry import FaceVariation
 from speech2face.synth.face_params import (
     FACE_PARAM_NAMES,
     HAIR_STYLES,
@@ -24,7 +25,6 @@ from speech2face.synth.face_params import (
     sample_face_params,
 )
 from speech2face.synth.face_render import (
-    FaceVariation,
     RenderedFace,
     render_face,
     sample_variation,
