@@ -190,3 +190,14 @@ def test_bad_size_is_an_input_error(face, size):
     with pytest.raises(InputError) as error:
         render_face(face, size=size)
     assert str(error.value) == IMAGE_SIZE_ERROR.format(size=size, low=32, high=512)
+
+
+def test_wider_nose_changes_pixels_only_around_nose_and_mouth(face):
+    wide = dataclasses.replace(face, nose_width=face.nose_width * 1.3)
+    before, after = render_face(face, size=128), render_face(wide, size=128)
+    changed = np.argwhere(np.any(before.image != after.image, axis=-1))  # (row, col)
+    assert len(changed) > 20
+    region = np.concatenate([after.landmarks[27:36], after.landmarks[48:55]])
+    low, high = region.min(0) - 4, region.max(0) + 4
+    inside = np.all((changed[:, ::-1] >= low) & (changed[:, ::-1] <= high), axis=1)
+    assert inside.all()
