@@ -177,3 +177,36 @@ def test_too_few_clips_for_one_batch_is_an_input_error(tmp_path):
 
 if __name__ == "__main__":  # the child that test_resume_after_a_hard_kill kills
     run(Path(sys.argv[1]), config=replace(CONFIG, max_steps=100_000, checkpoint_every=3))
+
+
+OOM_CHILD = """
+import resource, sys
+sys.path.insert(0, {tests!r})
+import torch
+from dataclasses import replace
+from pathlib import Path
+import test_training as t
+from speech2face.errors import InputError
+big = t.synthetic_pairs(32, seed=0)
+big.spectrograms = torch.randn(32, 598, 257, 2)  # 6 s clips, batch 32 ≈ 79 MB of input
+torch.manual_seed(0)
+model = t.get_model("small", out_dim=t.FEATURE_DIM)
+vm = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1])
+limit = vm * 1024 + 250 * 2**20
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+try:
+    t.train_voice_encoder(model, preset="small", train_set=big, val_set=None,
+        heads=t.frozen_heads(), config=replace(t.CONFIG, batch_size=32, max_steps=1),
+        out_dir=Path({out!r}), manifest_hash="m", progress=False)
+except InputError as error:
+    print(error)
+"""
+
+
+def test_a_batch_that_does_not_fit_in_memory_names_the_batch_size(tmp_path):
+    code = OOM_CHILD.format(tests=str(Path(__file__).parent), out=str(tmp_path))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert child.stdout.startswith("out of memory on cpu at batch size 32 (32 per process)")
+    assert "try --batch-size 16" in child.stdout

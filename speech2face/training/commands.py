@@ -11,7 +11,7 @@ import torch
 
 from speech2face.audio import SpectrogramConfig
 from speech2face.errors import InputError
-from speech2face.models.registry import available_models, get_model
+from speech2face.models.registry import available_models, get_config, get_model
 from speech2face.training.voice import FaceHeads, TrainingConfig, train_voice_encoder
 
 FEATURE_DIM_MISMATCH = (
@@ -79,14 +79,11 @@ def run_train(args: argparse.Namespace) -> int:
         raise InputError(CUDA_UNAVAILABLE.format(device=args.device))
     face_encoder = load_face_model(args.face_encoder, kind="face_encoder")
     face_decoder = load_face_model(args.face_decoder, kind="face_decoder")
-    torch.manual_seed(args.seed)
-    model = get_model(args.preset)
-    if model.config.out_dim != face_encoder.feature_dim:
+    voice_dim = get_config(args.preset).out_dim
+    if voice_dim != face_encoder.feature_dim:
         raise InputError(
             FEATURE_DIM_MISMATCH.format(
-                preset=args.preset,
-                voice_dim=model.config.out_dim,
-                face_dim=face_encoder.feature_dim,
+                preset=args.preset, voice_dim=voice_dim, face_dim=face_encoder.feature_dim
             )
         )
     data = load_training_data(
@@ -109,8 +106,9 @@ def run_train(args: argparse.Namespace) -> int:
         device=args.device,
         num_workers=args.workers,
     )
+    torch.manual_seed(args.seed)
     result = train_voice_encoder(
-        model,
+        get_model(args.preset),
         preset=args.preset,
         train_set=data.train,
         val_set=data.val,

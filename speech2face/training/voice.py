@@ -173,6 +173,12 @@ def _terms(loss: Speech2FaceLoss) -> torch.Tensor:
     return torch.stack([getattr(loss, name).detach().float() for name in LOSS_TERMS])
 
 
+def _is_out_of_memory(error: RuntimeError) -> bool:
+    """True for CUDA's OutOfMemoryError and the CPU allocator's refusal."""
+    message = str(error)
+    return isinstance(error, torch.OutOfMemoryError) or "can't allocate memory" in message
+
+
 def _bad_clips(clip_ids: list[str], *tensors: torch.Tensor) -> list[str]:
     """Clips with NaN or infinity in the first of ``tensors`` that has any; all if none has."""
     for tensor in tensors:
@@ -293,42 +299,56 @@ class VoiceTrainer:
         )
 
     def train_step(self, clip_ids: list[str], spectrograms: torch.Tensor, targets: torch.Tensor):
-        """One optimiser step on one batch; the loss terms summed over ranks' means."""
+        """One optimiser step on one batch; returns the loss terms averaged over ranks."""
         self.wrapped.train()
         spectrograms, targets = self._to_device(spectrograms, targets)
         # A bad batch also poisons BatchNorm's running statistics: keep them to undo it.
         buffers = [buffer.clone() for buffer in self.model.buffers()]
         try:
             v_s, loss = self._loss(self.wrapped, spectrograms, targets)
-        except torch.OutOfMemoryError as error:
-            per_rank = self.config.batch_size // self.context.world_size
+            self._stop_if_not_finite(loss, clip_ids, spectrograms, targets, v_s, buffers)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.total.backward()
+        except RuntimeError as error:  # torch.OutOfMemoryError is one
+            if not _is_out_of_memory(error):
+                raise
             raise InputError(
                 OUT_OF_MEMORY.format(
                     device=self.device,
                     batch_size=self.config.batch_size,
-                    per_rank=per_rank,
+                    per_rank=self.config.batch_size // self.context.world_size,
                     smaller=max(self.config.batch_size // 2, self.context.world_size),
                 )
             ) from error
-        finite = torch.tensor([float(loss.total.isfinite())], device=self.device)
-        bad = [] if finite.item() else _bad_clips(clip_ids, spectrograms, targets, v_s)
-        if sum_across_ranks(finite, self.context).item() < self.context.world_size:
-            for buffer, kept in zip(self.model.buffers(), buffers, strict=True):
-                buffer.copy_(kept)
-            self.save()
-            raise InputError(
-                NON_FINITE_BATCH.format(
-                    step=self.step + 1,
-                    clips=", ".join(gather_lists(bad, self.context)),
-                    checkpoint=self.checkpoint_path,
-                )
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.total.backward()
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
         return sum_across_ranks(_terms(loss).cpu(), self.context) / self.context.world_size
+
+    def _stop_if_not_finite(
+        self,
+        loss: Speech2FaceLoss,
+        clip_ids: list[str],
+        spectrograms: torch.Tensor,
+        targets: torch.Tensor,
+        v_s: torch.Tensor,
+        buffers: list[torch.Tensor],
+    ) -> None:
+        """On NaN/inf on any rank: undo the batch's BatchNorm updates, checkpoint, stop."""
+        finite = torch.tensor([float(loss.total.isfinite())], device=self.device)
+        bad = [] if finite.item() else _bad_clips(clip_ids, spectrograms, targets, v_s)
+        if sum_across_ranks(finite, self.context).item() == self.context.world_size:
+            return
+        for buffer, kept in zip(self.model.buffers(), buffers, strict=True):
+            buffer.copy_(kept)
+        self.save()
+        raise InputError(
+            NON_FINITE_BATCH.format(
+                step=self.step + 1,
+                clips=", ".join(gather_lists(bad, self.context)),
+                checkpoint=self.checkpoint_path,
+            )
+        )
 
     @torch.no_grad()
     def evaluate(self, dataset: Dataset) -> dict[str, float]:
