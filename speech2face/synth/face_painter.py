@@ -453,7 +453,7 @@ class FacePainter:
 
     def facial_hair(self) -> None:
         p, lm = self.p, self.lm
-        colour = self.hair * 0.85
+        colour = self.hair * 0.7  # dense hair reads darker than the scalp's
         lip_bottom = lm[57, 1]
         half_mouth = p.mouth_width / 2
         if p.beard > 0:
@@ -492,21 +492,23 @@ class FacePainter:
         style = p.hair_style
         if style == "bald":
             return
-        # grow (cm), side bottom (× face height), side band (cm), hairline (cm), temple roundness
+        # grow (cm), side bottom (× face height), side band (cm), hairline (cm),
+        # temple roundness, sweep (cm the fringe drops from the image's left to its right)
         settings = {
-            "short": (0.7, 0.02, 0.5, -(p.brow_height + 3.6), 2.5),
-            "medium": (1.3, 0.42, 0.8, -(p.brow_height + 0.9), 4.0),
-            "long": (1.2, 0.8, 0.75, -(p.brow_height + 3.3), 4.0),
-            "curly": (2.6, 0.05, 0.9, -(p.brow_height + 3.0), 3.0),
+            "short": (0.7, 0.02, 0.5, -(p.brow_height + 3.6), 2.5, 0.0),
+            "medium": (1.3, 0.42, 0.8, -(p.brow_height + 1.6), 4.0, 1.6),
+            "long": (1.2, 0.8, 0.75, -(p.brow_height + 3.3), 4.0, 0.0),
+            "curly": (2.6, 0.05, 0.9, -(p.brow_height + 3.0), 3.0, 0.0),
         }
-        grow, side_bottom, band, hairline, roundness = settings[style]
+        grow, side_bottom, band, hairline, roundness, sweep = settings[style]
         side_y = side_bottom * p.face_height
         arc = self._cranium(grow, side_y, n=49)
         if style == "curly":
             arc = self._curls(arc)
         half = p.face_width / 2
-        xs = np.linspace(-0.9 * half, 0.9 * half, 9)
-        fringe = np.stack([xs, hairline + 2.0 * np.abs(xs / (0.9 * half)) ** roundness], axis=1)
+        across = np.linspace(-1.0, 1.0, 9)
+        fringe_y = hairline + 2.0 * np.abs(across) ** roundness + 0.5 * sweep * across
+        fringe = np.stack([0.9 * half * across, fringe_y], axis=1)
         if style == "long":  # centre parting
             fringe[4, 1] -= 0.5
         inner = np.concatenate([[[-half + band, side_y]], fringe, [[half - band, side_y]]])
