@@ -58,6 +58,11 @@ def test_landmarks_follow_dlib_order(face):
     assert lm[27, 1] < lm[30, 1] < lm[33, 1]  # nose bridge down to the base
     assert lm[36, 0] < lm[39, 0] < lm[42, 0] < lm[45, 0]  # outer/inner eye corners
     assert lm[48, 0] < lm[51, 0] < lm[54, 0] and lm[51, 1] < lm[57, 1]
+    # contours run clockwise on the image: upper lids and lips left to right, lower ones back
+    for upper, lower in (([37, 38], [40, 41]), ([43, 44], [46, 47]), ([49, 53], [55, 59])):
+        assert lm[upper[0], 0] < lm[upper[1], 0] and lm[lower[0], 0] > lm[lower[1], 0]
+    assert lm[61, 0] < lm[63, 0] and lm[65, 0] > lm[67, 0]
+    assert np.all(np.diff(lm[17:27, 0]) > 0) and np.all(np.diff(lm[31:36, 0]) > 0)
     assert lm[33, 1] < lm[51, 1] and lm[57, 1] < lm[8, 1]
 
 
