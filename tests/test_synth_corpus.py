@@ -214,12 +214,20 @@ def test_cli_rejects_a_config_with_an_empty_test_cell(tmp_path, capsys):
     assert not (tmp_path / "corpus").exists()
 
 
-def test_cli_generates_and_prints_the_manifest(tmp_path, capsys):
+def test_cli_generates_a_noisy_label_corpus_with_large_faces(tmp_path, capsys):
     out = tmp_path / "corpus"
+    config = tmp_path / "noisy.json"
+    config.write_text(json.dumps({"label_noise": {"ethnicity": {"group_a": 1.0}}}))
     arguments = ["--speakers", "8", "--clips-per-speaker", "1", "--renders-per-speaker", "0"]
-    status = main(
-        ["synth", "--out", str(out), *arguments, "--test-fraction", "0.75", "--workers", "1"]
-    )
+    arguments += ["--test-fraction", "0.75", "--workers", "1", "--face-size", "128"]
+    status = main(["synth", "--out", str(out), *arguments, "--imbalance", str(config)])
     assert status == 0
     assert capsys.readouterr().out.strip() == str(out / "manifest.parquet")
-    assert len(pd.read_parquet(out / "manifest.parquet")) == 8
+    manifest = pd.read_parquet(out / "manifest.parquet")
+    assert len(manifest) == 8
+    assert Image.open(out / manifest["face_path"][0]).size == (128, 128)
+    speakers = pd.read_parquet(out / "speakers.parquet").set_index("speaker_id")
+    truth = speakers.loc[manifest["speaker_id"], "ethnicity"].to_numpy()
+    assert (truth == "group_a").sum() > 0
+    assert not (manifest["ethnicity"][truth == "group_a"] == "group_a").any()
+    assert (manifest["ethnicity"][truth != "group_a"] == truth[truth != "group_a"]).all()
