@@ -1,4 +1,5 @@
-"""Face geometry: the 68 landmarks of a parametrised face and the camera that images them.
+"""Face geometry: the 68 landmarks of a parametrised face, its pose and expression
+(``FaceVariation``), and the camera that images them.
 
 Coordinates are centimetres in the *face frame*: origin midway between the eye
 centres, x towards the image's right, y down. Landmarks follow the iBUG 300-W
