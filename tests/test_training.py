@@ -210,3 +210,14 @@ def test_a_batch_that_does_not_fit_in_memory_names_the_batch_size(tmp_path):
     assert child.returncode == 0, child.stderr[-2000:]
     assert child.stdout.startswith("out of memory on cpu at batch size 32 (32 per process)")
     assert "try --batch-size 16" in child.stdout
+
+
+def test_resume_drops_metrics_after_the_checkpoint_and_a_line_cut_by_a_kill(tmp_path):
+    run(tmp_path, config=replace(CONFIG, max_steps=4))
+    metrics = tmp_path / "metrics.jsonl"
+    # what a kill after step 5 but before its checkpoint leaves behind
+    late = json.dumps({"step": 5, "split": "train", "total": 0.0})
+    metrics.write_text(metrics.read_text() + late + "\n" + '{"step": 6, "spl')
+    _, result = run(tmp_path, config=replace(CONFIG, max_steps=8), resume=True)
+    assert [r["step"] for r in records(result.metrics, "train")] == list(range(1, 9))
+    assert all(r["total"] > 0 for r in records(result.metrics, "train"))

@@ -148,7 +148,7 @@ class TrainingResult:
 
 
 class MetricsLog:
-    """Append-only JSON lines, truncated to the resumed step so nothing repeats."""
+    """Append-only JSON lines; on resume, cut back to the checkpoint's step so nothing repeats."""
 
     def __init__(self, path: Path, *, enabled: bool) -> None:
         self.path = path
@@ -159,8 +159,13 @@ class MetricsLog:
             return
         kept = []
         if from_step and self.path.exists():
-            lines = self.path.read_text().splitlines()
-            kept = [line for line in lines if json.loads(line)["step"] <= from_step]
+            for line in self.path.read_text().splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:  # a line cut short when the run was killed
+                    continue
+                if record["step"] <= from_step:
+                    kept.append(line)
         self.path.write_text("".join(f"{line}\n" for line in kept))
 
     def write(self, **record: Any) -> None:
