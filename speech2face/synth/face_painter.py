@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -100,6 +101,16 @@ def _spline_matrix(n_points: int, samples: int) -> np.ndarray:
     return np.concatenate(rows)
 
 
+class _Op(NamedTuple):
+    """One recorded drawing operation, waiting for its points to be projected."""
+
+    kind: str  # "polygon", "line" or "clipped"
+    shapes: list[np.ndarray]  # face-frame points (cm), one array per shape
+    bump: float | np.ndarray  # depth above the head surface (cm), per op or per point
+    style: tuple  # fill, and the mask flag (polygon), width (line) or fills (clipped)
+    torso: bool  # projected without the head's rotation
+
+
 class FacePainter:
     """Draws one face, back to front, on a supersampled canvas and a head mask."""
 
@@ -120,16 +131,17 @@ class FacePainter:
         self.lip = self.skin * 0.7 + 0.3 * _LIP_TINT * (0.55 + 0.45 * (1 - params.skin_tone))
         self.stomion = mouth_stomion_y(params)
         self.mouth_drop = self.lm[66, 1] - self.lm[62, 1]
+        self._ops: list[_Op] = []
 
     # -- primitives: recorded in face-frame centimetres, projected at once by ``paint`` --
 
     def polygon(self, points, colour, alpha=255.0, *, bump=0.0, mask=False, torso=False) -> None:
         """A filled polygon; ``torso`` ones keep still when the head turns."""
-        self._ops.append(("polygon", [points], bump, (_rgba(colour, alpha), mask), torso))
+        self._ops.append(_Op("polygon", [points], bump, (_rgba(colour, alpha), mask), torso))
 
     def line(self, points, colour, alpha, width_cm, *, bump=0.0) -> None:
         width = max(1, round(width_cm * self.px_per_cm))
-        self._ops.append(("line", [points], bump, (_rgba(colour, alpha), width), False))
+        self._ops.append(_Op("line", [points], bump, (_rgba(colour, alpha), width), False))
 
     def _execute(self, kind: str, shapes: list[np.ndarray], style: tuple) -> None:
         if kind == "polygon":
@@ -161,7 +173,6 @@ class FacePainter:
 
     def paint(self) -> None:
         """Record every layer, project all their points in one go, then draw them in order."""
-        self._ops = []
         self.back_hair()
         self.clothes_and_neck()
         self.ears()
@@ -174,24 +185,22 @@ class FacePainter:
         self.lips()
         self.facial_hair()
         self.front_hair()
-        shapes = [shape for op in self._ops for shape in op[1]]
-        points = np.concatenate(shapes)
-        bumps = np.concatenate(
-            [
-                np.full(len(shape), op[2]) if np.ndim(op[2]) == 0 else op[2]
-                for op in self._ops
-                for shape in op[1]
-            ]
-        )
-        torso_camera = self.camera.without_rotation()
-        on_head = self.camera.project(points, bumps) - 0.5
-        on_torso = torso_camera.project(points, bumps) - 0.5
+        shapes = [shape for op in self._ops for shape in op.shapes]
+        bumps = [
+            np.full(len(shape), op.bump) if np.ndim(op.bump) == 0 else op.bump
+            for op in self._ops
+            for shape in op.shapes
+        ]
+        points, bumps = np.concatenate(shapes), np.concatenate(bumps)
         ends = np.cumsum([len(shape) for shape in shapes])[:-1]
-        pieces = {False: np.split(on_head, ends), True: np.split(on_torso, ends)}
+        pieces = {
+            torso: np.split(camera.project(points, bumps) - 0.5, ends)  # Pillow: centres at .0
+            for torso, camera in ((False, self.camera), (True, self.camera.without_rotation()))
+        }
         start = 0
-        for kind, op_shapes, _, style, torso in self._ops:
-            self._execute(kind, pieces[torso][start : start + len(op_shapes)], style)
-            start += len(op_shapes)
+        for op in self._ops:
+            self._execute(op.kind, pieces[op.torso][start : start + len(op.shapes)], op.style)
+            start += len(op.shapes)
 
     def _cranium(self, grow: float, bottom_y: float, n: int = 25) -> np.ndarray:
         """Arc over the top of the head, ``grow`` cm outside the skull, from right to left."""
@@ -409,7 +418,7 @@ class FacePainter:
             _ellipse(cx + 0.06 * width, cy - 0.06 * width, 0.035 * width, 0.035 * width),
         ]
         fills = (_rgba(colour), (12, 10, 10, 255), (250, 250, 250, 255))
-        self._ops.append(("clipped", shapes, -0.2, fills, False))
+        self._ops.append(_Op("clipped", shapes, -0.2, fills, False))
 
     def brows(self) -> None:
         p = self.p
