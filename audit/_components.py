@@ -163,9 +163,13 @@ def _numeric(table: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def _feature_components(
-    predicted: np.ndarray, true: np.ndarray, *, clip_ids: pd.Series, exclude_invalid: bool
+    predicted: np.ndarray, true: np.ndarray
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Cosine, L1 and L2 of L2-normalised features, chunked so memory maps stay on disk."""
+    """Cosine, L1 and L2 of L2-normalised features, and which rows are invalid.
+
+    Chunked so memory-mapped features stay on disk. A row is invalid when either
+    feature holds a non-finite value or has zero norm.
+    """
     n = len(predicted)
     out = {name: np.full(n, np.nan) for name in ("cosine_score", "l1_error", "l2_error")}
     invalid = np.zeros(n, dtype=bool)
@@ -181,13 +185,6 @@ def _feature_components(
         out["cosine_score"][rows] = np.where(bad, np.nan, (p * t).sum(1))
         out["l1_error"][rows] = np.where(bad, np.nan, np.abs(p - t).sum(1))
         out["l2_error"][rows] = np.where(bad, np.nan, np.linalg.norm(p - t, axis=1))
-    if invalid.any() and not exclude_invalid:
-        clips = ", ".join(map(str, clip_ids.to_numpy()[invalid][:5]))
-        raise InputError(
-            NON_FINITE_FEATURES.format(
-                feature=f"{PRED_FEATURE}/{TRUE_FEATURE}", count=int(invalid.sum()), clips=clips
-            )
-        )
     return {f"feature_{k}": v for k, v in out.items()}, invalid
 
 
@@ -197,21 +194,27 @@ def compute_components(
     specs: list[MetricSpec],
     *,
     exclude_invalid: bool = False,
-) -> tuple[dict[str, np.ndarray], int]:
-    """Per-clip components for ``specs``; returns them and the number of invalid feature rows."""
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Per-clip components for ``specs``, and the mask of clips with valid features.
+
+    Invalid features (non-finite or zero-norm) are an error naming the clips, unless
+    ``exclude_invalid``: then those clips carry no feature or retrieval component.
+    """
     out: dict[str, np.ndarray] = {}
-    n_invalid = 0
-    for spec in specs:
-        if spec.family == "feature" and spec.name not in out:
-            features_out, invalid = _feature_components(
-                features[PRED_FEATURE],
-                features[TRUE_FEATURE],
-                clip_ids=table["clip_id"],
-                exclude_invalid=exclude_invalid,
+    valid = np.ones(len(table), dtype=bool)
+    if any(need.startswith("feature:") for spec in specs for need in spec.requires):
+        feature_out, invalid = _feature_components(features[PRED_FEATURE], features[TRUE_FEATURE])
+        if invalid.any() and not exclude_invalid:
+            clips = ", ".join(map(str, table["clip_id"].to_numpy()[invalid][:5]))
+            raise InputError(
+                NON_FINITE_FEATURES.format(
+                    feature=f"{PRED_FEATURE}/{TRUE_FEATURE}", count=int(invalid.sum()), clips=clips
+                )
             )
-            out.update(features_out)
-            n_invalid = int(invalid.sum())
-        elif spec.kind == PEARSON:
+        valid = ~invalid
+        out.update({s.name: feature_out[s.name] for s in specs if s.family == "feature"})
+    for spec in specs:
+        if spec.kind == PEARSON:
             for column in spec.components:
                 out[column] = _numeric(table, column)
         elif spec.family == "agreement":
@@ -225,4 +228,4 @@ def compute_components(
         elif spec.family == "age":
             predicted, reference = spec.requires
             out[spec.name] = np.abs(_numeric(table, predicted) - _numeric(table, reference))
-    return out, n_invalid
+    return out, valid

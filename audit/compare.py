@@ -174,7 +174,7 @@ def compare_audits(
         "n_clips": len(frames[0]),
         "n_speakers": aggregates[0].n_speakers_total,
         "metrics": metrics,
-        "config": {k: v for k, v in baseline_config.items() if k != "notes"},
+        "config": baseline_config,
         "bootstrap": {
             "method": "paired speaker-clustered Poisson bootstrap (weights keyed by speaker id)",
             "n_boot": config.n_boot,

@@ -39,6 +39,7 @@ from audit._intervals import (
     wilson_interval,
 )
 from audit._metrics import MEAN, MetricSpec
+from audit._retrieval_view import retrieval_evidence, retrieval_specs
 from audit._slices import OVERALL, SEPARATOR, resolve_columns, slice_labels
 from audit.result import (
     GROUP_COLUMNS,
@@ -47,6 +48,8 @@ from audit.result import (
     AuditResult,
     with_stable_dtypes,
 )
+from audit.retrieval import DEFAULT_GALLERY_SIZE
+from audit.retrieval import METRICS as DISTANCES
 from speech2face.errors import InputError
 from speech2face.predictions import Predictions, read_predictions
 from speech2face.vocabulary import LABEL_SOURCES, UNKNOWN
@@ -90,7 +93,9 @@ class AuditConfig:
     age_threshold: float = 2.0
     level: float = 0.95
     exclude_invalid: bool = False
-    notes: list[str] = field(default_factory=list, compare=False)
+    gallery_size: int = DEFAULT_GALLERY_SIZE
+    retrieval_distances: list[str] = field(default_factory=lambda: list(DISTANCES))
+    matched_gallery: str | None = None
 
     def threshold_for(self, spec: MetricSpec) -> float:
         """The practical threshold of a metric: years for age errors, points otherwise."""
@@ -112,6 +117,9 @@ def run_audit(
     age_threshold: float = 2.0,
     level: float = 0.95,
     exclude_invalid: bool = False,
+    gallery_size: int = DEFAULT_GALLERY_SIZE,
+    retrieval_distances: Sequence[str] = DISTANCES,
+    matched_gallery: str | None = None,
     fairlearn_views: bool = True,
 ) -> AuditResult:
     """Audit a predictions artifact: metrics per group, intervals, disparities, flags.
@@ -122,6 +130,9 @@ def run_audit(
     is ``"holm"`` (family-wise) or ``"bh"`` (false discovery rate), applied across every
     test of the audit. A disparity is flagged when significant after correction and at
     least ``threshold`` (``age_threshold`` years for age errors) away from the reference.
+    Retrieval ranks each predicted feature against a gallery of ``gallery_size`` true
+    faces (one per speaker) with each of ``retrieval_distances``; ``matched_gallery``
+    (a column such as ``"ethnicity"``) adds recall against galleries of the query's own group.
     ``fairlearn_views=False`` leaves out fairlearn's clip-level summaries (slow on big tables).
     """
     config = AuditConfig(
@@ -137,18 +148,36 @@ def run_audit(
         age_threshold=age_threshold,
         level=level,
         exclude_invalid=exclude_invalid,
+        gallery_size=gallery_size,
+        retrieval_distances=list(retrieval_distances),
+        matched_gallery=matched_gallery,
     )
     _check_config(config)
     loaded = predictions if isinstance(predictions, Predictions) else read_predictions(predictions)
     table = loaded.table.reset_index(drop=True)
     _check_speakers(table)
-    specs, notes = select_metrics(table, loaded.features, config.metrics)
+    specs, notes = select_metrics(table, loaded.features, config)
     slice_columns, slice_notes = resolve_columns(table, config.slices)
-    frame, n_invalid = component_frame(
+    frame, valid = component_frame(
         table, loaded.features, specs, slice_columns, exclude_invalid=exclude_invalid
     )
-    if n_invalid:
-        notes.append(f"{n_invalid} clip(s) with non-finite features left out of feature metrics")
+    if not valid.all():
+        notes.append(
+            f"{int((~valid).sum())} clip(s) with non-finite features left out of feature "
+            "and retrieval metrics"
+        )
+    retrieval_components, retrieval_summary, retrieval_confusion = retrieval_evidence(
+        table,
+        loaded.features,
+        specs,
+        valid=valid,
+        gallery_size=gallery_size,
+        seed=seed,
+        match_on=matched_gallery,
+        confusion_column=_confusion_column(slice_columns, matched_gallery),
+    )
+    for name, values in retrieval_components.items():
+        frame[name] = values
     aggregates = aggregate(
         frame,
         specs,
@@ -164,13 +193,23 @@ def run_audit(
     if fairlearn_views:
         summary["fairlearn"] = fairlearn_summaries(table, aggregates.slices)
     summary["notes"].extend(reference_notes)
+    summary["retrieval"] = retrieval_summary
     return AuditResult(
         summary=summary,
         groups=groups,
         tests=tests,
         confusion=confusion_tables(table, aggregates.slices),
         components=frame,
+        retrieval_confusion=retrieval_confusion,
     )
+
+
+def _confusion_column(slice_columns: Sequence[str], matched: str | None) -> str | None:
+    """The column whose groups the cross-group retrieval confusion is shown for."""
+    if matched is not None:
+        return matched
+    preferred = [c for c in ("ethnicity", "gender", "language") if c in slice_columns]
+    return (preferred or list(slice_columns) or [None])[0]
 
 
 def _check_config(config: AuditConfig) -> None:
@@ -181,6 +220,7 @@ def _check_config(config: AuditConfig) -> None:
         ("correction", config.correction in CORRECTIONS, " or ".join(CORRECTIONS), None),
         ("level", 0 < config.level < 1, "between 0 and 1", config.level),
         ("threshold", config.threshold >= 0, "non-negative", config.threshold),
+        ("gallery_size", config.gallery_size >= 2, "at least 2", config.gallery_size),
     ]
     for option, ok, expected, value in checks:
         if not ok:
@@ -204,7 +244,7 @@ def _check_speakers(table: pd.DataFrame) -> None:
 
 
 def select_metrics(
-    table: pd.DataFrame, features: Mapping[str, np.ndarray], requested: Sequence[str] | None
+    table: pd.DataFrame, features: Mapping[str, np.ndarray], config: AuditConfig
 ) -> tuple[list[MetricSpec], list[str]]:
     """The metrics to compute and notes on those skipped for lack of columns.
 
@@ -213,7 +253,16 @@ def select_metrics(
     """
     columns = set(table.columns)
     catalogue = {spec.name: spec for spec in metric_catalogue(columns)}
-    catalogue.update({spec.name: spec for spec in _retrieval_specs(features)})
+    matched = config.matched_gallery is not None
+    for spec in retrieval_specs(config.retrieval_distances, matched=matched):
+        catalogue[spec.name] = spec
+    if matched and config.matched_gallery not in columns:
+        raise InputError(
+            METRIC_NEEDS_COLUMN.format(
+                metric="matched-gallery recall", column=config.matched_gallery
+            )
+        )
+    requested = config.metrics
     notes: list[str] = []
     if requested is not None:
         for name in requested:
@@ -233,11 +282,6 @@ def select_metrics(
     return chosen, notes
 
 
-def _retrieval_specs(features: Mapping[str, np.ndarray]) -> list[MetricSpec]:
-    """Retrieval metrics, once ``audit.retrieval`` provides per-query hits."""
-    return []
-
-
 def component_frame(
     table: pd.DataFrame,
     features: Mapping[str, np.ndarray],
@@ -245,9 +289,10 @@ def component_frame(
     slice_columns: Sequence[str],
     *,
     exclude_invalid: bool,
-) -> tuple[pd.DataFrame, int]:
-    """One row per clip: keys, slice labels and every component ``specs`` read."""
-    components, n_invalid = compute_components(
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """One row per clip: keys, slice labels and every component ``specs`` read; and the
+    mask of clips whose features are valid."""
+    components, valid = compute_components(
         table, features, list(specs), exclude_invalid=exclude_invalid
     )
     columns: dict[str, Any] = {key: table[key].to_numpy() for key in KEY_COLUMNS}
@@ -255,7 +300,7 @@ def component_frame(
     for column in slice_columns:
         columns[SLICE_PREFIX + column] = slice_labels(table, column).to_numpy(dtype=object)
     columns.update(components)
-    return pd.DataFrame(columns), n_invalid
+    return pd.DataFrame(columns), valid
 
 
 def _reference_index(
@@ -500,7 +545,6 @@ def _summary(
     flags = groups[groups["flag"]]
     provenance, caveats = _label_caveats(table)
     config_dict = asdict(config)
-    config_dict.pop("notes")
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "audit",

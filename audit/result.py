@@ -11,6 +11,9 @@
     confusion.parquet   row-normalised attribute confusion per group (S2F and F2F vs true face)
     components.parquet  per-clip components and slice labels; a comparison re-aggregates
                         them with the same speaker-keyed bootstrap replicates
+    retrieval_confusion.parquet  which groups each query group's top-k retrieval hits come
+                        from, against the gallery's composition (chance); empty without
+                        retrieval
 
 ``report.html`` is written next to them by the reports package.
 """
@@ -39,6 +42,7 @@ TABLE_FILES = {
     "tests": "tests.parquet",
     "confusion": "confusion.parquet",
     "components": "components.parquet",
+    "retrieval_confusion": "retrieval_confusion.parquet",
 }
 GROUP_COLUMNS = (
     "metric",
@@ -146,6 +150,7 @@ class AuditResult:
     tests: pd.DataFrame
     confusion: pd.DataFrame
     components: pd.DataFrame
+    retrieval_confusion: pd.DataFrame
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the audit folder atomically; other files in it (a report) are kept."""

@@ -8,7 +8,7 @@ import pytest
 from fairlearn.metrics import MetricFrame
 from sklearn.metrics import accuracy_score
 
-from audit import engine
+from audit import engine, retrieval
 from audit._components import NON_FINITE_FEATURES
 from audit._slices import UNKNOWN_SLICE
 from audit.engine import run_audit
@@ -296,3 +296,43 @@ def test_missing_speaker_id_names_the_row(predictions):
     message = engine.MISSING_SPEAKER.format(row=5, clip="c5")
     with pytest.raises(InputError, match=re.escape(message)):
         run_audit(Predictions(table), n_boot=10)
+
+
+def test_recall_per_group_aggregates_the_retrieval_hits(predictions, result):
+    table = predictions.table
+    gallery = retrieval.build_gallery(table, size=5000, seed=0)
+    hits = retrieval.retrieval_components(
+        predictions.features["pred_feature"], predictions.features["true_feature"], gallery
+    )
+    for metric in ["recall@1_cosine", "recall@5_l2", "recall@10_l1"]:
+        expected = hits[metric].groupby(table["language"]).mean()
+        ours = result.by_group(metric, "language")["value"]
+        for group, value in expected.items():
+            assert ours[group] == pytest.approx(value, abs=1e-12)
+    mixed = result.summary["retrieval"]["mixed"]
+    assert mixed["groups"][0]["gallery_size"] == table["speaker_id"].nunique()
+    assert mixed["groups"][0]["chance@1"] == pytest.approx(1 / table["speaker_id"].nunique())
+    confusion = result.retrieval_confusion
+    assert set(confusion["slice"]) == {"ethnicity"}
+    shares = confusion.groupby("query_group")["hit_share"].sum()
+    np.testing.assert_allclose(shares.to_numpy(), 1.0)
+
+
+def test_matched_gallery_recall_and_invalid_rows(predictions):
+    features = {k: np.array(v) for k, v in predictions.features.items()}
+    features["true_feature"][7] = 0.0
+    result = run_audit(
+        Predictions(predictions.table, features),
+        n_boot=20,
+        slices=["language"],
+        metrics=["recall@1_cosine", "recall@1_cosine_matched"],
+        matched_gallery="language",
+        exclude_invalid=True,
+        fairlearn_views=False,
+    )
+    overall = result.groups.query("slice == 'overall'").set_index("metric")
+    assert (overall["n_evaluated"] == len(predictions.table) - 1).all()
+    matched = result.summary["retrieval"]["matched"]["groups"]
+    sizes = predictions.table.groupby("language")["speaker_id"].nunique()
+    assert {g["group"]: g["gallery_size"] for g in matched} == sizes.to_dict()
+    assert result.summary["retrieval"]["mixed"]["groups"][0]["gallery_size"] == sizes.sum()

@@ -1,0 +1,111 @@
+"""Retrieval as per-query components: recall@k hits that aggregate like any other metric.
+
+``audit.retrieval`` ranks each predicted feature against a gallery of true faces; here
+each query's hit at k becomes a 0/1 component ``recall@<k>_<distance>`` (and
+``..._matched`` for the demographically matched gallery), so recall per group, its
+speaker-clustered interval and its disparities come from the same engine as every
+other metric. The gallery (size, chance K/G, seed) and the cross-group confusion of
+the top-k hits are reported beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit import retrieval
+from audit._components import PRED_FEATURE, TRUE_FEATURE
+from audit._metrics import MEAN, MetricSpec
+
+MATCHED_SUFFIX = "_matched"
+CONFUSION_K = 10
+
+
+def retrieval_specs(
+    distances: Sequence[str], *, ks: Sequence[int] = retrieval.KS, matched: bool = False
+) -> list[MetricSpec]:
+    """recall@k metrics for each distance, mixed gallery and (optionally) matched gallery."""
+    suffixes = ["", MATCHED_SUFFIX] if matched else [""]
+    return [
+        MetricSpec(
+            name,
+            MEAN,
+            (name,),
+            (f"feature:{PRED_FEATURE}", f"feature:{TRUE_FEATURE}"),
+            higher_is_better=True,
+            family="retrieval",
+            binary=True,
+        )
+        for suffix in suffixes
+        for distance in distances
+        for k in ks
+        for name in [f"recall@{k}_{distance}{suffix}"]
+    ]
+
+
+def _gallery_summary(gallery: retrieval.Gallery, ks: Sequence[int]) -> dict[str, Any]:
+    return {
+        "mode": gallery.mode,
+        "match_on": gallery.group_column,
+        "nominal_size": gallery.nominal_size,
+        "seed": gallery.seed,
+        "groups": gallery.summary(ks).to_dict(orient="records"),
+    }
+
+
+def retrieval_evidence(
+    table: pd.DataFrame,
+    features: Mapping[str, np.ndarray],
+    specs: Sequence[MetricSpec],
+    *,
+    valid: np.ndarray,
+    gallery_size: int,
+    seed: int,
+    match_on: str | None,
+    confusion_column: str | None,
+) -> tuple[dict[str, np.ndarray], dict[str, Any], pd.DataFrame]:
+    """Per-clip hit components for ``specs``, the galleries used, and the hit confusion.
+
+    Clips whose features are not ``valid`` take part in no gallery and get NaN.
+    """
+    names = {spec.name for spec in specs if spec.family == "retrieval"}
+    if not names:
+        return {}, {}, pd.DataFrame()
+    rows = np.flatnonzero(valid)
+    subset = table.iloc[rows].reset_index(drop=True)
+    predicted = np.asarray(features[PRED_FEATURE][rows], dtype=np.float32)
+    true = np.asarray(features[TRUE_FEATURE][rows], dtype=np.float32)
+    components: dict[str, np.ndarray] = {}
+    summary: dict[str, Any] = {}
+    galleries = {"": None}
+    if any(name.endswith(MATCHED_SUFFIX) for name in names):
+        galleries[MATCHED_SUFFIX] = match_on
+    for suffix, column in galleries.items():
+        wanted = [n for n in names if n.endswith(suffix) and (suffix or MATCHED_SUFFIX not in n)]
+        distances = sorted({n.split("_", 1)[1].removesuffix(suffix) for n in wanted})
+        ks = sorted({int(n.split("@")[1].split("_")[0]) for n in wanted})
+        gallery = retrieval.build_gallery(subset, size=gallery_size, seed=seed, match_on=column)
+        ks = [k for k in ks if k <= min(block.size for block in gallery.blocks)] or ks[:1]
+        hits = retrieval.retrieval_components(predicted, true, gallery, metrics=distances, ks=ks)
+        for name in wanted:
+            column_name = name.removesuffix(suffix)
+            values = np.full(len(table), np.nan)
+            if column_name in hits.columns:
+                values[rows] = hits[column_name].to_numpy(dtype=np.float64)
+            components[name] = values
+        summary["matched" if suffix else "mixed"] = _gallery_summary(gallery, ks)
+    confusion = pd.DataFrame()
+    if confusion_column is not None:
+        mixed = retrieval.build_gallery(subset, size=gallery_size, seed=seed)
+        k = min(CONFUSION_K, min(block.size for block in mixed.blocks) - 1)
+        if k >= 1:
+            confusion = retrieval.retrieval_confusion(
+                predicted, true, mixed, subset[confusion_column].astype(str).to_numpy(), k=k
+            )
+            confusion.insert(0, "k", k)
+            confusion.insert(0, "slice", confusion_column)
+            summary["confusion"] = {"column": confusion_column, "k": k, "distance": "cosine"}
+    return components, summary, confusion
