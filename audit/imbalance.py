@@ -194,7 +194,7 @@ def analyze_dataset(
             "speakers_in_several_splits": _speakers_in_several_splits(frame),
         },
     )
-    analysis.findings = findings(analysis)
+    analysis.findings = _findings(analysis)
     return analysis
 
 
@@ -468,7 +468,7 @@ def _speakers_in_several_splits(frame: pd.DataFrame) -> int:
     return int((frame.groupby("speaker_id")["split"].nunique() > 1).sum())
 
 
-def findings(analysis: DatasetAnalysis) -> list[str]:
+def _findings(analysis: DatasetAnalysis) -> list[str]:
     """Plain-language sentences summarising an analysis, most actionable first."""
     settings = analysis.settings
     counts = analysis.counts

@@ -306,3 +306,22 @@ def test_bad_manifest(planted, change, message):
 def test_named_column_must_exist(planted):
     with pytest.raises(InputError, match="manifest lacks column 'accent'"):
         analyze_dataset(planted, columns=("gender", "accent"))
+
+
+def test_intersection_order_is_respected(planted):
+    singles = analyze_dataset(planted, columns=("gender", "ethnicity"), intersections=1)
+    assert set(singles.counts["order"]) == {1}
+    assert set(singles.counts["slice"]) == {"gender", "ethnicity"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"alpha": 0.0}, "alpha must be between 0 and 1"),
+        ({"power": 1.5}, "power must be between 0 and 1"),
+        ({"intersections": 0}, "intersections must be at least 1"),
+    ],
+)
+def test_bad_settings(planted, settings, message):
+    with pytest.raises(InputError, match=message):
+        analyze_dataset(planted, **settings)
