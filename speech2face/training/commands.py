@@ -124,5 +124,6 @@ def run_train(args: argparse.Namespace) -> int:
         "val_loss": result.val_loss,
         "checkpoint": str(result.checkpoint),
     }
-    print(json.dumps(summary), file=sys.stdout)
+    if result.is_main:
+        print(json.dumps(summary), file=sys.stdout)
     return 0

@@ -55,6 +55,12 @@ def init_distributed(device_type: str) -> DistributedContext:
     )
 
 
+def shutdown_distributed(context: DistributedContext) -> None:
+    """Leave the process group that :func:`init_distributed` joined."""
+    if context.is_distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def epoch_batches(
     n_items: int, *, batch_size: int, epoch: int, seed: int, context: DistributedContext
 ) -> list[list[int]]:

@@ -40,6 +40,7 @@ from speech2face.training.distributed import (
     epoch_batches,
     gather_lists,
     init_distributed,
+    shutdown_distributed,
     sum_across_ranks,
     wrap_for_training,
 )
@@ -139,8 +140,9 @@ def collate_pairs(
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """Where a run ended and what it wrote."""
+    """Where a run ended and what it wrote; ``is_main`` on the process that wrote it."""
 
+    is_main: bool
     step: int
     val_loss: float | None
     checkpoint: Path
@@ -417,6 +419,7 @@ class VoiceTrainer:
                     self.save()
         bar.close()
         return TrainingResult(
+            is_main=self.context.is_main,
             step=self.step,
             val_loss=val_loss,
             checkpoint=self.checkpoint_path,
@@ -454,6 +457,9 @@ def train_voice_encoder(
         manifest_hash=manifest_hash,
         progress=progress,
     )
-    if resume:
-        trainer.resume()
-    return trainer.fit(train_set, val_set)
+    try:
+        if resume:
+            trainer.resume()
+        return trainer.fit(train_set, val_set)
+    finally:
+        shutdown_distributed(trainer.context)
