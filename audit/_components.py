@@ -28,89 +28,56 @@ NON_FINITE_FEATURES = "{feature}: non-finite or zero-norm feature in {count} cli
 """InputError message for invalid feature rows (exclude them with exclude_invalid=True)."""
 
 
+def mean_metric(name: str, requires: tuple[str, ...], **traits) -> MetricSpec:
+    """A metric that averages its own per-clip component (named like the metric)."""
+    return MetricSpec(name, MEAN, (name,), requires, **traits)
+
+
 def metric_catalogue(columns: set[str]) -> list[MetricSpec]:
     """Every metric the toolkit defines, given the table's columns (for craniofacial names)."""
+    agreement = {"higher_is_better": True, "family": "agreement", "binary": True}
+    accuracy = {"higher_is_better": True, "family": "accuracy", "binary": True}
+    age = {"higher_is_better": False, "family": "age", "unit": "years"}
     specs: list[MetricSpec] = []
     for attribute in ATTRIBUTES:
-        label = LABEL_COLUMNS[attribute]
+        faces = {face: f"{face}_{attribute}" for face in ("s2f", "f2f", "true")}
         for face in ("s2f", "f2f"):
-            specs.append(
-                MetricSpec(
-                    f"{face}_{attribute}_agreement",
-                    MEAN,
-                    (f"{face}_{attribute}_agreement",),
-                    (f"{face}_{attribute}", f"true_{attribute}"),
-                    higher_is_better=True,
-                    family="agreement",
-                    binary=True,
-                )
-            )
+            name = f"{face}_{attribute}_agreement"
+            specs.append(mean_metric(name, (faces[face], faces["true"]), **agreement))
         specs.append(
-            MetricSpec(
+            mean_metric(
                 f"{attribute}_voice_added_error",
-                MEAN,
-                (f"{attribute}_voice_added_error",),
-                (f"s2f_{attribute}", f"f2f_{attribute}", f"true_{attribute}"),
+                tuple(faces.values()),
                 higher_is_better=False,
                 family="decomposition",
             )
         )
-        for face in ("s2f", "f2f", "true"):
-            specs.append(
-                MetricSpec(
-                    f"{face}_{attribute}_accuracy_score",
-                    MEAN,
-                    (f"{face}_{attribute}_accuracy_score",),
-                    (f"{face}_{attribute}", label),
-                    higher_is_better=True,
-                    family="accuracy",
-                    binary=True,
-                )
-            )
+        for face, column in faces.items():
+            name = f"{face}_{attribute}_accuracy_score"
+            specs.append(mean_metric(name, (column, LABEL_COLUMNS[attribute]), **accuracy))
     for face in ("s2f", "f2f"):
         specs.append(
-            MetricSpec(
-                f"{face}_age_error",
-                MEAN,
-                (f"{face}_age_error",),
-                (f"{face}_age_years", "true_age_years"),
-                higher_is_better=False,
-                family="age",
-                unit="years",
-            )
+            mean_metric(f"{face}_age_error", (f"{face}_age_years", "true_age_years"), **age)
         )
     for face in ("s2f", "f2f", "true"):
-        specs.append(
-            MetricSpec(
-                f"{face}_age_label_error",
-                MEAN,
-                (f"{face}_age_label_error",),
-                (f"{face}_age_years", "age"),
-                higher_is_better=False,
-                family="age",
-                unit="years",
-            )
-        )
+        specs.append(mean_metric(f"{face}_age_label_error", (f"{face}_age_years", "age"), **age))
+    features = (f"feature:{PRED_FEATURE}", f"feature:{TRUE_FEATURE}")
     for name, higher in (("cosine_score", True), ("l1_error", False), ("l2_error", False)):
+        unit = "similarity" if higher else "distance"
         specs.append(
-            MetricSpec(
-                f"feature_{name}",
-                MEAN,
-                (f"feature_{name}",),
-                (f"feature:{PRED_FEATURE}", f"feature:{TRUE_FEATURE}"),
-                higher_is_better=higher,
-                family="feature",
-                unit="similarity" if higher else "distance",
+            mean_metric(
+                f"feature_{name}", features, higher_is_better=higher, family="feature", unit=unit
             )
         )
     for measure in sorted(c[len(CF_PREFIX) :] for c in columns if c.startswith(CF_PREFIX)):
         for face in ("s2f", "f2f"):
+            pair = (f"{CF_PREFIX}{measure}", f"{face}_cf_{measure}")
             specs.append(
                 MetricSpec(
                     f"{face}_cf_{measure}_pearson",
                     PEARSON,
-                    (f"{CF_PREFIX}{measure}", f"{face}_cf_{measure}"),
-                    (f"{CF_PREFIX}{measure}", f"{face}_cf_{measure}"),
+                    pair,
+                    pair,
                     higher_is_better=True,
                     family="craniofacial",
                     unit="correlation",

@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from audit import retrieval
-from audit._components import PRED_FEATURE, TRUE_FEATURE
-from audit._metrics import MEAN, MetricSpec
+from audit._components import PRED_FEATURE, TRUE_FEATURE, mean_metric
+from audit._metrics import MetricSpec
 
 MATCHED_SUFFIX = "_matched"
 CONFUSION_K = 10
@@ -29,16 +29,9 @@ def retrieval_specs(
 ) -> list[MetricSpec]:
     """recall@k metrics for each distance, mixed gallery and (optionally) matched gallery."""
     suffixes = ["", MATCHED_SUFFIX] if matched else [""]
+    features = (f"feature:{PRED_FEATURE}", f"feature:{TRUE_FEATURE}")
     return [
-        MetricSpec(
-            name,
-            MEAN,
-            (name,),
-            (f"feature:{PRED_FEATURE}", f"feature:{TRUE_FEATURE}"),
-            higher_is_better=True,
-            family="retrieval",
-            binary=True,
-        )
+        mean_metric(name, features, higher_is_better=True, family="retrieval", binary=True)
         for suffix in suffixes
         for distance in distances
         for k in ks

@@ -9,6 +9,7 @@ from audit._disparities import BEST, OVERALL_REFERENCE
 from audit._intervals import CORRECTIONS
 from audit.compare import ALIGNMENTS, STRICT, compare_audits
 from audit.engine import run_audit
+from audit.retrieval import METRICS as DISTANCES
 from speech2face.errors import InputError
 
 BAD_REFERENCE = (
@@ -68,6 +69,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--age-threshold", type=float, default=2.0, help="practical threshold of age errors, years"
     )
     audit.add_argument(
+        "--gallery-size", type=int, default=5000, help="retrieval gallery size G (default 5000)"
+    )
+    audit.add_argument(
+        "--retrieval-distances",
+        type=_columns,
+        default=list(DISTANCES),
+        help="comma-separated retrieval distances (default cosine,l2,l1)",
+    )
+    audit.add_argument(
+        "--matched-gallery",
+        default=None,
+        metavar="COLUMN",
+        help="also rank each query against a gallery of its own COLUMN group (e.g. ethnicity)",
+    )
+    audit.add_argument(
         "--exclude-invalid",
         action="store_true",
         help="leave clips with non-finite features out of feature metrics instead of failing",
@@ -110,6 +126,9 @@ def _audit(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         age_threshold=args.age_threshold,
         exclude_invalid=args.exclude_invalid,
+        gallery_size=args.gallery_size,
+        retrieval_distances=args.retrieval_distances,
+        matched_gallery=args.matched_gallery,
     )
     path = result.save(args.out)
     tests = result.summary["tests"]
