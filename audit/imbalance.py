@@ -24,8 +24,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from audit.result import save_folder
 from speech2face.errors import InputError
 from speech2face.manifest.load import fill_unknowns
 from speech2face.vocabulary import DEMOGRAPHIC_COLUMNS, LABEL_SOURCES, SPLITS, UNKNOWN
@@ -101,24 +100,13 @@ class DatasetAnalysis:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write a folder (``analysis.json`` + one Parquet per table), replacing it whole."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        try:
-            summary = {
-                "schema_version": SCHEMA_VERSION,
-                "settings": self.settings,
-                "findings": self.findings,
-            }
-            (staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, sort_keys=True))
-            for name in self.TABLES:
-                getattr(self, name).to_parquet(staging / f"{name}.parquet", index=False)
-            if path.exists():
-                shutil.rmtree(path)
-            staging.rename(path)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return path
+        summary = {
+            "schema_version": SCHEMA_VERSION,
+            "settings": self.settings,
+            "findings": self.findings,
+        }
+        tables = {f"{name}.parquet": getattr(self, name) for name in self.TABLES}
+        return save_folder(path, summary, tables, summary_file=SUMMARY_FILE)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> DatasetAnalysis:
