@@ -30,15 +30,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a voice encoder so that its feature of each clip matches the frozen "
         "face encoder's feature of the speaker's face, with the paper's three-term loss. "
         "Writes RUN/checkpoint.pt and RUN/metrics.jsonl; --resume continues exactly. "
+        "The face models come from `s2f train-faces --manifest M --out RUN` (or --face-models). "
         "Runs data-parallel under `torchrun --nproc-per-node N -m audit.cli train ...`.",
     )
     parser.add_argument("--manifest", required=True, type=Path, help="voice manifest with faces")
     parser.add_argument("--out", required=True, type=Path, metavar="RUN", help="run folder")
     parser.add_argument(
-        "--face-encoder", required=True, type=Path, help="frozen face encoder file (gives v_f, fc8)"
-    )
-    parser.add_argument(
-        "--face-decoder", required=True, type=Path, help="frozen face decoder file (first layer)"
+        "--face-models",
+        type=Path,
+        metavar="DIR",
+        help="frozen face encoder and decoder: a run folder or its face_models/ "
+        "(default: RUN, as `s2f train-faces --out RUN` leaves it)",
     )
     parser.add_argument("--preset", default="small", choices=available_models())
     parser.add_argument("--epochs", type=int, default=10)
@@ -71,14 +73,16 @@ def _check_positive(args: argparse.Namespace) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Handler of ``s2f train``."""
+    from speech2face.training.face_stage import find_face_models
     from speech2face.training.faces import load_face_model
     from speech2face.training.voice_data import load_training_data
 
     _check_positive(args)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(CUDA_UNAVAILABLE.format(device=args.device))
-    face_encoder = load_face_model(args.face_encoder, kind="face_encoder")
-    face_decoder = load_face_model(args.face_decoder, kind="face_decoder")
+    face_models = find_face_models(args.face_models or args.out)
+    face_encoder = load_face_model(face_models.face_encoder, kind="face_encoder")
+    face_decoder = load_face_model(face_models.face_decoder, kind="face_decoder")
     voice_dim = get_config(args.preset).out_dim
     if voice_dim != face_encoder.feature_dim:
         raise InputError(
