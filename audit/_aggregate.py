@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from audit._bootstrap import group_sums, speaker_weights
 from audit._metrics import MetricSpec, metric_counts, metric_moments, metric_values
@@ -64,6 +65,7 @@ def aggregate(
     intersections: int,
     n_boot: int,
     seed: int,
+    progress: bool = False,
 ) -> Aggregates:
     """Point values and speaker-clustered bootstrap replicates of ``specs`` in every slice."""
     slices = build_slices(slice_frame(frame), slice_columns, intersections=intersections)
@@ -74,7 +76,7 @@ def aggregate(
     offsets = np.cumsum([0] + [b.shape[1] for b in blocks])
     moments = np.concatenate(blocks, axis=1) if blocks else np.empty((len(frame), 0))
     n_clips, n_speakers, cells = {}, {}, {}
-    for slice_ in slices:
+    for slice_ in tqdm(slices, desc="bootstrap per slice", unit="slice", disable=not progress):
         n_clips[slice_.name], n_speakers[slice_.name] = group_counts(slice_, speaker_codes)
         sums = group_sums(
             speaker_codes, slice_.codes, moments, n_groups=slice_.n_groups, weights=weights

@@ -129,6 +129,7 @@ def _audit(args: argparse.Namespace) -> int:
         gallery_size=args.gallery_size,
         retrieval_distances=args.retrieval_distances,
         matched_gallery=args.matched_gallery,
+        progress=True,
     )
     path = result.save(args.out)
     tests = result.summary["tests"]

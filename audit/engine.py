@@ -121,6 +121,7 @@ def run_audit(
     retrieval_distances: Sequence[str] = DISTANCES,
     matched_gallery: str | None = None,
     fairlearn_views: bool = True,
+    progress: bool = False,
 ) -> AuditResult:
     """Audit a predictions artifact: metrics per group, intervals, disparities, flags.
 
@@ -133,7 +134,8 @@ def run_audit(
     Retrieval ranks each predicted feature against a gallery of ``gallery_size`` true
     faces (one per speaker) with each of ``retrieval_distances``; ``matched_gallery``
     (a column such as ``"ethnicity"``) adds recall against galleries of the query's own group.
-    ``fairlearn_views=False`` leaves out fairlearn's clip-level summaries (slow on big tables).
+    ``fairlearn_views=False`` leaves out fairlearn's clip-level summaries (slow on big tables);
+    ``progress`` shows a progress bar on stderr.
     """
     config = AuditConfig(
         slices=None if slices is None else list(slices),
@@ -185,6 +187,7 @@ def run_audit(
         intersections=intersections,
         n_boot=n_boot,
         seed=seed,
+        progress=progress,
     )
     groups, tests, reference_notes = evaluate(aggregates, config)
     summary = _summary(
