@@ -82,6 +82,15 @@ def test_missing_values_are_the_group_unknown():
     row = analysis.imbalance.set_index(["split", "column"]).loc[("train", "gender")]
     assert row["unknown_speaker_share"] == pytest.approx(0.4)
     assert row["n_categories"] == 1 and np.isnan(row["imbalance_score"])
+    assert "gender is unknown for 40% of train speakers." in analysis.findings
+
+
+def test_age_group_provenance_falls_back_on_age_source():
+    frame = manifest_of(speakers(3, split="train", age=34.0, age_source="annotated"))
+    table = analyze_dataset(frame, columns=("age_group",)).provenance
+    assert table[["column", "source", "n_speakers"]].values.tolist() == [
+        ["age_group", "annotated", 3]
+    ]
 
 
 @pytest.mark.parametrize("share", [0.5, 0.7, 0.9, 0.99])
