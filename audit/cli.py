@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "speech2face.synth.commands",
     "speech2face.training.commands",
     "audit.commands",
+    "reports.commands",
 )
 """Modules that each register one or more subcommands, in ``--help`` order."""
 

@@ -1,0 +1,530 @@
+"""Report figures as matplotlib ``Figure`` objects (never pyplot), drawn from saved tables.
+
+Every function takes rows exactly as they are stored (``groups.parquet``, the dataset
+analysis, a comparison's ``changes.parquet``) with suppressed groups already removed,
+and only draws: no figure computes a statistic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+INK = "#1d2430"
+MUTED = "#8a93a3"
+ACCENT = "#2f5d8a"
+FLAG = "#b3261e"
+WARN = "#c08400"
+OK = "#256b3a"
+SOFT = "#eef1f5"
+PALETTE = ("#2f5d8a", "#d1843a", "#4f9a6b", "#8b5fa8", "#b3261e", "#6b7b8f", "#c9a227")
+ROW_HEIGHT = 0.24
+"""Inches per row of a forest plot."""
+LABEL_LIMIT = 28
+
+
+def _figure(width: float, height: float) -> Figure:
+    figure = Figure(figsize=(width, height))
+    figure.set_facecolor("white")
+    return figure
+
+
+def _stacked_grid(figure: Figure, sizes: Sequence[int]):
+    """Vertically stacked panels as tall as their rows, with room for each panel's title."""
+    mean_height = ROW_HEIGHT * (sum(sizes) / len(sizes) + 1.6)
+    return figure.add_gridspec(
+        len(sizes),
+        1,
+        height_ratios=[s + 1.6 for s in sizes],
+        hspace=0.5 / mean_height,
+        left=0.25,
+        right=0.97,
+        top=0.97,
+        bottom=0.04,
+    )
+
+
+def _style(axes) -> None:
+    axes.spines[["top", "right"]].set_visible(False)
+    axes.tick_params(labelsize=8, colors=INK)
+    axes.grid(axis="x", color=SOFT, linewidth=0.8)
+    axes.set_axisbelow(True)
+
+
+def _short(label: str, limit: int = LABEL_LIMIT) -> str:
+    text = str(label)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def forest_plot(panels: Sequence[tuple[str, pd.DataFrame]], *, metric: str, unit: str) -> Figure:
+    """One panel per slice: each group's value with its CI, the reference as a dashed line.
+
+    Each frame holds ``group``, ``value``, ``ci_low``, ``ci_high``, ``status``, ``flag``
+    and ``reference`` (the reference group's name or ``overall``), and may hold a row
+    for the reference group itself. Flagged groups are red, groups with insufficient
+    evidence hollow.
+    """
+    sizes = [max(len(frame), 1) for _, frame in panels]
+    height = ROW_HEIGHT * sum(sizes) + 0.55 * len(panels) + 0.5
+    figure = _figure(7.2, height)
+    grid = _stacked_grid(figure, sizes)
+    shared = None
+    for index, (slice_name, frame) in enumerate(panels):
+        axes = figure.add_subplot(grid[index], sharex=shared)
+        shared = shared or axes
+        _forest_panel(axes, slice_name, frame)
+        axes.tick_params(labelbottom=index == len(panels) - 1)
+    shared.figure.axes[-1].set_xlabel(f"{metric} ({unit})", fontsize=8, color=INK)
+    return figure
+
+
+def _forest_panel(axes, slice_name: str, frame: pd.DataFrame) -> None:
+    _style(axes)
+    frame = frame.reset_index(drop=True)
+    y = np.arange(len(frame))[::-1]
+    reference = frame["reference"].dropna()
+    reference_name = str(reference.iloc[0]) if len(reference) else None
+    for row, position in zip(frame.itertuples(index=False), y, strict=True):
+        insufficient = row.status not in ("ok", "reference")
+        color = FLAG if row.flag else (MUTED if insufficient else ACCENT)
+        if np.isfinite(row.ci_low) and np.isfinite(row.ci_high):
+            axes.plot([row.ci_low, row.ci_high], [position, position], color=color, lw=1.6)
+        marker = "D" if row.status == "reference" else "o"
+        face = "white" if insufficient else color
+        axes.plot(row.value, position, marker, ms=5, mfc=face, mec=color, mew=1.3)
+    values = frame.loc[frame["status"] == "reference", "value"]
+    if len(values):
+        axes.axvline(float(values.iloc[0]), color=INK, lw=0.9, ls="--", alpha=0.7)
+    axes.set_yticks(y, [_short(g) for g in frame["group"]])
+    axes.set_ylim(-0.7, len(frame) - 0.3)
+    title = slice_name if reference_name is None else f"{slice_name}  (reference: {reference_name})"
+    axes.set_title(_short(title) if len(title) > 70 else title, fontsize=9, loc="left", color=INK)
+
+
+def forest_legend_note() -> str:
+    return (
+        "Dots: group value; bars: 95% speaker-clustered bootstrap interval; diamond and dashed "
+        "line: the reference group; red: flagged disparity; hollow: insufficient evidence."
+    )
+
+
+def count_heatmap(
+    panels: Sequence[tuple[str, pd.DataFrame]],
+    *,
+    min_speakers: int,
+    privacy_k: int,
+    rows_label: str,
+    columns_label: str,
+) -> Figure:
+    """Speaker counts of a two-column intersection, one panel per split.
+
+    Each frame is a rows × columns matrix of speaker counts. Empty cells are hatched
+    and say "empty"; thin cells (below ``min_speakers``) have an amber border; cells
+    below ``privacy_k`` show "<k" instead of their count.
+    """
+    n_rows, n_columns = panels[0][1].shape
+    width = min(3.2 + 0.62 * n_columns * len(panels), 11)
+    figure = _figure(width, 0.9 + 0.36 * n_rows)
+    axes_list = figure.subplots(1, len(panels), squeeze=False, gridspec_kw={"wspace": 0.35})[0]
+    top = max(float(frame.to_numpy().max()) for _, frame in panels) or 1.0
+    for axes, (split, frame) in zip(axes_list, panels, strict=True):
+        values = frame.to_numpy(dtype=float)
+        shown = np.where((values > 0) & (values < privacy_k), np.nan, values)
+        axes.imshow(shown, cmap="Blues", vmin=0, vmax=top, aspect="auto")
+        for (i, j), count in np.ndenumerate(values):
+            if count == 0:
+                axes.add_patch(_cell_patch(i, j, hatch="///", edge=MUTED))
+                text, color = "empty", MUTED
+            else:
+                text = f"<{privacy_k}" if count < privacy_k else f"{int(count)}"
+                color = "white" if count > 0.6 * top else INK
+                if count < min_speakers:
+                    axes.add_patch(_cell_patch(i, j, hatch=None, edge=WARN))
+            axes.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
+        axes.set_xticks(
+            range(n_columns),
+            [_short(c) for c in frame.columns],
+            rotation=35,
+            ha="right",
+            fontsize=7,
+        )
+        axes.set_yticks(range(n_rows), [_short(r) for r in frame.index], fontsize=7)
+        axes.set_title(f"{split}", fontsize=9, loc="left")
+        axes.set_xlabel(columns_label, fontsize=8)
+    axes_list[0].set_ylabel(rows_label, fontsize=8)
+    return figure
+
+
+def _cell_patch(i: int, j: int, *, hatch: str | None, edge: str):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle(
+        (j - 0.5, i - 0.5),
+        1,
+        1,
+        fill=hatch is not None,
+        facecolor="white",
+        hatch=hatch,
+        edgecolor=edge,
+        linewidth=1.4,
+    )
+
+
+def share_bars(frame: pd.DataFrame, *, column: str, privacy_k: int) -> Figure:
+    """Speaker share of each group per split (grouped horizontal bars)."""
+    splits = list(dict.fromkeys(frame["split"]))
+    groups = list(dict.fromkeys(frame["group"]))
+    figure = _figure(6.4, 0.7 + 0.22 * len(groups) * max(len(splits), 1) ** 0.5 + 0.3)
+    axes = figure.subplots()
+    _style(axes)
+    height = 0.8 / len(splits)
+    y = np.arange(len(groups))[::-1]
+    for index, split in enumerate(splits):
+        part = frame[frame["split"] == split].set_index("group").reindex(groups)
+        shares = part["speaker_share"].to_numpy(dtype=float)
+        hidden = (part["n_speakers"] > 0) & (part["n_speakers"] < privacy_k)
+        shares = np.where(hidden.to_numpy(), np.nan, shares)
+        offset = (index - (len(splits) - 1) / 2) * height
+        axes.barh(
+            y - offset,
+            shares * 100,
+            height=height * 0.92,
+            label=split,
+            color=PALETTE[index % len(PALETTE)],
+        )
+        for position in (y - offset)[hidden.to_numpy()]:
+            axes.text(
+                0.3, position, f"< {privacy_k} speakers", va="center", fontsize=6.5, color=MUTED
+            )
+    axes.set_yticks(y, [_short(g) for g in groups])
+    axes.set_xlabel(f"share of speakers (%) by {column}", fontsize=8)
+    axes.legend(
+        fontsize=7, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), ncols=len(splits)
+    )
+    return figure
+
+
+def reference_bars(frame: pd.DataFrame, *, column: str) -> Figure:
+    """Observed speaker share against the reference population's share, per group."""
+    groups = list(frame["group"])
+    figure = _figure(6.0, 0.8 + 0.34 * len(groups))
+    axes = figure.subplots()
+    _style(axes)
+    y = np.arange(len(groups))[::-1]
+    axes.barh(y + 0.2, frame["observed_share"] * 100, height=0.38, color=ACCENT, label="observed")
+    axes.barh(
+        y - 0.2,
+        frame["reference_share"] * 100,
+        height=0.38,
+        color=MUTED,
+        label="reference population",
+    )
+    axes.set_yticks(y, [_short(g) for g in groups])
+    axes.set_xlabel(f"share of known {column} (%)", fontsize=8)
+    axes.legend(fontsize=7, frameon=False, loc="lower right")
+    return figure
+
+
+def confusion_grid(
+    panels: Sequence[tuple[str, pd.DataFrame]], *, true_label: str, predicted_label: str
+) -> Figure:
+    """Row-normalised confusion matrices, one panel per group (the paper's Fig. 5).
+
+    Each frame is a true-class × predicted-class matrix of shares (rows sum to 1).
+    """
+    columns = min(len(panels), 4)
+    rows = int(np.ceil(len(panels) / columns))
+    size = max(frame.shape[0] for _, frame in panels)
+    cell = 0.42 if size > 3 else 0.6
+    figure = _figure(1.4 + columns * (size * cell + 0.9), 0.5 + rows * (size * cell + 1.0))
+    grid = figure.subplots(
+        rows, columns, squeeze=False, gridspec_kw={"wspace": 0.45, "hspace": 0.75}
+    )
+    for axes in grid.flat[len(panels) :]:
+        axes.set_visible(False)
+    for axes, (title, frame) in zip(grid.flat, panels, strict=False):
+        values = frame.to_numpy(dtype=float)
+        axes.imshow(values, cmap="Blues", vmin=0, vmax=1)
+        for (i, j), share in np.ndenumerate(values):
+            if np.isfinite(share):
+                axes.text(
+                    j,
+                    i,
+                    f"{share:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=6.5,
+                    color="white" if share > 0.6 else INK,
+                )
+        axes.set_xticks(
+            range(frame.shape[1]),
+            [_short(c) for c in frame.columns],
+            rotation=45,
+            ha="right",
+            fontsize=6.5,
+        )
+        axes.set_yticks(range(frame.shape[0]), [_short(r) for r in frame.index], fontsize=6.5)
+        axes.set_title(_short(title), fontsize=8, loc="left")
+    for axes in grid[:, 0]:
+        axes.set_ylabel(true_label, fontsize=7)
+    for axes in grid[-1, :]:
+        axes.set_xlabel(predicted_label, fontsize=7)
+    return figure
+
+
+def _panel_grid(figure: Figure, n: int, *, columns: int = 2, **grid_kw):
+    """``n`` axes in rows of ``columns``; spare cells hidden."""
+    rows = int(np.ceil(n / columns))
+    grid = figure.subplots(rows, min(columns, n), squeeze=False, gridspec_kw=grid_kw)
+    for axes in grid.flat[n:]:
+        axes.set_visible(False)
+    return list(grid.flat[:n])
+
+
+def recall_curves(
+    panels: Sequence[tuple[str, pd.DataFrame]], chance: Mapping[int, float] | None
+) -> Figure:
+    """recall@k against k, one panel per slice and one line per group with its CI band.
+
+    Each frame holds ``group``, ``k``, ``value``, ``ci_low``, ``ci_high``; chance k/G
+    is dotted.
+    """
+    columns = min(len(panels), 2)
+    rows = int(np.ceil(len(panels) / columns))
+    figure = _figure(4.0 * columns + 0.4, 3.0 * rows)
+    all_axes = _panel_grid(figure, len(panels), columns=columns, wspace=0.25, hspace=0.45)
+    for axes, (title, frame) in zip(all_axes, panels, strict=True):
+        _style(axes)
+        axes.grid(axis="y", color=SOFT, linewidth=0.8)
+        for index, (group, part) in enumerate(frame.groupby("group", sort=False)):
+            part = part.sort_values("k")
+            color = PALETTE[index % len(PALETTE)]
+            axes.plot(
+                part["k"], part["value"] * 100, "o-", color=color, ms=3, lw=1.3, label=_short(group)
+            )
+            axes.fill_between(
+                part["k"],
+                part["ci_low"] * 100,
+                part["ci_high"] * 100,
+                color=color,
+                alpha=0.12,
+                lw=0,
+            )
+        if chance:
+            ks = sorted(chance)
+            axes.plot(ks, [chance[k] * 100 for k in ks], ":", color=INK, lw=1.3, label="chance k/G")
+        axes.set_xscale("log")
+        ks = sorted(frame["k"].unique())
+        axes.set_xticks(ks, [str(k) for k in ks])
+        axes.minorticks_off()
+        axes.set_title(title, fontsize=9, loc="left")
+        axes.set_xlabel("k", fontsize=8)
+        axes.set_ylabel("recall@k (%)", fontsize=8)
+        axes.legend(fontsize=6.5, frameon=False, loc="upper left", ncols=2)
+    return figure
+
+
+def decomposition_bars(frame: pd.DataFrame, *, attribute: str) -> Figure:
+    """Per group: agreement of the face-to-face pipeline (F2F) and of voice-to-face (S2F).
+
+    The gap between the bars is the error the voice adds on top of the face
+    classifier's own error. ``frame`` holds ``group`` and, per face, ``value`` /
+    ``ci_low`` / ``ci_high`` columns suffixed ``_f2f`` and ``_s2f``.
+    """
+    figure = _figure(6.6, 0.9 + 0.42 * len(frame))
+    axes = figure.subplots()
+    _style(axes)
+    y = np.arange(len(frame))[::-1]
+    for offset, face, color in ((0.19, "f2f", MUTED), (-0.19, "s2f", ACCENT)):
+        value = frame[f"value_{face}"].to_numpy(dtype=float) * 100
+        low = value - frame[f"ci_low_{face}"].to_numpy(dtype=float) * 100
+        high = frame[f"ci_high_{face}"].to_numpy(dtype=float) * 100 - value
+        axes.barh(
+            y + offset,
+            value,
+            height=0.36,
+            color=color,
+            xerr=np.vstack([low, high]),
+            error_kw={"lw": 0.9, "ecolor": INK},
+            label=f"{face.upper()} agreement with true face",
+        )
+    axes.set_yticks(y, [_short(g) for g in frame["group"]])
+    axes.set_xlim(0, 100)
+    axes.set_xlabel(f"{attribute} agreement (%)", fontsize=8)
+    axes.legend(fontsize=7, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), ncols=2)
+    return figure
+
+
+def paired_bars(
+    frame: pd.DataFrame, *, labels: tuple[str, str], colors: tuple[str, str], xlabel: str
+) -> Figure:
+    """Two values per row with CIs (3 s vs 6 s; baseline vs candidate).
+
+    ``frame`` holds ``label`` and ``value_a``/``ci_low_a``/``ci_high_a`` and the same
+    with ``_b``.
+    """
+    figure = _figure(6.6, 0.9 + 0.36 * len(frame))
+    axes = figure.subplots()
+    _style(axes)
+    y = np.arange(len(frame))[::-1]
+    for offset, suffix, label, color in zip((0.17, -0.17), "ab", labels, colors, strict=True):
+        value = frame[f"value_{suffix}"].to_numpy(dtype=float)
+        low = value - frame[f"ci_low_{suffix}"].to_numpy(dtype=float)
+        high = frame[f"ci_high_{suffix}"].to_numpy(dtype=float) - value
+        axes.errorbar(
+            value,
+            y + offset,
+            xerr=np.vstack([low, high]),
+            fmt="o",
+            ms=4,
+            color=color,
+            lw=1.2,
+            label=label,
+        )
+    axes.set_yticks(y, [_short(g) for g in frame["label"]])
+    axes.set_xlabel(xlabel, fontsize=8)
+    axes.legend(fontsize=7, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), ncols=2)
+    return figure
+
+
+def change_plot(panels: Sequence[tuple[str, pd.DataFrame]], *, metric: str) -> Figure:
+    """Paired change (candidate − baseline) per group with its CI; zero is no change.
+
+    Each frame holds ``group``, ``delta``, ``delta_ci_low``, ``delta_ci_high``,
+    ``regression`` and ``improved``.
+    """
+    sizes = [max(len(frame), 1) for _, frame in panels]
+    figure = _figure(7.0, ROW_HEIGHT * sum(sizes) + 0.55 * len(panels) + 0.5)
+    grid = _stacked_grid(figure, sizes)
+    shared = None
+    for index, (title, frame) in enumerate(panels):
+        axes = figure.add_subplot(grid[index], sharex=shared)
+        shared = shared or axes
+        _style(axes)
+        frame = frame.reset_index(drop=True)
+        y = np.arange(len(frame))[::-1]
+        for row, position in zip(frame.itertuples(index=False), y, strict=True):
+            color = FLAG if row.regression else (OK if row.improved else ACCENT)
+            axes.plot(
+                [row.delta_ci_low, row.delta_ci_high], [position, position], color=color, lw=1.6
+            )
+            axes.plot(row.delta, position, "o", ms=5, color=color)
+        axes.axvline(0, color=INK, lw=0.9, ls="--", alpha=0.7)
+        axes.set_yticks(y, [_short(g) for g in frame["group"]])
+        axes.set_ylim(-0.7, len(frame) - 0.3)
+        axes.set_title(title, fontsize=9, loc="left")
+        axes.tick_params(labelbottom=index == len(panels) - 1)
+    figure.axes[-1].set_xlabel(f"change of {metric} (candidate − baseline)", fontsize=8)
+    figure.legend(
+        handles=[
+            Patch(color=FLAG, label="regression"),
+            Patch(color=OK, label="significant gain"),
+            Patch(color=ACCENT, label="no significant change"),
+        ],
+        fontsize=7,
+        frameon=False,
+        loc="lower right",
+        bbox_to_anchor=(0.97, 0.98),
+        ncols=3,
+    )
+    return figure
+
+
+def correlation_plot(panels: Sequence[tuple[str, pd.DataFrame]]) -> Figure:
+    """Pearson r per measure (rows), one panel per slice, one dot and CI per group.
+
+    Each frame holds ``measure``, ``group``, ``value``, ``ci_low``, ``ci_high``.
+    """
+    measures = list(dict.fromkeys(panels[0][1]["measure"]))
+    columns = min(len(panels), 2)
+    rows = int(np.ceil(len(panels) / columns))
+    figure = _figure(4.2 * columns + 1.2, rows * (1.0 + 0.38 * len(measures)))
+    all_axes = _panel_grid(figure, len(panels), columns=columns, wspace=0.12, hspace=0.75)
+    y = np.arange(len(measures))[::-1]
+    for position, (axes, (title, frame)) in enumerate(zip(all_axes, panels, strict=True)):
+        _style(axes)
+        groups = list(dict.fromkeys(frame["group"]))
+        spread = 0.7 / max(len(groups), 1)
+        for index, group in enumerate(groups):
+            part = frame[frame["group"] == group].set_index("measure").reindex(measures)
+            offset = (index - (len(groups) - 1) / 2) * spread
+            value = part["value"].to_numpy(dtype=float)
+            low = value - part["ci_low"].to_numpy(dtype=float)
+            high = part["ci_high"].to_numpy(dtype=float) - value
+            axes.errorbar(
+                value,
+                y - offset,
+                xerr=np.vstack([low, high]),
+                fmt="o",
+                ms=3,
+                lw=1,
+                color=PALETTE[index % len(PALETTE)],
+                label=_short(group),
+            )
+        axes.axvline(0, color=INK, lw=0.8, ls=":")
+        axes.set_xlim(-1, 1)
+        axes.set_xticks([-1, -0.5, 0, 0.5, 1])
+        labels = [m.replace("_", " ") for m in measures] if position % columns == 0 else []
+        axes.set_yticks(y, labels)
+        axes.set_title(title, fontsize=9, loc="left")
+        axes.set_xlabel("Pearson r", fontsize=8)
+        axes.legend(
+            fontsize=6.5,
+            frameon=False,
+            loc="lower right",
+            bbox_to_anchor=(1.0, 1.0),
+            ncols=min(len(groups), 3),
+            handletextpad=0.2,
+            columnspacing=0.8,
+        )
+    return figure
+
+
+def difference_plot(frame: pd.DataFrame, *, xlabel: str, scale: float = 1.0) -> Figure:
+    """Each flagged disparity: its difference from the reference with the CI of the difference.
+
+    ``frame`` holds ``label``, ``difference``, ``diff_ci_low``, ``diff_ci_high`` and
+    ``threshold``; the band of ± threshold (no practical difference) is shaded.
+    """
+    figure = _figure(7.0, 0.8 + ROW_HEIGHT * 1.3 * len(frame))
+    axes = figure.subplots()
+    _style(axes)
+    y = np.arange(len(frame))[::-1]
+    threshold = float(frame["threshold"].max()) * scale
+    axes.axvspan(-threshold, threshold, color=SOFT, lw=0)
+    axes.axvline(0, color=INK, lw=0.9, ls="--", alpha=0.7)
+    low = frame["diff_ci_low"].to_numpy(dtype=float) * scale
+    high = frame["diff_ci_high"].to_numpy(dtype=float) * scale
+    axes.hlines(y, low, high, color=FLAG, lw=1.6)
+    axes.plot(frame["difference"].to_numpy(dtype=float) * scale, y, "o", ms=5, color=FLAG)
+    axes.set_yticks(y, [_short(label, 64) for label in frame["label"]])
+    axes.set_ylim(-0.7, len(frame) - 0.3)
+    axes.set_xlabel(xlabel, fontsize=8)
+    return figure
+
+
+def detectable_bars(frame: pd.DataFrame) -> Figure:
+    """Minimum detectable difference (percentage points) per group, largest first.
+
+    ``frame`` holds ``label`` and ``min_detectable_difference``; differences of 1 or
+    more (nothing detectable) are drawn to 100 and marked.
+    """
+    frame = frame.sort_values("min_detectable_difference", ascending=False)
+    figure = _figure(6.4, 0.8 + 0.26 * len(frame))
+    axes = figure.subplots()
+    _style(axes)
+    y = np.arange(len(frame))[::-1]
+    values = np.minimum(frame["min_detectable_difference"].to_numpy(dtype=float), 1.0) * 100
+    colors = [FLAG if v >= 20 else (WARN if v >= 10 else ACCENT) for v in values]
+    axes.barh(y, values, height=0.7, color=colors)
+    for position, value in zip(y, values, strict=True):
+        text = "none detectable" if value >= 100 else f"{value:.0f}"
+        axes.text(min(value, 100) + 1, position, text, va="center", fontsize=7, color=INK)
+    axes.set_yticks(y, [_short(label, 40) for label in frame["label"]])
+    axes.set_xlim(0, 115)
+    axes.set_xlabel("smallest detectable difference (percentage points)", fontsize=8)
+    return figure

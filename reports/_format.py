@@ -1,0 +1,113 @@
+"""Number formats, status badges and privacy suppression shared by every report."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import pandas as pd
+from markupsafe import Markup
+
+PRIVACY_K = 5
+"""Default privacy threshold: groups with fewer speakers (but not none) are suppressed."""
+SUPPRESSED = "suppressed"
+BADGES = {
+    "flag": "flag",
+    "flagged": "flag",
+    "regression": "flag",
+    "gap widened": "flag",
+    "grew": "flag",
+    "insufficient": "insufficient",
+    "insufficient evidence": "insufficient",
+    "single_speaker": "insufficient",
+    "single speaker": "insufficient",
+    "thin": "insufficient",
+    "inferred": "insufficient",
+    "empty": "suppressed",
+    SUPPRESSED: "suppressed",
+    "ok": "ok",
+    "shrank": "ok",
+    "improved": "ok",
+    "reference": "ok",
+}
+STATUS_TEXT = {
+    "ok": "ok",
+    "reference": "reference",
+    "insufficient": "insufficient evidence",
+    "single_speaker": "single speaker",
+    "empty": "empty",
+}
+
+
+CORRECTION_NAMES = {"holm": "Holm", "bh": "Benjamini–Hochberg"}
+
+
+def correction_name(name: str) -> str:
+    """The multiple-testing correction's name as a reader knows it."""
+    return CORRECTION_NAMES.get(name, name)
+
+
+def badge(value: object) -> str | None:
+    """The badge class of a status word, or None for plain text."""
+    return BADGES.get(str(value))
+
+
+def is_suppressed(n_speakers: pd.Series, privacy_k: int) -> pd.Series:
+    """Groups with some speakers but fewer than ``privacy_k``: their numbers are not shown."""
+    return (n_speakers > 0) & (n_speakers < privacy_k)
+
+
+def finite(value: object) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def value_formatter(unit: str) -> Callable[[object], str]:
+    """Values: proportions as percentages, years with one decimal, others with three."""
+    if unit == "proportion":
+        return lambda v: f"{v * 100:.1f}%" if finite(v) else "–"
+    if unit == "years":
+        return lambda v: f"{v:.2f} y" if finite(v) else "–"
+    return lambda v: f"{v:.3f}" if finite(v) else "–"
+
+
+def difference_formatter(unit: str) -> Callable[[object], str]:
+    """Differences: proportions in signed percentage points, others signed."""
+    if unit == "proportion":
+        return lambda v: f"{v * 100:+.1f} pts" if finite(v) else "–"
+    if unit == "years":
+        return lambda v: f"{v:+.2f} y" if finite(v) else "–"
+    return lambda v: f"{v:+.3f}" if finite(v) else "–"
+
+
+def interval(low: object, high: object, unit: str, *, signed: bool = False) -> str:
+    """``[low, high]`` in the metric's unit, or a dash when either end is missing."""
+    if not (finite(low) and finite(high)):
+        return "–"
+    if unit == "proportion":
+        scale, digits, suffix = 100.0, 1, ""
+    else:
+        scale, digits, suffix = 1.0, 2 if unit == "years" else 3, ""
+    sign = "+" if signed else ""
+    return f"[{low * scale:{sign}.{digits}f}, {high * scale:{sign}.{digits}f}]{suffix}"
+
+
+def p_value(value: object) -> str:
+    if not finite(value):
+        return "–"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def share(value: object) -> str:
+    return f"{value * 100:.1f}%" if finite(value) else "–"
+
+
+def count(value: object) -> str:
+    return f"{int(value):,}" if finite(value) else "–"
+
+
+def listing(items: list[str], *, limit: int = 40) -> Markup:
+    """A comma-separated list of escaped names, the tail summarised beyond ``limit``."""
+    shown = Markup(", ").join(Markup("<code>{}</code>").format(item) for item in items[:limit])
+    if len(items) > limit:
+        shown += Markup(" and {} more").format(len(items) - limit)
+    return shown

@@ -1,0 +1,102 @@
+"""``s2f dataset-report``: analyse a manifest's composition and render the dataset report."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from audit.imbalance import analyze_dataset
+from reports._format import PRIVACY_K
+from reports.dataset import render_dataset_report
+from speech2face.errors import InputError
+from speech2face.manifest.load import load_manifest
+
+ANALYSIS_SUFFIX = ".analysis"
+BAD_REFERENCE_FILE = "{path}: cannot read the reference population: {reason}"
+BAD_REFERENCE_SHAPE = (
+    "{path}: the reference population must map columns to {{group: share}}, "
+    'e.g. {{"gender": {{"female": 0.5, "male": 0.5}}}}'
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``dataset-report``."""
+    parser = subparsers.add_parser(
+        "dataset-report",
+        help="composition, imbalance and detectable differences of a manifest, as HTML",
+        description="Analyse who is in a manifest (groups per split, intersections, imbalance, "
+        "train/test shift, label provenance, minimum detectable difference) and write a "
+        "self-contained HTML report. The analysis is saved next to the report "
+        "(REPORT.analysis/) so the report can be re-rendered without the manifest.",
+    )
+    parser.add_argument("manifest", metavar="MANIFEST", help="manifest (.parquet, .csv, .tsv)")
+    parser.add_argument("--out", required=True, metavar="REPORT.html", help="report to write")
+    parser.add_argument(
+        "--reference-population",
+        metavar="SHARES.json",
+        help='population shares per column, e.g. {"gender": {"female": 0.5, "male": 0.5}}',
+    )
+    parser.add_argument(
+        "--min-speakers",
+        type=int,
+        default=30,
+        help="speakers below which a group is too thin to audit (default 30)",
+    )
+    parser.add_argument(
+        "--privacy-k",
+        type=int,
+        default=PRIVACY_K,
+        help=f"suppress the numbers of groups with fewer speakers (default {PRIVACY_K})",
+    )
+    parser.add_argument(
+        "--no-check-files",
+        dest="check_files",
+        action="store_false",
+        help="do not check that the manifest's audio/face files exist",
+    )
+    parser.set_defaults(handler=run_dataset_report)
+
+
+def read_reference_population(path: str | Path) -> dict[str, dict[str, float]]:
+    """The ``{column: {group: share}}`` JSON file of a reference population."""
+    path = Path(path)
+    try:
+        shares = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        reason = " ".join(str(error).split())
+        raise InputError(BAD_REFERENCE_FILE.format(path=path, reason=reason)) from error
+    valid = isinstance(shares, dict) and all(
+        isinstance(groups, dict)
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in groups.values())
+        for groups in shares.values()
+    )
+    if not valid:
+        raise InputError(BAD_REFERENCE_SHAPE.format(path=path))
+    return shares
+
+
+def analysis_path(report: str | Path) -> Path:
+    """Where the analysis behind ``report`` is saved: ``REPORT.analysis/`` beside it."""
+    report = Path(report)
+    return report.with_name(report.stem + ANALYSIS_SUFFIX)
+
+
+def run_dataset_report(args: argparse.Namespace) -> int:
+    reference = (
+        read_reference_population(args.reference_population) if args.reference_population else None
+    )
+    manifest = load_manifest(args.manifest, check_files=args.check_files)
+    print(f"analysing {args.manifest} ({len(manifest)} clips)", file=sys.stderr)
+    analysis = analyze_dataset(
+        manifest, reference_population=reference, min_speakers=args.min_speakers
+    )
+    saved = analysis.save(analysis_path(args.out))
+    report = render_dataset_report(
+        analysis, args.out, source=args.manifest, privacy_k=args.privacy_k
+    )
+    print(f"{report}: {len(analysis.findings)} finding(s); analysis in {saved}")
+    for finding in analysis.findings[:5]:
+        print(f"  {finding}")
+    return 0

@@ -1,0 +1,326 @@
+"""The comparison report: paired changes of retrained models against a baseline.
+
+Regressions first, then which disparities shrank, grew or stayed, then the paired
+change of each metric per group with its interval. Every number is read from
+``comparison.json`` / ``changes.parquet`` and shown with its (model, metric, slice,
+group) keys.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+
+from audit.compare import ComparisonResult
+from reports import _figures as figures
+from reports import _format as fmt
+from reports._page import Section, figure_html, render_page, table_html, write_html
+
+GREW, SHRANK, STAYED, NO_GAP = "grew", "shrank", "stayed", "no gap"
+MAX_ROWS = 40
+PLOTTED_PREFIXES = ("s2f_", "feature_cosine", "recall@10_")
+
+
+def render_comparison_report(
+    comparison: ComparisonResult,
+    path: str | os.PathLike,
+    *,
+    privacy_k: int = fmt.PRIVACY_K,
+    source: str | os.PathLike | None = None,
+) -> Path:
+    """Write the comparison report to ``path`` (one self-contained HTML file)."""
+    path = Path(path)
+    html = comparison_report_html(
+        comparison, source=source if source is not None else path.parent, privacy_k=privacy_k
+    )
+    return write_html(html, path)
+
+
+def metric_unit(metric: str) -> str:
+    """The unit of a metric, from its name (``comparison.json`` does not record units)."""
+    if "age" in metric and metric.endswith("_error") and "decade" not in metric:
+        return "years"
+    if metric.endswith("_pearson"):
+        return "correlation"
+    if metric.startswith("feature_"):
+        return "similarity" if metric.endswith("_score") else "distance"
+    return "proportion"
+
+
+def comparison_report_html(
+    comparison: ComparisonResult, *, source: str | os.PathLike, privacy_k: int = fmt.PRIVACY_K
+) -> str:
+    """The comparison report as an HTML string (see :func:`render_comparison_report`)."""
+    summary = comparison.summary
+    changes = _classified(comparison.changes, summary["tests"]["alpha"])
+    changes = changes[~fmt.is_suppressed(changes["n_speakers"], privacy_k)]
+    changes = changes[changes["n_speakers"] > 0].reset_index(drop=True)
+    models = summary["models"]
+    sections = [
+        Section("regressions", "Regressions", _regressions(changes)),
+        Section("disparities", "Disparities: shrank, grew or stayed", _disparities(changes)),
+        Section("changes", "Paired change per group", _change_plots(changes, models)),
+        Section("models", "Models compared", _models(summary)),
+        Section("method", "How changes were tested", _method(summary, privacy_k)),
+    ]
+    names = " vs ".join(str(m["model_id"]) for m in models)
+    return render_page(
+        title=f"Comparison: {names}",
+        kind="Model comparison",
+        source=source,
+        sections=sections,
+        findings=_findings(changes, summary),
+    )
+
+
+def _classified(changes: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Each row's disparity outcome: grew (a widened gap), shrank, stayed, or no gap."""
+    changes = changes.copy()
+    significant = changes["gap_p_adjusted"] < alpha
+    shrank = significant & (changes["gap_change"] <= -changes["threshold"])
+    changes["disparity"] = np.select(
+        [changes["gap_change"].isna(), changes["gap_widened"], shrank],
+        [NO_GAP, GREW, SHRANK],
+        default=STAYED,
+    )
+    direction = np.where(changes["higher_is_better"], 1.0, -1.0)
+    changes["improved"] = (changes["p_adjusted"] < alpha) & (
+        changes["delta"] * direction >= changes["threshold"]
+    )
+    return changes
+
+
+def _model_name(summary: dict, index: int) -> str:
+    return str(summary["models"][int(index)]["model_id"])
+
+
+def _findings(changes: pd.DataFrame, summary: dict) -> list[str]:
+    regressions = _ordered(changes[changes["regression"] | changes["gap_widened"]])
+    tests = summary["tests"]
+    baseline = _model_name(summary, summary.get("baseline", 0))
+    out = [
+        f"{len(regressions)} regression(s) against the baseline {baseline}: significant after "
+        f"{fmt.correction_name(tests['correction'])} correction over {tests['n_tests']} "
+        "paired tests and at least "
+        "the practical threshold."
+    ]
+    for row in regressions.head(5).itertuples():
+        unit = metric_unit(row.metric)
+        if row.regression:
+            what = (
+                f"{row.metric} changed by {fmt.difference_formatter(unit)(row.delta)} "
+                f"(95% CI {fmt.interval(row.delta_ci_low, row.delta_ci_high, unit, signed=True)})"
+            )
+        else:
+            what = (
+                f"its {row.metric} gap to {row.reference} widened by "
+                f"{fmt.difference_formatter(unit)(row.gap_change)}"
+            )
+        out.append(
+            f"{_model_name(summary, row.model)}, {row.slice} = {row.group}: {what}, "
+            f"adjusted p {fmt.p_value(row.p_adjusted if row.regression else row.gap_p_adjusted)}."
+        )
+    outcome = changes["disparity"].value_counts()
+    out.append(
+        f"Disparities against the reference group: {outcome.get(GREW, 0)} grew, "
+        f"{outcome.get(SHRANK, 0)} shrank, {outcome.get(STAYED, 0)} stayed within noise or "
+        "threshold."
+    )
+    improved = int(changes["improved"].sum())
+    if improved:
+        out.append(f"{improved} metric value(s) improved significantly beyond the threshold.")
+    return out
+
+
+def _change_table(rows: pd.DataFrame, *, caption: str) -> Markup:
+    units = [metric_unit(m) for m in rows["metric"]]
+    value = [fmt.value_formatter(u) for u in units]
+    difference = [fmt.difference_formatter(u) for u in units]
+    display = pd.DataFrame(
+        {
+            "model": rows["model"],
+            "metric": rows["metric"],
+            "slice": rows["slice"],
+            "group": rows["group"],
+            "speakers": rows["n_speakers"],
+            "baseline → candidate": [
+                f"{f(a)} → {f(b)}"
+                for f, a, b in zip(value, rows["value_baseline"], rows["value"], strict=True)
+            ],
+            "change": rows["delta"],
+            "change 95% CI": [
+                fmt.interval(lo, hi, u, signed=True)
+                for u, lo, hi in zip(
+                    units, rows["delta_ci_low"], rows["delta_ci_high"], strict=True
+                )
+            ],
+            "p (adj.)": rows["p_adjusted"],
+            "gap change [95% CI]": [
+                f"{f(g)} {fmt.interval(lo, hi, u, signed=True)}" if fmt.finite(g) else "–"
+                for f, u, g, lo, hi in zip(
+                    difference,
+                    units,
+                    rows["gap_change"],
+                    rows["gap_change_ci_low"],
+                    rows["gap_change_ci_high"],
+                    strict=True,
+                )
+            ],
+            "outcome": [
+                "regression" if r else ("improved" if i else d)
+                for r, i, d in zip(
+                    rows["regression"], rows["improved"], rows["disparity"], strict=True
+                )
+            ],
+        }
+    )
+    changes = iter([f(d) for f, d in zip(difference, rows["delta"], strict=True)])
+    return table_html(
+        display,
+        formats={"p (adj.)": fmt.p_value, "speakers": fmt.count, "change": lambda _: next(changes)},
+        badges={"outcome": fmt.badge},
+        caption=caption,
+    )
+
+
+def _ordered(rows: pd.DataFrame) -> pd.DataFrame:
+    """One-column slices before intersections; within, the largest change (in thresholds)."""
+    size = (rows["delta"].abs() / rows["threshold"].where(rows["threshold"] > 0, 1)).fillna(0)
+    order = rows["slice"].str.count(" & ").where(rows["slice"] != "overall", -1)
+    key = pd.DataFrame({"order": order, "size": -size}, index=rows.index)
+    return rows.loc[key.sort_values(["order", "size"], kind="stable").index]
+
+
+def _regressions(changes: pd.DataFrame) -> Markup:
+    rows = changes[changes["regression"] | changes["gap_widened"]]
+    if rows.empty:
+        return Markup(
+            '<p class="ok-note">No regression: no metric got significantly worse by at least '
+            "its threshold for any group, and no disparity widened significantly.</p>"
+        )
+    rows = _ordered(rows)
+    note = Markup(
+        "<p>A <em>regression</em> is a change for the worse, significant after correction and "
+        "at least the threshold; a <em>widened gap</em> (outcome <em>grew</em>) is the same "
+        "for the group's distance to the baseline's reference group. Keys: rows of "
+        "<code>changes.parquet</code> (model, metric, slice, group).</p>"
+    )
+    return (
+        note
+        + _change_table(rows.head(MAX_ROWS), caption="Regressions, largest first")
+        + (
+            _folded(rows.iloc[MAX_ROWS:], "more regressions")
+            if len(rows) > MAX_ROWS
+            else Markup("")
+        )
+    )
+
+
+def _folded(rows: pd.DataFrame, label: str) -> Markup:
+    return Markup("<details><summary>{} {}</summary>{}</details>").format(
+        len(rows), label, _change_table(rows, caption=label)
+    )
+
+
+def _disparities(changes: pd.DataFrame) -> Markup:
+    with_gap = changes[changes["disparity"] != NO_GAP]
+    if with_gap.empty:
+        return Markup("<p>No group has a reference to measure a disparity against.</p>")
+    counts = (
+        with_gap.groupby(["metric", "disparity"])
+        .size()
+        .unstack(fill_value=0)
+        .reindex(columns=[GREW, SHRANK, STAYED], fill_value=0)
+        .reset_index()
+    )
+    parts = [
+        Markup(
+            "<p>For each group, the change of its absolute gap to the baseline's reference "
+            "group: <em>grew</em> and <em>shrank</em> are significant after correction and at "
+            "least the threshold; everything else <em>stayed</em>.</p>"
+        ),
+        table_html(counts, caption="Disparity outcomes per metric"),
+    ]
+    moved = with_gap[with_gap["disparity"].isin([GREW, SHRANK])]
+    if len(moved):
+        moved = moved.assign(order=moved["disparity"].map({GREW: 0, SHRANK: 1})).sort_values(
+            ["order", "gap_change"], ascending=[True, False]
+        )
+        parts.append(_change_table(moved.head(MAX_ROWS), caption="Disparities that moved"))
+        if len(moved) > MAX_ROWS:
+            parts.append(_folded(moved.iloc[MAX_ROWS:], "more disparities that moved"))
+    return Markup("").join(parts)
+
+
+def _change_plots(changes: pd.DataFrame, models: list[dict]) -> Markup:
+    single = changes[~changes["slice"].str.contains(" & ", regex=False)]
+    metrics = [m for m in dict.fromkeys(single["metric"]) if m.startswith(PLOTTED_PREFIXES)]
+    flagged = set(changes.loc[changes["regression"] | changes["gap_widened"], "metric"])
+    metrics = [
+        *metrics,
+        *(m for m in dict.fromkeys(single["metric"]) if m in flagged and m not in metrics),
+    ]
+    parts = [
+        Markup(
+            "<p>Candidate minus baseline, per group, with the 95% paired bootstrap interval "
+            "(the same speakers resampled for both models). Red: regression; green: "
+            "significant gain; dashed: no change.</p>"
+        )
+    ]
+    for model in sorted(single["model"].unique()):
+        for metric in metrics:
+            rows = single[(single["model"] == model) & (single["metric"] == metric)]
+            panels = [(slice_name, part) for slice_name, part in rows.groupby("slice", sort=False)]
+            if not panels:
+                continue
+            name = models[int(model)]["model_id"]
+            parts.append(
+                figure_html(
+                    figures.change_plot(panels, metric=metric),
+                    alt=f"Paired change of {metric} per group, {name} against the baseline",
+                    caption=f"{metric}: {name} minus baseline (changes.parquet, model = {model}, "
+                    f"metric = {metric})",
+                )
+            )
+    return Markup("").join(parts)
+
+
+def _models(summary: dict) -> Markup:
+    frame = pd.DataFrame(summary["models"])
+    frame.insert(0, "model", range(len(frame)))
+    frame["role"] = [
+        "baseline" if i == summary.get("baseline", 0) else "candidate" for i in frame["model"]
+    ]
+    text = Markup("<p>{} shared clips of {} speakers (alignment: {}).</p>").format(
+        fmt.count(summary["n_clips"]), fmt.count(summary["n_speakers"]), summary["align"]
+    )
+    notes = Markup("").join(Markup("<li>{}</li>").format(n) for n in summary.get("notes", []))
+    return (
+        text
+        + table_html(frame, formats={"n_clips": fmt.count}, caption="models")
+        + (Markup("<ul>{}</ul>").format(notes) if notes else Markup(""))
+    )
+
+
+def _method(summary: dict, privacy_k: int) -> Markup:
+    bootstrap, tests = summary["bootstrap"], summary["tests"]
+    return Markup(
+        "<p>Changes and their intervals come from a <strong>{method}</strong> ({n_boot} "
+        "replicates, seed {seed}): in each replicate every speaker has the same weight for "
+        "every model, so the change is paired. The {n_tests} tests ({family}) are corrected "
+        "together with <strong>{correction}</strong> at α = {alpha}. Groups with fewer than "
+        "{k} speakers are not shown (privacy threshold).</p>"
+    ).format(
+        method=bootstrap["method"],
+        n_boot=bootstrap["n_boot"],
+        seed=bootstrap["seed"],
+        n_tests=tests["n_tests"],
+        family=tests["family"],
+        correction=tests["correction"],
+        alpha=tests["alpha"],
+        k=privacy_k,
+    )

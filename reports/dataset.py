@@ -1,0 +1,427 @@
+"""The dataset report: the composition section of a datasheet, from a saved dataset analysis.
+
+Findings first (who is under-represented and what an audit of this data can detect),
+then group sizes per split, intersections with empty and thin cells marked, imbalance
+scores, train-versus-test shift, the reference population, language × ethnicity, label
+provenance and the minimum detectable difference per group. Every number is read
+from the :class:`~audit.imbalance.DatasetAnalysis` tables.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+
+from audit.imbalance import ALL, DatasetAnalysis
+from reports import _figures as figures
+from reports import _format as fmt
+from reports._page import Section, figure_html, render_page, table_html, write_html
+
+EVALUATION_SPLIT = "test"
+REPRESENTATION_SPLIT = "train"
+
+
+def render_dataset_report(
+    analysis: DatasetAnalysis,
+    path: str | os.PathLike,
+    *,
+    source: str | os.PathLike,
+    privacy_k: int = fmt.PRIVACY_K,
+) -> Path:
+    """Write the dataset report of ``analysis`` (of the manifest ``source``) to ``path``.
+
+    Groups with fewer than ``privacy_k`` speakers (but some) show ``< k`` instead of
+    their counts, shares and detectable differences, in tables and figures.
+    """
+    return write_html(dataset_report_html(analysis, source=source, privacy_k=privacy_k), path)
+
+
+def dataset_report_html(
+    analysis: DatasetAnalysis, *, source: str | os.PathLike, privacy_k: int = fmt.PRIVACY_K
+) -> str:
+    """The dataset report as an HTML string (see :func:`render_dataset_report`)."""
+    counts = _private_counts(analysis.counts, privacy_k)
+    builders = [
+        ("overview", "Overview", lambda: _overview(analysis)),
+        ("composition", "Group sizes per split", lambda: _composition(analysis, counts, privacy_k)),
+        ("intersections", "Intersections", lambda: _intersections(analysis, privacy_k)),
+        ("imbalance", "Imbalance scores", lambda: _imbalance(analysis)),
+        ("shift", "Train versus test", lambda: _shift(analysis)),
+        ("reference", "Against the reference population", lambda: _reference(analysis)),
+        ("language", "Language × ethnicity", lambda: _language(analysis, privacy_k)),
+        ("provenance", "Label provenance", lambda: _provenance(analysis)),
+        (
+            "power",
+            "What an audit of this data can detect",
+            lambda: _power(analysis, counts, privacy_k),
+        ),
+        ("method", "How these numbers were computed", lambda: _method(analysis, privacy_k)),
+    ]
+    sections = []
+    for anchor, title, build in builders:
+        body = build()
+        if body:
+            sections.append(Section(anchor, title, body))
+    return render_page(
+        title=f"Dataset composition: {Path(source).name}",
+        kind="Dataset report",
+        source=source,
+        sections=sections,
+        findings=analysis.findings,
+    )
+
+
+def _private_counts(counts: pd.DataFrame, privacy_k: int) -> pd.DataFrame:
+    """Counts with the numbers of groups below the privacy threshold removed."""
+    counts = counts.copy()
+    hidden = fmt.is_suppressed(counts["n_speakers"], privacy_k)
+    counts["suppressed"] = hidden
+    for column in (
+        "n_clips",
+        "n_speakers",
+        "clip_share",
+        "speaker_share",
+        "min_detectable_difference",
+    ):
+        counts[column] = counts[column].astype(float).where(~hidden)
+    counts["status"] = counts["status"].where(~hidden, fmt.SUPPRESSED)
+    return counts
+
+
+def _splits(analysis: DatasetAnalysis) -> list[str]:
+    """The splits to show side by side: every named split, or ``all`` when there is one."""
+    named = [s for s in analysis.settings["splits"] if s != ALL]
+    return named or [ALL]
+
+
+def _overview(analysis: DatasetAnalysis) -> Markup:
+    settings = analysis.settings
+    leaked = settings.get("speakers_in_several_splits", 0)
+    text = Markup(
+        "<p>{} clips of {} speakers in the splits {}. Speakers, not clips, are the unit of "
+        "evidence: shares, tests and detectable differences count speakers.</p>"
+    ).format(
+        fmt.count(settings["n_clips"]),
+        fmt.count(settings["n_speakers"]),
+        ", ".join(s for s in settings["splits"] if s != ALL),
+    )
+    if leaked:
+        text += Markup(
+            '<div class="callout">{} speaker(s) appear in more than one split.</div>'
+        ).format(leaked)
+    return text
+
+
+def _counts_table(rows: pd.DataFrame, privacy_k: int, *, caption: str) -> Markup:
+    display = pd.DataFrame(
+        {
+            "split": rows["split"],
+            "slice": rows["slice"],
+            "group": rows["group"],
+            "speakers": rows["n_speakers"],
+            "clips": rows["n_clips"],
+            "speaker share": rows["speaker_share"],
+            "status": rows["status"],
+            "detectable difference": rows["min_detectable_difference"],
+        }
+    )
+    small = _small(privacy_k)
+    return table_html(
+        display,
+        formats={
+            "speakers": small,
+            "clips": small,
+            "speaker share": lambda v: fmt.share(v) if fmt.finite(v) else "–",
+            "detectable difference": _points,
+        },
+        badges={"status": fmt.badge},
+        caption=caption,
+    )
+
+
+def _small(privacy_k: int):
+    return lambda v: fmt.count(v) if fmt.finite(v) else f"< {privacy_k}"
+
+
+def _points(value: object) -> str:
+    if not fmt.finite(value):
+        return "–"
+    return "none detectable" if value >= 1 else f"{value * 100:.0f} pts"
+
+
+def _composition(analysis: DatasetAnalysis, counts: pd.DataFrame, privacy_k: int) -> Markup:
+    single = analysis.counts[analysis.counts["order"] == 1]
+    private = counts[counts["order"] == 1]
+    splits = _splits(analysis)
+    parts = [
+        Markup(
+            "<p>Share of speakers of each group, per split. Status <em>thin</em>: fewer than "
+            "{} speakers (too few to audit); <em>suppressed</em>: fewer than {} (privacy "
+            "threshold; numbers not shown).</p>"
+        ).format(analysis.settings["min_speakers"], privacy_k)
+    ]
+    for column in analysis.settings["columns"]:
+        rows = single[(single["slice"] == column) & single["split"].isin(splits)]
+        if rows.empty:
+            continue
+        parts.append(Markup("<h3>{}</h3>").format(column))
+        parts.append(
+            figure_html(
+                figures.share_bars(rows, column=column, privacy_k=privacy_k),
+                alt=f"Share of speakers by {column} per split",
+                caption=f"Share of speakers by {column} per split (counts table, slice = {column})",
+            )
+        )
+        table_rows = private[(private["slice"] == column)]
+        parts.append(
+            Markup("<details><summary>Table: {} per split ({} rows)</summary>{}</details>").format(
+                column,
+                len(table_rows),
+                _counts_table(table_rows, privacy_k, caption=f"slice = {column}"),
+            )
+        )
+    return Markup("").join(parts)
+
+
+def _intersections(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
+    counts = analysis.counts
+    pairs = counts[counts["order"] == 2]
+    if pairs.empty:
+        return Markup("")
+    splits = _splits(analysis)
+    parts = [
+        Markup(
+            "<p>Speakers per cell of each two-column intersection. <strong>Hatched</strong>: "
+            "empty (no speaker at all); <strong>amber border</strong>: thin (fewer than {} "
+            "speakers, too few to audit); <code>&lt;{}</code>: below the privacy threshold. "
+            "Empty intersections are listed, never dropped.</p>"
+        ).format(analysis.settings["min_speakers"], privacy_k)
+    ]
+    for slice_name in dict.fromkeys(pairs["slice"]):
+        rows_label, columns_label = slice_name.split(" & ")
+        part = pairs[pairs["slice"] == slice_name]
+        panels = []
+        for split in splits:
+            cells = part[part["split"] == split]
+            labels = cells["group"].str.split(" & ", expand=True)
+            matrix = pd.crosstab(labels[0], labels[1], values=cells["n_speakers"], aggfunc="sum")
+            panels.append((split, matrix.fillna(0)))
+        parts.append(Markup("<h3>{}</h3>").format(slice_name))
+        parts.append(
+            figure_html(
+                figures.count_heatmap(
+                    panels,
+                    min_speakers=analysis.settings["min_speakers"],
+                    privacy_k=privacy_k,
+                    rows_label=rows_label,
+                    columns_label=columns_label,
+                ),
+                alt=f"Speakers per {slice_name} cell, per split",
+                caption=f"Speakers per cell of {slice_name} (counts table, slice = {slice_name})",
+            )
+        )
+        empty = part[(part["status"] == "empty") & part["split"].isin(splits)]
+        if len(empty):
+            listed = [f"{s}: {g}" for s, g in zip(empty["split"], empty["group"], strict=True)]
+            parts.append(Markup('<p class="note">Empty cells: {}</p>').format(fmt.listing(listed)))
+    return Markup("").join(parts)
+
+
+def _imbalance(analysis: DatasetAnalysis) -> Markup:
+    frame = analysis.imbalance
+    if frame.empty:
+        return Markup("")
+    display = frame.rename(
+        columns={
+            "n_categories": "groups",
+            "unknown_speaker_share": "unknown share",
+            "largest_group": "largest",
+            "smallest_group": "smallest",
+            "min_share": "smallest share",
+            "max_share": "largest share",
+            "imbalance_score": "score (speakers)",
+            "imbalance_score_clips": "score (clips)",
+        }
+    )
+    share = fmt.share
+    score = lambda v: f"{v:.2f}" if fmt.finite(v) else "–"  # noqa: E731
+    return Markup(
+        "<p>Imbalance score 1 − H/log₂k of each column's speaker shares over its k known "
+        "groups: 0 when all groups are equally large, 1 when one group holds everyone.</p>"
+    ) + table_html(
+        display,
+        formats={
+            "unknown share": share,
+            "smallest share": share,
+            "largest share": share,
+            "score (speakers)": score,
+            "score (clips)": score,
+        },
+        caption="imbalance table",
+    )
+
+
+def _shift(analysis: DatasetAnalysis) -> Markup:
+    frame = analysis.shift
+    if frame.empty:
+        return Markup("<p>The data has no train and test splits to compare.</p>")
+    alpha = analysis.settings["alpha"]
+    display = pd.DataFrame(
+        {
+            "column": frame["column"],
+            "total variation": frame["tv_distance"],
+            "chi-square": frame["chi2"],
+            "dof": frame["dof"],
+            "p": frame["p_value"],
+            "train speakers": frame["n_train"],
+            "test speakers": frame["n_test"],
+            "shift": np.where(frame["p_value"] < alpha, "shifted", "ok"),
+        }
+    )
+    return Markup(
+        "<p>Does the test split have the composition of the train split? Total variation "
+        "distance of the speaker shares and a chi-square test of homogeneity, per column.</p>"
+    ) + table_html(
+        display,
+        formats={
+            "total variation": lambda v: f"{v:.3f}",
+            "chi-square": lambda v: f"{v:.2f}" if fmt.finite(v) else "–",
+            "p": fmt.p_value,
+        },
+        badges={"shift": lambda v: "insufficient" if v == "shifted" else "ok"},
+        caption="shift table",
+    )
+
+
+def _reference(analysis: DatasetAnalysis) -> Markup:
+    frame = analysis.reference
+    if frame.empty:
+        return Markup(
+            "<p>No reference population was given (<code>--reference-population "
+            "shares.json</code>), so representation is not compared with one.</p>"
+        )
+    split = REPRESENTATION_SPLIT if (frame["split"] == REPRESENTATION_SPLIT).any() else ALL
+    parts = [
+        Markup(
+            "<p>Observed share of speakers among those with a known label ({} split) "
+            "against the reference population's share.</p>"
+        ).format(split)
+    ]
+    for column, rows in frame[frame["split"] == split].groupby("column", sort=False):
+        parts.append(
+            figure_html(
+                figures.reference_bars(rows, column=column),
+                alt=f"Observed and reference shares by {column}",
+                caption=f"{column}: observed ({split}) versus reference population",
+            )
+        )
+    parts.append(
+        table_html(
+            frame,
+            formats={
+                "observed_share": fmt.share,
+                "reference_share": fmt.share,
+                "difference": lambda v: f"{v * 100:+.1f} pts" if fmt.finite(v) else "–",
+                "ratio": lambda v: f"{v:.2f}" if fmt.finite(v) else "–",
+            },
+            caption="reference table",
+        )
+    )
+    return Markup("").join(parts)
+
+
+def _language(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
+    frame = analysis.language_by_ethnicity
+    if frame.empty:
+        return Markup("")
+    display = frame.copy()
+    value_columns = [c for c in display.columns if c != "language"]
+    for column in value_columns:
+        values = display[column].astype(float)
+        display[column] = values.where(~fmt.is_suppressed(values, privacy_k))
+    small = _small(privacy_k)
+    return Markup(
+        "<p>Speakers per spoken language (rows) and ethnicity (columns), all splits: a "
+        "language spoken by one ethnicity only confounds the two.</p>"
+    ) + table_html(
+        display, formats={c: small for c in value_columns}, caption="language × ethnicity"
+    )
+
+
+def _provenance(analysis: DatasetAnalysis) -> Markup:
+    frame = analysis.provenance
+    if frame.empty:
+        return Markup("")
+    parts = []
+    for row in frame[frame["source"] == "inferred"].itertuples():
+        parts.append(
+            Markup(
+                '<div class="callout inferred"><strong>Inferred labels: {}.</strong> {} of '
+                "labelled clips carry a label inferred by a classifier, not self-reported or "
+                "annotated: any audit by this column inherits the classifier's errors and "
+                "biases.</div>"
+            ).format(row.column, fmt.share(row.clip_share))
+        )
+    display = frame.rename(
+        columns={
+            "n_clips": "clips",
+            "n_speakers": "speakers",
+            "clip_share": "share of labelled clips",
+        }
+    )
+    parts.append(
+        table_html(
+            display,
+            formats={"share of labelled clips": fmt.share},
+            badges={"source": fmt.badge},
+            caption="Where each column's labels come from (<column>_source)",
+        )
+    )
+    return Markup("").join(parts)
+
+
+def _power(analysis: DatasetAnalysis, counts: pd.DataFrame, privacy_k: int) -> Markup:
+    settings = analysis.settings
+    split = EVALUATION_SPLIT if EVALUATION_SPLIT in settings["splits"] else ALL
+    rows = counts[(counts["split"] == split) & (counts["order"] == 1)]
+    rows = rows[rows["n_speakers"].notna() | rows["suppressed"]]
+    text = Markup(
+        "<p>The smallest difference in a rate (e.g. gender agreement) between a group and the "
+        "rest of the {split} split that a two-sided test at α = {alpha:g} detects with power "
+        "{power:g}, at a base rate of {base:g} (the worst case). Smaller groups hide larger "
+        "differences.</p>"
+    ).format(
+        split=split, alpha=settings["alpha"], power=settings["power"], base=settings["base_rate"]
+    )
+    shown = rows.dropna(subset=["min_detectable_difference"])
+    figure = Markup("")
+    if len(shown):
+        figure = figure_html(
+            figures.detectable_bars(shown.assign(label=shown["slice"] + " = " + shown["group"])),
+            alt=f"Minimum detectable difference per group in {split}",
+            caption=f"Minimum detectable difference per group ({split} split; counts table, "
+            "column min_detectable_difference)",
+        )
+    table = _counts_table(rows, privacy_k, caption=f"split = {split}, one-column slices")
+    return text + figure + table
+
+
+def _method(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
+    settings = analysis.settings
+    return Markup(
+        "<p>Groups are the values of {columns} and their intersections up to order "
+        "{order}; a missing value is the explicit group <code>unknown</code>. A speaker whose "
+        "clips fall in two groups counts in both. Thin: fewer than {min_speakers} speakers. "
+        "Minimum detectable difference: <code>{formula}</code> with n counted in speakers. "
+        "Privacy threshold: {k} speakers.</p>"
+    ).format(
+        columns=", ".join(settings["columns"]),
+        order=settings["intersections"],
+        min_speakers=settings["min_speakers"],
+        formula=settings["min_detectable_difference_formula"],
+        k=privacy_k,
+    )

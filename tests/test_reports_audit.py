@@ -1,0 +1,140 @@
+"""The audit report, rendered from a real audit of predictions with planted effects."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from audit.engine import run_audit
+from audit.result import AuditResult
+from reports import render_audit_report
+from reports._format import difference_formatter, interval
+from reports.audit import audit_report_html
+from tests.browser import chromium_page, console_errors
+from tests.report_artifacts import (
+    HOSTILE,
+    LOW_AGREEMENT_GROUP,
+    TINY_LANGUAGE,
+    planted_predictions,
+)
+
+METRIC = "s2f_gender_agreement"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+SECTIONS = [
+    "model",
+    "data",
+    "method",
+    "flags",
+    "groups",
+    "confusion",
+    "retrieval",
+    "decomposition",
+    "craniofacial",
+    "duration",
+    "caveats",
+    "ethics",
+]
+AUDIT_OPTIONS = {
+    "slices": ["gender", "ethnicity", "language", "duration_s"],
+    "n_boot": 60,
+    "fairlearn_views": False,
+}
+
+
+@pytest.fixture(scope="module")
+def audit_folder(tmp_path_factory):
+    """A saved audit of every metric, with its report written as ``s2f audit`` would."""
+    folder = tmp_path_factory.mktemp("audit") / "audit"
+    run_audit(planted_predictions(), **AUDIT_OPTIONS).save(folder)
+    render_audit_report(AuditResult.load(folder), folder / "report.html")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def html(audit_folder):
+    return (audit_folder / "report.html").read_text()
+
+
+def test_sections_follow_the_model_card_with_findings_first(html):
+    positions = [html.index(f'<section id="{anchor}">') for anchor in SECTIONS]
+    assert positions == sorted(positions)
+    assert html.index("What this report finds") < positions[0]
+
+
+def test_user_strings_are_escaped_and_nothing_is_fetched(html):
+    assert HOSTILE not in html
+    assert html.count(ESCAPED) >= 3  # title, model id, language group
+    assert "http://" not in html and "https://" not in html
+
+
+def test_flagged_disparity_is_reported_with_its_groups_parquet_numbers(audit_folder, html):
+    groups = AuditResult.load(audit_folder).groups
+    row = groups[
+        (groups["metric"] == "s2f_gender_agreement")
+        & (groups["slice"] == "ethnicity")
+        & (groups["group"] == LOW_AGREEMENT_GROUP)
+    ].iloc[0]
+    assert row["flag"]
+    flags = html[html.index('<section id="flags">') : html.index('<section id="groups">')]
+    expected_difference = difference_formatter("proportion")(row["difference"])
+    expected_interval = interval(row["diff_ci_low"], row["diff_ci_high"], "proportion", signed=True)
+    flagged_row = re.search(
+        rf"<tr><td>s2f_gender_agreement</td><td>ethnicity</td><td>{LOW_AGREEMENT_GROUP}</td>"
+        r".*?</tr>",
+        flags,
+    ).group(0)
+    assert expected_difference in flagged_row and expected_interval in flagged_row
+    assert f'data-value="{row["difference"]}"' in flagged_row
+
+
+def test_inferred_labels_and_insufficient_groups_are_caveated(html):
+    caveats = html[html.index('<section id="caveats">') : html.index('<section id="ethics">')]
+    assert "Inferred labels: ethnicity" in caveats
+    assert "ethnicity = group_d" in caveats  # 12 speakers: insufficient, listed, not hidden
+    assert f"language = {TINY_LANGUAGE}" in caveats  # 3 speakers: suppressed, named only
+    assert "average-looking face" in html
+
+
+def test_tiny_group_values_are_suppressed_unless_configured():
+    """language sw has 3 speakers: below k = 5 its numbers are hidden; k = 1 shows them."""
+    result = run_audit(planted_predictions(), **{**AUDIT_OPTIONS, "metrics": [METRIC]})
+    result = dataclasses.replace(result, confusion=result.confusion.iloc[:0])
+    sw = result.groups[
+        (result.groups["slice"] == "language") & (result.groups["group"] == TINY_LANGUAGE)
+    ].iloc[0]
+    hidden = _table_row(audit_report_html(result, source="a", privacy_k=5), TINY_LANGUAGE)
+    shown = _table_row(audit_report_html(result, source="a", privacy_k=1), TINY_LANGUAGE)
+    assert f'data-value="{sw["value"]}"' in shown and "3" in shown
+    assert f'data-value="{sw["value"]}"' not in hidden and "suppressed" in hidden
+    assert "&lt; 5" in hidden and ">3<" not in hidden
+
+
+def _table_row(html: str, group: str) -> str:
+    """The row of ``language = group`` in the per-group table of the forest-plotted metric."""
+    table = html[html.index('<section id="groups">') :]
+    return re.search(rf"<tr><td>language</td><td>{group}</td>.*?</tr>", table).group(0)
+
+
+@pytest.mark.browser
+def test_audit_report_in_chromium(audit_folder, tmp_path):
+    with chromium_page(audit_folder / "report.html") as driver:
+        assert console_errors(driver) == []
+        assert driver.execute_script("return document.querySelectorAll('script').length") == 1
+        ids = driver.execute_script(
+            "return Array.from(document.querySelectorAll('main section[id]')).map(s => s.id)"
+        )
+        assert ids == SECTIONS
+        widths = driver.execute_script(
+            "return Array.from(document.images).map(i => i.naturalWidth)"
+        )
+        assert len(widths) >= 15 and min(widths) > 200
+        alts = driver.execute_script("return Array.from(document.images).map(i => i.alt)")
+        assert "Forest plot of s2f_gender_agreement per group" in alts
+        assert any(alt.startswith("recall@k per group") for alt in alts)
+        cells = [c.text for c in driver.find_elements("css selector", "#data td")]
+        assert HOSTILE in cells
+        assert driver.execute_script("return document.title") == f"Audit of planted-{HOSTILE}"
+        driver.save_screenshot(str(tmp_path / "audit_report.png"))
+    assert (tmp_path / "audit_report.png").stat().st_size > 50_000

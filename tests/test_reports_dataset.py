@@ -1,0 +1,144 @@
+"""The dataset report, rendered from a real analysis of a manifest, through the CLI too."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from audit.cli import main
+from audit.imbalance import DatasetAnalysis, analyze_dataset
+from reports.commands import BAD_REFERENCE_SHAPE, analysis_path
+from reports.dataset import dataset_report_html
+from tests.browser import chromium_page, console_errors
+from tests.report_artifacts import HOSTILE, planted_manifest
+
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+SECTIONS = [
+    "overview",
+    "composition",
+    "intersections",
+    "imbalance",
+    "shift",
+    "reference",
+    "language",
+    "provenance",
+    "power",
+    "method",
+]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """``s2f dataset-report`` on a planted manifest with a reference population."""
+    folder = tmp_path_factory.mktemp("dataset_report")
+    manifest = folder / "manifest.parquet"
+    planted_manifest().to_parquet(manifest)
+    shares = folder / "shares.json"
+    shares.write_text('{"gender": {"female": 0.5, "male": 0.5}}')
+    report = folder / "report.html"
+    status = main(
+        [
+            "dataset-report",
+            str(manifest),
+            "--out",
+            str(report),
+            "--reference-population",
+            str(shares),
+            "--no-check-files",
+        ]
+    )
+    assert status == 0
+    return report
+
+
+def test_command_saves_the_analysis_beside_the_report(rendered):
+    analysis = DatasetAnalysis.load(analysis_path(rendered))
+    expected = analyze_dataset(
+        planted_manifest(), reference_population={"gender": {"female": 0.5, "male": 0.5}}
+    )
+    assert analysis.findings == expected.findings
+    html = rendered.read_text()
+    for finding in expected.findings[:3]:
+        assert finding.replace("<", "&lt;").replace(">", "&gt;") in html
+
+
+def test_report_rerenders_identically_from_the_saved_analysis(rendered):
+    analysis = DatasetAnalysis.load(analysis_path(rendered))
+    again = dataset_report_html(analysis, source=rendered.parent / "manifest.parquet")
+    strip = lambda html: re.sub(r"Rendered [^<]* UTC", "", html)  # noqa: E731
+    assert strip(again) == strip(rendered.read_text())
+
+
+def test_sections_in_datasheet_order_and_nothing_fetched(rendered):
+    html = rendered.read_text()
+    positions = [html.index(f'<section id="{anchor}">') for anchor in SECTIONS]
+    assert positions == sorted(positions)
+    assert html.index("What this report finds") < positions[0]
+    assert HOSTILE not in html and ESCAPED in html
+    assert "http://" not in html and "https://" not in html
+
+
+def test_groups_below_the_privacy_threshold_show_no_counts(rendered):
+    """group_d has 3 test speakers: its row says < 5, unless the threshold is lowered."""
+    analysis = DatasetAnalysis.load(analysis_path(rendered))
+    html = dataset_report_html(analysis, source="m.parquet")
+    row = _row(html, "test", "ethnicity", "group_d")
+    assert "&lt; 5" in row and "suppressed" in row and 'data-value="3.0"' not in row
+    shown = _row(
+        dataset_report_html(analysis, source="m.parquet", privacy_k=1),
+        "test",
+        "ethnicity",
+        "group_d",
+    )
+    assert 'data-value="3.0"' in shown or 'data-value="3"' in shown
+
+
+def _row(html: str, split: str, slice_name: str, group: str) -> str:
+    pattern = rf"<tr><td>{split}</td><td>{slice_name}</td><td>{group}</td>.*?</tr>"
+    match = re.search(pattern, html)
+    assert match, f"no row {split}/{slice_name}/{group}"
+    return match.group(0)
+
+
+def test_bad_reference_population_is_one_line_exit_2(tmp_path, capsys):
+    manifest = tmp_path / "manifest.parquet"
+    planted_manifest().to_parquet(manifest)
+    shares = tmp_path / "shares.json"
+    shares.write_text('{"gender": ["female", "male"]}')
+    status = main(
+        [
+            "dataset-report",
+            str(manifest),
+            "--out",
+            str(tmp_path / "r.html"),
+            "--reference-population",
+            str(shares),
+            "--no-check-files",
+        ]
+    )
+    error = capsys.readouterr().err
+    assert status == 2
+    assert BAD_REFERENCE_SHAPE.format(path=shares).split(",")[0] in error
+    assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.browser
+def test_dataset_report_in_chromium(rendered, tmp_path):
+    with chromium_page(rendered) as driver:
+        assert console_errors(driver) == []
+        assert driver.execute_script("return document.querySelectorAll('script').length") == 1
+        ids = driver.execute_script(
+            "return Array.from(document.querySelectorAll('main section[id]')).map(s => s.id)"
+        )
+        assert ids == SECTIONS
+        widths = driver.execute_script(
+            "return Array.from(document.images).map(i => i.naturalWidth)"
+        )
+        # 4 share charts, 6 intersection heatmaps, 1 reference chart, 1 detectable difference
+        assert len(widths) == 12 and min(widths) > 200
+        cells = [c.text for c in driver.find_elements("css selector", "td")]
+        assert HOSTILE in cells
+        assert driver.execute_script("return document.title").startswith("Dataset composition")
+        driver.save_screenshot(str(tmp_path / "dataset_report.png"))
+    assert (tmp_path / "dataset_report.png").stat().st_size > 50_000
