@@ -51,7 +51,7 @@ def make_predictions(n_speakers=90, clips_per_speaker=3, seed=0, dim=8) -> Predi
     table["s2f_age_years"] = table["age"] + rng.normal(0, 8, n)
     table["true_cf_jaw"] = rng.normal(10, 2, n)
     table["s2f_cf_jaw"] = 0.5 * table["true_cf_jaw"] + rng.normal(0, 2, n)
-    true_feature = rng.normal(size=(n, dim)).astype(np.float32)
+    true_feature = rng.normal(size=(n_speakers, dim)).astype(np.float32)[speaker]
     features = {
         "true_feature": true_feature,
         "pred_feature": true_feature + rng.normal(size=(n, dim)).astype(np.float32),
