@@ -7,8 +7,10 @@ and only draws: no figure computes a statistic.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -25,6 +27,17 @@ PALETTE = ("#2f5d8a", "#d1843a", "#4f9a6b", "#8b5fa8", "#b3261e", "#6b7b8f", "#c
 ROW_HEIGHT = 0.24
 """Inches per row of a forest plot."""
 LABEL_LIMIT = 28
+
+
+def plain_text(draw: Callable[..., Figure]) -> Callable[..., Figure]:
+    """Draw with mathtext off, so a group named ``$x$`` or ``\\frac{`` stays literal text."""
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs) -> Figure:
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return wrapper
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -60,6 +73,7 @@ def _short(label: str, limit: int = LABEL_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@plain_text
 def forest_plot(panels: Sequence[tuple[str, pd.DataFrame]], *, metric: str, unit: str) -> Figure:
     """One panel per slice: each group's value with its CI, the reference as a dashed line.
 
@@ -112,6 +126,7 @@ def forest_legend_note() -> str:
     )
 
 
+@plain_text
 def count_heatmap(
     panels: Sequence[tuple[str, pd.DataFrame]],
     *,
@@ -174,6 +189,7 @@ def _cell_patch(i: int, j: int, *, hatch: str | None, edge: str):
     )
 
 
+@plain_text
 def share_bars(frame: pd.DataFrame, *, column: str, privacy_k: int) -> Figure:
     """Speaker share of each group per split (grouped horizontal bars)."""
     splits = list(dict.fromkeys(frame["split"]))
@@ -208,6 +224,7 @@ def share_bars(frame: pd.DataFrame, *, column: str, privacy_k: int) -> Figure:
     return figure
 
 
+@plain_text
 def reference_bars(frame: pd.DataFrame, *, column: str) -> Figure:
     """Observed speaker share against the reference population's share, per group."""
     groups = list(frame["group"])
@@ -229,6 +246,7 @@ def reference_bars(frame: pd.DataFrame, *, column: str) -> Figure:
     return figure
 
 
+@plain_text
 def confusion_grid(
     panels: Sequence[tuple[str, pd.DataFrame]], *, true_label: str, predicted_label: str
 ) -> Figure:
@@ -285,6 +303,7 @@ def _panel_grid(figure: Figure, n: int, *, columns: int = 2, **grid_kw):
     return list(grid.flat[:n])
 
 
+@plain_text
 def recall_curves(
     panels: Sequence[tuple[str, pd.DataFrame]], chance: Mapping[int, float] | None
 ) -> Figure:
@@ -328,6 +347,7 @@ def recall_curves(
     return figure
 
 
+@plain_text
 def decomposition_bars(frame: pd.DataFrame, *, attribute: str) -> Figure:
     """Per group: agreement of the face-to-face pipeline (F2F) and of voice-to-face (S2F).
 
@@ -359,6 +379,7 @@ def decomposition_bars(frame: pd.DataFrame, *, attribute: str) -> Figure:
     return figure
 
 
+@plain_text
 def paired_bars(
     frame: pd.DataFrame, *, labels: tuple[str, str], colors: tuple[str, str], xlabel: str
 ) -> Figure:
@@ -391,6 +412,7 @@ def paired_bars(
     return figure
 
 
+@plain_text
 def change_plot(panels: Sequence[tuple[str, pd.DataFrame]], *, metric: str) -> Figure:
     """Paired change (candidate − baseline) per group with its CI; zero is no change.
 
@@ -434,6 +456,7 @@ def change_plot(panels: Sequence[tuple[str, pd.DataFrame]], *, metric: str) -> F
     return figure
 
 
+@plain_text
 def correlation_plot(panels: Sequence[tuple[str, pd.DataFrame]]) -> Figure:
     """Pearson r per measure (rows), one panel per slice, one dot and CI per group.
 
@@ -484,6 +507,7 @@ def correlation_plot(panels: Sequence[tuple[str, pd.DataFrame]]) -> Figure:
     return figure
 
 
+@plain_text
 def difference_plot(frame: pd.DataFrame, *, xlabel: str, scale: float = 1.0) -> Figure:
     """Each flagged disparity: its difference from the reference with the CI of the difference.
 
@@ -507,6 +531,7 @@ def difference_plot(frame: pd.DataFrame, *, xlabel: str, scale: float = 1.0) -> 
     return figure
 
 
+@plain_text
 def detectable_bars(frame: pd.DataFrame) -> Figure:
     """Minimum detectable difference (percentage points) per group, largest first.
 

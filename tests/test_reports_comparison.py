@@ -1,0 +1,92 @@
+"""The comparison report, rendered from a real paired comparison of two audited models."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from audit.compare import ComparisonResult, compare_audits
+from audit.engine import run_audit
+from reports import render_comparison_report
+from reports._format import difference_formatter, interval
+from tests.browser import chromium_page, console_errors
+from tests.report_artifacts import (
+    HOSTILE,
+    REGRESSED_GROUP,
+    TINY_LANGUAGE,
+    planted_predictions,
+    retrained_predictions,
+)
+
+SECTIONS = ["regressions", "disparities", "changes", "models", "method"]
+OPTIONS = {
+    "slices": ["gender", "ethnicity", "language"],
+    "metrics": ["s2f_gender_agreement", "f2f_gender_agreement", "feature_cosine_score"],
+    "n_boot": 100,
+    "fairlearn_views": False,
+}
+
+
+@pytest.fixture(scope="module")
+def comparison_folder(tmp_path_factory):
+    baseline = planted_predictions()
+    audits = [run_audit(p, **OPTIONS) for p in (baseline, retrained_predictions(baseline))]
+    folder = compare_audits(audits).save(tmp_path_factory.mktemp("compare") / "comparison")
+    render_comparison_report(ComparisonResult.load(folder), folder / "report.html")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def html(comparison_folder):
+    return (comparison_folder / "report.html").read_text()
+
+
+def test_regressions_come_first_with_the_paired_change_and_its_interval(comparison_folder, html):
+    changes = ComparisonResult.load(comparison_folder).changes
+    row = changes[
+        (changes["metric"] == "s2f_gender_agreement")
+        & (changes["slice"] == "ethnicity")
+        & (changes["group"] == REGRESSED_GROUP)
+    ].iloc[0]
+    assert row["regression"]
+    positions = [html.index(f'<section id="{anchor}">') for anchor in SECTIONS]
+    assert positions == sorted(positions)
+    regressions = html[positions[0] : positions[1]]
+    found = re.search(
+        rf"<tr><td[^>]*>1</td><td>s2f_gender_agreement</td><td>ethnicity</td>"
+        rf"<td>{REGRESSED_GROUP}</td>.*?</tr>",
+        regressions,
+    ).group(0)
+    assert difference_formatter("proportion")(row["delta"]) in found
+    assert interval(row["delta_ci_low"], row["delta_ci_high"], "proportion", signed=True) in found
+    assert "regression" in found
+
+
+def test_unchanged_group_is_not_a_regression_and_tiny_group_is_not_shown(html):
+    regressions = html[: html.index('<section id="disparities">')]
+    assert not re.search(
+        r"<td>s2f_gender_agreement</td><td>ethnicity</td><td>group_a</td>", regressions
+    )
+    assert f"<td>{TINY_LANGUAGE}</td>" not in html
+    assert HOSTILE not in html and "&lt;script&gt;" in html
+
+
+@pytest.mark.browser
+def test_comparison_report_in_chromium(comparison_folder, tmp_path):
+    with chromium_page(comparison_folder / "report.html") as driver:
+        assert console_errors(driver) == []
+        assert driver.execute_script("return document.querySelectorAll('script').length") == 1
+        ids = driver.execute_script(
+            "return Array.from(document.querySelectorAll('main section[id]')).map(s => s.id)"
+        )
+        assert ids == SECTIONS
+        widths = driver.execute_script(
+            "return Array.from(document.images).map(i => i.naturalWidth)"
+        )
+        assert len(widths) == 2 and min(widths) > 200  # s2f agreement and cosine, one model
+        rows = driver.find_elements("css selector", "#regressions tbody tr")
+        assert "overall all" in rows[0].text  # overall first, then the largest group change
+        assert f"ethnicity {REGRESSED_GROUP}" in rows[1].text
+        driver.save_screenshot(str(tmp_path / "comparison_report.png"))
+    assert (tmp_path / "comparison_report.png").stat().st_size > 50_000

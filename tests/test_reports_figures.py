@@ -1,0 +1,95 @@
+"""Report figures draw exactly the rows they are given, marked as the legend says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.colors import to_hex
+
+from reports import _figures as figures
+from reports._page import figure_html
+
+MATH = r"$\frac{1}{0"  # mathtext that would fail to parse
+
+
+def forest_rows(groups, values, *, flag=None, status=None) -> pd.DataFrame:
+    n = len(groups)
+    return pd.DataFrame(
+        {
+            "group": groups,
+            "value": values,
+            "ci_low": np.asarray(values) - 0.05,
+            "ci_high": np.asarray(values) + 0.05,
+            "status": status or ["ok"] * n,
+            "flag": flag or [False] * n,
+            "reference": [groups[0]] * n,
+        }
+    )
+
+
+def test_forest_plot_one_panel_per_slice_with_reference_line_and_flag_colour():
+    gender = forest_rows(
+        ["female", "male"], [0.8, 0.6], flag=[False, True], status=["reference", "ok"]
+    )
+    ethnicity = forest_rows(
+        ["a", "b", MATH], [0.7, 0.75, 0.5], status=["reference", "ok", "insufficient"]
+    )
+    figure = figures.forest_plot(
+        [("gender", gender), ("ethnicity", ethnicity)],
+        metric="s2f_gender_agreement",
+        unit="proportion",
+    )
+    first, second = figure.axes
+    assert [t.get_text() for t in second.get_yticklabels()] == ["a", "b", MATH]  # top to bottom
+    dashed = [line for line in first.lines if line.get_linestyle() == "--"]
+    assert len(dashed) == 1 and dashed[0].get_xdata()[0] == 0.8  # the reference group's value
+    markers = [line for line in first.lines if line.get_marker() == "o"]
+    assert [to_hex(m.get_markerfacecolor()) for m in markers] == [figures.FLAG.lower()]
+    hollow = [
+        line
+        for line in second.lines
+        if line.get_marker() == "o" and to_hex(line.get_markerfacecolor()) == "#ffffff"
+    ]
+    assert len(hollow) == 1 and hollow[0].get_xdata()[0] == 0.5  # insufficient evidence
+    assert "data:image/png;base64," in figure_html(figure, alt="x")  # math text stays literal
+
+
+def test_count_heatmap_marks_empty_thin_and_private_cells():
+    matrix = pd.DataFrame([[0, 3], [12, 40]], index=["r1", "r2"], columns=["c1", "c2"])
+    figure = figures.count_heatmap(
+        [("test", matrix)], min_speakers=30, privacy_k=5, rows_label="rows", columns_label="columns"
+    )
+    texts = sorted(t.get_text() for t in figure.axes[0].texts)
+    assert texts == ["12", "40", "<5", "empty"]
+    borders = [
+        p for p in figure.axes[0].patches if to_hex(p.get_edgecolor()) == figures.WARN.lower()
+    ]
+    assert len(borders) == 2  # 3 and 12 speakers are thin; 0 is empty, 40 is enough
+    shown = figure.axes[0].images[0].get_array()
+    assert np.ma.is_masked(shown[0, 1]) or np.isnan(shown[0, 1])  # colour hides the count
+
+
+def test_confusion_grid_one_panel_per_group_rows_as_given():
+    matrix = pd.DataFrame(
+        [[0.75, 0.25], [0.1, 0.9]], index=["female", "male"], columns=["female", "male"]
+    )
+    panels = [(f"group {i}", matrix) for i in range(5)]
+    figure = figures.confusion_grid(panels, true_label="true", predicted_label="predicted")
+    visible = [axes for axes in figure.axes if axes.get_visible()]
+    assert len(visible) == 5 and len(figure.axes) == 8  # 2 rows of 4, spare cells hidden
+    assert sorted(t.get_text() for t in visible[0].texts) == ["0.10", "0.25", "0.75", "0.90"]
+
+
+def test_recall_curves_draw_chance_at_k_over_g():
+    frame = pd.DataFrame(
+        {
+            "group": ["a"] * 2,
+            "k": [1, 10],
+            "value": [0.2, 0.6],
+            "ci_low": [0.1, 0.5],
+            "ci_high": [0.3, 0.7],
+        }
+    )
+    figure = figures.recall_curves([("overall", frame)], {1: 0.01, 10: 0.1})
+    chance = [line for line in figure.axes[0].lines if line.get_label() == "chance k/G"]
+    assert list(chance[0].get_ydata()) == [1.0, 10.0]  # percent
