@@ -81,6 +81,7 @@ TEST_COLUMNS = (
 )
 NOT_AN_AUDIT = "{path}: not an audit result (no {file})"
 UNKNOWN_METRIC = "metric {metric!r} is not in this audit; it has: {known}"
+UNKNOWN_SLICE = "slice {slice!r} is not in this audit; it has: {known}"
 
 
 _TEXT = pd.StringDtype(na_value=float("nan"))
@@ -200,6 +201,9 @@ class AuditResult:
         if metric not in self.metrics:
             raise InputError(UNKNOWN_METRIC.format(metric=metric, known=", ".join(self.metrics)))
         rows = self.groups[self.groups["metric"] == metric].drop(columns="metric")
+        if slice is not None and slice not in set(rows["slice"]):
+            known = ", ".join(dict.fromkeys(rows["slice"]))
+            raise InputError(UNKNOWN_SLICE.format(slice=slice, known=known))
         if slice is not None:
             return rows[rows["slice"] == slice].drop(columns="slice").set_index("group")
         return rows.set_index(["slice", "group"])

@@ -52,6 +52,8 @@ def test_identical_models_differ_by_exactly_zero_in_every_replicate(baseline):
 
 def test_a_degraded_group_is_a_regression_and_a_wider_gap(baseline, baseline_predictions):
     worse = run_audit(_degraded(baseline_predictions, "d", 0.2), **OPTIONS)
+    three = compare_audits([baseline, baseline, worse])
+    assert set(three.regressions()["model"]) == {2}
     comparison = compare_audits([baseline, worse])
     regressions = comparison.regressions()
     assert set(regressions.query("slice == 'ethnicity'")["group"]) == {"d"}

@@ -235,6 +235,8 @@ def test_save_load_round_trip(tmp_path, result):
     assert loaded.summary["config"]["n_boot"] == 200
     assert loaded.flags().equals(result.flags())
     assert "Audit of test-model" in loaded._repr_html_()
+    with pytest.raises(InputError, match="slice 'accent' is not in this audit"):
+        loaded.by_group("s2f_gender_agreement", "accent")
     with pytest.raises(InputError, match="not an audit result"):
         AuditResult.load(tmp_path)
 
