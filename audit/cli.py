@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "speech2face.manifest.commands",
     "speech2face.synth.commands",
     "speech2face.training.commands",
+    "speech2face.prediction_commands",
     "audit.commands",
     "reports.commands",
 )

@@ -1,0 +1,300 @@
+"""One chunk of prediction: a block of manifest clips → predictions rows and features.
+
+For every clip the speaker's true face gives ``true_feature`` (the face encoder on the face
+image, or the manifest's precomputed ``face_feature_path``), attributes of the true image,
+and the F2F reconstruction (decoder on ``true_feature``); for every duration the clip,
+repeated or cut to that length, gives ``pred_feature`` (the voice encoder) and the S2F
+reconstruction (decoder on ``pred_feature``). Attributes of every face come from the run's
+attribute classifier; craniofacial measures from the renderer's landmarks (true faces of a
+synthetic corpus; NaN where none exist) or the decoder's predicted landmarks.
+
+A chunk is computed the same way whatever else runs (same batches in the same order), so a
+resumed or sharded run reproduces a single run exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+
+from speech2face.audio import SpectrogramConfig, fit_duration, load_audio, spectrogram
+from speech2face.craniofacial import CRANIOFACIAL_MEASURES, craniofacial_measures
+from speech2face.errors import InputError
+from speech2face.manifest import resolve_path
+from speech2face.models.attribute_classifier import predict_attributes
+from speech2face.models.face_encoder import encode_images
+from speech2face.prediction.model import Speech2FaceModel
+from speech2face.predictions import ATTRIBUTES
+from speech2face.vocabulary import AGE_DECADES, UNKNOWN
+
+AUDIO_ERROR = "manifest row {row} (clip {clip_id}): {reason}"
+UNREADABLE_FACE = "manifest row {row} (clip {clip_id}): cannot read face image {path} ({reason})"
+BAD_FEATURE = (
+    "manifest row {row} (clip {clip_id}): face feature {path} has shape {shape}, expected ({dim},)"
+)
+NON_FINITE_FEATURE = "manifest row {row} (clip {clip_id}): {what} contains NaN or infinity"
+
+LANDMARKS_RENDERER = "renderer"
+"""``true_landmarks_source`` of a true face whose landmarks the synthetic renderer recorded."""
+
+
+@dataclass(frozen=True)
+class ClipRows:
+    """The manifest rows of one chunk and what is needed to read their files."""
+
+    rows: pd.DataFrame
+    """Manifest rows; the index is the manifest row number (named in errors)."""
+    base_dir: Path
+    landmarks: Mapping[str, np.ndarray]
+    """Renderer landmarks ``(68, 2)`` of each speaker's true face, where known."""
+
+
+def _where(rows: pd.DataFrame, position: int) -> dict[str, object]:
+    return {"row": rows.index[position], "clip_id": rows["clip_id"].iloc[position]}
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _load_waves(clips: ClipRows, sample_rate: int) -> list[np.ndarray]:
+    waves = []
+    for position, record in enumerate(clips.rows.to_dict("records")):
+        start, end = record.get("start_s"), record.get("end_s")
+        try:
+            waves.append(
+                load_audio(
+                    resolve_path(clips.base_dir, record["audio_path"]),
+                    sample_rate=sample_rate,
+                    start_s=None if start is None or pd.isna(start) else float(start),
+                    end_s=None if end is None or pd.isna(end) else float(end),
+                )
+            )
+        except InputError as error:
+            raise InputError(
+                AUDIO_ERROR.format(**_where(clips.rows, position), reason=error)
+            ) from error
+    return waves
+
+
+@torch.no_grad()
+def voice_features(
+    model: Speech2FaceModel,
+    waves: Sequence[np.ndarray],
+    *,
+    duration_s: float,
+    batch_size: int,
+) -> np.ndarray:
+    """``pred_feature`` of each wave, repeated or cut to ``duration_s``: ``(N, D)`` float32."""
+    config = SpectrogramConfig(duration_s=duration_s)
+    outputs = []
+    for start in range(0, len(waves), batch_size):
+        batch = np.stack(
+            [
+                fit_duration(wave, seconds=duration_s, sample_rate=config.sample_rate)
+                for wave in waves[start : start + batch_size]
+            ]
+        )
+        outputs.append(model.voice_encoder(spectrogram(torch.from_numpy(batch), config)).numpy())
+    return np.concatenate(outputs).astype(np.float32, copy=False)
+
+
+def _true_faces(
+    model: Speech2FaceModel, clips: ClipRows, *, batch_size: int
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Per clip: ``true_feature``, the face image index (or None: no image), and its key.
+
+    Each distinct face is read and encoded once per chunk.
+    """
+    rows = clips.rows
+    size = model.face_encoder.input_size
+    dim = model.feature_dim
+    keys, images, features = {}, [], []
+    key_index = np.zeros(len(rows), dtype=np.int64)
+    has_feature_column = "face_feature_path" in rows.columns
+    has_face_column = "face_path" in rows.columns
+    for position in range(len(rows)):
+        face_path = _text(rows["face_path"].iloc[position]) if has_face_column else None
+        feature_path = (
+            _text(rows["face_feature_path"].iloc[position]) if has_feature_column else None
+        )
+        key = (face_path, feature_path)
+        if key not in keys:
+            keys[key] = len(keys)
+            image = None
+            if face_path is not None:
+                path = resolve_path(clips.base_dir, face_path)
+                try:
+                    with Image.open(path) as opened:
+                        image = np.asarray(
+                            opened.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+                        )
+                except (OSError, ValueError) as error:
+                    raise InputError(
+                        UNREADABLE_FACE.format(**_where(rows, position), path=path, reason=error)
+                    ) from error
+            feature = None
+            if feature_path is not None:
+                path = resolve_path(clips.base_dir, feature_path)
+                feature = np.load(path).astype(np.float32)
+                if feature.shape != (dim,):
+                    raise InputError(
+                        BAD_FEATURE.format(
+                            **_where(rows, position), path=path, shape=feature.shape, dim=dim
+                        )
+                    )
+            images.append(image)
+            features.append(feature)
+        key_index[position] = keys[key]
+    with_image = [i for i, image in enumerate(images) if image is not None]
+    need_encoding = [i for i in with_image if features[i] is None]
+    if need_encoding:
+        encoded = encode_images(
+            model.face_encoder, np.stack([images[i] for i in need_encoding]), batch_size=batch_size
+        )
+        for i, feature in zip(need_encoding, encoded, strict=True):
+            features[i] = feature
+    face_features = np.stack(features)
+    image_stack = np.stack([images[i] for i in with_image]) if with_image else None
+    slot = np.full(len(images), -1)
+    slot[with_image] = np.arange(len(with_image))
+    image_index = slot[key_index]
+    _check_finite(face_features[key_index], rows, what="the true face feature")
+    return face_features[key_index], image_stack, image_index
+
+
+def _check_finite(matrix: np.ndarray, rows: pd.DataFrame, *, what: str) -> None:
+    bad = ~np.isfinite(matrix).all(axis=1)
+    if bad.any():
+        position = int(np.flatnonzero(bad)[0])
+        raise InputError(NON_FINITE_FEATURE.format(**_where(rows, position), what=what))
+
+
+def _attribute_outputs(
+    model: Speech2FaceModel, images: np.ndarray | torch.Tensor | None, *, n: int, batch_size: int
+) -> dict[str, np.ndarray]:
+    """Labels, ``age_years`` and probabilities of ``images``; NaN/unknown rows when None."""
+    if images is not None:
+        return predict_attributes(model.attribute_classifier, images, batch_size=batch_size)
+    config = model.attribute_classifier.config
+    widths = {
+        "gender": len(config.genders),
+        "age_decade": len(AGE_DECADES),
+        "ethnicity": len(config.ethnicities),
+    }
+    blank: dict[str, np.ndarray] = {"age_years": np.full(n, np.nan, np.float32)}
+    for attribute, width in widths.items():
+        blank[attribute] = np.full(n, UNKNOWN, dtype=object)
+        blank[f"{attribute}_proba"] = np.full((n, width), np.nan, np.float32)
+    return blank
+
+
+def _face_columns(
+    face: str, attributes: Mapping[str, np.ndarray], measures: pd.DataFrame
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    columns = {f"{face}_{attribute}": attributes[attribute] for attribute in ATTRIBUTES}
+    columns[f"{face}_age_years"] = attributes["age_years"].astype(np.float64)
+    for measure in CRANIOFACIAL_MEASURES:
+        columns[f"{face}_cf_{measure}"] = measures[measure].to_numpy()
+    features = {
+        f"{face}_{attribute}_proba": attributes[f"{attribute}_proba"] for attribute in ATTRIBUTES
+    }
+    return columns, features
+
+
+def _decoded_face(
+    model: Speech2FaceModel, features: np.ndarray, *, batch_size: int
+) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Attributes and craniofacial measures of the decoder's reconstructions of ``features``."""
+    images, landmarks = [], []
+    for start in range(0, len(features), batch_size):
+        image, points = model.face_decoder.decode(
+            torch.from_numpy(features[start : start + batch_size])
+        )
+        images.append(image)
+        landmarks.append(points.numpy())
+    attributes = _attribute_outputs(
+        model, torch.cat(images), n=len(features), batch_size=batch_size
+    )
+    return attributes, craniofacial_measures(np.concatenate(landmarks))
+
+
+def predict_clips(
+    model: Speech2FaceModel,
+    clips: ClipRows,
+    *,
+    durations: Sequence[float],
+    batch_size: int,
+    carry: Sequence[str],
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Predictions rows (clip-major, then ``durations``) and their feature matrices.
+
+    ``carry`` names the manifest columns copied into every row (ids, demographics).
+    """
+    rows = clips.rows
+    n_clips, n_durations = len(rows), len(durations)
+    true_feature, true_images, image_index = _true_faces(model, clips, batch_size=batch_size)
+    true_attributes = _attribute_outputs(
+        model, true_images, n=0 if true_images is None else len(true_images), batch_size=batch_size
+    )
+    true_attributes = {
+        key: _per_clip(value, image_index)
+        for key, value in true_attributes.items()
+        if key != "classes"
+    }
+    true_landmarks = np.stack(
+        [clips.landmarks.get(speaker, np.full((68, 2), np.nan)) for speaker in rows["speaker_id"]]
+    )
+    true_columns, true_features = _face_columns(
+        "true", true_attributes, craniofacial_measures(true_landmarks)
+    )
+    true_columns["true_landmarks_source"] = np.where(
+        np.isfinite(true_landmarks).all(axis=(1, 2)), LANDMARKS_RENDERER, UNKNOWN
+    ).astype(object)
+    f2f_attributes, f2f_measures = _decoded_face(model, true_feature, batch_size=batch_size)
+    f2f_columns, f2f_features = _face_columns("f2f", f2f_attributes, f2f_measures)
+
+    waves = _load_waves(clips, SpectrogramConfig().sample_rate)
+    pred = np.stack(
+        [
+            voice_features(model, waves, duration_s=duration, batch_size=batch_size)
+            for duration in durations
+        ],
+        axis=1,
+    ).reshape(n_clips * n_durations, -1)
+    repeat = np.repeat(np.arange(n_clips), n_durations)
+    _check_finite(pred, rows.iloc[repeat], what="the voice encoder's feature")
+    s2f_attributes, s2f_measures = _decoded_face(model, pred, batch_size=batch_size)
+    s2f_columns, s2f_features = _face_columns("s2f", s2f_attributes, s2f_measures)
+
+    table = rows[list(carry)].iloc[repeat].reset_index(drop=True)
+    table.insert(2, "duration_s", np.tile(np.asarray(durations, dtype=np.float64), n_clips))
+    per_clip = {**true_columns, **f2f_columns}
+    extra = {name: np.asarray(values)[repeat] for name, values in per_clip.items()}
+    extra |= s2f_columns
+    extra["model_id"] = np.full(len(table), model.model_id, dtype=object)
+    extra["config_hash"] = np.full(len(table), model.config_hash, dtype=object)
+    table = pd.concat([table, pd.DataFrame(extra)], axis=1)
+    features = {"pred_feature": pred, "true_feature": true_feature[repeat]}
+    features |= {name: matrix[repeat] for name, matrix in {**true_features, **f2f_features}.items()}
+    features |= s2f_features
+    return table, {name: np.ascontiguousarray(m, dtype=np.float32) for name, m in features.items()}
+
+
+def _per_clip(values: np.ndarray, image_index: np.ndarray) -> np.ndarray:
+    """Rows of per-image ``values`` for each clip; a clip without an image gets NaN/unknown."""
+    values = np.asarray(values)
+    if len(values) == 0:
+        shape = (len(image_index), *values.shape[1:])
+        return np.full(shape, UNKNOWN if values.dtype == object else np.nan, dtype=values.dtype)
+    picked = values[np.maximum(image_index, 0)].copy()
+    missing = image_index < 0
+    if missing.any():
+        picked[missing] = UNKNOWN if values.dtype == object else np.nan
+    return picked

@@ -1,0 +1,307 @@
+"""``predict``: a manifest through a trained run, in resumable chunks, into a predictions artifact.
+
+The selected clips are cut into chunks of ``chunk_size`` (in manifest order). Each chunk is
+written, whole or not at all, as its own small predictions artifact in ``OUT/.chunks/``; a
+killed run resumed with ``resume=True`` computes only the chunks that are missing. Under
+``torchrun`` rank *r* of *n* computes chunks *r, r + n, …*; when every rank is done, rank 0
+merges the chunks in order into ``OUT`` (features streamed through memory-mapped files, so a
+million 4096-D rows never sit in memory) with :func:`speech2face.predictions.write_predictions`,
+which replaces ``OUT`` atomically and removes the chunks with it. Chunks are the same
+whatever the number of processes, so the merged artifact equals a one-process run's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.lib.format import open_memmap
+from tqdm import tqdm
+
+from speech2face import __version__
+from speech2face.audio import SpectrogramConfig
+from speech2face.craniofacial import CRANIOFACIAL_MEASURES
+from speech2face.errors import InputError
+from speech2face.manifest import load_manifest
+from speech2face.manifest.schema import LABELLED_COLUMNS, source_column
+from speech2face.prediction.compute import ClipRows, predict_clips
+from speech2face.prediction.model import Speech2FaceModel
+from speech2face.predictions import (
+    FACES,
+    META_FILE,
+    TABLE_FILE,
+    read_predictions,
+    write_predictions,
+)
+from speech2face.synth.corpus import GROUND_TRUTH_FILE, LANDMARKS_FILE
+from speech2face.training.checkpoint import file_sha256
+from speech2face.training.distributed import barrier, init_distributed
+from speech2face.vocabulary import AGE_DECADES, SPLITS
+
+CHUNKS_DIR = ".chunks"
+SIGNATURE_FILE = "signature.json"
+CHUNK_PREFIX = "part-"
+
+NO_FACE = (
+    "{manifest}: row {row} (clip {clip_id}) has no face_path or face_feature_path; "
+    "prediction needs every speaker's face"
+)
+NO_CLIPS = "{manifest}: no clips with split {split!r} to predict"
+BAD_SPLIT = "--split must be one of {splits}, got {split!r}"
+BAD_DURATION = "--durations must be positive seconds, got {value!r}"
+NOT_POSITIVE = "{name} must be a positive integer, got {value!r}"
+OUT_IS_FILE = "{out} is a file; --out must be a folder for the predictions artifact"
+RESUME_MISMATCH = (
+    "{out}: the unfinished prediction there was started with another {key} "
+    "({found!r}, now {expected!r}); rerun without --resume to start afresh"
+)
+FAILED_CHUNK = "{error} ({done} finished chunk(s) kept in {chunks}; fix it and rerun with --resume)"
+
+CARRIED_IDS = ("clip_id", "speaker_id", "split")
+
+
+@dataclass(frozen=True)
+class PredictionSettings:
+    """What to predict and how the work is cut."""
+
+    durations: tuple[float, ...] = (3.0, 6.0)
+    """Seconds each clip is repeated or cut to (the paper evaluates 3 s and 6 s)."""
+    split: str | None = None
+    """Only the clips of this split; None predicts every clip."""
+    batch_size: int = 32
+    chunk_size: int = 256
+    """Clips per chunk, the unit of resumption and of sharding across processes."""
+
+    def __post_init__(self) -> None:
+        for value in self.durations:
+            if not value > 0:
+                raise InputError(BAD_DURATION.format(value=value))
+        if self.split is not None and self.split not in SPLITS:
+            raise InputError(BAD_SPLIT.format(splits=", ".join(SPLITS), split=self.split))
+        for name in ("batch_size", "chunk_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(NOT_POSITIVE.format(name=name, value=value))
+
+
+def predict(
+    model: Speech2FaceModel,
+    manifest: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    settings: PredictionSettings | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Write the predictions artifact of ``manifest``'s clips by ``model`` to ``out``."""
+    settings = settings or PredictionSettings()
+    manifest, out = Path(manifest), Path(out)
+    if out.is_file():
+        raise InputError(OUT_IS_FILE.format(out=out))
+    frame = load_manifest(manifest)
+    rows = _select(frame, manifest, settings.split)
+    signature = _signature(model, manifest, settings)
+    if resume and _finished(out, signature):
+        return out
+    context = init_distributed("cpu")
+    chunks = out / CHUNKS_DIR
+    if context.is_main:
+        _open_chunks(chunks, signature, out=out, resume=resume)
+    barrier(context)
+    clips = ClipRows(rows=rows, base_dir=manifest.parent, landmarks=_renderer_landmarks(manifest))
+    carry = _carried_columns(rows)
+    n_chunks = -(-len(rows) // settings.chunk_size)
+    mine = [k for k in range(n_chunks) if k % context.world_size == context.rank]
+    todo = [k for k in mine if not _chunk_path(chunks, k).is_dir()]
+    bar = tqdm(
+        total=len(rows),
+        initial=len(rows) - sum(_chunk_rows(k, settings.chunk_size, len(rows)) for k in todo),
+        unit="clip",
+        desc="predicting",
+        disable=not (progress and context.is_main),
+    )
+    with bar:
+        for k in todo:
+            part = slice(k * settings.chunk_size, (k + 1) * settings.chunk_size)
+            chunk = ClipRows(
+                rows=rows.iloc[part], base_dir=clips.base_dir, landmarks=clips.landmarks
+            )
+            try:
+                table, features = predict_clips(
+                    model,
+                    chunk,
+                    durations=settings.durations,
+                    batch_size=settings.batch_size,
+                    carry=carry,
+                )
+            except InputError as error:
+                done = len(_finished_chunks(chunks))
+                raise InputError(
+                    FAILED_CHUNK.format(error=error, done=done, chunks=chunks)
+                ) from error
+            write_predictions(_chunk_path(chunks, k), table, features=features)
+            bar.update(len(table) // len(settings.durations))
+    barrier(context)
+    if context.is_main:
+        _merge(chunks, n_chunks, out, meta=_meta(model, manifest, settings, signature))
+    barrier(context)
+    return out
+
+
+def _select(frame: pd.DataFrame, manifest: Path, split: str | None) -> pd.DataFrame:
+    rows = frame if split is None else frame[frame["split"] == split]
+    if rows.empty:
+        raise InputError(NO_CLIPS.format(manifest=manifest, split=split))
+    has_face = np.zeros(len(rows), dtype=bool)
+    for column in ("face_path", "face_feature_path"):
+        if column in rows.columns:
+            values = rows[column]
+            has_face |= (values.notna() & (values.astype(str).str.len() > 0)).to_numpy()
+    if not has_face.all():
+        position = int(np.flatnonzero(~has_face)[0])
+        raise InputError(
+            NO_FACE.format(
+                manifest=manifest, row=rows.index[position], clip_id=rows["clip_id"].iloc[position]
+            )
+        )
+    return rows
+
+
+def _carried_columns(rows: pd.DataFrame) -> list[str]:
+    columns = list(CARRIED_IDS)
+    for column in LABELLED_COLUMNS:
+        for name in (column, source_column(column)):
+            if name in rows.columns:
+                columns.append(name)
+    return columns
+
+
+def _renderer_landmarks(manifest: Path) -> dict[str, np.ndarray]:
+    """Each speaker's canonical-face landmarks where ``manifest`` is a synthetic corpus's."""
+    path = manifest.parent / LANDMARKS_FILE
+    if not path.is_file():
+        return {}
+    points = pd.read_parquet(path).sort_values(["speaker_id", "point"])
+    return {
+        speaker: group[["x", "y"]].to_numpy(np.float64)
+        for speaker, group in points.groupby("speaker_id")
+    }
+
+
+def _signature(
+    model: Speech2FaceModel, manifest: Path, settings: PredictionSettings
+) -> dict[str, Any]:
+    """Everything that fixes the chunks' contents; a resume must match it."""
+    return {
+        "model_id": model.model_id,
+        "config_hash": model.config_hash,
+        "weights_sha256": model.info.get("weights_sha256"),
+        "manifest_sha256": file_sha256(manifest),
+        **{key: value for key, value in asdict(settings).items()},
+        "durations": list(settings.durations),
+        "speech2face_version": __version__,
+    }
+
+
+def _finished(out: Path, signature: dict[str, Any]) -> bool:
+    """True when ``out`` already holds the finished artifact of this very prediction."""
+    if not (out / TABLE_FILE).is_file() or (out / CHUNKS_DIR).exists():
+        return False
+    meta = json.loads((out / META_FILE).read_text())
+    return meta.get("signature") == signature
+
+
+def _open_chunks(chunks: Path, signature: dict[str, Any], *, out: Path, resume: bool) -> None:
+    """Start a fresh chunk folder, or check that the one being resumed matches."""
+    signature_path = chunks / SIGNATURE_FILE
+    if resume and signature_path.is_file():
+        found = json.loads(signature_path.read_text())
+        for key, expected in signature.items():
+            if found.get(key) != expected:
+                raise InputError(
+                    RESUME_MISMATCH.format(
+                        out=out, key=key, found=found.get(key), expected=expected
+                    )
+                )
+        for leftover in chunks.glob(".*"):  # staging folders of chunks cut short by a kill
+            shutil.rmtree(leftover, ignore_errors=True)
+        return
+    shutil.rmtree(chunks, ignore_errors=True)
+    chunks.mkdir(parents=True)
+    temporary = chunks / f".{SIGNATURE_FILE}.tmp"
+    temporary.write_text(json.dumps(signature, indent=2, sort_keys=True))
+    os.replace(temporary, signature_path)
+
+
+def _chunk_path(chunks: Path, k: int) -> Path:
+    return chunks / f"{CHUNK_PREFIX}{k:06d}"
+
+
+def _chunk_rows(k: int, chunk_size: int, n_rows: int) -> int:
+    return min(chunk_size, n_rows - k * chunk_size)
+
+
+def _finished_chunks(chunks: Path) -> list[Path]:
+    return sorted(path for path in chunks.glob(f"{CHUNK_PREFIX}*") if path.is_dir())
+
+
+def _merge(chunks: Path, n_chunks: int, out: Path, *, meta: dict[str, Any]) -> None:
+    """Concatenate the chunks in order into the final artifact at ``out``."""
+    parts = [read_predictions(_chunk_path(chunks, k)) for k in range(n_chunks)]
+    table = pd.concat([part.table for part in parts], ignore_index=True)
+    scratch = chunks / ".merge"
+    scratch.mkdir(exist_ok=True)
+    features = {}
+    for name, first in parts[0].features.items():
+        merged = open_memmap(
+            scratch / f"{name}.npy",
+            mode="w+",
+            dtype=np.float32,
+            shape=(len(table), *first.shape[1:]),
+        )
+        start = 0
+        for part in parts:
+            merged[start : start + len(part)] = part.features[name]
+            start += len(part)
+        features[name] = merged
+    write_predictions(out, table, features=features, meta=meta)
+
+
+def _meta(
+    model: Speech2FaceModel, manifest: Path, settings: PredictionSettings, signature: dict
+) -> dict[str, Any]:
+    config = model.attribute_classifier.config
+    spectrogram = asdict(SpectrogramConfig())
+    spectrogram.pop("duration_s")
+    return {
+        "model_id": model.model_id,
+        "config_hash": model.config_hash,
+        "preset": model.preset,
+        "model": model.info,
+        "classes": {
+            "gender": list(config.genders),
+            "age_decade": list(AGE_DECADES),
+            "ethnicity": list(config.ethnicities),
+        },
+        "faces": list(FACES),
+        "durations_s": list(settings.durations),
+        "split": settings.split,
+        "manifest": str(manifest.resolve()),
+        "manifest_sha256": signature["manifest_sha256"],
+        "synthetic_faces": (manifest.parent / GROUND_TRUTH_FILE).is_file(),
+        "craniofacial_measures": list(CRANIOFACIAL_MEASURES),
+        "spectrogram": spectrogram,
+        "signature": signature,
+    }
+
+
+def chunk_counts(out: str | os.PathLike) -> int:
+    """Finished chunks of an unfinished prediction at ``out`` (0 when there are none)."""
+    chunks = Path(out) / CHUNKS_DIR
+    return len(_finished_chunks(chunks)) if chunks.is_dir() else 0
