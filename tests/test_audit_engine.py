@@ -347,3 +347,11 @@ def test_matched_gallery_recall_and_invalid_rows(predictions):
     sizes = predictions.table.groupby("language")["speaker_id"].nunique()
     assert {g["group"]: g["gallery_size"] for g in matched} == sizes.to_dict()
     assert result.summary["retrieval"]["mixed"]["groups"][0]["gallery_size"] == sizes.sum()
+
+
+def test_fairlearn_views_agree_with_the_engine(result):
+    views = result.summary["fairlearn"]["by_slice"]["language"]
+    ours = result.by_group("s2f_gender_agreement", "language")["value"]
+    assert views["s2f_gender_agreement_by_group"] == pytest.approx(ours.to_dict(), abs=1e-12)
+    assert 0 <= views["demographic_parity_difference"] <= 1
+    assert views["s2f_gender_agreement_difference"] == pytest.approx(ours.max() - ours.min())
