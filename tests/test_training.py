@@ -175,6 +175,14 @@ def test_too_few_clips_for_one_batch_is_an_input_error(tmp_path):
         run(tmp_path, n=4)
 
 
+def test_a_fresh_run_never_overwrites_an_existing_checkpoint(tmp_path):
+    run(tmp_path, config=replace(CONFIG, max_steps=2))
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(InputError, match="already exists; pass --resume"):
+        run(tmp_path)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+
+
 if __name__ == "__main__":  # the child that test_resume_after_a_hard_kill kills
     run(Path(sys.argv[1]), config=replace(CONFIG, max_steps=100_000, checkpoint_every=3))
 

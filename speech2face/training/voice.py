@@ -51,6 +51,7 @@ NON_FINITE_BATCH = (
     "non-finite loss at step {step} from clip(s) {clips}; training stopped, "
     "last good checkpoint kept in {checkpoint}"
 )
+RUN_EXISTS = "{path} already exists; pass --resume to continue it or choose a new run folder"
 OUT_OF_MEMORY = (
     "out of memory on {device} at batch size {batch_size} ({per_rank} per process); "
     "try --batch-size {smaller}"
@@ -447,6 +448,8 @@ def train_voice_encoder(
     order, generators) continues from ``out_dir``'s checkpoint.
     """
     out_dir = Path(out_dir)
+    if not resume and (out_dir / CHECKPOINT_FILE).exists():
+        raise InputError(RUN_EXISTS.format(path=out_dir / CHECKPOINT_FILE))
     out_dir.mkdir(parents=True, exist_ok=True)
     trainer = VoiceTrainer(
         model,
