@@ -31,9 +31,9 @@ import pandas as pd
 
 from audit._aggregate import KEY_COLUMNS, SLICE_PREFIX, Aggregates, aggregate
 from audit._disparities import OVERALL_REFERENCE
+from audit._evaluate import AuditConfig, evaluate
 from audit._intervals import CORRECTIONS, adjust_pvalues, bootstrap_z_pvalue, percentile_interval
 from audit._slices import OVERALL
-from audit.engine import AuditConfig, evaluate
 from audit.result import AuditResult, save_folder, with_stable_dtypes
 from speech2face.errors import InputError
 

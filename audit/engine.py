@@ -3,103 +3,41 @@
 The engine computes per-clip components once (``_components``), groups clips into
 slices (``_slices``), sums moments per group for the full sample and every replicate
 of one speaker-keyed Poisson bootstrap (``_bootstrap``, ``_aggregate``), and turns the
-sums into values, intervals, disparities and tests (``_disparities``, ``_intervals``).
+sums into values, intervals, disparities and tests (``_evaluate``); ``_summary`` writes
+what was audited into ``audit.json``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import platform
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from audit._aggregate import KEY_COLUMNS, SLICE_PREFIX, Aggregates, MetricCells, aggregate
+from audit._aggregate import KEY_COLUMNS, SLICE_PREFIX, aggregate
 from audit._components import compute_components, metric_catalogue, missing_requirements
-from audit._disparities import (
-    BEST,
-    OVERALL_REFERENCE,
-    Disparities,
-    choose_best,
-    no_disparities,
-    slice_disparities,
-    with_best_family,
-)
+from audit._disparities import BEST, OVERALL_REFERENCE
+from audit._evaluate import AuditConfig, evaluate
 from audit._fairness import confusion_tables, fairlearn_summaries
-from audit._intervals import (
-    CORRECTIONS,
-    adjust_pvalues,
-    fisher_z_interval,
-    percentile_interval,
-    wilson_interval,
-)
-from audit._metrics import MEAN, MetricSpec
+from audit._intervals import CORRECTIONS
+from audit._metrics import MetricSpec
 from audit._retrieval_view import retrieval_evidence, retrieval_specs
-from audit._slices import OVERALL, SEPARATOR, resolve_columns, slice_labels
-from audit.result import (
-    GROUP_COLUMNS,
-    SCHEMA_VERSION,
-    TEST_COLUMNS,
-    AuditResult,
-    with_stable_dtypes,
-)
+from audit._slices import resolve_columns, slice_labels
+from audit._summary import audit_summary
+from audit.result import AuditResult
 from audit.retrieval import DEFAULT_GALLERY_SIZE
 from audit.retrieval import METRICS as DISTANCES
 from speech2face.errors import InputError
 from speech2face.predictions import Predictions, read_predictions
-from speech2face.vocabulary import LABEL_SOURCES, UNKNOWN
 
 UNKNOWN_METRIC = "unknown metric {metric!r}; known metrics: {known}"
 METRIC_NEEDS_COLUMN = "metric {metric!r} needs column {column!r}, which the predictions lack"
-EMPTY_REFERENCE = "reference group {group!r} of slice {slice!r} has no clips"
 MISSING_SPEAKER = "row {row}: speaker_id is missing (clip_id {clip!r})"
 BAD_OPTION = "{option} must be {expected}, got {value!r}"
 
-FLAG_FIELDS = (
-    "metric",
-    "slice",
-    "group",
-    "reference",
-    "difference",
-    "diff_ci_low",
-    "diff_ci_high",
-    "p_adjusted",
-)
-STATUS_OK = "ok"
-STATUS_REFERENCE = "reference"
-STATUS_INSUFFICIENT = "insufficient"
-STATUS_SINGLE_SPEAKER = "single_speaker"
-STATUS_EMPTY = "empty"
-
-
-@dataclass(frozen=True)
-class AuditConfig:
-    """What an audit computes; saved in ``audit.json`` so the audit can be repeated."""
-
-    slices: list[str] | None = None
-    intersections: int = 2
-    metrics: list[str] | None = None
-    n_boot: int = 1000
-    seed: int = 0
-    min_speakers: int = 30
-    reference: str | dict[str, str] = BEST
-    correction: str = "holm"
-    threshold: float = 0.05
-    age_threshold: float = 2.0
-    level: float = 0.95
-    exclude_invalid: bool = False
-    gallery_size: int = DEFAULT_GALLERY_SIZE
-    retrieval_distances: list[str] = field(default_factory=lambda: list(DISTANCES))
-    matched_gallery: str | None = None
-
-    def threshold_for(self, spec: MetricSpec) -> float:
-        """The practical threshold of a metric: years for age errors, points otherwise."""
-        return self.age_threshold if spec.unit == "years" else self.threshold
+__all__ = ["AuditConfig", "run_audit"]
 
 
 def run_audit(
@@ -190,7 +128,7 @@ def run_audit(
         progress=progress,
     )
     groups, tests, reference_notes = evaluate(aggregates, config)
-    summary = _summary(
+    summary = audit_summary(
         loaded, table, config, specs, aggregates, groups, tests, [*notes, *slice_notes]
     )
     if fairlearn_views:
@@ -304,333 +242,3 @@ def component_frame(
         columns[SLICE_PREFIX + column] = slice_labels(table, column).to_numpy(dtype=object)
     columns.update(components)
     return pd.DataFrame(columns), valid
-
-
-def _reference_index(
-    cells: MetricCells, config: AuditConfig, eligible: np.ndarray, notes: list[str]
-) -> int | str | None:
-    slice_ = cells.slice
-    reference = config.reference
-    if reference == OVERALL_REFERENCE:
-        return OVERALL_REFERENCE
-    if isinstance(reference, dict) and all(c in reference for c in slice_.columns):
-        label = SEPARATOR.join(reference[c] for c in slice_.columns)
-        if label in slice_.labels:
-            return slice_.labels.index(label)
-        if len(slice_.columns) == 1:
-            raise InputError(EMPTY_REFERENCE.format(group=label, slice=slice_.name))
-        notes.append(f"reference {label!r} of {slice_.name!r} is empty; the best group is used")
-    not_unknown = np.array([UNKNOWN not in label.split(SEPARATOR) for label in slice_.labels])
-    return choose_best(
-        cells.value, eligible & not_unknown, higher_is_better=cells.spec.higher_is_better
-    )
-
-
-def _disparities(
-    cells: MetricCells,
-    overall: MetricCells,
-    testable: np.ndarray,
-    config: AuditConfig,
-    notes: list[str],
-) -> tuple[Disparities, int | str | None]:
-    reference = _reference_index(cells, config, testable, notes)
-    if reference is None:
-        return no_disparities(cells.slice.n_groups), None
-    found = slice_disparities(
-        cells.value,
-        cells.replicates,
-        testable=testable,
-        reference=reference,
-        labels=cells.slice.labels,
-        overall=(float(overall.value[0]), overall.replicates[:, 0]),
-        level=config.level,
-    )
-    if not isinstance(reference, str) and not testable[reference]:
-        notes.append(
-            f"{cells.spec.name} in {cells.slice.name!r}: reference "
-            f"{found.reference!r} has too few speakers; its differences are not tested"
-        )
-        found = no_disparities(cells.slice.n_groups)
-        return found, None
-    if config.reference == BEST or (
-        isinstance(config.reference, dict)
-        and not all(c in config.reference for c in cells.slice.columns)
-    ):
-        found = with_best_family(found, cells.value, cells.replicates, testable=testable)
-    return found, reference
-
-
-def _intervals(cells: MetricCells, n_clips, n_speakers, level: float) -> tuple[np.ndarray, list]:
-    """Percentile intervals, replaced by Wilson / Fisher-z where each speaker has one clip."""
-    interval = percentile_interval(cells.replicates, level=level)
-    method = np.full(cells.slice.n_groups, "cluster_bootstrap", dtype=object)
-    independent = (n_clips == n_speakers) & (n_speakers > 0)
-    if cells.spec.kind == MEAN and cells.spec.binary:
-        closed = wilson_interval(cells.point_sums[:, 0], cells.point_sums[:, 1], level=level)
-        interval = np.where(independent, closed, interval)
-        method[independent] = "wilson"
-    elif cells.spec.kind != MEAN:
-        closed = fisher_z_interval(cells.value, cells.n_evaluated, level=level)
-        interval = np.where(independent, closed, interval)
-        method[independent] = "fisher_z"
-    interval = np.where(n_speakers >= 2, interval, np.nan)
-    return interval, list(method)
-
-
-def evaluate(
-    aggregates: Aggregates, config: AuditConfig
-) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """The long groups table and the tests table, with corrected p-values and flags."""
-    notes: list[str] = []
-    blocks, test_blocks = [], []
-    for (metric, slice_name), cells in aggregates.cells.items():
-        n_clips = aggregates.n_clips[slice_name]
-        n_speakers = aggregates.n_speakers[slice_name]
-        interval, method = _intervals(cells, n_clips, n_speakers, config.level)
-        testable = (n_speakers >= config.min_speakers) & np.isfinite(cells.value)
-        if slice_name == OVERALL:
-            found, reference = no_disparities(1), None
-        else:
-            overall = aggregates.cells[metric, OVERALL]
-            found, reference = _disparities(cells, overall, testable, config, notes)
-        status = np.where(
-            n_speakers < 2,
-            STATUS_SINGLE_SPEAKER,
-            np.where(n_speakers < config.min_speakers, STATUS_INSUFFICIENT, STATUS_OK),
-        ).astype(object)
-        if isinstance(reference, int | np.integer):
-            status[reference] = STATUS_REFERENCE
-        blocks.append(
-            {
-                "metric": metric,
-                "slice": slice_name,
-                "group": np.asarray(cells.slice.labels, dtype=object),
-                "n_clips": n_clips,
-                "n_speakers": n_speakers,
-                "n_evaluated": cells.n_evaluated,
-                "status": status,
-                "value": cells.value,
-                "ci_low": interval[0],
-                "ci_high": interval[1],
-                "ci_method": method,
-                "reference": found.reference,
-                "difference": found.difference,
-                "diff_ci_low": found.difference_interval[0],
-                "diff_ci_high": found.difference_interval[1],
-                "ratio": found.ratio,
-                "ratio_ci_low": found.ratio_interval[0],
-                "ratio_ci_high": found.ratio_interval[1],
-                "p_value": found.p_value,
-                "threshold": config.threshold_for(cells.spec),
-                "higher_is_better": cells.spec.higher_is_better,
-            }
-        )
-        if cells.slice.empty:
-            blocks.append(_empty_block(metric, cells))
-        test_blocks.append(_tests(metric, cells, found, reference))
-    groups = _stack(blocks, [c for c in GROUP_COLUMNS if c not in ("p_adjusted", "flag")])
-    tests = _stack(test_blocks, [c for c in TEST_COLUMNS if c not in ("p_adjusted", "significant")])
-    tests["p_adjusted"] = adjust_pvalues(tests["p_value"].to_numpy(), method=config.correction)
-    tests["significant"] = tests["p_adjusted"] < 1 - config.level
-    groups = _attach_adjusted(groups, tests)
-    groups["flag"] = (
-        (groups["p_adjusted"] < 1 - config.level)
-        & (groups["difference"].abs() >= groups["threshold"])
-        & (groups["status"] == STATUS_OK)
-    )
-    return groups[list(GROUP_COLUMNS)], tests[list(TEST_COLUMNS)], list(dict.fromkeys(notes))
-
-
-def _stack(blocks: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
-    """One frame from column blocks; scalars repeat, absent columns are NaN, text is ``str``."""
-    sizes = [len(block["group"]) for block in blocks]
-    data = {}
-    for column in columns:
-        parts = []
-        for block, size in zip(blocks, sizes, strict=True):
-            value = block.get(column, np.nan)
-            parts.append(np.asarray(value) if np.ndim(value) else np.full(size, value, object))
-        data[column] = np.concatenate(parts) if parts else np.empty(0)
-    return with_stable_dtypes(pd.DataFrame(data))
-
-
-def _empty_block(metric: str, cells: MetricCells) -> dict[str, Any]:
-    """Rows for the slice's empty intersections: listed, with no value."""
-    return {
-        "metric": metric,
-        "slice": cells.slice.name,
-        "group": np.asarray(cells.slice.empty, dtype=object),
-        "n_clips": 0,
-        "n_speakers": 0,
-        "n_evaluated": 0,
-        "status": STATUS_EMPTY,
-        "threshold": np.nan,
-        "higher_is_better": cells.spec.higher_is_better,
-    }
-
-
-def _tests(
-    metric: str, cells: MetricCells, found: Disparities, reference: int | str | None
-) -> dict[str, Any]:
-    """One row per test; ``for_reference`` marks a group's comparison with the reference."""
-    labels = np.asarray(cells.slice.labels, dtype=object)
-    first, second = found.tests[:, 0], found.tests[:, 1]
-    ref = reference if isinstance(reference, int | np.integer) else -2
-    flipped = first == ref
-    group = np.where(flipped, labels[np.maximum(second, 0)], labels[first])
-    versus = np.where(
-        second == -1, OVERALL_REFERENCE, np.where(flipped, labels[first], labels[second])
-    )
-    return {
-        "metric": metric,
-        "slice": cells.slice.name,
-        "group": group,
-        "versus": versus,
-        "p_value": found.test_p_values,
-        "for_reference": (second == -1) | (second == ref) | flipped,
-    }
-
-
-def _attach_adjusted(groups: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:
-    keyed = tests[tests["for_reference"]].set_index(["metric", "slice", "group"])["p_adjusted"]
-    index = pd.MultiIndex.from_frame(groups[["metric", "slice", "group"]])
-    groups["p_adjusted"] = keyed.reindex(index).to_numpy()
-    return groups
-
-
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in ("speech2face-audit", "numpy", "scipy", "pandas", "fairlearn"):
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "unknown"
-    return versions
-
-
-def table_hash(table: pd.DataFrame, columns: Sequence[str] | None = None) -> str:
-    """SHA-256 of a table's content (row order included), for provenance."""
-    subset = table if columns is None else table[list(columns)]
-    hashed = pd.util.hash_pandas_object(subset, index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()
-
-
-def _label_caveats(table: pd.DataFrame) -> tuple[dict[str, dict[str, int]], list[str]]:
-    provenance, caveats = {}, []
-    for column in (c for c in table.columns if c.endswith("_source")):
-        counts = table[column].astype(str).value_counts().to_dict()
-        provenance[column[: -len("_source")]] = {str(k): int(v) for k, v in counts.items()}
-        inferred = int(counts.get("inferred", 0))
-        if inferred:
-            caveats.append(
-                f"{column[: -len('_source')]} labels of {inferred} clip(s) are inferred "
-                "(by a classifier, not self-reported): group results inherit its errors"
-            )
-    unknown_sources = {
-        s for counts in provenance.values() for s in counts if s not in (*LABEL_SOURCES, "nan")
-    }
-    if unknown_sources:
-        caveats.append(f"unrecognised label sources: {sorted(unknown_sources)}")
-    return provenance, caveats
-
-
-def _summary(
-    loaded: Predictions,
-    table: pd.DataFrame,
-    config: AuditConfig,
-    specs: Sequence[MetricSpec],
-    aggregates: Aggregates,
-    groups: pd.DataFrame,
-    tests: pd.DataFrame,
-    notes: list[str],
-) -> dict[str, Any]:
-    overall = groups[groups["slice"] == OVERALL].set_index("metric")
-    flags = groups[groups["flag"]]
-    provenance, caveats = _label_caveats(table)
-    config_dict = asdict(config)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kind": "audit",
-        "model": {
-            "model_id": loaded.meta.get("model_id", "unknown"),
-            "config_hash": loaded.meta.get("config_hash", "unknown"),
-        },
-        "predictions": {
-            "n_clips": len(table),
-            "n_speakers": aggregates.n_speakers_total,
-            "predictions_hash": table_hash(table),
-            "clip_set_hash": table_hash(table, ["clip_id", "duration_s", "speaker_id"]),
-        },
-        "config": config_dict,
-        "versions": _versions(),
-        "bootstrap": {
-            "method": "speaker-clustered Poisson bootstrap (weights keyed by speaker id)",
-            "n_boot": config.n_boot,
-            "seed": config.seed,
-            "level": config.level,
-        },
-        "metrics": [
-            {
-                "name": spec.name,
-                "family": spec.family,
-                "kind": spec.kind,
-                "components": list(spec.components),
-                "unit": spec.unit,
-                "binary": spec.binary,
-                "higher_is_better": spec.higher_is_better,
-                "threshold": config.threshold_for(spec),
-            }
-            for spec in specs
-        ],
-        "overall": {
-            metric: {
-                "value": _num(row["value"]),
-                "ci_low": _num(row["ci_low"]),
-                "ci_high": _num(row["ci_high"]),
-                "n_clips": int(row["n_clips"]),
-                "n_speakers": int(row["n_speakers"]),
-            }
-            for metric, row in overall.iterrows()
-        },
-        "slices": [
-            {
-                "name": slice_.name,
-                "columns": list(slice_.columns),
-                "groups": list(slice_.labels),
-                "n_clips": aggregates.n_clips[slice_.name].tolist(),
-                "n_speakers": aggregates.n_speakers[slice_.name].tolist(),
-                "insufficient": [
-                    label
-                    for label, n in zip(
-                        slice_.labels, aggregates.n_speakers[slice_.name], strict=True
-                    )
-                    if n < config.min_speakers
-                ],
-                "empty": list(slice_.empty),
-            }
-            for slice_ in aggregates.slices
-        ],
-        "tests": {
-            "correction": config.correction,
-            "n_tests": int(tests["p_value"].notna().sum()),
-            "alpha": round(1 - config.level, 12),
-            "family": "every test of the audit; a best-group reference adds every pair",
-            "p_value": "two-sided normal test on the bootstrap standard error",
-        },
-        "flags": [
-            {
-                key: _num(row[key]) if isinstance(row[key], float) else row[key]
-                for key in FLAG_FIELDS
-            }
-            for _, row in flags.iterrows()
-        ],
-        "fairlearn": {},
-        "label_provenance": provenance,
-        "caveats": caveats,
-        "notes": list(notes),
-    }
-
-
-def _num(value: Any) -> float | None:
-    value = float(value)
-    return value if np.isfinite(value) else None

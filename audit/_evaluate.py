@@ -1,0 +1,275 @@
+"""From aggregated metrics to the audit's tables: intervals, disparities, tests, flags.
+
+``evaluate`` takes every metric's per-group values and replicates (``_aggregate``) and
+returns the long groups table and the tests table: closed-form or bootstrap intervals,
+each group's disparity against its slice's reference, one multiple-testing correction
+over every test of the audit, and the flags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit._aggregate import Aggregates, MetricCells
+from audit._disparities import (
+    BEST,
+    OVERALL_REFERENCE,
+    Disparities,
+    choose_best,
+    no_disparities,
+    slice_disparities,
+    with_best_family,
+)
+from audit._intervals import (
+    adjust_pvalues,
+    fisher_z_interval,
+    percentile_interval,
+    wilson_interval,
+)
+from audit._metrics import MEAN, MetricSpec
+from audit._slices import OVERALL, SEPARATOR
+from audit.result import GROUP_COLUMNS, TEST_COLUMNS, with_stable_dtypes
+from audit.retrieval import DEFAULT_GALLERY_SIZE
+from audit.retrieval import METRICS as DISTANCES
+from speech2face.errors import InputError
+from speech2face.vocabulary import UNKNOWN
+
+EMPTY_REFERENCE = "reference group {group!r} of slice {slice!r} has no clips"
+
+FLAG_FIELDS = (
+    "metric",
+    "slice",
+    "group",
+    "reference",
+    "difference",
+    "diff_ci_low",
+    "diff_ci_high",
+    "p_adjusted",
+)
+STATUS_OK = "ok"
+STATUS_REFERENCE = "reference"
+STATUS_INSUFFICIENT = "insufficient"
+STATUS_SINGLE_SPEAKER = "single_speaker"
+STATUS_EMPTY = "empty"
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """What an audit computes; saved in ``audit.json`` so the audit can be repeated."""
+
+    slices: list[str] | None = None
+    intersections: int = 2
+    metrics: list[str] | None = None
+    n_boot: int = 1000
+    seed: int = 0
+    min_speakers: int = 30
+    reference: str | dict[str, str] = BEST
+    correction: str = "holm"
+    threshold: float = 0.05
+    age_threshold: float = 2.0
+    level: float = 0.95
+    exclude_invalid: bool = False
+    gallery_size: int = DEFAULT_GALLERY_SIZE
+    retrieval_distances: list[str] = field(default_factory=lambda: list(DISTANCES))
+    matched_gallery: str | None = None
+
+    def threshold_for(self, spec: MetricSpec) -> float:
+        """The practical threshold of a metric: years for age errors, points otherwise."""
+        return self.age_threshold if spec.unit == "years" else self.threshold
+
+
+def _reference_index(
+    cells: MetricCells, config: AuditConfig, eligible: np.ndarray, notes: list[str]
+) -> int | str | None:
+    slice_ = cells.slice
+    reference = config.reference
+    if reference == OVERALL_REFERENCE:
+        return OVERALL_REFERENCE
+    if isinstance(reference, dict) and all(c in reference for c in slice_.columns):
+        label = SEPARATOR.join(reference[c] for c in slice_.columns)
+        if label in slice_.labels:
+            return slice_.labels.index(label)
+        if len(slice_.columns) == 1:
+            raise InputError(EMPTY_REFERENCE.format(group=label, slice=slice_.name))
+        notes.append(f"reference {label!r} of {slice_.name!r} is empty; the best group is used")
+    not_unknown = np.array([UNKNOWN not in label.split(SEPARATOR) for label in slice_.labels])
+    return choose_best(
+        cells.value, eligible & not_unknown, higher_is_better=cells.spec.higher_is_better
+    )
+
+
+def _disparities(
+    cells: MetricCells,
+    overall: MetricCells,
+    testable: np.ndarray,
+    config: AuditConfig,
+    notes: list[str],
+) -> tuple[Disparities, int | str | None]:
+    reference = _reference_index(cells, config, testable, notes)
+    if reference is None:
+        return no_disparities(cells.slice.n_groups), None
+    found = slice_disparities(
+        cells.value,
+        cells.replicates,
+        testable=testable,
+        reference=reference,
+        labels=cells.slice.labels,
+        overall=(float(overall.value[0]), overall.replicates[:, 0]),
+        level=config.level,
+    )
+    if not isinstance(reference, str) and not testable[reference]:
+        notes.append(
+            f"{cells.spec.name} in {cells.slice.name!r}: reference "
+            f"{found.reference!r} has too few speakers; its differences are not tested"
+        )
+        found = no_disparities(cells.slice.n_groups)
+        return found, None
+    if config.reference == BEST or (
+        isinstance(config.reference, dict)
+        and not all(c in config.reference for c in cells.slice.columns)
+    ):
+        found = with_best_family(found, cells.value, cells.replicates, testable=testable)
+    return found, reference
+
+
+def _intervals(cells: MetricCells, n_clips, n_speakers, level: float) -> tuple[np.ndarray, list]:
+    """Percentile intervals, replaced by Wilson / Fisher-z where each speaker has one clip."""
+    interval = percentile_interval(cells.replicates, level=level)
+    method = np.full(cells.slice.n_groups, "cluster_bootstrap", dtype=object)
+    independent = (n_clips == n_speakers) & (n_speakers > 0)
+    if cells.spec.kind == MEAN and cells.spec.binary:
+        closed = wilson_interval(cells.point_sums[:, 0], cells.point_sums[:, 1], level=level)
+        interval = np.where(independent, closed, interval)
+        method[independent] = "wilson"
+    elif cells.spec.kind != MEAN:
+        closed = fisher_z_interval(cells.value, cells.n_evaluated, level=level)
+        interval = np.where(independent, closed, interval)
+        method[independent] = "fisher_z"
+    interval = np.where(n_speakers >= 2, interval, np.nan)
+    return interval, list(method)
+
+
+def evaluate(
+    aggregates: Aggregates, config: AuditConfig
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """The long groups table and the tests table, with corrected p-values and flags."""
+    notes: list[str] = []
+    blocks, test_blocks = [], []
+    for (metric, slice_name), cells in aggregates.cells.items():
+        n_clips = aggregates.n_clips[slice_name]
+        n_speakers = aggregates.n_speakers[slice_name]
+        interval, method = _intervals(cells, n_clips, n_speakers, config.level)
+        testable = (n_speakers >= config.min_speakers) & np.isfinite(cells.value)
+        if slice_name == OVERALL:
+            found, reference = no_disparities(1), None
+        else:
+            overall = aggregates.cells[metric, OVERALL]
+            found, reference = _disparities(cells, overall, testable, config, notes)
+        status = np.where(
+            n_speakers < 2,
+            STATUS_SINGLE_SPEAKER,
+            np.where(n_speakers < config.min_speakers, STATUS_INSUFFICIENT, STATUS_OK),
+        ).astype(object)
+        if isinstance(reference, int | np.integer):
+            status[reference] = STATUS_REFERENCE
+        blocks.append(
+            {
+                "metric": metric,
+                "slice": slice_name,
+                "group": np.asarray(cells.slice.labels, dtype=object),
+                "n_clips": n_clips,
+                "n_speakers": n_speakers,
+                "n_evaluated": cells.n_evaluated,
+                "status": status,
+                "value": cells.value,
+                "ci_low": interval[0],
+                "ci_high": interval[1],
+                "ci_method": method,
+                "reference": found.reference,
+                "difference": found.difference,
+                "diff_ci_low": found.difference_interval[0],
+                "diff_ci_high": found.difference_interval[1],
+                "ratio": found.ratio,
+                "ratio_ci_low": found.ratio_interval[0],
+                "ratio_ci_high": found.ratio_interval[1],
+                "p_value": found.p_value,
+                "threshold": config.threshold_for(cells.spec),
+                "higher_is_better": cells.spec.higher_is_better,
+            }
+        )
+        if cells.slice.empty:
+            blocks.append(_empty_block(metric, cells))
+        test_blocks.append(_tests(metric, cells, found, reference))
+    groups = _stack(blocks, [c for c in GROUP_COLUMNS if c not in ("p_adjusted", "flag")])
+    tests = _stack(test_blocks, [c for c in TEST_COLUMNS if c not in ("p_adjusted", "significant")])
+    tests["p_adjusted"] = adjust_pvalues(tests["p_value"].to_numpy(), method=config.correction)
+    tests["significant"] = tests["p_adjusted"] < 1 - config.level
+    groups = _attach_adjusted(groups, tests)
+    groups["flag"] = (
+        (groups["p_adjusted"] < 1 - config.level)
+        & (groups["difference"].abs() >= groups["threshold"])
+        & (groups["status"] == STATUS_OK)
+    )
+    return groups[list(GROUP_COLUMNS)], tests[list(TEST_COLUMNS)], list(dict.fromkeys(notes))
+
+
+def _stack(blocks: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+    """One frame from column blocks; scalars repeat, absent columns are NaN, text is ``str``."""
+    sizes = [len(block["group"]) for block in blocks]
+    data = {}
+    for column in columns:
+        parts = []
+        for block, size in zip(blocks, sizes, strict=True):
+            value = block.get(column, np.nan)
+            parts.append(np.asarray(value) if np.ndim(value) else np.full(size, value, object))
+        data[column] = np.concatenate(parts) if parts else np.empty(0)
+    return with_stable_dtypes(pd.DataFrame(data))
+
+
+def _empty_block(metric: str, cells: MetricCells) -> dict[str, Any]:
+    """Rows for the slice's empty intersections: listed, with no value."""
+    return {
+        "metric": metric,
+        "slice": cells.slice.name,
+        "group": np.asarray(cells.slice.empty, dtype=object),
+        "n_clips": 0,
+        "n_speakers": 0,
+        "n_evaluated": 0,
+        "status": STATUS_EMPTY,
+        "threshold": np.nan,
+        "higher_is_better": cells.spec.higher_is_better,
+    }
+
+
+def _tests(
+    metric: str, cells: MetricCells, found: Disparities, reference: int | str | None
+) -> dict[str, Any]:
+    """One row per test; ``for_reference`` marks a group's comparison with the reference."""
+    labels = np.asarray(cells.slice.labels, dtype=object)
+    first, second = found.tests[:, 0], found.tests[:, 1]
+    ref = reference if isinstance(reference, int | np.integer) else -2
+    flipped = first == ref
+    group = np.where(flipped, labels[np.maximum(second, 0)], labels[first])
+    versus = np.where(
+        second == -1, OVERALL_REFERENCE, np.where(flipped, labels[first], labels[second])
+    )
+    return {
+        "metric": metric,
+        "slice": cells.slice.name,
+        "group": group,
+        "versus": versus,
+        "p_value": found.test_p_values,
+        "for_reference": (second == -1) | (second == ref) | flipped,
+    }
+
+
+def _attach_adjusted(groups: pd.DataFrame, tests: pd.DataFrame) -> pd.DataFrame:
+    keyed = tests[tests["for_reference"]].set_index(["metric", "slice", "group"])["p_adjusted"]
+    index = pd.MultiIndex.from_frame(groups[["metric", "slice", "group"]])
+    groups["p_adjusted"] = keyed.reindex(index).to_numpy()
+    return groups

@@ -1,0 +1,159 @@
+"""The ``audit.json`` summary: provenance, overall values, slices, tests, flags, caveats."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from collections.abc import Sequence
+from dataclasses import asdict
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit._aggregate import Aggregates
+from audit._evaluate import FLAG_FIELDS, AuditConfig
+from audit._metrics import MetricSpec
+from audit._slices import OVERALL
+from audit.result import SCHEMA_VERSION
+from speech2face.predictions import Predictions
+from speech2face.vocabulary import LABEL_SOURCES
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("speech2face-audit", "numpy", "scipy", "pandas", "fairlearn"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "unknown"
+    return versions
+
+
+def table_hash(table: pd.DataFrame, columns: Sequence[str] | None = None) -> str:
+    """SHA-256 of a table's content (row order included), for provenance."""
+    subset = table if columns is None else table[list(columns)]
+    hashed = pd.util.hash_pandas_object(subset, index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()
+
+
+def _label_caveats(table: pd.DataFrame) -> tuple[dict[str, dict[str, int]], list[str]]:
+    provenance, caveats = {}, []
+    for column in (c for c in table.columns if c.endswith("_source")):
+        counts = table[column].astype(str).value_counts().to_dict()
+        provenance[column[: -len("_source")]] = {str(k): int(v) for k, v in counts.items()}
+        inferred = int(counts.get("inferred", 0))
+        if inferred:
+            caveats.append(
+                f"{column[: -len('_source')]} labels of {inferred} clip(s) are inferred "
+                "(by a classifier, not self-reported): group results inherit its errors"
+            )
+    unknown_sources = {
+        s for counts in provenance.values() for s in counts if s not in (*LABEL_SOURCES, "nan")
+    }
+    if unknown_sources:
+        caveats.append(f"unrecognised label sources: {sorted(unknown_sources)}")
+    return provenance, caveats
+
+
+def audit_summary(
+    loaded: Predictions,
+    table: pd.DataFrame,
+    config: AuditConfig,
+    specs: Sequence[MetricSpec],
+    aggregates: Aggregates,
+    groups: pd.DataFrame,
+    tests: pd.DataFrame,
+    notes: list[str],
+) -> dict[str, Any]:
+    overall = groups[groups["slice"] == OVERALL].set_index("metric")
+    flags = groups[groups["flag"]]
+    provenance, caveats = _label_caveats(table)
+    config_dict = asdict(config)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "audit",
+        "model": {
+            "model_id": loaded.meta.get("model_id", "unknown"),
+            "config_hash": loaded.meta.get("config_hash", "unknown"),
+        },
+        "predictions": {
+            "n_clips": len(table),
+            "n_speakers": aggregates.n_speakers_total,
+            "predictions_hash": table_hash(table),
+            "clip_set_hash": table_hash(table, ["clip_id", "duration_s", "speaker_id"]),
+        },
+        "config": config_dict,
+        "versions": _versions(),
+        "bootstrap": {
+            "method": "speaker-clustered Poisson bootstrap (weights keyed by speaker id)",
+            "n_boot": config.n_boot,
+            "seed": config.seed,
+            "level": config.level,
+        },
+        "metrics": [
+            {
+                "name": spec.name,
+                "family": spec.family,
+                "kind": spec.kind,
+                "components": list(spec.components),
+                "unit": spec.unit,
+                "binary": spec.binary,
+                "higher_is_better": spec.higher_is_better,
+                "threshold": config.threshold_for(spec),
+            }
+            for spec in specs
+        ],
+        "overall": {
+            metric: {
+                "value": _num(row["value"]),
+                "ci_low": _num(row["ci_low"]),
+                "ci_high": _num(row["ci_high"]),
+                "n_clips": int(row["n_clips"]),
+                "n_speakers": int(row["n_speakers"]),
+            }
+            for metric, row in overall.iterrows()
+        },
+        "slices": [
+            {
+                "name": slice_.name,
+                "columns": list(slice_.columns),
+                "groups": list(slice_.labels),
+                "n_clips": aggregates.n_clips[slice_.name].tolist(),
+                "n_speakers": aggregates.n_speakers[slice_.name].tolist(),
+                "insufficient": [
+                    label
+                    for label, n in zip(
+                        slice_.labels, aggregates.n_speakers[slice_.name], strict=True
+                    )
+                    if n < config.min_speakers
+                ],
+                "empty": list(slice_.empty),
+            }
+            for slice_ in aggregates.slices
+        ],
+        "tests": {
+            "correction": config.correction,
+            "n_tests": int(tests["p_value"].notna().sum()),
+            "alpha": round(1 - config.level, 12),
+            "family": "every test of the audit; a best-group reference adds every pair",
+            "p_value": "two-sided normal test on the bootstrap standard error",
+        },
+        "flags": [
+            {
+                key: _num(row[key]) if isinstance(row[key], float) else row[key]
+                for key in FLAG_FIELDS
+            }
+            for _, row in flags.iterrows()
+        ],
+        "fairlearn": {},
+        "label_provenance": provenance,
+        "caveats": caveats,
+        "notes": list(notes),
+    }
+
+
+def _num(value: Any) -> float | None:
+    value = float(value)
+    return value if np.isfinite(value) else None
