@@ -355,3 +355,12 @@ def test_fairlearn_views_agree_with_the_engine(result):
     assert views["s2f_gender_agreement_by_group"] == pytest.approx(ours.to_dict(), abs=1e-12)
     assert 0 <= views["demographic_parity_difference"] <= 1
     assert views["s2f_gender_agreement_difference"] == pytest.approx(ours.max() - ours.min())
+
+
+def test_best_reference_family_holds_every_pair_of_sufficient_groups(result):
+    tests = result.tests.query("metric == 's2f_gender_agreement' and slice == 'ethnicity'")
+    assert len(tests) == 3  # three sufficient groups: 3 pairs
+    assert tests["for_reference"].sum() == 2
+    by_group = result.by_group("s2f_gender_agreement", "ethnicity")
+    reference = by_group.index[by_group["status"] == "reference"][0]
+    assert set(tests.query("for_reference")["versus"]) == {reference}

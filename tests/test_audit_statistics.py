@@ -121,3 +121,21 @@ def test_bootstrap_z_pvalue_is_the_normal_test_on_the_bootstrap_se():
     p = bootstrap_z_pvalue(np.array([0.2]), replicates)
     se = replicates.std(ddof=1)
     assert p[0] == pytest.approx(2 * stats.norm.sf(0.2 / se), rel=1e-12)
+
+
+def test_bootstrap_standard_error_matches_the_cluster_robust_closed_form():
+    rng = np.random.default_rng(6)
+    n_speakers = 150
+    clips = rng.integers(1, 8, size=n_speakers)
+    speaker = np.repeat(np.arange(n_speakers), clips)
+    rate = rng.beta(4, 2, size=n_speakers)[speaker]
+    value = (rng.random(len(speaker)) < rate).astype(float)
+    moments = np.column_stack([value, np.ones_like(value)])
+    weights = speaker_weights([f"s{i}" for i in range(n_speakers)], n_boot=4000, seed=1)
+    sums = group_sums(speaker, np.zeros_like(speaker), moments, n_groups=1, weights=weights)
+    replicates = sums.replicates[:, 0, 0] / sums.replicates[:, 0, 1]
+    theta = value.mean()
+    # linearised (sandwich) variance of a ratio of cluster totals
+    residual = np.bincount(speaker, value - theta)
+    closed_form = np.sqrt((residual**2).sum()) / len(value)
+    assert replicates.std(ddof=1) == pytest.approx(closed_form, rel=0.05)
