@@ -24,6 +24,8 @@ WARN = "#c08400"
 OK = "#256b3a"
 SOFT = "#eef1f5"
 PALETTE = ("#2f5d8a", "#d1843a", "#4f9a6b", "#8b5fa8", "#b3261e", "#6b7b8f", "#c9a227")
+ANNOTATED_CLASSES = 4
+"""Confusion matrices with more classes than this show shares as shade only (in grids)."""
 ROW_HEIGHT = 0.24
 """Inches per row of a forest plot."""
 LABEL_LIMIT = 28
@@ -252,45 +254,49 @@ def confusion_grid(
 ) -> Figure:
     """Row-normalised confusion matrices, one panel per group (the paper's Fig. 5).
 
-    Each frame is a true-class × predicted-class matrix of shares (rows sum to 1).
+    Each frame is a true-class × predicted-class matrix of shares (rows sum to 1), the
+    same classes in every panel. Shares are written in the cells when the matrices are
+    small (at most 4 classes, or at most 2 panels); otherwise the shade alone shows them.
     """
     columns = min(len(panels), 4)
     rows = int(np.ceil(len(panels) / columns))
     size = max(frame.shape[0] for _, frame in panels)
+    annotate = size <= ANNOTATED_CLASSES or len(panels) <= 2
     cell = 0.42 if size > 3 else 0.6
-    figure = _figure(1.4 + columns * (size * cell + 0.9), 0.5 + rows * (size * cell + 1.0))
+    figure = _figure(1.4 + columns * (size * cell + 0.5), 0.5 + rows * (size * cell + 0.6))
     grid = figure.subplots(
-        rows, columns, squeeze=False, gridspec_kw={"wspace": 0.45, "hspace": 0.75}
+        rows, columns, squeeze=False, gridspec_kw={"wspace": 0.15, "hspace": 0.35}
     )
     for axes in grid.flat[len(panels) :]:
         axes.set_visible(False)
-    for axes, (title, frame) in zip(grid.flat, panels, strict=False):
+    for index, (axes, (title, frame)) in enumerate(zip(grid.flat, panels, strict=False)):
         values = frame.to_numpy(dtype=float)
         axes.imshow(values, cmap="Blues", vmin=0, vmax=1)
-        for (i, j), share in np.ndenumerate(values):
-            if np.isfinite(share):
-                axes.text(
-                    j,
-                    i,
-                    f"{share:.2f}",
-                    ha="center",
-                    va="center",
-                    fontsize=6.5,
-                    color="white" if share > 0.6 else INK,
-                )
+        if annotate:
+            for (i, j), share in np.ndenumerate(values):
+                if np.isfinite(share):
+                    color = "white" if share > 0.6 else INK
+                    axes.text(
+                        j, i, f"{share:.2f}", ha="center", va="center", fontsize=6.5, color=color
+                    )
+        last_row = index + columns >= len(panels)
         axes.set_xticks(
             range(frame.shape[1]),
-            [_short(c) for c in frame.columns],
+            [_short(c) for c in frame.columns] if last_row else [],
             rotation=45,
             ha="right",
             fontsize=6.5,
         )
-        axes.set_yticks(range(frame.shape[0]), [_short(r) for r in frame.index], fontsize=6.5)
+        axes.set_yticks(
+            range(frame.shape[0]),
+            [_short(r) for r in frame.index] if index % columns == 0 else [],
+            fontsize=6.5,
+        )
         axes.set_title(_short(title), fontsize=8, loc="left")
-    for axes in grid[:, 0]:
-        axes.set_ylabel(true_label, fontsize=7)
-    for axes in grid[-1, :]:
-        axes.set_xlabel(predicted_label, fontsize=7)
+        if index % columns == 0:
+            axes.set_ylabel(true_label, fontsize=7)
+        if last_row:
+            axes.set_xlabel(predicted_label, fontsize=7)
     return figure
 
 

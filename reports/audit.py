@@ -30,6 +30,8 @@ RECALL = re.compile(r"^recall@(\d+)_([a-z0-9]+)$")
 PREFERRED_DISTANCE = "cosine"
 MAX_CONFUSION_PANELS = 12
 MAX_FLAG_ROWS = 30
+UNIT_ORDER = {"proportion": 0, "years": 1}
+"""Flag figures of agreement and recall (points) first, then age errors, then the rest."""
 SLICE_OF_ATTRIBUTE = {"gender": "gender", "age_decade": "age_group", "ethnicity": "ethnicity"}
 """The slice whose groups are the attribute's own true classes (its per-group matrix is trivial)."""
 MAX_DURATION_METRICS = 2
@@ -170,18 +172,20 @@ def audit_report_html(
 
 
 def _visible_flags(audit: _Audit) -> pd.DataFrame:
-    """Flags shown, one-column slices first, then by difference relative to the threshold."""
+    """Flags shown: one-column slices first, points before years before other units (whose
+    threshold means less), then by difference relative to the threshold."""
     flags = audit.result.flags()
     flags = flags[~fmt.is_suppressed(flags["n_speakers"], audit.privacy_k)]
     order = pd.DataFrame(
         {
             "order": flags["slice"].str.count(" & "),
+            "unit": [UNIT_ORDER.get(audit.unit(m), len(UNIT_ORDER)) for m in flags["metric"]],
             "size": -(
                 flags["difference"].abs() / flags["threshold"].where(flags["threshold"] > 0, 1)
             ),
         },
         index=flags.index,
-    ).sort_values(["order", "size"], kind="stable")
+    ).sort_values(["order", "unit", "size"], kind="stable")
     return flags.loc[order.index].reset_index(drop=True)
 
 
@@ -374,15 +378,15 @@ def _flags_section(audit: _Audit) -> Markup:
         )
         return note + _disparity_table(audit, largest, caption="Largest differences")
     note = Markup(
-        "<p>One-column slices first, then intersections; within each, the largest difference "
-        "relative to its threshold first. Each row is one row of <code>groups.parquet</code> "
+        "<p>One-column slices first, then intersections; within each, proportions (points) "
+        "before age errors and other units, the largest difference relative to its threshold "
+        "first. Each row is one row of <code>groups.parquet</code> "
         "(metric, slice, group); the shaded band is the practical threshold.</p>"
     )
     parts = [note]
-    for unit, rows in flags.assign(unit=[audit.unit(m) for m in flags["metric"]]).groupby(
-        "unit", sort=False
-    ):
-        rows = rows.head(MAX_FLAG_ROWS)
+    units = pd.Series([audit.unit(m) for m in flags["metric"]], index=flags.index)
+    for unit in sorted(set(units), key=lambda u: (UNIT_ORDER.get(u, len(UNIT_ORDER)), u)):
+        rows = flags[units == unit].head(MAX_FLAG_ROWS)
         frame = rows.assign(
             label=[
                 f"{r.metric} · {r.slice} = {r.group} vs {r.reference}" for r in rows.itertuples()
@@ -575,12 +579,12 @@ def _confusion_section(audit: _Audit) -> Markup:
         )
     ]
     for attribute in dict.fromkeys(confusion["attribute"]):
-        rows = confusion[confusion["attribute"] == attribute]
+        rows = _Matrices(confusion[confusion["attribute"] == attribute])
         label = attribute.replace("_", " ")
         overall = [
-            (f"{face.upper()}, all clips", _matrix(rows, face, "overall", "all"))
+            (f"{face.upper()}, all clips", rows.matrix(face, "overall", "all"))
             for face in ("s2f", "f2f")
-            if ((rows["face"] == face) & (rows["slice"] == "overall")).any()
+            if rows.has(face, "overall", "all")
         ]
         parts.append(Markup("<h3>{}</h3>").format(label))
         parts.append(
@@ -597,15 +601,13 @@ def _confusion_section(audit: _Audit) -> Markup:
             (slice_name, group)
             for slice_name in audit.single_slices(with_duration=False)
             if slice_name != labelled_by
-            for group in dict.fromkeys(
-                rows.loc[(rows["face"] == "s2f") & (rows["slice"] == slice_name), "group"]
-            )
+            for group in rows.groups("s2f", slice_name)
             if speakers.get((slice_name, group), 0) >= audit.privacy_k
         ]
         if not groups:
             continue
         panels = [
-            (f"{slice_name} = {group}", _matrix(rows, "s2f", slice_name, group))
+            (f"{slice_name} = {group}", rows.matrix("s2f", slice_name, group))
             for slice_name, group in groups[:MAX_CONFUSION_PANELS]
         ]
         caption = f"S2F {label} confusion per group"
@@ -625,14 +627,30 @@ def _confusion_section(audit: _Audit) -> Markup:
     return Markup("").join(parts)
 
 
-def _matrix(rows: pd.DataFrame, face: str, slice_name: str, group: str) -> pd.DataFrame:
-    part = rows[(rows["face"] == face) & (rows["slice"] == slice_name) & (rows["group"] == group)]
-    classes = sorted(set(rows["true_class"]) | set(rows["predicted_class"]))
-    matrix = part.pivot_table(
-        index="true_class", columns="predicted_class", values="share", aggfunc="first"
-    )
-    true_classes = [c for c in classes if c in matrix.index]
-    return matrix.reindex(index=true_classes, columns=classes).fillna(0.0)
+class _Matrices:
+    """One attribute's confusion rows, pivoted once: a matrix per (face, slice, group)."""
+
+    def __init__(self, rows: pd.DataFrame) -> None:
+        self.classes = sorted(set(rows["true_class"]) | set(rows["predicted_class"]))
+        self.true_classes = sorted(set(rows["true_class"]))
+        self.wide = rows.pivot_table(
+            index=["face", "slice", "group", "true_class"],
+            columns="predicted_class",
+            values="share",
+            aggfunc="first",
+        ).reindex(columns=self.classes)
+        self.keys = set(self.wide.index.droplevel("true_class"))
+
+    def has(self, face: str, slice_name: str, group: str) -> bool:
+        return (face, slice_name, group) in self.keys
+
+    def groups(self, face: str, slice_name: str) -> list[str]:
+        return sorted(g for f, s, g in self.keys if f == face and s == slice_name)
+
+    def matrix(self, face: str, slice_name: str, group: str) -> pd.DataFrame:
+        """True × predicted shares; a true class the group lacks stays blank (NaN)."""
+        matrix = self.wide.loc[(face, slice_name, group)].fillna(0.0)
+        return matrix.reindex(self.true_classes)
 
 
 def _retrieval_section(audit: _Audit) -> Markup:
