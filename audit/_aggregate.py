@@ -16,12 +16,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from audit._bootstrap import group_sums, speaker_weights
+from audit._bootstrap import speaker_sums, speaker_weights
 from audit._metrics import MetricSpec, metric_counts, metric_moments, metric_values
 from audit._slices import Slice, build_slices, group_counts
 
 SLICE_PREFIX = "slice:"
 KEY_COLUMNS = ("clip_id", "duration_s", "speaker_id")
+REPLICATE_BLOCK = 250
+"""Replicates drawn at a time: the weight matrix never exceeds 250 × n_speakers."""
 
 
 @dataclass(frozen=True)
@@ -70,25 +72,36 @@ def aggregate(
     """Point values and speaker-clustered bootstrap replicates of ``specs`` in every slice."""
     slices = build_slices(slice_frame(frame), slice_columns, intersections=intersections)
     speaker_codes, speakers = pd.factorize(frame["speaker_id"].astype(str), sort=True)
-    weights = speaker_weights(list(speakers), n_boot=n_boot, seed=seed)
     components = {c: frame[c].to_numpy() for c in frame.columns}
     blocks = [metric_moments(spec, components) for spec in specs]
     offsets = np.cumsum([0] + [b.shape[1] for b in blocks])
     moments = np.concatenate(blocks, axis=1) if blocks else np.empty((len(frame), 0))
-    n_clips, n_speakers, cells = {}, {}, {}
-    for slice_ in tqdm(slices, desc="bootstrap per slice", unit="slice", disable=not progress):
-        n_clips[slice_.name], n_speakers[slice_.name] = group_counts(slice_, speaker_codes)
-        sums = group_sums(
-            speaker_codes, slice_.codes, moments, n_groups=slice_.n_groups, weights=weights
+    per_slice = {
+        s.name: speaker_sums(
+            speaker_codes, s.codes, moments, n_groups=s.n_groups, n_speakers=len(speakers)
         )
+        for s in slices
+    }
+    replicates = {
+        name: np.empty((n_boot, *sums.shape), dtype=np.float32) for name, sums in per_slice.items()
+    }
+    starts = range(0, n_boot, REPLICATE_BLOCK)
+    for start in tqdm(starts, desc="bootstrap", unit="block", disable=not progress):
+        size = min(REPLICATE_BLOCK, n_boot - start)
+        weights = speaker_weights(list(speakers), n_boot=size, seed=seed, first=start)
+        for name, sums in per_slice.items():
+            replicates[name][start : start + size] = sums.replicates(weights)
+    n_clips, n_speakers, cells = {}, {}, {}
+    for slice_ in slices:
+        n_clips[slice_.name], n_speakers[slice_.name] = group_counts(slice_, speaker_codes)
+        point = per_slice[slice_.name].point
         for spec, start, stop in zip(specs, offsets[:-1], offsets[1:], strict=True):
-            point = sums.point[:, start:stop]
             cells[spec.name, slice_.name] = MetricCells(
                 spec=spec,
                 slice=slice_,
-                value=metric_values(spec, point),
-                replicates=metric_values(spec, sums.replicates[:, :, start:stop]),
-                point_sums=point,
-                n_evaluated=metric_counts(spec, point).astype(np.int64),
+                value=metric_values(spec, point[:, start:stop]),
+                replicates=metric_values(spec, replicates[slice_.name][:, :, start:stop]),
+                point_sums=point[:, start:stop],
+                n_evaluated=metric_counts(spec, point[:, start:stop]).astype(np.int64),
             )
     return Aggregates(slices, n_clips, n_speakers, cells, n_speakers_total=len(speakers))

@@ -9,7 +9,7 @@ of speakers sees exactly the weights it had in the full set.
 
 Group sums for all replicates are one matrix product ``W @ A``: ``W`` is
 ``n_boot × n_speakers`` and ``A`` holds per-speaker sums of every metric moment in
-every group of a slice.
+every group of a slice. ``W`` can be drawn in blocks of replicates to bound memory.
 """
 
 from __future__ import annotations
@@ -48,47 +48,66 @@ def speaker_keys(speaker_ids: Sequence[str]) -> np.ndarray:
     )
 
 
-def speaker_weights(speaker_ids: Sequence[str], *, n_boot: int, seed: int) -> np.ndarray:
-    """Poisson(1) bootstrap weights, ``(n_boot, n_speakers)`` float32, keyed by speaker id."""
+def speaker_weights(
+    speaker_ids: Sequence[str], *, n_boot: int, seed: int, first: int = 0
+) -> np.ndarray:
+    """Poisson(1) bootstrap weights, ``(n_boot, n_speakers)`` float32, keyed by speaker id.
+
+    Rows are replicates ``first .. first + n_boot - 1``: any block of replicates can be
+    drawn on its own and equals the same rows of the full matrix.
+    """
     with np.errstate(over="ignore"):
         base = _splitmix64(speaker_keys(speaker_ids) ^ _splitmix64(np.uint64(seed)))
         weights = np.empty((n_boot, len(base)), dtype=np.float32)
         for start in range(0, n_boot, _BLOCK):
-            rows = np.arange(start + 1, min(start + _BLOCK, n_boot) + 1, dtype=np.uint64)
+            stop = min(start + _BLOCK, n_boot)
+            rows = np.arange(first + start + 1, first + stop + 1, dtype=np.uint64)
             bits = _splitmix64(base[None, :] + rows[:, None] * _GOLDEN)
             uniform = (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
-            weights[start : start + len(rows)] = np.searchsorted(
-                _POISSON_CDF, uniform, side="right"
-            )
+            weights[start:stop] = np.searchsorted(_POISSON_CDF, uniform, side="right")
     return weights
 
 
 @dataclass(frozen=True)
-class GroupSums:
-    """Sums of every moment per group: the full sample and each bootstrap replicate."""
+class SpeakerSums:
+    """Sums of every moment per group, over all clips and per speaker."""
 
     point: np.ndarray
     """``(n_groups, n_moments)`` float64, every clip with weight one."""
-    replicates: np.ndarray
-    """``(n_boot, n_groups, n_moments)`` float32."""
+    per_speaker: sparse.csr_matrix
+    """``(n_speakers, n_groups * n_moments)`` float32: each speaker's sums in each group."""
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.point.shape
+
+    def replicates(self, weights: np.ndarray) -> np.ndarray:
+        """``(n_boot, n_groups, n_moments)`` float32 sums under each row of ``weights``.
+
+        One product ``weights @ per_speaker`` for all groups and replicates: dense for
+        few groups, sparse when most (speaker, group) cells are empty.
+        """
+        n_groups, n_moments = self.shape
+        if n_groups <= _DENSE_GROUPS:
+            sums = weights @ self.per_speaker.toarray()
+        else:
+            sums = np.asarray(self.per_speaker.T.tocsr() @ weights.T).T
+        return sums.reshape(-1, n_groups, n_moments)
 
 
-def group_sums(
+def speaker_sums(
     speaker_codes: np.ndarray,
     group_codes: np.ndarray,
     moments: np.ndarray,
     *,
     n_groups: int,
-    weights: np.ndarray,
-) -> GroupSums:
-    """Sum ``moments`` (clips × moments) per group, once unweighted and once per replicate.
+    n_speakers: int,
+) -> SpeakerSums:
+    """Sum ``moments`` (clips × moments) per (speaker, group) cell by one sparse product.
 
-    ``speaker_codes`` index the columns of ``weights``; ``group_codes`` lie in
-    ``[0, n_groups)``. No loop runs over groups or replicates: clips are summed into
-    (speaker, group) cells by one sparse product, then every replicate's group sums are
-    ``weights @ cells``, dense for few groups, sparse when most cells are empty.
+    ``speaker_codes`` lie in ``[0, n_speakers)`` (columns of the weight matrix) and
+    ``group_codes`` in ``[0, n_groups)``. No loop runs over groups.
     """
-    n_speakers = weights.shape[1]
     n_clips, n_moments = moments.shape
     cell, cell_of_clip = np.unique(
         speaker_codes.astype(np.int64) * n_groups + group_codes, return_inverse=True
@@ -105,8 +124,4 @@ def group_sums(
         (cell_sums.ravel().astype(np.float32), (rows, columns)),
         shape=(n_speakers, n_groups * n_moments),
     )
-    if n_groups <= _DENSE_GROUPS:
-        replicates = weights @ per_speaker.toarray()
-    else:
-        replicates = np.asarray(per_speaker.T.tocsr() @ weights.T).T
-    return GroupSums(point=point, replicates=replicates.reshape(-1, n_groups, n_moments))
+    return SpeakerSums(point=point, per_speaker=per_speaker)

@@ -103,12 +103,11 @@ def missing_requirements(
 def known_labels(table: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
     """A label column as an object array of strings, and where it is known (not missing or
     ``unknown``); ``age_group`` is derived from ``age`` when absent."""
-    if column == "age_group" and column not in table.columns:
-        values = age_groups(table["age"]).to_numpy(dtype=object)
-    else:
-        values = table[column].to_numpy(dtype=object)
-    known = ~pd.isna(values)
-    values = np.where(known, values, UNKNOWN).astype(str).astype(object)
+    series = age_groups(table["age"]) if column not in table.columns else table[column]
+    known = series.notna().to_numpy()
+    if not pd.api.types.is_string_dtype(series):
+        series = series.astype(str)
+    values = series.to_numpy(dtype=object, na_value=UNKNOWN)
     return values, known & (values != UNKNOWN)
 
 

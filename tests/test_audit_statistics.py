@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from audit._bootstrap import group_sums, speaker_weights
+from audit._bootstrap import speaker_sums, speaker_weights
 from audit._intervals import (
     BH,
     HOLM,
@@ -28,6 +28,8 @@ def test_speaker_weights_are_poisson_one_and_keyed_by_speaker():
     subset = speaker_weights(ids[100:150][::-1], n_boot=500, seed=3)
     np.testing.assert_array_equal(subset, weights[:, 100:150][:, ::-1])
     assert not np.array_equal(speaker_weights(ids, n_boot=500, seed=4), weights)
+    block = speaker_weights(ids, n_boot=100, seed=3, first=250)
+    np.testing.assert_array_equal(block, weights[250:350])
 
 
 def test_speaker_weights_are_independent_across_speakers_and_replicates():
@@ -45,11 +47,12 @@ def test_group_sums_match_an_explicit_loop(n_groups):
     groups = rng.integers(n_groups, size=n_clips)
     moments = rng.normal(size=(n_clips, 3))
     weights = rng.poisson(1.0, size=(25, n_speakers)).astype(np.float32)
-    sums = group_sums(speakers, groups, moments, n_groups=n_groups, weights=weights)
+    sums = speaker_sums(speakers, groups, moments, n_groups=n_groups, n_speakers=n_speakers)
+    replicates = sums.replicates(weights)
     expected = np.zeros((25, n_groups, 3))
     for clip in range(n_clips):
         expected[:, groups[clip]] += weights[:, speakers[clip], None] * moments[clip]
-    np.testing.assert_allclose(sums.replicates, expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(replicates, expected, rtol=1e-5, atol=1e-4)
     for g in range(n_groups):
         np.testing.assert_allclose(sums.point[g], moments[groups == g].sum(0), atol=1e-12)
 
@@ -132,8 +135,10 @@ def test_bootstrap_standard_error_matches_the_cluster_robust_closed_form():
     value = (rng.random(len(speaker)) < rate).astype(float)
     moments = np.column_stack([value, np.ones_like(value)])
     weights = speaker_weights([f"s{i}" for i in range(n_speakers)], n_boot=4000, seed=1)
-    sums = group_sums(speaker, np.zeros_like(speaker), moments, n_groups=1, weights=weights)
-    replicates = sums.replicates[:, 0, 0] / sums.replicates[:, 0, 1]
+    sums = speaker_sums(
+        speaker, np.zeros_like(speaker), moments, n_groups=1, n_speakers=n_speakers
+    ).replicates(weights)
+    replicates = sums[:, 0, 0] / sums[:, 0, 1]
     theta = value.mean()
     # linearised (sandwich) variance of a ratio of cluster totals
     residual = np.bincount(speaker, value - theta)
