@@ -24,6 +24,8 @@ from matplotlib.figure import Figure
 import speech2face
 
 _TEMPLATES = resources.files("reports") / "templates"
+_SCRIPTS = ("sortable.js", "print.js")
+"""Inline scripts, in one <script> element: sortable tables; folded tables open to print."""
 _ENVIRONMENT = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(_TEMPLATES)),
     autoescape=True,
@@ -60,7 +62,7 @@ def render_page(
         version=speech2face.__version__,
         rendered_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         css=(_TEMPLATES / "report.css").read_text(),
-        script=(_TEMPLATES / "sortable.js").read_text(),
+        script="\n".join((_TEMPLATES / name).read_text() for name in _SCRIPTS),
     )
 
 

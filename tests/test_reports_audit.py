@@ -12,13 +12,14 @@ from audit.result import AuditResult
 from reports import render_audit_report
 from reports._format import difference_formatter, interval
 from reports.audit import audit_report_html
-from tests.browser import chromium_page, console_errors
+from tests.browser import chromium_page
 from tests.report_artifacts import (
     HOSTILE,
     LOW_AGREEMENT_GROUP,
     TINY_LANGUAGE,
     planted_predictions,
 )
+from tests.report_browser import assert_clean, outline, screenshot
 
 METRIC = "s2f_gender_agreement"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -120,21 +121,18 @@ def _table_row(html: str, group: str) -> str:
 @pytest.mark.browser
 def test_audit_report_in_chromium(audit_folder, tmp_path):
     with chromium_page(audit_folder / "report.html") as driver:
-        assert console_errors(driver) == []
-        assert driver.execute_script("return document.querySelectorAll('script').length") == 1
-        ids = driver.execute_script(
-            "return Array.from(document.querySelectorAll('main section[id]')).map(s => s.id)"
-        )
-        assert ids == SECTIONS
-        widths = driver.execute_script(
-            "return Array.from(document.images).map(i => i.naturalWidth)"
-        )
-        assert len(widths) >= 15 and min(widths) > 200
+        page = outline(driver)
+        assert_clean(page, SECTIONS)
+        widths = page.image_widths
+        assert len(widths) >= 15
         alts = driver.execute_script("return Array.from(document.images).map(i => i.alt)")
         assert "Forest plot of s2f_gender_agreement per group" in alts
         assert any(alt.startswith("recall@k per group") for alt in alts)
         cells = [c.text for c in driver.find_elements("css selector", "#data td")]
         assert HOSTILE in cells
-        assert driver.execute_script("return document.title") == f"Audit of planted-{HOSTILE}"
-        driver.save_screenshot(str(tmp_path / "audit_report.png"))
-    assert (tmp_path / "audit_report.png").stat().st_size > 50_000
+        assert page.title == f"Audit of planted-{HOSTILE}"
+        folded = "return Array.from(document.querySelectorAll('details')).map(d => d.open)"
+        assert not any(driver.execute_script(folded))
+        driver.execute_script("window.dispatchEvent(new Event('beforeprint'))")
+        assert all(driver.execute_script(folded))  # printed, every table is open
+        screenshot(driver, tmp_path / "audit_report.png")

@@ -10,7 +10,7 @@ from audit.compare import ComparisonResult, compare_audits
 from audit.engine import run_audit
 from reports import render_comparison_report
 from reports._format import difference_formatter, interval
-from tests.browser import chromium_page, console_errors
+from tests.browser import chromium_page
 from tests.report_artifacts import (
     HOSTILE,
     REGRESSED_GROUP,
@@ -18,6 +18,7 @@ from tests.report_artifacts import (
     planted_predictions,
     retrained_predictions,
 )
+from tests.report_browser import assert_clean, outline, screenshot
 
 SECTIONS = ["regressions", "disparities", "changes", "models", "method"]
 OPTIONS = {
@@ -75,18 +76,11 @@ def test_unchanged_group_is_not_a_regression_and_tiny_group_is_not_shown(html):
 @pytest.mark.browser
 def test_comparison_report_in_chromium(comparison_folder, tmp_path):
     with chromium_page(comparison_folder / "report.html") as driver:
-        assert console_errors(driver) == []
-        assert driver.execute_script("return document.querySelectorAll('script').length") == 1
-        ids = driver.execute_script(
-            "return Array.from(document.querySelectorAll('main section[id]')).map(s => s.id)"
-        )
-        assert ids == SECTIONS
-        widths = driver.execute_script(
-            "return Array.from(document.images).map(i => i.naturalWidth)"
-        )
-        assert len(widths) == 2 and min(widths) > 200  # s2f agreement and cosine, one model
+        page = outline(driver)
+        assert_clean(page, SECTIONS)
+        widths = page.image_widths
+        assert len(widths) == 2  # s2f agreement and cosine, one model
         rows = driver.find_elements("css selector", "#regressions tbody tr")
         assert "overall all" in rows[0].text  # overall first, then the largest group change
         assert f"ethnicity {REGRESSED_GROUP}" in rows[1].text
-        driver.save_screenshot(str(tmp_path / "comparison_report.png"))
-    assert (tmp_path / "comparison_report.png").stat().st_size > 50_000
+        screenshot(driver, tmp_path / "comparison_report.png")
