@@ -10,6 +10,8 @@ import pytest
 from audit.engine import run_audit
 from audit.result import AuditResult
 from reports import render_audit_report
+from reports._audit_figures import _duration_rows
+from reports._audit_view import AuditView
 from reports._format import difference_formatter, interval
 from reports.audit import audit_report_html
 from tests.browser import chromium_page
@@ -136,3 +138,20 @@ def test_audit_report_in_chromium(audit_folder, tmp_path):
         driver.execute_script("window.dispatchEvent(new Event('beforeprint'))")
         assert all(driver.execute_script(folded))  # printed, every table is open
         screenshot(driver, tmp_path / "audit_report.png")
+
+
+def test_three_versus_six_seconds_rows_are_the_duration_intersections(audit_folder):
+    result = AuditResult.load(audit_folder)
+    frame = _duration_rows(AuditView.of(result, privacy_k=5), METRIC, "3", "6").set_index("label")
+    groups = result.groups.set_index(["metric", "slice", "group"])["value"]
+    assert frame.index[0] == "all clips"
+    assert frame.loc["all clips", "value_a"] == groups[METRIC, "duration_s", "3"]
+    assert (
+        frame.loc["gender = female", "value_a"]
+        == groups[METRIC, "gender & duration_s", "female & 3"]
+    )
+    assert (
+        frame.loc["gender = female", "value_b"]
+        == groups[METRIC, "gender & duration_s", "female & 6"]
+    )
+    assert f"language = {TINY_LANGUAGE}" not in frame.index  # suppressed below k = 5

@@ -1,0 +1,393 @@
+"""The model-card sections of the audit report: details, data, method, flags, caveats, ethics."""
+
+from __future__ import annotations
+
+import pandas as pd
+from markupsafe import Markup
+
+from reports import _figures as figures
+from reports import _format as fmt
+from reports._audit_view import ATTRIBUTES, UNIT_ORDER, AuditView, hidden_count, visible_flags
+from reports._page import figure_html, table_html
+
+MAX_FLAG_ROWS = 30
+
+
+INTENDED_USE = Markup(
+    "<p>This report audits how a voice-to-face model (Speech2Face, Oh et al., CVPR 2019, or "
+    "any model writing the same predictions artifact) behaves for different groups of "
+    "speakers. It is meant for researchers and reviewers deciding whether a model, or a "
+    "retrained one, treats groups differently. The model reconstructs an "
+    "<em>average-looking</em> face consistent with a voice; it must not be used to identify "
+    "people, to infer a person's demographics, or to make decisions about individuals.</p>"
+)
+
+
+ETHICS = Markup(
+    "<p>As the Speech2Face authors state, the model does not recover the true face of a "
+    "speaker: it produces an average-looking face carrying dominant visual features that "
+    "correlate with the voice (age, gender, ethnicity). A faithful reconstruction of an "
+    "individual is not possible, and a reconstructed face must never be presented as a "
+    "person's face.</p><p>The training data of such models (AVSpeech / VoxCeleb: YouTube "
+    "videos) does not represent the world population; groups that are rare there are learnt "
+    "worse, which is exactly what this audit measures. The demographic categories used for "
+    "slicing are coarse, partly inferred, and not the self-identity of the people in the "
+    "data; treat them as a lens on model behaviour, not as facts about anyone.</p>"
+    "<p>This report shows no face image of a real person. Groups with fewer speakers than "
+    "the privacy threshold are suppressed in tables and figures.</p>"
+)
+
+
+def findings(audit: AuditView) -> list[str]:
+    summary = audit.summary
+    tests = summary["tests"]
+    flags = visible_flags(audit)
+    out = [
+        f"{len(flags)} disparit{'y' if len(flags) == 1 else 'ies'} flagged: significant after "
+        f"{fmt.correction_name(tests['correction'])} correction over {tests['n_tests']} "
+        "tests and at least the practical threshold away from the reference group."
+    ]
+    for row in flags.head(5).itertuples():
+        out.append(_flag_sentence(audit, row))
+    if len(flags) > 5:
+        out.append(f"… and {len(flags) - 5} more flagged disparities, listed below.")
+    insufficient = sum(len(s["insufficient"]) for s in summary["slices"])
+    if insufficient:
+        out.append(
+            f"{insufficient} group(s) have fewer than {summary['config']['min_speakers']} "
+            "speakers: their differences are not tested (listed under Caveats)."
+        )
+    for column, sources in summary.get("label_provenance", {}).items():
+        inferred = sources.get("inferred", 0)
+        if inferred:
+            total = sum(sources.values())
+            out.append(
+                f"{column} labels are inferred for {inferred} of {total} clips: results by "
+                f"{column} inherit the labelling classifier's errors."
+            )
+    return out
+
+
+def _flag_sentence(audit: AuditView, row) -> str:
+    unit = audit.unit(row.metric)
+    difference = fmt.difference_formatter(unit)(row.difference)
+    interval = fmt.interval(row.diff_ci_low, row.diff_ci_high, unit, signed=True)
+    better = "better" if (row.difference > 0) == bool(row.higher_is_better) else "worse"
+    return (
+        f"{row.metric} for {row.slice} = {row.group}: {difference} against {row.reference} "
+        f"({better}; 95% CI {interval}, adjusted p {fmt.p_value(row.p_adjusted)})."
+    )
+
+
+def _definition_list(items: list[tuple[str, object]]) -> Markup:
+    body = Markup("").join(
+        Markup("<dt>{}</dt><dd>{}</dd>").format(term, value) for term, value in items
+    )
+    return Markup('<dl class="facts">{}</dl>').format(body)
+
+
+def model_section(audit: AuditView) -> Markup:
+    summary = audit.summary
+    versions = ", ".join(f"{k} {v}" for k, v in summary.get("versions", {}).items())
+    facts = _definition_list(
+        [
+            ("Model", Markup("<code>{}</code>").format(summary["model"]["model_id"])),
+            ("Config hash", Markup("<code>{}</code>").format(summary["model"]["config_hash"])),
+            (
+                "Predictions hash",
+                Markup("<code>{}</code>").format(summary["predictions"]["predictions_hash"]),
+            ),
+            ("Software", versions),
+        ]
+    )
+    return facts + INTENDED_USE
+
+
+def data_section(audit: AuditView, dataset_report: str | None) -> Markup:
+    summary = audit.summary
+    predictions = summary["predictions"]
+    intro = Markup(
+        "<p>{} clips of {} speakers. Groups are the values of each slice column and of their "
+        "intersections; a missing label is the explicit group <code>unknown</code>.</p>"
+    ).format(fmt.count(predictions["n_clips"]), fmt.count(predictions["n_speakers"]))
+    if dataset_report:
+        intro += Markup(
+            "<p>Composition, imbalance and label provenance of the data: "
+            '<a href="{}">dataset report</a>.</p>'
+        ).format(dataset_report)
+    rows = []
+    for slice_ in summary["slices"]:
+        for group, clips, speakers in zip(
+            slice_["groups"], slice_["n_clips"], slice_["n_speakers"], strict=True
+        ):
+            if len(slice_["columns"]) != 1:
+                continue
+            hidden = 0 < speakers < audit.privacy_k
+            rows.append(
+                {
+                    "slice": slice_["name"],
+                    "group": group,
+                    "speakers": float("nan") if hidden else speakers,
+                    "clips": float("nan") if hidden else clips,
+                    "evidence": fmt.SUPPRESSED
+                    if hidden
+                    else ("insufficient" if group in slice_["insufficient"] else "ok"),
+                }
+            )
+    small = hidden_count(audit.privacy_k)
+    table = table_html(
+        pd.DataFrame(rows),
+        formats={"speakers": small, "clips": small},
+        badges={"evidence": fmt.badge},
+        caption="Speakers and clips per group (keys: slice, group of groups.parquet)",
+    )
+    provenance = summary.get("label_provenance", {})
+    if provenance:
+        frame = pd.DataFrame(
+            [
+                {"column": column, "label source": source, "clips": n}
+                for column, sources in provenance.items()
+                for source, n in sources.items()
+            ]
+        )
+        table += table_html(
+            frame, badges={"label source": fmt.badge}, caption="Where the labels come from"
+        )
+    return intro + table
+
+
+def method_section(audit: AuditView) -> Markup:
+    summary = audit.summary
+    config, bootstrap, tests = summary["config"], summary["bootstrap"], summary["tests"]
+    methods = sorted(set(audit.groups["ci_method"].dropna()))
+    text = Markup(
+        "<p>Every interval is a {level:.0%} interval from a <strong>{method}</strong> with "
+        "{n_boot} replicates (seed {seed}): clips of one speaker are not independent, so "
+        "speakers, not clips, are resampled within each group. Where every speaker of a group "
+        "has one clip, closed forms are used (Wilson for proportions, Fisher z for "
+        "correlations). Interval methods in this audit: {methods}.</p>"
+        "<p>A disparity is a group's difference from the reference group ({reference}) with "
+        "the interval <em>of the difference</em>, computed in each replicate. Its p-value is a "
+        "{p_method}; the {n_tests} tests ({family}) are corrected together with the "
+        "<strong>{correction}</strong> method at α = {alpha}. A disparity is <em>flagged</em> "
+        "when significant after correction and at least {threshold} points (age errors: "
+        "{age_threshold} years) from the reference. Groups with fewer than {min_speakers} "
+        "speakers are <em>insufficient evidence</em>: shown, never tested.</p>"
+    ).format(
+        level=bootstrap.get("level", config["level"]),
+        method=bootstrap["method"],
+        n_boot=bootstrap["n_boot"],
+        seed=bootstrap["seed"],
+        methods=", ".join(methods),
+        reference=config["reference"],
+        p_method=tests.get("p_value", "bootstrap test"),
+        n_tests=tests["n_tests"],
+        family=tests.get("family", "every test of the audit"),
+        correction=fmt.correction_name(tests["correction"]),
+        alpha=tests["alpha"],
+        threshold=f"{config['threshold'] * 100:g}",
+        age_threshold=config["age_threshold"],
+        min_speakers=config["min_speakers"],
+    )
+    rows = []
+    for spec in summary["metrics"]:
+        overall = summary["overall"].get(spec["name"], {})
+        value = fmt.value_formatter(spec["unit"])(overall.get("value"))
+        rows.append(
+            {
+                "metric": spec["name"],
+                "family": spec["family"],
+                "unit": spec["unit"],
+                "better": "higher" if spec["higher_is_better"] else "lower",
+                "overall": value,
+                "95% CI": fmt.interval(overall.get("ci_low"), overall.get("ci_high"), spec["unit"]),
+                "clips": overall.get("n_clips", float("nan")),
+            }
+        )
+    table = table_html(
+        pd.DataFrame(rows),
+        formats={"clips": fmt.count},
+        caption="Metrics of this audit, over all clips (slice overall, group all)",
+    )
+    return text + table
+
+
+def flags_section(audit: AuditView) -> Markup:
+    flags = visible_flags(audit)
+    if flags.empty:
+        largest = audit.result.disparities()
+        largest = largest[~fmt.is_suppressed(largest["n_speakers"], audit.privacy_k)].head(10)
+        note = Markup(
+            '<p class="ok-note">No disparity is flagged. The largest differences from the '
+            "reference, none significant after correction and beyond the threshold:</p>"
+        )
+        return note + _disparity_table(audit, largest, caption="Largest differences")
+    note = Markup(
+        "<p>One-column slices first, then intersections; within each, proportions (points) "
+        "before age errors and other units, the largest difference relative to its threshold "
+        "first. Each row is one row of <code>groups.parquet</code> "
+        "(metric, slice, group); the shaded band is the practical threshold.</p>"
+    )
+    parts = [note]
+    units = pd.Series([audit.unit(m) for m in flags["metric"]], index=flags.index)
+    for unit in sorted(set(units), key=lambda u: (UNIT_ORDER.get(u, len(UNIT_ORDER)), u)):
+        rows = flags[units == unit].head(MAX_FLAG_ROWS)
+        frame = rows.assign(
+            label=[
+                f"{r.metric} · {r.slice} = {r.group} vs {r.reference}" for r in rows.itertuples()
+            ]
+        )
+        proportion = unit == "proportion"
+        parts.append(
+            figure_html(
+                figures.difference_plot(
+                    frame,
+                    xlabel="difference from the reference (percentage points)"
+                    if proportion
+                    else f"difference from the reference ({unit})",
+                    scale=100.0 if proportion else 1.0,
+                ),
+                alt=f"Flagged disparities ({unit}) with 95% intervals of the difference",
+                caption=f"Flagged disparities ({unit}), largest first"
+                + (f"; the first {MAX_FLAG_ROWS} shown" if len(rows) == MAX_FLAG_ROWS else ""),
+            )
+        )
+    parts.append(_disparity_table(audit, flags.head(MAX_FLAG_ROWS), caption="Flagged disparities"))
+    if len(flags) > MAX_FLAG_ROWS:
+        rest = _disparity_table(audit, flags.iloc[MAX_FLAG_ROWS:], caption="More flags")
+        parts.append(
+            Markup("<details><summary>{} more flagged disparities</summary>{}</details>").format(
+                len(flags) - MAX_FLAG_ROWS, rest
+            )
+        )
+    return Markup("").join(parts)
+
+
+def _disparity_table(audit: AuditView, rows: pd.DataFrame, *, caption: str) -> Markup:
+    display = pd.DataFrame(
+        {
+            "metric": rows["metric"],
+            "slice": rows["slice"],
+            "group": rows["group"],
+            "reference": rows["reference"],
+            "speakers": rows["n_speakers"],
+            "value": [
+                fmt.value_formatter(audit.unit(m))(v)
+                for m, v in zip(rows["metric"], rows["value"], strict=True)
+            ],
+            "difference": rows["difference"],
+            "difference 95% CI": [
+                fmt.interval(lo, hi, audit.unit(m), signed=True)
+                for m, lo, hi in zip(
+                    rows["metric"], rows["diff_ci_low"], rows["diff_ci_high"], strict=True
+                )
+            ],
+            "p (adjusted)": rows["p_adjusted"],
+            "status": [
+                "flag" if f else s for f, s in zip(rows["flag"], rows["status"], strict=True)
+            ],
+        }
+    )
+    units = dict(zip(rows["metric"], [audit.unit(m) for m in rows["metric"]], strict=False))
+    difference_text = {
+        index: fmt.difference_formatter(units[m])(d)
+        for index, m, d in zip(display.index, display["metric"], display["difference"], strict=True)
+    }
+    display["difference"] = display["difference"].astype(float)
+    formatted = iter(difference_text[i] for i in display.index)
+    return table_html(
+        display,
+        formats={
+            "difference": lambda _: next(formatted),
+            "p (adjusted)": fmt.p_value,
+            "speakers": fmt.count,
+        },
+        badges={"status": fmt.badge},
+        caption=caption,
+    )
+
+
+def caveats_section(audit: AuditView, include_faces: bool) -> Markup:
+    summary = audit.summary
+    parts = []
+    for column, sources in summary.get("label_provenance", {}).items():
+        inferred = sources.get("inferred", 0)
+        if inferred:
+            parts.append(
+                Markup(
+                    '<div class="callout inferred"><strong>Inferred labels: {column}.</strong> '
+                    "{inferred} of {total} clips carry a {column} label inferred by a classifier "
+                    "(as the paper's Face++ labels were), not self-reported. Every result by "
+                    "{column} inherits that classifier's errors and biases.</div>"
+                ).format(column=column, inferred=inferred, total=sum(sources.values()))
+            )
+    for caveat in summary.get("caveats", []):
+        parts.append(Markup('<p class="note">{}</p>').format(caveat))
+    parts.append(
+        Markup(
+            "<h3>Attribute classifier domain gap</h3><p>Attributes of reconstructed faces are "
+            "predicted by a face classifier trained on photographs; decoded faces are smooth, "
+            "frontal and average-looking, outside its training domain. The F2F pipeline "
+            "measures this gap: an F2F error is the classifier's, not the voice's.{}</p>"
+        ).format(_domain_gap(audit))
+    )
+    parts.append(_evidence_listing(audit))
+    if summary.get("notes"):
+        notes = Markup("").join(Markup("<li>{}</li>").format(n) for n in summary["notes"])
+        parts.append(Markup("<h3>Notes from the audit</h3><ul>{}</ul>").format(notes))
+    faces = (
+        "include_faces was requested, but this audit artifact holds no face images; none are "
+        "embedded."
+        if include_faces
+        else "No face image is embedded (real faces are shown only with include_faces)."
+    )
+    parts.append(Markup('<p class="note">{}</p>').format(faces))
+    return Markup("").join(parts)
+
+
+def _domain_gap(audit: AuditView) -> str:
+    overall = audit.summary["overall"]
+    sentences = []
+    for attribute in ATTRIBUTES:
+        metric = f"f2f_{attribute}_agreement"
+        if metric in overall and overall[metric].get("value") is not None:
+            sentences.append(f"{attribute.replace('_', ' ')} {overall[metric]['value'] * 100:.1f}%")
+    if not sentences:
+        return ""
+    return " Here, F2F agreement with the true face is: " + ", ".join(sentences) + "."
+
+
+def _evidence_listing(audit: AuditView) -> Markup:
+    summary = audit.summary
+    k = audit.privacy_k
+    insufficient, empty, suppressed = [], [], []
+    for slice_ in summary["slices"]:
+        for group, speakers in zip(slice_["groups"], slice_["n_speakers"], strict=True):
+            label = f"{slice_['name']} = {group}"
+            if 0 < speakers < k:
+                suppressed.append(label)
+            if group in slice_["insufficient"]:
+                insufficient.append(label)
+        empty.extend(f"{slice_['name']} = {group}" for group in slice_["empty"])
+    parts = [Markup("<h3>Groups with insufficient evidence</h3>")]
+    parts.append(
+        Markup(
+            "<p>{} group(s) have fewer than {} speakers; they are shown but not tested: {}</p>"
+        ).format(len(insufficient), summary["config"]["min_speakers"], fmt.listing(insufficient))
+        if insufficient
+        else Markup("<p>Every group has enough speakers to be tested.</p>")
+    )
+    if empty:
+        parts.append(
+            Markup("<p>{} intersection(s) hold no clip: {}</p>").format(
+                len(empty), fmt.listing(empty)
+            )
+        )
+    if suppressed:
+        parts.append(
+            Markup(
+                "<p>{} group(s) have fewer than {} speakers (the privacy threshold); their "
+                "numbers are suppressed in tables and figures: {}</p>"
+            ).format(len(suppressed), k, fmt.listing(suppressed))
+        )
+    return Markup("").join(parts)

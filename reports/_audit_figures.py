@@ -1,0 +1,327 @@
+"""The quantitative sections of the audit report: per-group figures with their tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+from markupsafe import Markup
+
+from reports import _figures as figures
+from reports._audit_view import (
+    ATTRIBUTES,
+    DURATION_COLUMN,
+    RECALL,
+    AuditView,
+    metric_table,
+    primary_metrics,
+    recall_metrics,
+)
+from reports._page import figure_html
+
+MAX_CONFUSION_PANELS = 12
+
+
+SLICE_OF_ATTRIBUTE = {"gender": "gender", "age_decade": "age_group", "ethnicity": "ethnicity"}
+"""The slice whose groups are the attribute's own true classes (its per-group matrix is trivial)."""
+
+
+MAX_DURATION_METRICS = 2
+
+
+def groups_section(audit: AuditView) -> Markup:
+    parts = [Markup("<p>{}</p>").format(figures.forest_legend_note())]
+    for metric in primary_metrics(audit):
+        panels = [
+            (slice_name, audit.rows(metric, slice_name))
+            for slice_name in audit.single_slices()
+            if len(audit.rows(metric, slice_name))
+        ]
+        if not panels:
+            continue
+        unit = audit.unit(metric)
+        spec = audit.spec(metric)
+        parts.append(Markup("<h3>{}</h3>").format(metric))
+        figure = figures.forest_plot(panels, metric=metric, unit=unit)
+        better = "higher" if spec["higher_is_better"] else "lower"
+        parts.append(
+            figure_html(
+                figure,
+                alt=f"Forest plot of {metric} per group",
+                caption=f"{metric} per group ({better} is better); rows of groups.parquet "
+                f"with metric = {metric}.",
+            )
+        )
+        parts.append(metric_table(audit, metric))
+    return Markup("").join(parts)
+
+
+def confusion_section(audit: AuditView) -> Markup:
+    confusion = audit.result.confusion
+    if confusion.empty:
+        return Markup("")
+    speakers = audit.groups.drop_duplicates(["slice", "group"]).set_index(["slice", "group"])[
+        "n_speakers"
+    ]
+    parts = [
+        Markup(
+            "<p>As the paper's Fig. 5: rows are the attribute class of the true face, columns "
+            "the class predicted on the reconstructed face (S2F) or on the face encoder's own "
+            "reconstruction (F2F); each row sums to 1 (rows of <code>confusion.parquet</code>). "
+            "Groups below the privacy threshold are not shown.</p>"
+        )
+    ]
+    for attribute in dict.fromkeys(confusion["attribute"]):
+        rows = _Matrices(confusion[confusion["attribute"] == attribute])
+        label = attribute.replace("_", " ")
+        overall = [
+            (f"{face.upper()}, all clips", rows.matrix(face, "overall", "all"))
+            for face in ("s2f", "f2f")
+            if rows.has(face, "overall", "all")
+        ]
+        parts.append(Markup("<h3>{}</h3>").format(label))
+        parts.append(
+            figure_html(
+                figures.confusion_grid(
+                    overall, true_label=f"true {label}", predicted_label=f"predicted {label}"
+                ),
+                alt=f"Confusion of {label}, S2F and F2F, all clips",
+                caption=f"{label}: S2F and F2F against the true face, all clips",
+            )
+        )
+        labelled_by = SLICE_OF_ATTRIBUTE.get(attribute)
+        groups = [
+            (slice_name, group)
+            for slice_name in audit.single_slices(with_duration=False)
+            if slice_name != labelled_by
+            for group in rows.groups("s2f", slice_name)
+            if speakers.get((slice_name, group), 0) >= audit.privacy_k
+        ]
+        if not groups:
+            continue
+        panels = [
+            (f"{slice_name} = {group}", rows.matrix("s2f", slice_name, group))
+            for slice_name, group in groups[:MAX_CONFUSION_PANELS]
+        ]
+        caption = f"S2F {label} confusion per group"
+        if len(groups) > len(panels):
+            caption += (
+                f" (first {len(panels)}; {len(groups) - len(panels)} more in confusion.parquet)"
+            )
+        parts.append(
+            figure_html(
+                figures.confusion_grid(
+                    panels, true_label=f"true {label}", predicted_label=f"S2F {label}"
+                ),
+                alt=f"S2F {label} confusion per group",
+                caption=caption,
+            )
+        )
+    return Markup("").join(parts)
+
+
+class _Matrices:
+    """One attribute's confusion rows, pivoted once: a matrix per (face, slice, group)."""
+
+    def __init__(self, rows: pd.DataFrame) -> None:
+        self.classes = sorted(set(rows["true_class"]) | set(rows["predicted_class"]))
+        self.true_classes = sorted(set(rows["true_class"]))
+        self.wide = rows.pivot_table(
+            index=["face", "slice", "group", "true_class"],
+            columns="predicted_class",
+            values="share",
+            aggfunc="first",
+        ).reindex(columns=self.classes)
+        self.keys = set(self.wide.index.droplevel("true_class"))
+
+    def has(self, face: str, slice_name: str, group: str) -> bool:
+        return (face, slice_name, group) in self.keys
+
+    def groups(self, face: str, slice_name: str) -> list[str]:
+        return sorted(g for f, s, g in self.keys if f == face and s == slice_name)
+
+    def matrix(self, face: str, slice_name: str, group: str) -> pd.DataFrame:
+        """True × predicted shares; a true class the group lacks stays blank (NaN)."""
+        matrix = self.wide.loc[(face, slice_name, group)].fillna(0.0)
+        return matrix.reindex(self.true_classes)
+
+
+def retrieval_section(audit: AuditView) -> Markup:
+    recall = recall_metrics(audit)
+    if not recall:
+        return Markup("")
+    mixed = audit.summary.get("retrieval", {}).get("mixed", {})
+    chance_rows = mixed.get("groups", [])
+    chance = None
+    if len(chance_rows) == 1:
+        chance = {
+            k: chance_rows[0][f"chance@{k}"] for k in recall if f"chance@{k}" in chance_rows[0]
+        }
+    distance = RECALL.match(next(iter(recall.values()))).group(2)
+    intro = Markup(
+        "<p>Each voice's predicted face feature ranks a gallery of true faces (one per "
+        "speaker); recall@k is the share of voices whose own face is among the k closest "
+        "({} distance). {}</p>"
+    ).format(
+        distance,
+        Markup("Gallery: {} faces in {} gallery(ies), seed {}; chance is k/G (dotted).").format(
+            chance_rows[0]["gallery_size"], chance_rows[0]["n_galleries"], mixed.get("seed")
+        )
+        if len(chance_rows) == 1
+        else "Gallery sizes are not recorded in this audit.",
+    )
+    panels = []
+    for slice_name in ["overall", *audit.single_slices()]:
+        frames = [
+            audit.rows(metric, slice_name).assign(k=k)[["group", "k", "value", "ci_low", "ci_high"]]
+            for k, metric in sorted(recall.items())
+        ]
+        frame = pd.concat(frames, ignore_index=True)
+        if not frame.empty:
+            panels.append((slice_name, frame))
+    figure = figure_html(
+        figures.recall_curves(panels, chance),
+        alt="recall@k per group, one panel per slice",
+        caption=f"recall@k ({distance}) per group with 95% intervals; rows of groups.parquet "
+        f"with metric recall@k_{distance}",
+    )
+    return intro + figure
+
+
+def decomposition_section(audit: AuditView) -> Markup:
+    metrics = set(audit.result.metrics)
+    parts = [
+        Markup(
+            "<p>The S2F pipeline (voice → face → attribute classifier) errs both because the "
+            "voice carries limited information and because the classifier errs on faces. The "
+            "F2F pipeline (true face → face feature → decoded face → classifier) shares the "
+            "second error only, so the gap F2F − S2F is the error the voice adds "
+            "(<code>&lt;attribute&gt;_voice_added_error</code>).</p>"
+        )
+    ]
+    for attribute in ATTRIBUTES:
+        s2f, f2f = f"s2f_{attribute}_agreement", f"f2f_{attribute}_agreement"
+        added = f"{attribute}_voice_added_error"
+        if not {s2f, f2f} <= metrics:
+            continue
+        rows = []
+        for slice_name in ["overall", *audit.single_slices(with_duration=False)]:
+            a, b = audit.rows(f2f, slice_name), audit.rows(s2f, slice_name)
+            merged = a.merge(b, on="group", suffixes=("_f2f", "_s2f"))
+            merged["group"] = [
+                "all clips" if slice_name == "overall" else f"{slice_name} = {g}"
+                for g in merged["group"]
+            ]
+            rows.append(merged)
+        frame = pd.concat(rows, ignore_index=True)
+        label = attribute.replace("_", " ")
+        parts.append(Markup("<h3>{}</h3>").format(label))
+        parts.append(
+            figure_html(
+                figures.decomposition_bars(frame, attribute=label),
+                alt=f"F2F and S2F {label} agreement per group",
+                caption=f"F2F ({f2f}) and S2F ({s2f}) agreement with the true face per group",
+            )
+        )
+        if added in metrics:
+            parts.append(metric_table(audit, added))
+    return Markup("").join(parts) if len(parts) > 1 else Markup("")
+
+
+def craniofacial_section(audit: AuditView) -> Markup:
+    metrics = [
+        m["name"]
+        for m in audit.summary["metrics"]
+        if m["family"] == "craniofacial" and m["name"].startswith("s2f_")
+    ]
+    if not metrics:
+        return Markup("")
+    parts = [
+        Markup(
+            "<p>Pearson correlation between each craniofacial measure of the true face and of "
+            "the reconstructed face (S2F), per group, with 95% intervals. The paper reports "
+            "these correlations over all faces; 0 is no relation.</p>"
+        )
+    ]
+    panels = []
+    for slice_name in ["overall", *audit.single_slices(with_duration=False)]:
+        frame = pd.concat(
+            [
+                audit.rows(metric, slice_name).assign(
+                    measure=metric.removeprefix("s2f_cf_").removesuffix("_pearson")
+                )
+                for metric in metrics
+            ],
+            ignore_index=True,
+        )
+        if not frame.empty:
+            panels.append((slice_name, frame))
+    parts.append(
+        figure_html(
+            figures.correlation_plot(panels),
+            alt="Craniofacial correlations per group, one panel per slice",
+            caption="S2F craniofacial correlations per group (metrics s2f_cf_<measure>_pearson)",
+        )
+    )
+    return Markup("").join(parts)
+
+
+def duration_section(audit: AuditView) -> Markup:
+    if DURATION_COLUMN not in audit.single_slices():
+        return Markup("")
+    durations = sorted(audit.rows(audit.result.metrics[0], DURATION_COLUMN)["group"], key=float)
+    if len(durations) < 2:
+        return Markup("")
+    short, long = durations[0], durations[-1]
+    parts = [
+        Markup(
+            "<p>The same clips evaluated with {} s and {} s of speech (the paper's Table 4). "
+            "Rows come from the slice <code>duration_s</code> and its intersections.</p>"
+        ).format(short, long)
+    ]
+    for metric in primary_metrics(audit)[:MAX_DURATION_METRICS]:
+        frame = _duration_rows(audit, metric, short, long)
+        if frame.empty:
+            continue
+        unit = audit.unit(metric)
+        parts.append(
+            figure_html(
+                figures.paired_bars(
+                    frame,
+                    labels=(f"{short} s", f"{long} s"),
+                    colors=(figures.MUTED, figures.ACCENT),
+                    xlabel=f"{metric} ({unit})",
+                ),
+                alt=f"{metric} at {short} s and {long} s per group",
+                caption=f"{metric} at {short} s and {long} s of speech, per group",
+            )
+        )
+    return Markup("").join(parts)
+
+
+def _duration_rows(audit: AuditView, metric: str, short: str, long: str) -> pd.DataFrame:
+    """One row per group (and all clips): value and CI at the short and the long duration."""
+    fields = ("value", "ci_low", "ci_high")
+    cells: dict[tuple[str, str], dict[str, float]] = {}
+    for row in audit.rows(metric, DURATION_COLUMN).itertuples(index=False):
+        cells["all clips", row.group] = {f: float(getattr(row, f)) for f in fields}
+    for slice_ in audit.summary["slices"]:
+        columns = slice_["columns"]
+        if len(columns) != 2 or DURATION_COLUMN not in columns:
+            continue
+        position = columns.index(DURATION_COLUMN)
+        other = columns[1 - position]
+        for row in audit.rows(metric, slice_["name"]).itertuples(index=False):
+            labels = row.group.split(" & ")
+            key = (f"{other} = {labels[1 - position]}", labels[position])
+            cells[key] = {f: float(getattr(row, f)) for f in fields}
+    labels = dict.fromkeys(label for label, _ in cells)
+    return pd.DataFrame(
+        [
+            {
+                "label": label,
+                **{f"{f}_a": cells[label, short][f] for f in fields},
+                **{f"{f}_b": cells[label, long][f] for f in fields},
+            }
+            for label in labels
+            if (label, short) in cells and (label, long) in cells
+        ]
+    )

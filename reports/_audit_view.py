@@ -1,0 +1,165 @@
+"""The audit as the report sees it: groups with privacy suppression, headline metrics, flags.
+
+Shared by the model-card sections (``_audit_card``) and the figure sections
+(``_audit_figures``) of the audit report.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from markupsafe import Markup
+
+from audit.result import AuditResult
+from reports import _format as fmt
+from reports._page import table_html
+
+ATTRIBUTES = ("gender", "age_decade", "ethnicity")
+
+DURATION_COLUMN = "duration_s"
+
+RECALL = re.compile(r"^recall@(\d+)_([a-z0-9]+)$")
+
+PREFERRED_DISTANCE = "cosine"
+
+UNIT_ORDER = {"proportion": 0, "years": 1}
+"""Flag figures of agreement and recall (points) first, then age errors, then the rest."""
+
+
+@dataclass
+class AuditView:
+    """A loaded audit with the report's privacy view of its groups table."""
+
+    result: AuditResult
+    privacy_k: int
+    groups: pd.DataFrame
+
+    @classmethod
+    def of(cls, result: AuditResult, privacy_k: int) -> AuditView:
+        groups = result.groups.copy()
+        groups["suppressed"] = fmt.is_suppressed(groups["n_speakers"], privacy_k)
+        return cls(result=result, privacy_k=privacy_k, groups=groups)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return self.result.summary
+
+    def spec(self, metric: str) -> dict[str, Any]:
+        return next(m for m in self.summary["metrics"] if m["name"] == metric)
+
+    def unit(self, metric: str) -> str:
+        return self.spec(metric)["unit"]
+
+    def single_slices(self, *, with_duration: bool = True) -> list[str]:
+        return [
+            s["name"]
+            for s in self.summary["slices"]
+            if len(s["columns"]) == 1 and (with_duration or s["columns"][0] != DURATION_COLUMN)
+        ]
+
+    def rows(self, metric: str, slice_name: str, *, visible: bool = True) -> pd.DataFrame:
+        """Groups of one metric and slice, suppressed and empty groups left out if ``visible``."""
+        groups = self.groups
+        rows = groups[(groups["metric"] == metric) & (groups["slice"] == slice_name)]
+        if visible:
+            rows = rows[~rows["suppressed"] & (rows["status"] != "empty")]
+        return rows.reset_index(drop=True)
+
+
+def visible_flags(audit: AuditView) -> pd.DataFrame:
+    """Flags shown: one-column slices first, points before years before other units (whose
+    threshold means less), then by difference relative to the threshold."""
+    flags = audit.result.flags()
+    flags = flags[~fmt.is_suppressed(flags["n_speakers"], audit.privacy_k)]
+    order = pd.DataFrame(
+        {
+            "order": flags["slice"].str.count(" & "),
+            "unit": [UNIT_ORDER.get(audit.unit(m), len(UNIT_ORDER)) for m in flags["metric"]],
+            "size": -(
+                flags["difference"].abs() / flags["threshold"].where(flags["threshold"] > 0, 1)
+            ),
+        },
+        index=flags.index,
+    ).sort_values(["order", "unit", "size"], kind="stable")
+    return flags.loc[order.index].reset_index(drop=True)
+
+
+def hidden_count(privacy_k: int):
+    return lambda v: fmt.count(v) if fmt.finite(v) else f"< {privacy_k}"
+
+
+def primary_metrics(audit: AuditView) -> list[str]:
+    """Metrics that get a forest plot: S2F agreements, age error, similarity, top recall@k."""
+    names = audit.result.metrics
+    recall = recall_metrics(audit)
+    top_recall = {recall[max(recall)]} if recall else set()
+    chosen = [
+        name
+        for name in names
+        if (name.startswith("s2f_") and name.endswith("_agreement"))
+        or name in ("s2f_age_error", "feature_cosine_score")
+        or name in top_recall
+    ]
+    return chosen
+
+
+def recall_metrics(audit: AuditView) -> dict[int, str]:
+    """recall@k metric of the preferred distance (mixed gallery), by k."""
+    found: dict[str, dict[int, str]] = {}
+    for name in audit.result.metrics:
+        match = RECALL.match(name)
+        if match:
+            found.setdefault(match.group(2), {})[int(match.group(1))] = name
+    if not found:
+        return {}
+    return found.get(PREFERRED_DISTANCE, next(iter(found.values())))
+
+
+def metric_table(audit: AuditView, metric: str) -> Markup:
+    """Every group of every slice (intersections too) for one metric, folded."""
+    rows = audit.groups[(audit.groups["metric"] == metric) & (audit.groups["slice"] != "overall")]
+    unit = audit.unit(metric)
+    hidden = rows["suppressed"].to_numpy()
+    display = pd.DataFrame(
+        {
+            "slice": rows["slice"],
+            "group": rows["group"],
+            "speakers": rows["n_speakers"].where(~hidden),
+            "clips": rows["n_clips"].where(~hidden),
+            "value": rows["value"].where(~hidden),
+            "95% CI": [
+                "–" if h else fmt.interval(lo, hi, unit)
+                for h, lo, hi in zip(hidden, rows["ci_low"], rows["ci_high"], strict=True)
+            ],
+            "reference": rows["reference"],
+            "difference": rows["difference"].where(~hidden),
+            "difference 95% CI": [
+                "–" if h else fmt.interval(lo, hi, unit, signed=True)
+                for h, lo, hi in zip(hidden, rows["diff_ci_low"], rows["diff_ci_high"], strict=True)
+            ],
+            "p (adjusted)": rows["p_adjusted"].where(~hidden),
+            "status": [
+                fmt.SUPPRESSED if h else ("flag" if f else s)
+                for h, f, s in zip(hidden, rows["flag"], rows["status"], strict=True)
+            ],
+        }
+    )
+    table = table_html(
+        display,
+        formats={
+            "speakers": hidden_count(audit.privacy_k),
+            "clips": hidden_count(audit.privacy_k),
+            "value": fmt.value_formatter(unit),
+            "difference": fmt.difference_formatter(unit),
+            "p (adjusted)": fmt.p_value,
+        },
+        badges={"status": fmt.badge},
+        caption=f"groups.parquet rows with metric = {metric}",
+    )
+    return Markup(
+        "<details><summary>Table: {} for every group and intersection ({} rows)"
+        "</summary>{}</details>"
+    ).format(metric, len(display), table)
