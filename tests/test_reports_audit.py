@@ -9,6 +9,7 @@ import pytest
 
 from audit.engine import run_audit
 from audit.result import AuditResult
+from audit.simulate import simulate_predictions
 from reports import render_audit_report
 from reports._audit_figures import _duration_rows
 from reports._audit_view import AuditView
@@ -155,3 +156,24 @@ def test_three_versus_six_seconds_rows_are_the_duration_intersections(audit_fold
         == groups[METRIC, "gender & duration_s", "female & 6"]
     )
     assert f"language = {TINY_LANGUAGE}" not in frame.index  # suppressed below k = 5
+
+
+def test_minimal_audit_without_flags_leaves_out_sections_it_has_no_data_for():
+    """Equal true rates (no disparity), gender columns only: no retrieval, no durations."""
+    predictions = simulate_predictions(
+        {"group_a": 0.8, "group_b": 0.8}, speakers_per_group=40, clips_per_speaker=3
+    )
+    html = audit_report_html(run_audit(predictions, n_boot=100, fairlearn_views=False), source="a")
+    sections = re.findall(r'<section id="(\w+)">', html)
+    assert sections == [
+        "model",
+        "data",
+        "method",
+        "flags",
+        "groups",
+        "confusion",
+        "caveats",
+        "ethics",
+    ]
+    assert "No disparity is flagged" in html
+    assert "0 disparities flagged" in html
