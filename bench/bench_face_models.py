@@ -121,8 +121,9 @@ def main() -> None:
         "held-out canonical (true)": (faces.canonical_images[held], held),
         "held-out F2F reconstruct.": (reconstructions[held], held),
     }
+    predicted_by_case = {}
     for name, (images_, who) in cases.items():
-        predicted = predict_attributes(classifier, images_)
+        predicted = predicted_by_case[name] = predict_attributes(classifier, images_)
         print(
             f"  {name:26s} {np.mean(predicted['gender'] == faces.genders[who]):6.3f}  "
             f"{np.mean(predicted['age_decade'] == age_decades(faces.ages[who])):10.3f}  "
@@ -136,6 +137,16 @@ def main() -> None:
         ),
         "ethnicity": _majority_share(faces.ethnicities[held], faces.ethnicities[: args.identities]),
     }
+    true_faces = predicted_by_case["held-out canonical (true)"]
+    f2f_faces = predicted_by_case["held-out F2F reconstruct."]
+    agreement = {
+        attribute: np.mean(true_faces[attribute] == f2f_faces[attribute])
+        for attribute in ("gender", "age_decade", "ethnicity")
+    }
+    print(
+        "  F2F agreement with the true face's labels: "
+        + ", ".join(f"{name} {value:.3f}" for name, value in agreement.items())
+    )
     mean_age_error = np.abs(faces.ages[held] - faces.ages[: args.identities].mean()).mean()
     print(
         f"  {'majority class / mean age':26s} {majority['gender']:6.3f}  "

@@ -17,6 +17,7 @@ from speech2face.training.faces import (
     AttributeTrainingConfig,
     load_face_model,
     save_face_model,
+    soften,
     synthetic_face_set,
     train_attribute_classifier,
 )
@@ -117,3 +118,15 @@ def test_custom_ethnicity_classes(labelled):
     result = predict_attributes(model, labelled.images[:3])
     assert result["ethnicity_proba"].shape == (3, 2)
     assert set(result["ethnicity"]) <= set(classes)
+
+
+def test_soften_blurs_the_chosen_share_and_leaves_the_rest():
+    checkerboard = ((torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2).float()
+    images = checkerboard.expand(200, 3, 8, 8)
+    softened = soften(images, probability=0.3, generator=torch.Generator().manual_seed(0))
+    blurred = (softened - 0.5).abs().flatten(1).amax(1) < 1e-6  # finest detail averaged out
+    untouched = (softened == images).flatten(1).all(1)
+    assert torch.all(blurred ^ untouched)
+    assert 0.2 < blurred.float().mean() < 0.4
+    generator = torch.Generator().manual_seed(0)
+    assert torch.equal(soften(images, probability=0.0, generator=generator), images)

@@ -19,7 +19,7 @@ from speech2face.training.faces import (
     TOO_FEW_IDENTITIES,
     FaceEncoderTrainingConfig,
     _best_threshold,
-    load_face_model,
+    load_face_encoder,
     save_face_model,
     synthetic_face_set,
     train_face_encoder,
@@ -117,7 +117,10 @@ def test_small_encoder_separates_held_out_identities(face_set, tmp_path):
 
     path = tmp_path / "encoder.pt"
     save_face_model(encoder, path)
-    reloaded = load_face_model(path, kind="face_encoder", preset="small")
+    reloaded = load_face_encoder(path, name="small")
+    assert not reloaded.training and not any(p.requires_grad for p in reloaded.parameters())
+    with pytest.raises(InputError, match="unknown face encoder 'vgg'"):
+        load_face_encoder(path, name="vgg")
     np.testing.assert_array_equal(
         encode_images(reloaded, face_set.images[:4]), encode_images(encoder, face_set.images[:4])
     )

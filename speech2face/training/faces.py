@@ -36,9 +36,11 @@ from speech2face.models.face_decoder import (
     warp_images,
 )
 from speech2face.models.face_encoder import (
+    FaceEncoder,
     SmallFaceEncoder,
     SmallFaceEncoderConfig,
     as_image_batch,
+    load_vggface,
 )
 from speech2face.synth.faces import render_face, sample_face_params, sample_variation
 from speech2face.vocabulary import SYNTHETIC_ETHNICITIES, UNKNOWN
@@ -50,6 +52,10 @@ MODEL_CLASSES: dict[str, tuple[type[nn.Module], type]] = {
     "attribute_classifier": (AttributeClassifier, AttributeClassifierConfig),
 }
 
+FACE_ENCODERS = ("vggface", "small")
+"""Face encoders by name: ``vggface`` from a user's VGG-Face state_dict, ``small`` trained here."""
+
+UNKNOWN_FACE_ENCODER = "unknown face encoder {name!r}: expected one of {allowed}"
 MISSING_MODEL_FILE = "face model file not found: {path}"
 UNREADABLE_MODEL_FILE = "cannot read face model file {path}: {reason}"
 WRONG_MODEL_KIND = "{path} holds a {found} model, expected a {expected} model"
@@ -108,6 +114,9 @@ class AttributeTrainingConfig:
     learning_rate: float = 3e-3
     weight_decay: float = 5e-4
     max_shift: float = 0.06
+    blur_probability: float = 0.3
+    """Share of training images softened (2× down- and up-sampled), so that the blurrier
+    decoder reconstructions are labelled like the sharp faces they stand for."""
 
 
 @dataclass(frozen=True)
@@ -286,7 +295,8 @@ def train_attribute_classifier(
         )
 
         def batch_loss(index: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-            outputs = model(jitter(inputs[index], max_shift=config.max_shift, generator=generator))
+            batch = jitter(inputs[index], max_shift=config.max_shift, generator=generator)
+            outputs = model(soften(batch, probability=config.blur_probability, generator=generator))
             ages_known = ~torch.isnan(age_years[index])
             age_loss = (
                 F.gaussian_nll_loss(
@@ -319,6 +329,17 @@ def jitter(images: torch.Tensor, *, max_shift: float, generator: torch.Generator
     theta[:, :, 2] = shifts
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, padding_mode="border", align_corners=False)
+
+
+def soften(images: torch.Tensor, *, probability: float, generator: torch.Generator) -> torch.Tensor:
+    """Blur a random ``probability`` share of ``images`` by 2× down- and bilinear up-sampling."""
+    chosen = torch.rand(images.shape[0], generator=generator) < probability
+    if not chosen.any():
+        return images
+    blurred = F.interpolate(
+        F.avg_pool2d(images, 2), size=images.shape[-2:], mode="bilinear", align_corners=False
+    )
+    return torch.where(chosen[:, None, None, None], blurred, images)
 
 
 def _fit(
@@ -512,3 +533,12 @@ def load_face_model(path: str | Path, *, kind: str, preset: str | None = None) -
     model.preset = payload["preset"]
     model.loss_history = payload["loss_history"]
     return model.eval()
+
+
+def load_face_encoder(path: str | Path, *, name: str) -> FaceEncoder:
+    """The face encoder ``name`` (one of :data:`FACE_ENCODERS`) from ``path``, frozen."""
+    if name == "vggface":
+        return load_vggface(path).freeze()
+    if name == "small":
+        return load_face_model(path, kind="face_encoder", preset="small").freeze()
+    raise InputError(UNKNOWN_FACE_ENCODER.format(name=name, allowed=FACE_ENCODERS))
