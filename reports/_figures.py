@@ -244,7 +244,7 @@ def reference_bars(frame: pd.DataFrame, *, column: str) -> Figure:
     )
     axes.set_yticks(y, [_short(g) for g in groups])
     axes.set_xlabel(f"share of known {column} (%)", fontsize=8)
-    axes.legend(fontsize=7, frameon=False, loc="lower right")
+    axes.legend(fontsize=7, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), ncols=2)
     return figure
 
 

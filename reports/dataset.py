@@ -49,9 +49,13 @@ def dataset_report_html(
         ("overview", "Overview", lambda: _overview(analysis)),
         ("composition", "Group sizes per split", lambda: _composition(analysis, counts, privacy_k)),
         ("intersections", "Intersections", lambda: _intersections(analysis, privacy_k)),
-        ("imbalance", "Imbalance scores", lambda: _imbalance(analysis)),
+        ("imbalance", "Imbalance scores", lambda: _imbalance(analysis, privacy_k)),
         ("shift", "Train versus test", lambda: _shift(analysis)),
-        ("reference", "Against the reference population", lambda: _reference(analysis)),
+        (
+            "reference",
+            "Against the reference population",
+            lambda: _reference(analysis, privacy_k),
+        ),
         ("language", "Language × ethnicity", lambda: _language(analysis, privacy_k)),
         ("provenance", "Label provenance", lambda: _provenance(analysis)),
         (
@@ -173,7 +177,8 @@ def _composition(analysis: DatasetAnalysis, counts: pd.DataFrame, privacy_k: int
             figure_html(
                 figures.share_bars(rows, column=column, privacy_k=privacy_k),
                 alt=f"Share of speakers by {column} per split",
-                caption=f"Share of speakers by {column} per split (counts table, slice = {column})",
+                caption=f"Share of speakers by {column} per split "
+                f"(counts.parquet, slice = {column})",
             )
         )
         table_rows = private[(private["slice"] == column)]
@@ -181,7 +186,7 @@ def _composition(analysis: DatasetAnalysis, counts: pd.DataFrame, privacy_k: int
             Markup("<details><summary>Table: {} per split ({} rows)</summary>{}</details>").format(
                 column,
                 len(table_rows),
-                _counts_table(table_rows, privacy_k, caption=f"slice = {column}"),
+                _counts_table(table_rows, privacy_k, caption=f"counts.parquet, slice = {column}"),
             )
         )
     return Markup("").join(parts)
@@ -221,7 +226,7 @@ def _intersections(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
                     columns_label=columns_label,
                 ),
                 alt=f"Speakers per {slice_name} cell, per split",
-                caption=f"Speakers per cell of {slice_name} (counts table, slice = {slice_name})",
+                caption=f"Speakers per cell of {slice_name} (counts.parquet, slice = {slice_name})",
             )
         )
         empty = part[(part["status"] == "empty") & part["split"].isin(splits)]
@@ -231,10 +236,32 @@ def _intersections(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
     return Markup("").join(parts)
 
 
-def _imbalance(analysis: DatasetAnalysis) -> Markup:
+def _suppressed(analysis: DatasetAnalysis, privacy_k: int) -> pd.Series:
+    """Whether each (split, slice, group) is below the privacy threshold (but not empty)."""
+    counts = analysis.counts
+    hidden = fmt.is_suppressed(counts["n_speakers"], privacy_k)
+    return pd.Series(
+        hidden.to_numpy(), index=pd.MultiIndex.from_frame(counts[["split", "slice", "group"]])
+    )
+
+
+def _hide(frame: pd.DataFrame, hidden: pd.Series, *, group: str, columns: list[str]):
+    """``frame`` with ``columns`` blanked where (split, column, ``group``) is suppressed."""
+    keys = pd.MultiIndex.from_arrays([frame["split"], frame["column"], frame[group]])
+    mask = hidden.reindex(keys, fill_value=False).to_numpy()
+    frame = frame.copy()
+    for column in columns:
+        frame[column] = frame[column].astype(float).where(~mask)
+    return frame
+
+
+def _imbalance(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
     frame = analysis.imbalance
     if frame.empty:
         return Markup("")
+    frame = _hide(
+        frame, _suppressed(analysis, privacy_k), group="smallest_group", columns=["min_share"]
+    )
     display = frame.rename(
         columns={
             "n_categories": "groups",
@@ -261,7 +288,7 @@ def _imbalance(analysis: DatasetAnalysis) -> Markup:
             "score (speakers)": score,
             "score (clips)": score,
         },
-        caption="imbalance table",
+        caption="imbalance.parquet (a smallest share below the privacy threshold is blank)",
     )
 
 
@@ -293,12 +320,19 @@ def _shift(analysis: DatasetAnalysis) -> Markup:
             "p": fmt.p_value,
         },
         badges={"shift": lambda v: "insufficient" if v == "shifted" else "ok"},
-        caption="shift table",
+        caption="shift.parquet",
     )
 
 
-def _reference(analysis: DatasetAnalysis) -> Markup:
+def _reference(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
     frame = analysis.reference
+    if not frame.empty:
+        frame = _hide(
+            frame,
+            _suppressed(analysis, privacy_k),
+            group="group",
+            columns=["observed_share", "difference", "ratio"],
+        )
     if frame.empty:
         return Markup(
             "<p>No reference population was given (<code>--reference-population "
@@ -319,16 +353,17 @@ def _reference(analysis: DatasetAnalysis) -> Markup:
                 caption=f"{column}: observed ({split}) versus reference population",
             )
         )
+    display = frame.rename(columns={"observed_share": "observed", "reference_share": "reference"})
     parts.append(
         table_html(
-            frame,
+            display,
             formats={
-                "observed_share": fmt.share,
-                "reference_share": fmt.share,
+                "observed": fmt.share,
+                "reference": fmt.share,
                 "difference": lambda v: f"{v * 100:+.1f} pts" if fmt.finite(v) else "–",
                 "ratio": lambda v: f"{v:.2f}" if fmt.finite(v) else "–",
             },
-            caption="reference table",
+            caption="reference.parquet (shares of speakers with a known label)",
         )
     )
     return Markup("").join(parts)
@@ -348,7 +383,9 @@ def _language(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
         "<p>Speakers per spoken language (rows) and ethnicity (columns), all splits: a "
         "language spoken by one ethnicity only confounds the two.</p>"
     ) + table_html(
-        display, formats={c: small for c in value_columns}, caption="language × ethnicity"
+        display,
+        formats={c: small for c in value_columns},
+        caption="language_by_ethnicity.parquet (speakers)",
     )
 
 
@@ -403,10 +440,12 @@ def _power(analysis: DatasetAnalysis, counts: pd.DataFrame, privacy_k: int) -> M
         figure = figure_html(
             figures.detectable_bars(shown.assign(label=shown["slice"] + " = " + shown["group"])),
             alt=f"Minimum detectable difference per group in {split}",
-            caption=f"Minimum detectable difference per group ({split} split; counts table, "
+            caption=f"Minimum detectable difference per group ({split} split; counts.parquet, "
             "column min_detectable_difference)",
         )
-    table = _counts_table(rows, privacy_k, caption=f"split = {split}, one-column slices")
+    table = _counts_table(
+        rows, privacy_k, caption=f"counts.parquet, split = {split}, one-column slices"
+    )
     return text + figure + table
 
 

@@ -86,6 +86,9 @@ def test_groups_below_the_privacy_threshold_show_no_counts(rendered):
     html = dataset_report_html(analysis, source="m.parquet")
     row = _row(html, "test", "ethnicity", "group_d")
     assert "&lt; 5" in row and "suppressed" in row and 'data-value="3.0"' not in row
+    imbalance = html[html.index('<section id="imbalance">') : html.index('<section id="shift">')]
+    smallest = re.search(r"<tr><td>test</td><td>ethnicity</td>.*?</tr>", imbalance).group(0)
+    assert "<td>group_d</td>" in smallest and 'data-value="nan"' in smallest  # share hidden
     shown = _row(
         dataset_report_html(analysis, source="m.parquet", privacy_k=1),
         "test",
