@@ -223,6 +223,16 @@ def test_bad_input_is_one_line_naming_the_problem(corpus, run_dir, tmp_path, cap
     assert main(_predict_command(faceless_path, run_dir, tmp_path / "p")) == 2
     assert capsys.readouterr().err.strip().endswith(expected)
 
+    corrupt = [tmp_path / f"{clip_id}.npy" for clip_id in manifest["clip_id"]]
+    for path in corrupt:
+        path.write_text("not a NumPy file")
+    corrupt_path = corpus.parent / "corrupt_features.parquet"
+    manifest.assign(face_feature_path=[str(path) for path in corrupt]).to_parquet(corrupt_path)
+    assert main(_predict_command(corrupt_path, run_dir, tmp_path / "p")) == 2
+    err = capsys.readouterr().err
+    assert f"row 0 (clip {manifest['clip_id'][0]}): cannot read face feature" in err
+    assert len(err.strip().splitlines()) == 1
+
     mismatched = tiny_run(tmp_path / "mismatched", voice_dim=FEATURE_DIM * 2)
     with pytest.raises(InputError, match=DIMENSION_MISMATCH.split("(")[0].format(run=mismatched)):
         load_model(mismatched)

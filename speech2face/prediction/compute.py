@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from speech2face.audio import SpectrogramConfig, fit_duration, load_audio, spectrogram
-from speech2face.craniofacial import CRANIOFACIAL_MEASURES, craniofacial_measures
+from speech2face.craniofacial import CRANIOFACIAL_MEASURES, N_LANDMARKS, craniofacial_measures
 from speech2face.errors import InputError
 from speech2face.manifest import resolve_path
 from speech2face.models.attribute_classifier import predict_attributes
@@ -33,12 +33,16 @@ from speech2face.prediction.model import Speech2FaceModel
 from speech2face.predictions import ATTRIBUTES
 from speech2face.vocabulary import AGE_DECADES, UNKNOWN
 
-AUDIO_ERROR = "manifest row {row} (clip {clip_id}): {reason}"
-UNREADABLE_FACE = "manifest row {row} (clip {clip_id}): cannot read face image {path} ({reason})"
+AUDIO_ERROR = "{manifest}: row {row} (clip {clip_id}): {reason}"
+UNREADABLE_FACE = "{manifest}: row {row} (clip {clip_id}): cannot read face image {path} ({reason})"
 BAD_FEATURE = (
-    "manifest row {row} (clip {clip_id}): face feature {path} has shape {shape}, expected ({dim},)"
+    "{manifest}: row {row} (clip {clip_id}): face feature {path} has shape {shape}, "
+    "expected ({dim},)"
 )
-NON_FINITE_FEATURE = "manifest row {row} (clip {clip_id}): {what} contains NaN or infinity"
+UNREADABLE_FEATURE = (
+    "{manifest}: row {row} (clip {clip_id}): cannot read face feature {path} ({reason})"
+)
+NON_FINITE_FEATURE = "{manifest}: row {row} (clip {clip_id}): {what} contains NaN or infinity"
 
 LANDMARKS_RENDERER = "renderer"
 """``true_landmarks_source`` of a true face whose landmarks the synthetic renderer recorded."""
@@ -50,13 +54,26 @@ class ClipRows:
 
     rows: pd.DataFrame
     """Manifest rows; the index is the manifest row number (named in errors)."""
-    base_dir: Path
+    manifest: Path
     landmarks: Mapping[str, np.ndarray]
     """Renderer landmarks ``(68, 2)`` of each speaker's true face, where known."""
 
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths resolve against."""
+        return self.manifest.parent
 
-def _where(rows: pd.DataFrame, position: int) -> dict[str, object]:
-    return {"row": rows.index[position], "clip_id": rows["clip_id"].iloc[position]}
+    def where(self, position: int) -> dict[str, object]:
+        """The manifest, row number and clip id of row ``position``, for error messages."""
+        return {
+            "manifest": self.manifest,
+            "row": self.rows.index[position],
+            "clip_id": self.rows["clip_id"].iloc[position],
+        }
+
+    def subset(self, positions: slice | np.ndarray) -> ClipRows:
+        """The same clips' rows at ``positions``."""
+        return ClipRows(self.rows.iloc[positions], self.manifest, self.landmarks)
 
 
 def _text(value: object) -> str | None:
@@ -77,9 +94,7 @@ def _load_waves(clips: ClipRows, sample_rate: int) -> list[np.ndarray]:
                 )
             )
         except InputError as error:
-            raise InputError(
-                AUDIO_ERROR.format(**_where(clips.rows, position), reason=error)
-            ) from error
+            raise InputError(AUDIO_ERROR.format(**clips.where(position), reason=error)) from error
     return waves
 
 
@@ -105,81 +120,92 @@ def voice_features(
     return np.concatenate(outputs).astype(np.float32, copy=False)
 
 
+def _read_image(clips: ClipRows, position: int, value: str, *, size: int) -> np.ndarray:
+    path = resolve_path(clips.base_dir, value)
+    try:
+        with Image.open(path) as opened:
+            rgb = opened.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+    except (OSError, ValueError) as error:
+        raise InputError(
+            UNREADABLE_FACE.format(**clips.where(position), path=path, reason=error)
+        ) from error
+    return np.asarray(rgb)
+
+
+def _read_feature(clips: ClipRows, position: int, value: str, *, dim: int) -> np.ndarray:
+    path = resolve_path(clips.base_dir, value)
+    try:
+        feature = np.load(path).astype(np.float32)
+    except (OSError, ValueError) as error:
+        raise InputError(
+            UNREADABLE_FEATURE.format(**clips.where(position), path=path, reason=error)
+        ) from error
+    if feature.shape != (dim,):
+        raise InputError(
+            BAD_FEATURE.format(**clips.where(position), path=path, shape=feature.shape, dim=dim)
+        )
+    return feature
+
+
 def _true_faces(
     model: Speech2FaceModel, clips: ClipRows, *, batch_size: int
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Per clip: ``true_feature``, the face image index (or None: no image), and its key.
+    """Per clip ``true_feature``; the distinct face images; each clip's image (-1: none).
 
-    Each distinct face is read and encoded once per chunk.
+    The feature is the manifest's ``face_feature_path`` vector where given, else the face
+    encoder's feature of ``face_path``. Each distinct face is read and encoded once.
     """
     rows = clips.rows
-    size = model.face_encoder.input_size
-    dim = model.feature_dim
-    keys, images, features = {}, [], []
-    key_index = np.zeros(len(rows), dtype=np.int64)
-    has_feature_column = "face_feature_path" in rows.columns
-    has_face_column = "face_path" in rows.columns
+    columns = [c if c in rows.columns else None for c in ("face_path", "face_feature_path")]
+    distinct: dict[tuple[str | None, str | None], int] = {}
+    images: list[np.ndarray | None] = []
+    features: list[np.ndarray | None] = []
+    face_of_clip = np.zeros(len(rows), dtype=np.int64)
     for position in range(len(rows)):
-        face_path = _text(rows["face_path"].iloc[position]) if has_face_column else None
-        feature_path = (
-            _text(rows["face_feature_path"].iloc[position]) if has_feature_column else None
+        image_path, feature_path = (
+            _text(rows[column].iloc[position]) if column else None for column in columns
         )
-        key = (face_path, feature_path)
-        if key not in keys:
-            keys[key] = len(keys)
-            image = None
-            if face_path is not None:
-                path = resolve_path(clips.base_dir, face_path)
-                try:
-                    with Image.open(path) as opened:
-                        image = np.asarray(
-                            opened.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
-                        )
-                except (OSError, ValueError) as error:
-                    raise InputError(
-                        UNREADABLE_FACE.format(**_where(rows, position), path=path, reason=error)
-                    ) from error
-            feature = None
-            if feature_path is not None:
-                path = resolve_path(clips.base_dir, feature_path)
-                feature = np.load(path).astype(np.float32)
-                if feature.shape != (dim,):
-                    raise InputError(
-                        BAD_FEATURE.format(
-                            **_where(rows, position), path=path, shape=feature.shape, dim=dim
-                        )
-                    )
-            images.append(image)
-            features.append(feature)
-        key_index[position] = keys[key]
+        key = (image_path, feature_path)
+        if key not in distinct:
+            distinct[key] = len(images)
+            images.append(
+                None
+                if image_path is None
+                else _read_image(clips, position, image_path, size=model.face_encoder.input_size)
+            )
+            features.append(
+                None
+                if feature_path is None
+                else _read_feature(clips, position, feature_path, dim=model.feature_dim)
+            )
+        face_of_clip[position] = distinct[key]
     with_image = [i for i, image in enumerate(images) if image is not None]
-    need_encoding = [i for i in with_image if features[i] is None]
-    if need_encoding:
+    to_encode = [i for i in with_image if features[i] is None]
+    if to_encode:
         encoded = encode_images(
-            model.face_encoder, np.stack([images[i] for i in need_encoding]), batch_size=batch_size
+            model.face_encoder, np.stack([images[i] for i in to_encode]), batch_size=batch_size
         )
-        for i, feature in zip(need_encoding, encoded, strict=True):
+        for i, feature in zip(to_encode, encoded, strict=True):
             features[i] = feature
-    face_features = np.stack(features)
+    true_feature = np.stack(features)[face_of_clip]
+    _check_finite(true_feature, clips, what="the true face feature")
+    image_slot = np.full(len(images), -1)
+    image_slot[with_image] = np.arange(len(with_image))
     image_stack = np.stack([images[i] for i in with_image]) if with_image else None
-    slot = np.full(len(images), -1)
-    slot[with_image] = np.arange(len(with_image))
-    image_index = slot[key_index]
-    _check_finite(face_features[key_index], rows, what="the true face feature")
-    return face_features[key_index], image_stack, image_index
+    return true_feature, image_stack, image_slot[face_of_clip]
 
 
-def _check_finite(matrix: np.ndarray, rows: pd.DataFrame, *, what: str) -> None:
+def _check_finite(matrix: np.ndarray, clips: ClipRows, *, what: str) -> None:
     bad = ~np.isfinite(matrix).all(axis=1)
     if bad.any():
         position = int(np.flatnonzero(bad)[0])
-        raise InputError(NON_FINITE_FEATURE.format(**_where(rows, position), what=what))
+        raise InputError(NON_FINITE_FEATURE.format(**clips.where(position), what=what))
 
 
-def _attribute_outputs(
-    model: Speech2FaceModel, images: np.ndarray | torch.Tensor | None, *, n: int, batch_size: int
+def _image_attributes(
+    model: Speech2FaceModel, images: np.ndarray | None, *, batch_size: int
 ) -> dict[str, np.ndarray]:
-    """Labels, ``age_years`` and probabilities of ``images``; NaN/unknown rows when None."""
+    """Labels, ``age_years`` and class probabilities of ``images`` (none: zero rows)."""
     if images is not None:
         return predict_attributes(model.attribute_classifier, images, batch_size=batch_size)
     config = model.attribute_classifier.config
@@ -188,11 +214,11 @@ def _attribute_outputs(
         "age_decade": len(AGE_DECADES),
         "ethnicity": len(config.ethnicities),
     }
-    blank: dict[str, np.ndarray] = {"age_years": np.full(n, np.nan, np.float32)}
+    empty: dict[str, np.ndarray] = {"age_years": np.zeros(0, np.float32)}
     for attribute, width in widths.items():
-        blank[attribute] = np.full(n, UNKNOWN, dtype=object)
-        blank[f"{attribute}_proba"] = np.full((n, width), np.nan, np.float32)
-    return blank
+        empty[attribute] = np.zeros(0, dtype=object)
+        empty[f"{attribute}_proba"] = np.zeros((0, width), np.float32)
+    return empty
 
 
 def _face_columns(
@@ -219,8 +245,8 @@ def _decoded_face(
         )
         images.append(image)
         landmarks.append(points.numpy())
-    attributes = _attribute_outputs(
-        model, torch.cat(images), n=len(features), batch_size=batch_size
+    attributes = predict_attributes(
+        model.attribute_classifier, torch.cat(images), batch_size=batch_size
     )
     return attributes, craniofacial_measures(np.concatenate(landmarks))
 
@@ -240,16 +266,16 @@ def predict_clips(
     rows = clips.rows
     n_clips, n_durations = len(rows), len(durations)
     true_feature, true_images, image_index = _true_faces(model, clips, batch_size=batch_size)
-    true_attributes = _attribute_outputs(
-        model, true_images, n=0 if true_images is None else len(true_images), batch_size=batch_size
-    )
     true_attributes = {
         key: _per_clip(value, image_index)
-        for key, value in true_attributes.items()
+        for key, value in _image_attributes(model, true_images, batch_size=batch_size).items()
         if key != "classes"
     }
     true_landmarks = np.stack(
-        [clips.landmarks.get(speaker, np.full((68, 2), np.nan)) for speaker in rows["speaker_id"]]
+        [
+            clips.landmarks.get(speaker, np.full((N_LANDMARKS, 2), np.nan))
+            for speaker in rows["speaker_id"]
+        ]
     )
     true_columns, true_features = _face_columns(
         "true", true_attributes, craniofacial_measures(true_landmarks)
@@ -269,7 +295,7 @@ def predict_clips(
         axis=1,
     ).reshape(n_clips * n_durations, -1)
     repeat = np.repeat(np.arange(n_clips), n_durations)
-    _check_finite(pred, rows.iloc[repeat], what="the voice encoder's feature")
+    _check_finite(pred, clips.subset(repeat), what="the voice encoder's feature")
     s2f_attributes, s2f_measures = _decoded_face(model, pred, batch_size=batch_size)
     s2f_columns, s2f_features = _face_columns("s2f", s2f_attributes, s2f_measures)
 

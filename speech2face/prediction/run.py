@@ -114,7 +114,7 @@ def predict(
     if context.is_main:
         _open_chunks(chunks, signature, out=out, resume=resume)
     barrier(context)
-    clips = ClipRows(rows=rows, base_dir=manifest.parent, landmarks=_renderer_landmarks(manifest))
+    clips = ClipRows(rows, manifest, _renderer_landmarks(manifest))
     carry = _carried_columns(rows)
     n_chunks = -(-len(rows) // settings.chunk_size)
     mine = [k for k in range(n_chunks) if k % context.world_size == context.rank]
@@ -128,10 +128,7 @@ def predict(
     )
     with bar:
         for k in todo:
-            part = slice(k * settings.chunk_size, (k + 1) * settings.chunk_size)
-            chunk = ClipRows(
-                rows=rows.iloc[part], base_dir=clips.base_dir, landmarks=clips.landmarks
-            )
+            chunk = clips.subset(slice(k * settings.chunk_size, (k + 1) * settings.chunk_size))
             try:
                 table, features = predict_clips(
                     model,

@@ -1,0 +1,137 @@
+"""Prediction end to end on the synthetic corpus: speed (clips/s) and quality (S2F vs F2F).
+
+Builds (or reuses, under ``--workdir``) a synthetic corpus, the run's face stage and a
+``small`` voice encoder, then times ``predict`` on the test split: audio decoding, both
+durations through the voice encoder, face encoding, F2F and S2F decoding, attributes,
+craniofacial measures, chunk writing and the merge. Quality figures compare S2F and F2F
+attributes with the true face's, and retrieve each clip's speaker from its predicted
+feature among a 100-face gallery of true features.
+
+    .venv/bin/python bench/bench_predict.py --workdir /tmp/s2f-bench [--speakers 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from audit.cli import main as s2f
+from speech2face.prediction import PredictionSettings, load_model, predict
+from speech2face.predictions import ATTRIBUTES, read_predictions
+from speech2face.synth.corpus import generate_corpus
+from speech2face.training.face_stage import FaceStageConfig, prepare_face_stage
+from speech2face.training.faces import (
+    AttributeTrainingConfig,
+    FaceDecoderTrainingConfig,
+    FaceEncoderTrainingConfig,
+)
+
+
+def timed(label: str, action):
+    start, cpu = time.perf_counter(), time.process_time()
+    result = action()
+    print(
+        f"{label}: {time.perf_counter() - start:.1f} s wall, {time.process_time() - cpu:.1f} s CPU"
+    )
+    return result
+
+
+def recall_at(
+    table, pred, true, *, k: int = 10, gallery: int = 100, repeats: int = 20
+) -> tuple[float, float]:
+    """Mean recall@k (cosine) of each clip's speaker among ``gallery`` true faces, and chance."""
+    rng = np.random.default_rng(0)
+    speakers = table["speaker_id"].to_numpy()
+    names = np.unique(speakers)
+    size = min(gallery, len(names))
+    unit_pred = pred / np.linalg.norm(pred, axis=1, keepdims=True)
+    unit_true = true / np.linalg.norm(true, axis=1, keepdims=True)
+    hits = []
+    for _ in range(repeats):
+        chosen = rng.choice(names, size=size, replace=False)
+        faces = unit_true[[np.flatnonzero(speakers == name)[0] for name in chosen]]
+        queries = np.flatnonzero(np.isin(speakers, chosen))
+        position = {name: i for i, name in enumerate(chosen)}
+        own = np.array([position[name] for name in speakers[queries]])
+        similarity = unit_pred[queries] @ faces.T
+        rank = (similarity > similarity[np.arange(len(queries)), own][:, None]).sum(axis=1)
+        hits.append(np.mean(rank < k))
+    return float(np.mean(hits)), k / size
+
+
+def report_quality(path: Path) -> None:
+    predictions = read_predictions(path)
+    table = predictions.table
+    for duration, rows in table.groupby("duration_s"):
+        index = rows.index.to_numpy()
+        print(
+            f"-- {duration:g} s clips ({len(rows)} clips, {rows['speaker_id'].nunique()} speakers)"
+        )
+        for attribute in ATTRIBUTES:
+            truth = rows[f"true_{attribute}"]
+            s2f_score = float((rows[f"s2f_{attribute}"] == truth).mean())
+            f2f_score = float((rows[f"f2f_{attribute}"] == truth).mean())
+            majority = float(truth.value_counts(normalize=True).max())
+            print(
+                f"   {attribute:<10} agreement with the true face: S2F {s2f_score:.3f}  "
+                f"F2F {f2f_score:.3f}  (majority class {majority:.3f})"
+            )
+        s2f_age = float(np.abs(rows["s2f_age_years"] - rows["true_age_years"]).mean())
+        f2f_age = float(np.abs(rows["f2f_age_years"] - rows["true_age_years"]).mean())
+        print(f"   age error vs the true face: S2F {s2f_age:.1f} y  F2F {f2f_age:.1f} y")
+        recall, chance = recall_at(
+            rows,
+            np.asarray(predictions.features["pred_feature"][index]),
+            np.asarray(predictions.features["true_feature"][index]),
+        )
+        print(f"   recall@10 (cosine, 100-face gallery): {recall:.3f}, chance {chance:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/s2f-bench-predict"))
+    parser.add_argument("--speakers", type=int, default=200)
+    parser.add_argument("--epochs", type=int, default=20, help="voice encoder epochs")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"machine: {os.cpu_count()} CPUs visible, torch threads {args.threads}")
+    manifest = timed(
+        f"corpus ({args.speakers} speakers)",
+        lambda: generate_corpus(args.workdir / "corpus", speakers=args.speakers, progress=False),
+    )
+    run = args.workdir / "run"
+    stage = FaceStageConfig(
+        encoder=FaceEncoderTrainingConfig(epochs=8),
+        decoder=FaceDecoderTrainingConfig(epochs=15),
+        attributes=AttributeTrainingConfig(epochs=8),
+        extra_identities=100,
+    )
+    timed("face stage", lambda: prepare_face_stage(manifest, run, config=stage))
+    if not (run / "checkpoint.pt").is_file():
+        argv = ["train", "--manifest", str(manifest), "--out", str(run), "--epochs"]
+        timed("voice encoder (small)", lambda: s2f([*argv, str(args.epochs), "--no-progress"]))
+    model = load_model(run)
+    out = args.workdir / "pred"
+    shutil.rmtree(out, ignore_errors=True)
+    settings = PredictionSettings(durations=(3.0, 6.0), split="test")
+    start = time.perf_counter()
+    predict(model, manifest, out, settings=settings, progress=False)
+    seconds = time.perf_counter() - start
+    rows = len(read_predictions(out).table)
+    clips = rows // len(settings.durations)
+    print(
+        f"predict (small, test split): {clips} clips x 2 durations in {seconds:.1f} s = "
+        f"{clips / seconds:.1f} clips/s ({rows / seconds:.1f} rows/s)"
+    )
+    report_quality(out)
+
+
+if __name__ == "__main__":
+    main()
