@@ -69,8 +69,8 @@ def retrieval_evidence(
         return {}, {}, pd.DataFrame()
     rows = np.flatnonzero(valid)
     subset = table.iloc[rows].reset_index(drop=True)
-    predicted = np.asarray(features[PRED_FEATURE][rows], dtype=np.float32)
-    true = np.asarray(features[TRUE_FEATURE][rows], dtype=np.float32)
+    # The feature matrices stay memory-mapped: retrieval reads the valid rows in chunks.
+    predicted, true = features[PRED_FEATURE], features[TRUE_FEATURE]
     components: dict[str, np.ndarray] = {}
     summary: dict[str, Any] = {}
     galleries = {"": None}
@@ -82,7 +82,9 @@ def retrieval_evidence(
         ks = sorted({int(n.split("@")[1].split("_")[0]) for n in wanted})
         gallery = retrieval.build_gallery(subset, size=gallery_size, seed=seed, match_on=column)
         ks = [k for k in ks if k <= min(block.size for block in gallery.blocks)] or ks[:1]
-        hits = retrieval.retrieval_components(predicted, true, gallery, metrics=distances, ks=ks)
+        hits = retrieval.retrieval_components(
+            predicted, true, gallery, metrics=distances, ks=ks, feature_rows=rows
+        )
         for name in wanted:
             column_name = name.removesuffix(suffix)
             values = np.full(len(table), np.nan)
@@ -95,8 +97,9 @@ def retrieval_evidence(
         mixed = retrieval.build_gallery(subset, size=gallery_size, seed=seed)
         k = min(CONFUSION_K, min(block.size for block in mixed.blocks) - 1)
         if k >= 1:
+            groups = subset[confusion_column].astype(str).to_numpy()
             confusion = retrieval.retrieval_confusion(
-                predicted, true, mixed, subset[confusion_column].astype(str).to_numpy(), k=k
+                predicted, true, mixed, groups, k=k, feature_rows=rows
             )
             confusion.insert(0, "k", k)
             confusion.insert(0, "slice", confusion_column)
