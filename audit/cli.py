@@ -16,12 +16,14 @@ from collections.abc import Sequence
 from speech2face.errors import InputError
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "audit.demo",
     "speech2face.manifest.commands",
     "speech2face.synth.commands",
     "speech2face.training.commands",
     "speech2face.prediction_commands",
     "audit.commands",
     "reports.commands",
+    "speech2face.backends.commands",
 )
 """Modules that each register one or more subcommands, in ``--help`` order."""
 
