@@ -16,6 +16,7 @@ BAD_REFERENCE = (
     "--reference must be 'best', 'overall' or column=group[,column=group...], got {value!r}"
 )
 EXIT_REGRESSION = 1
+REPORT_FILE = "report.html"
 
 
 def _columns(text: str) -> list[str]:
@@ -88,6 +89,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="leave clips with non-finite features out of feature metrics instead of failing",
     )
+    _add_report_options(audit)
+    audit.add_argument(
+        "--include-faces",
+        action="store_true",
+        help="allow face images of real people in the report (synthetic faces are always allowed)",
+    )
     audit.set_defaults(handler=_audit)
 
     compare = subparsers.add_parser(
@@ -108,7 +115,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help=f"exit {EXIT_REGRESSION} when any group regresses significantly (for CI gates)",
     )
+    _add_report_options(compare)
     compare.set_defaults(handler=_compare)
+
+
+def _add_report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--privacy-k",
+        type=int,
+        default=5,
+        help="suppress groups with fewer speakers than this in the report (default 5)",
+    )
+    parser.add_argument(
+        "--no-report", action="store_true", help="write the artifact only, no report.html"
+    )
 
 
 def _audit(args: argparse.Namespace) -> int:
@@ -132,6 +152,16 @@ def _audit(args: argparse.Namespace) -> int:
         progress=True,
     )
     path = result.save(args.out)
+    if not args.no_report:
+        from reports import render_audit_report
+
+        render_audit_report(
+            result,
+            path / REPORT_FILE,
+            privacy_k=args.privacy_k,
+            include_faces=args.include_faces,
+            source=path,
+        )
     tests = result.summary["tests"]
     print(
         f"{path}: {len(result.metrics)} metrics, {tests['n_tests']} tests "
@@ -152,6 +182,10 @@ def _compare(args: argparse.Namespace) -> int:
         args.audits, align=args.align, correction=args.correction, threshold=args.threshold
     )
     path = result.save(args.out)
+    if not args.no_report:
+        from reports import render_comparison_report
+
+        render_comparison_report(result, path / REPORT_FILE, privacy_k=args.privacy_k, source=path)
     regressions = result.regressions()
     print(f"{path}: {len(regressions)} regression(s) over {result.summary['n_clips']} clips")
     for row in regressions.itertuples():

@@ -103,9 +103,11 @@ def test_audit_and_compare_commands_gate_on_regression(tmp_path, baseline_predic
     assert main(["audit", str(tmp_path / "pred_a"), "--out", str(tmp_path / "a"), *common]) == 0
     assert main(["audit", str(tmp_path / "pred_b"), "--out", str(tmp_path / "b"), *common]) == 0
     assert "FLAG s2f_gender_agreement ethnicity=d" in capsys.readouterr().out
+    assert "s2f_gender_agreement" in (tmp_path / "b" / "report.html").read_text()
     args = ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "c")]
     assert main(args) == 0
-    assert main([*args, "--fail-on-regression"]) == 1
+    assert "Comparison" in (tmp_path / "c" / "report.html").read_text()
+    assert main([*args, "--fail-on-regression", "--no-report"]) == 1
     same = ["compare", str(tmp_path / "a"), str(tmp_path / "a"), "--out", str(tmp_path / "d")]
     assert main([*same, "--fail-on-regression"]) == 0
 
