@@ -14,7 +14,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 
 INK = "#1d2430"
 MUTED = "#8a93a3"
@@ -177,8 +177,6 @@ def count_heatmap(
 
 
 def _cell_patch(i: int, j: int, *, hatch: str | None, edge: str):
-    from matplotlib.patches import Rectangle
-
     return Rectangle(
         (j - 0.5, i - 0.5),
         1,
@@ -255,48 +253,101 @@ def confusion_grid(
     """Row-normalised confusion matrices, one panel per group (the paper's Fig. 5).
 
     Each frame is a true-class × predicted-class matrix of shares (rows sum to 1), the
-    same classes in every panel. Shares are written in the cells when the matrices are
-    small (at most 4 classes, or at most 2 panels); otherwise the shade alone shows them.
+    same classes in every panel. The panels are tiles of one image (one axes: fast to
+    draw however many groups); shares are written in the cells when the matrices are
+    small (at most 4 classes, or at most 2 panels), otherwise the shade alone shows them.
     """
+    n_true, n_predicted = panels[0][1].shape
     columns = min(len(panels), 4)
     rows = int(np.ceil(len(panels) / columns))
-    size = max(frame.shape[0] for _, frame in panels)
-    annotate = size <= ANNOTATED_CLASSES or len(panels) <= 2
-    cell = 0.42 if size > 3 else 0.6
-    figure = _figure(1.4 + columns * (size * cell + 0.5), 0.5 + rows * (size * cell + 0.6))
-    grid = figure.subplots(
-        rows, columns, squeeze=False, gridspec_kw={"wspace": 0.15, "hspace": 0.35}
+    gap_x, gap_y = 1, 2  # cells between tiles; a tile's title sits in the gap above it
+    step_x, step_y = n_predicted + gap_x, n_true + gap_y
+    mosaic = np.full((rows * step_y - 1, columns * step_x - gap_x), np.nan)
+    cell = 0.42 if n_true > 3 else 0.55
+    true_names = [_short(label) for label in panels[0][1].index]
+    predicted_names = [_short(label) for label in panels[0][1].columns]
+    margin_left = 0.3 + 0.07 * max(map(len, true_names))  # inches for class names and label
+    margin_bottom = 0.35 + 0.05 * max(map(len, predicted_names))
+    width, height = mosaic.shape[1] * cell, mosaic.shape[0] * cell
+    figure = _figure(margin_left + width, margin_bottom + height)
+    axes = figure.add_axes(
+        (
+            margin_left / (margin_left + width),
+            margin_bottom / (margin_bottom + height),
+            width / (margin_left + width),
+            height / (margin_bottom + height),
+        )
     )
-    for axes in grid.flat[len(panels) :]:
-        axes.set_visible(False)
-    for index, (axes, (title, frame)) in enumerate(zip(grid.flat, panels, strict=False)):
+    annotate = n_true <= ANNOTATED_CLASSES or len(panels) <= 2
+    title_limit = max(12, int(step_x * cell / 0.065))  # characters of 8 pt text per tile
+    origins = []
+    for index, (title, frame) in enumerate(panels):
+        top = (index // columns) * step_y + 1
+        left = (index % columns) * step_x
         values = frame.to_numpy(dtype=float)
-        axes.imshow(values, cmap="Blues", vmin=0, vmax=1)
+        mosaic[top : top + n_true, left : left + n_predicted] = values
+        origins.append((top, left))
+        axes.text(left - 0.5, top - 0.7, _short(title, title_limit), fontsize=8, color=INK)
+        axes.add_patch(
+            Rectangle(
+                (left - 0.5, top - 0.5),
+                n_predicted,
+                n_true,
+                fill=False,
+                lw=0.8,
+                edgecolor=INK,
+                clip_on=False,
+            )
+        )
         if annotate:
             for (i, j), share in np.ndenumerate(values):
                 if np.isfinite(share):
-                    color = "white" if share > 0.6 else INK
                     axes.text(
-                        j, i, f"{share:.2f}", ha="center", va="center", fontsize=6.5, color=color
+                        left + j,
+                        top + i,
+                        f"{share:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6.5,
+                        color="white" if share > 0.6 else INK,
                     )
-        last_row = index + columns >= len(panels)
-        axes.set_xticks(
-            range(frame.shape[1]),
-            [_short(c) for c in frame.columns] if last_row else [],
-            rotation=45,
-            ha="right",
-            fontsize=6.5,
-        )
-        axes.set_yticks(
-            range(frame.shape[0]),
-            [_short(r) for r in frame.index] if index % columns == 0 else [],
-            fontsize=6.5,
-        )
-        axes.set_title(_short(title), fontsize=8, loc="left")
+    colormap = matplotlib.colormaps["Blues"].with_extremes(bad="white")
+    axes.imshow(mosaic, cmap=colormap, vmin=0, vmax=1, interpolation="nearest")
+    label_offset = 0.6 + 0.13 * max(map(len, true_names))  # cells left of the tiles
+    drop = 0.5 + 0.09 * max(map(len, predicted_names))  # cells below the tiles
+    for index, (top, left) in enumerate(origins):
         if index % columns == 0:
-            axes.set_ylabel(true_label, fontsize=7)
-        if last_row:
-            axes.set_xlabel(predicted_label, fontsize=7)
+            for i, name in enumerate(true_names):
+                axes.text(left - 0.6, top + i, name, ha="right", va="center", fontsize=6.5)
+            axes.text(
+                left - label_offset,
+                top + (n_true - 1) / 2,
+                true_label,
+                rotation=90,
+                ha="right",
+                va="center",
+                fontsize=7,
+            )
+        if index + columns >= len(panels):
+            for j, name in enumerate(predicted_names):
+                axes.text(
+                    left + j,
+                    top + n_true - 0.4,
+                    name,
+                    rotation=45,
+                    ha="right",
+                    va="top",
+                    fontsize=6.5,
+                )
+            axes.text(
+                left + (n_predicted - 1) / 2,
+                top + n_true - 0.4 + drop,
+                predicted_label,
+                ha="center",
+                va="top",
+                fontsize=7,
+            )
+    axes.set_axis_off()
     return figure
 
 

@@ -69,15 +69,19 @@ def test_count_heatmap_marks_empty_thin_and_private_cells():
     assert np.ma.is_masked(shown[0, 1]) or np.isnan(shown[0, 1])  # colour hides the count
 
 
-def test_confusion_grid_one_panel_per_group_rows_as_given():
+def test_confusion_grid_one_tile_per_group_with_its_shares():
     matrix = pd.DataFrame(
         [[0.75, 0.25], [0.1, 0.9]], index=["female", "male"], columns=["female", "male"]
     )
-    panels = [(f"group {i}", matrix) for i in range(5)]
+    panels = [(f"group {i}", matrix * (1 if i else 0.5)) for i in range(5)]
     figure = figures.confusion_grid(panels, true_label="true", predicted_label="predicted")
-    visible = [axes for axes in figure.axes if axes.get_visible()]
-    assert len(visible) == 5 and len(figure.axes) == 8  # 2 rows of 4, spare cells hidden
-    assert sorted(t.get_text() for t in visible[0].texts) == ["0.10", "0.25", "0.75", "0.90"]
+    texts = [t.get_text() for t in figure.axes[0].texts]
+    assert [t for t in texts if t.startswith("group ")] == [f"group {i}" for i in range(5)]
+    assert texts.count("0.75") == 4 and texts.count("0.38") == 1  # group 0 is halved
+    mosaic = figure.axes[0].images[0].get_array()
+    tiles = np.asarray(mosaic.filled(np.nan) if np.ma.isMaskedArray(mosaic) else mosaic)
+    assert np.isfinite(tiles).sum() == 5 * 4  # five 2 x 2 tiles, gaps blank
+    assert np.isclose(np.nansum(tiles), 4 * 2.0 + 1.0)  # rows sum to 1 (group 0: 0.5)
 
 
 def test_recall_curves_draw_chance_at_k_over_g():
