@@ -8,7 +8,7 @@ A predictions artifact is a folder::
                           Read back memory-mapped, so a million 4096-D rows stay on disk.
     meta.json             model id, config hash, feature names and sizes, class lists
 
-Column conventions (see ``docs/predictions.md``):
+Column conventions (see ``docs/predict.md``):
 
 - required: ``clip_id``, ``speaker_id``, ``duration_s``
 - demographics as in the manifest: ``age``, ``age_group``, ``gender``, ``ethnicity``,
