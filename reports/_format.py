@@ -8,6 +8,8 @@ from collections.abc import Callable
 import pandas as pd
 from markupsafe import Markup
 
+from speech2face.vocabulary import AGE_DECADES
+
 PRIVACY_K = 5
 """Default privacy threshold: groups with fewer speakers (but not none) are suppressed."""
 SUPPRESSED = "suppressed"
@@ -111,3 +113,10 @@ def listing(items: list[str], *, limit: int = 40) -> Markup:
     if len(items) > limit:
         shown += Markup(" and {} more").format(len(items) - limit)
     return shown
+
+
+def group_order(groups: object) -> list[str]:
+    """Groups in their natural order: age decades youngest first, anything else alphabetical."""
+    names = [str(group) for group in dict.fromkeys(groups)]
+    rank = {decade: index for index, decade in enumerate(AGE_DECADES)}
+    return sorted(names, key=lambda name: (rank.get(name, len(rank)), name))

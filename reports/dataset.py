@@ -214,6 +214,9 @@ def _intersections(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
             cells = part[part["split"] == split]
             labels = cells["group"].str.split(" & ", expand=True)
             matrix = pd.crosstab(labels[0], labels[1], values=cells["n_speakers"], aggfunc="sum")
+            matrix = matrix.reindex(
+                index=fmt.group_order(matrix.index), columns=fmt.group_order(matrix.columns)
+            )
             panels.append((split, matrix.fillna(0)))
         parts.append(Markup("<h3>{}</h3>").format(slice_name))
         parts.append(

@@ -7,6 +7,7 @@ import pandas as pd
 from matplotlib.colors import to_hex
 
 from reports import _figures as figures
+from reports._format import group_order
 from reports._page import figure_html
 
 MATH = r"$\frac{1}{0"  # mathtext that would fail to parse
@@ -97,3 +98,9 @@ def test_recall_curves_draw_chance_at_k_over_g():
     figure = figures.recall_curves([("overall", frame)], {1: 0.01, 10: 0.1})
     chance = [line for line in figure.axes[0].lines if line.get_label() == "chance k/G"]
     assert list(chance[0].get_ydata()) == [1.0, 10.0]  # percent
+
+
+def test_groups_follow_their_natural_order():
+    decades = ["70+", "<20", "30-39", "20-29", "30-39"]
+    assert group_order(decades) == ["<20", "20-29", "30-39", "70+"]
+    assert group_order(["group_b", "unknown", "group_a"]) == ["group_a", "group_b", "unknown"]
