@@ -49,6 +49,7 @@ from speech2face.training.faces import (
     FaceEncoderTrainingConfig,
 )
 
+DEMO_OUT_VARIABLE = "S2F_DEMO_OUT"
 STAGES_DIR = ".stages"
 SUMMARY_FILE = "summary.txt"
 REBALANCE_FILE = "rebalance.json"
@@ -57,6 +58,7 @@ MODELS = ("baseline", "rebalanced")
 VOICE_METRIC_PREFIXES = ("s2f_", "feature_", "recall@")
 VOICE_METRIC_SUFFIX = "_voice_added_error"
 
+UNFINISHED_DEMO = "{out}: an unfinished demo is there; finish it with `s2f demo --out {out}`"
 NOT_POSITIVE = "--{option} must be a positive integer, got {value!r}"
 
 
@@ -450,6 +452,42 @@ def _compare(audits: list[Path], path: Path) -> None:
     comparison = compare_audits(audits)
     comparison.save(path)
     render_comparison_report(comparison, path / REPORT_FILE, source=path)
+
+
+def small_settings() -> DemoSettings:
+    """A small demo (24 speakers, narrow one-epoch face models, 20 voice steps) that runs in
+    well under a minute of CPU: what the notebooks build when no demo output exists yet."""
+    widths = (8, 8, 8, 8)
+    return DemoSettings(
+        speakers=24,
+        clips_per_speaker=2,
+        renders_per_speaker=1,
+        faces=FaceStageConfig(
+            encoder=FaceEncoderTrainingConfig(epochs=1, widths=widths),
+            decoder=FaceDecoderTrainingConfig(epochs=2, hidden_dim=64, texture_channels=widths),
+            attributes=AttributeTrainingConfig(epochs=1, widths=widths, hidden_dim=16),
+            extra_identities=8,
+            extra_renders_per_identity=1,
+        ),
+        voice_steps=20,
+        batch_size=4,
+        durations=(3.0, 6.0),
+        n_boot=200,
+        min_speakers=3,
+    )
+
+
+def demo_outputs(out: str | os.PathLike | None = None) -> Path:
+    """A finished demo folder: ``out`` (default ``$S2F_DEMO_OUT``, else ``demo-output``) as it
+    is when a demo finished there; built there at :func:`small_settings` when no demo was
+    ever started there (an unfinished one is an :class:`InputError`, never overwritten)."""
+    out = Path(out if out is not None else os.environ.get(DEMO_OUT_VARIABLE, "demo-output"))
+    if (out / SUMMARY_FILE).is_file():
+        return out
+    if (out / STAGES_DIR).is_dir():
+        raise InputError(UNFINISHED_DEMO.format(out=out))
+    run_demo(out, small_settings())
+    return out
 
 
 # --- the summary ------------------------------------------------------------------------
