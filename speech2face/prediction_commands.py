@@ -54,14 +54,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="give a run its face encoder, decoder and attribute classifier",
         description="Train RUN/face_models/ on a synthetic corpus's train-split speakers "
         "(plus freshly rendered extra people), or copy another run's with --face-models so "
-        "that compared voice models share one face stack. `s2f train` then takes "
-        "--face-encoder RUN/face_models/face_encoder.pt --face-decoder "
-        "RUN/face_models/face_decoder.pt.",
+        "that compared voice models share one face stack. `s2f train --out RUN` and "
+        "`s2f predict --model RUN` then use them. A run that has them keeps them.",
     )
     faces.add_argument("--manifest", required=True, type=Path, help="synthetic corpus manifest")
     faces.add_argument("--out", required=True, type=Path, metavar="RUN", help="run folder")
-    faces.add_argument("--face-models", type=Path, default=None, metavar="DIR", help="reuse")
-    faces.add_argument("--extra-identities", type=int, default=200)
+    faces.add_argument(
+        "--face-models",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="copy these face models (a run folder or its face_models/) instead of training",
+    )
+    faces.add_argument(
+        "--extra-identities",
+        type=int,
+        default=200,
+        help="freshly rendered people (in no split) added to the train speakers' faces",
+    )
     faces.add_argument("--seed", type=int, default=0)
     faces.set_defaults(handler=run_train_faces)
 
