@@ -242,6 +242,12 @@ def test_bad_input_is_one_line_naming_the_problem(corpus, run_dir, tmp_path, cap
     assert main(_predict_command(corpus, old, tmp_path / "p")) == 2
     err = capsys.readouterr().err
     assert "written by speech2face 0.0.1" in err and len(err.strip().splitlines()) == 1
+    stale = tiny_run(tmp_path / "stale") / "face_models" / "face_decoder.pt"
+    payload = torch.load(stale, weights_only=True)
+    del payload["state_dict"]["mean_texture_logit"]  # a decoder saved before that buffer existed
+    torch.save(payload, stale)
+    with pytest.raises(InputError, match="do not fit this version's face_decoder"):
+        load_model(stale.parent.parent)
     shutil.rmtree(old / "face_models")
     assert main(_predict_command(corpus, old, tmp_path / "p")) == 2
     assert "no face models" in capsys.readouterr().err

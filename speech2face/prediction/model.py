@@ -38,6 +38,10 @@ DIMENSION_MISMATCH = (
     "{run}: the voice encoder (preset {preset}) outputs {voice}-D features but the face "
     "encoder gives {face}-D and the decoder takes {decoder}-D; these models do not belong together"
 )
+STALE_FACE_MODEL = (
+    "{path}: its weights do not fit this version's {kind} ({reason}); "
+    "retrain it with `s2f train-faces`"
+)
 IGNORED_TRAINING_KEYS = ("device", "num_workers")
 """Training settings that do not change the weights' meaning, left out of ``config_hash``."""
 
@@ -60,6 +64,15 @@ class Speech2FaceModel:
         return self.voice_encoder.config.out_dim
 
 
+def _load_face_model(path: Path, kind: str):
+    """``load_face_model``, with weights from an older architecture as a one-line error."""
+    try:
+        return load_face_model(path, kind=kind)
+    except RuntimeError as error:  # load_state_dict: missing or unexpected keys, shapes
+        reason = str(error).strip().splitlines()[-1].strip()
+        raise InputError(STALE_FACE_MODEL.format(path=path, kind=kind, reason=reason)) from error
+
+
 def load_model(run_dir: str | os.PathLike, *, model_id: str | None = None) -> Speech2FaceModel:
     """Load ``run_dir``; refuse a checkpoint from another version or mismatched face models."""
     run_dir = Path(run_dir)
@@ -74,8 +87,7 @@ def load_model(run_dir: str | os.PathLike, *, model_id: str | None = None) -> Sp
     voice = VoiceEncoder(config_from_dict(payload["encoder_config"]))
     voice.load_state_dict(payload["model"])
     faces = {
-        kind: load_face_model(stage.directory / name, kind=kind)
-        for kind, name in MODEL_FILES.items()
+        kind: _load_face_model(stage.directory / name, kind) for kind, name in MODEL_FILES.items()
     }
     dims = {
         "voice": voice.config.out_dim,
