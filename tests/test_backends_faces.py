@@ -19,6 +19,7 @@ from speech2face.backends.face_table import build_faces_table, find_images, read
 from speech2face.backends.faces import FaceAnalyzer, load_rgb
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES
 from speech2face.errors import InputError
+from speech2face.manifest.load import load_manifest
 from tests.backend_fixtures import grace_hopper, portrait_dir
 
 
@@ -154,3 +155,64 @@ def test_missing_extra_is_one_line(monkeypatch, tmp_path, capsys):
 def test_missing_path_is_named(tmp_path):
     with pytest.raises(InputError, match=r"nowhere\.jpg: no such image"):
         find_images([tmp_path / "nowhere.jpg"])
+
+
+def test_face_features_attach_descriptors_and_infer_missing_labels(tmp_path, analyzer):
+    source = portrait_dir()
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("obama2", "biden"):
+        (images / f"{name}.jpg").write_bytes((source / f"{name}.jpg").read_bytes())
+    Image.new("RGB", (200, 200), (90, 90, 90)).save(images / "blank.png")
+    faces = tmp_path / "faces.parquet"
+    build_faces_table(find_images([images]), analyzer=analyzer, out=faces)
+    manifest = tmp_path / "manifest.csv"
+    pd.DataFrame(
+        {
+            "clip_id": ["a", "b", "c", "d"],
+            "speaker_id": ["obama", "obama", "biden", "nobody"],
+            "audio_path": ["a.wav", "b.wav", "c.wav", "d.wav"],
+            "split": ["train", "train", "test", "test"],
+            "face_path": [
+                "images/obama2.jpg",
+                "images/obama2.jpg",
+                "images/biden.jpg",
+                "images/blank.png",
+            ],
+            "gender": ["male", None, None, None],
+            "gender_source": ["self_reported", None, None, None],
+        }
+    ).to_csv(manifest, index=False)
+    for name in "abcd":
+        (tmp_path / f"{name}.wav").write_bytes(b"")
+    out = tmp_path / "with_features.parquet"
+    code = main(
+        [
+            "face-features",
+            "--manifest",
+            str(manifest),
+            "--faces",
+            str(faces),
+            "--out",
+            str(out),
+            "--infer-demographics",
+        ]
+    )
+    assert code == 0
+    result = pd.read_parquet(out)
+    table, descriptors = read_faces(faces)
+    obama = descriptors[table["image_path"].str.endswith("obama2.jpg").to_numpy()][0]
+    feature = np.load(tmp_path / result.loc[0, "face_feature_path"])
+    np.testing.assert_array_equal(feature, obama)
+    assert result.loc[0, "face_feature_path"] == result.loc[1, "face_feature_path"]
+    assert pd.isna(result.loc[3, "face_feature_path"])
+    assert list(result["gender"].fillna("missing")) == ["male", "male", "male", "missing"]
+    assert list(result["gender_source"].fillna("missing")) == [
+        "self_reported",
+        "inferred",
+        "inferred",
+        "missing",
+    ]
+    assert result.loc[[1, 2], "age"].between(20, 90).all()
+    assert (result["age_source"] == "inferred").sum() == 3
+    assert len(load_manifest(out)) == 4

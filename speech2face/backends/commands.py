@@ -28,6 +28,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     faces.add_argument("--batch-size", type=int, default=16)
     faces.set_defaults(handler=run_faces)
 
+    attach = subparsers.add_parser(
+        "face-features",
+        help="attach a faces table to a manifest: descriptors as face features, inferred labels",
+        description=(
+            "Write a copy of MANIFEST whose face_feature_path points at each face image's 128-D "
+            "descriptor (.npy), the true face feature for s2f train/predict. With "
+            "--infer-demographics, missing gender and age are filled from the faces table and "
+            "marked inferred."
+        ),
+    )
+    attach.add_argument("--manifest", required=True, type=Path)
+    attach.add_argument("--faces", required=True, type=Path, help="faces table (s2f faces)")
+    attach.add_argument("--out", required=True, type=Path, help="manifest to write (.parquet)")
+    attach.add_argument("--features-dir", type=Path, help="default: face_features/ beside --out")
+    attach.add_argument("--infer-demographics", action="store_true")
+    attach.set_defaults(handler=run_face_features)
+
     attributes = subparsers.add_parser(
         "attributes", help="attribute classifiers on real face descriptors"
     )
@@ -62,6 +79,20 @@ def run_faces(args: argparse.Namespace) -> int:
     counts = table["status"].value_counts()
     summary = ", ".join(f"{count} {status}" for status, count in counts.items())
     print(f"{args.out}: {len(table)} images ({summary})")
+    return 0
+
+
+def run_face_features(args: argparse.Namespace) -> int:
+    from speech2face.backends.face_features import attach_face_features
+
+    result = attach_face_features(
+        manifest=args.manifest,
+        faces=args.faces,
+        out=args.out,
+        features_dir=args.features_dir,
+        infer=args.infer_demographics,
+    )
+    print(result.summary())
     return 0
 
 
