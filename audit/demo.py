@@ -57,6 +57,7 @@ REPORT_FILE = "report.html"
 MODELS = ("baseline", "rebalanced")
 VOICE_METRIC_PREFIXES = ("s2f_", "feature_", "recall@")
 VOICE_METRIC_SUFFIX = "_voice_added_error"
+DURATION_COLUMN = "duration_s"
 
 UNFINISHED_DEMO = "{out}: an unfinished demo is there; finish it with `s2f demo --out {out}`"
 NOT_POSITIVE = "--{option} must be a positive integer, got {value!r}"
@@ -503,12 +504,13 @@ def is_voice_metric(metric: str) -> bool:
 
 
 def largest_disparity(disparities: pd.DataFrame) -> tuple[pd.Series, bool] | None:
-    """The voice-model disparity farthest beyond its threshold among the flagged ones (the
-    largest tested one if none is flagged), and whether it was flagged; None when no
-    disparity could be tested."""
-    rows = disparities[
-        (disparities["status"] == "ok") & disparities["metric"].map(is_voice_metric)
-    ].dropna(subset=["difference", "p_adjusted"])
+    """The voice-model disparity between demographic groups (slices without ``duration_s``)
+    farthest beyond its threshold among the flagged ones (the largest tested one if none is
+    flagged), and whether it was flagged; None when no such disparity could be tested."""
+    demographic = ~disparities["slice"].str.contains(DURATION_COLUMN, regex=False)
+    voice = disparities["metric"].map(is_voice_metric)
+    rows = disparities[(disparities["status"] == "ok") & voice & demographic]
+    rows = rows.dropna(subset=["difference", "p_adjusted"])
     if rows.empty:
         return None
     flagged = rows[rows["flag"].astype(bool)]

@@ -176,6 +176,8 @@ def test_largest_disparity_prefers_flags_in_threshold_units_and_voice_metrics():
     row, flagged = largest_disparity(rows.assign(flag=False))
     assert not flagged and row["metric"] == "s2f_gender_agreement"
     assert largest_disparity(rows.assign(status="insufficient")) is None
+    # Clip duration is not a demographic group: its slices are left out.
+    assert largest_disparity(rows.assign(slice="gender & duration_s")) is None
 
 
 def test_demo_command_refuses_bad_settings_in_one_line(capsys):
