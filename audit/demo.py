@@ -40,7 +40,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit._rebalance import METHODS, REWEIGHT, group_labels, group_shares, rebalanced_indices
+from audit._rebalance import (
+    METHODS,
+    REWEIGHT,
+    UNKNOWN_METHOD,
+    group_labels,
+    group_shares,
+    rebalanced_indices,
+)
 from speech2face.errors import InputError
 from speech2face.training.face_stage import FaceStageConfig
 from speech2face.training.faces import (
@@ -101,9 +108,8 @@ class DemoSettings:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(NOT_POSITIVE.format(option=option.replace("_", "-"), value=value))
         if self.rebalance not in METHODS:
-            raise InputError(
-                f"--rebalance must be one of {', '.join(METHODS)}, got {self.rebalance!r}"
-            )
+            methods = ", ".join(METHODS)
+            raise InputError(UNKNOWN_METHOD.format(methods=methods, value=self.rebalance))
 
 
 @dataclass(frozen=True)
@@ -590,7 +596,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     defaults = DemoSettings()
     parser.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder")
-    parser.add_argument("--speakers", type=int, default=defaults.speakers)
+    parser.add_argument(
+        "--speakers",
+        type=int,
+        default=defaults.speakers,
+        help=f"corpus speakers, half in the test split (default {defaults.speakers})",
+    )
     parser.add_argument(
         "--rebalance",
         choices=METHODS,
