@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from audit._demo_summary import largest_disparity
 from audit._rebalance import (
     MISSING_COLUMN,
     RESAMPLE,
@@ -26,7 +27,6 @@ from audit.demo import (
     MODELS,
     DemoSettings,
     build_stages,
-    largest_disparity,
     run_demo,
     stage_keys,
 )

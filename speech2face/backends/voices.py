@@ -103,7 +103,11 @@ class GE2EFromSpectrogram(nn.Module):
 
     @torch.no_grad()
     def forward(self, spectrogram: torch.Tensor) -> torch.Tensor:
-        parts = spectrogram.float()
+        # Float32 throughout, even under a trainer's autocast: the powers span many decades.
+        with torch.autocast(spectrogram.device.type, enabled=False):
+            return self._embed(spectrogram.float())
+
+    def _embed(self, parts: torch.Tensor) -> torch.Tensor:
         linear = parts.abs().pow(1 / self.config.power)
         power = (linear**2).sum(dim=-1)  # |S|² per frame and bin
         mels = power @ self.mel
