@@ -17,7 +17,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q -m "not slow"
+	S2F_DEMO_OUT=$$(mktemp -d)/demo $(PY) -m pytest -q -m "not slow" tests --nbmake notebooks
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -37,7 +37,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from audit._demo_summary import summary_from
 from audit._rebalance import (
     METHODS,
     REWEIGHT,
@@ -46,6 +45,7 @@ from audit._rebalance import (
     group_shares,
     rebalanced_indices,
 )
+from audit.demo_summary import summary_from
 from speech2face.errors import InputError
 from speech2face.training.face_stage import FaceStageConfig
 from speech2face.training.faces import (

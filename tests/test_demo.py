@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import torch
 
-from audit._demo_summary import largest_disparity
 from audit._rebalance import (
     MISSING_COLUMN,
     RESAMPLE,
@@ -30,6 +29,7 @@ from audit.demo import (
     run_demo,
     stage_keys,
 )
+from audit.demo_summary import largest_disparity
 from audit.result import AuditResult
 from speech2face.errors import InputError
 from speech2face.training.face_stage import FaceStageConfig
