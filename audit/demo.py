@@ -496,8 +496,9 @@ def demo_outputs(out: str | os.PathLike | None = None) -> Path:
 
 
 def summary_lines(out: str | os.PathLike) -> list[str]:
-    """Three lines: the baseline's largest disparity, its change after rebalancing, and the
-    flag and regression counts; every number from the saved audits and comparison."""
+    """Three lines: the baseline's largest disparity, the least-represented groups' gaps in
+    that metric before and after rebalancing, and the flag and regression counts; every
+    number from the saved audits, comparison and ``rebalance.json``."""
     from audit.compare import ComparisonResult
     from audit.result import AuditResult
 
@@ -505,8 +506,8 @@ def summary_lines(out: str | os.PathLike) -> list[str]:
     baseline = AuditResult.load(out / "audits" / "baseline")
     rebalanced = AuditResult.load(out / "audits" / "rebalanced")
     changes = ComparisonResult.load(out / "comparison").changes
-    method = _recorded(out / "runs" / "rebalanced" / REBALANCE_FILE).get("method", "rebalanced")
-    return summary_from(baseline, rebalanced, changes, method=method)
+    rebalance = _recorded(out / "runs" / "rebalanced" / REBALANCE_FILE)
+    return summary_from(baseline, rebalanced, changes, rebalance=rebalance)
 
 
 # --- the command line -------------------------------------------------------------------

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
+from audit._rebalance import GROUP_SEPARATOR
 from audit.result import AuditResult
 
 VOICE_METRIC_PREFIXES = ("s2f_", "feature_", "recall@")
@@ -38,11 +41,91 @@ def largest_disparity(disparities: pd.DataFrame) -> tuple[pd.Series, bool] | Non
     return pool.loc[scale.idxmax()], bool(len(flagged))
 
 
-def summary_from(
-    baseline: AuditResult, rebalanced: AuditResult, changes: pd.DataFrame, *, method: str
+def least_represented(rebalance: dict[str, Any]) -> list[tuple[str, str, float, float]]:
+    """``(column, group, share before, share after)`` of the least-represented train group of
+    each column the demo rebalanced on, from its ``rebalance.json`` (joint-group shares)."""
+    columns = list(rebalance.get("columns", []))
+    found = []
+    for position, column in enumerate(columns):
+        marginal = {
+            moment: _marginal(rebalance.get(f"shares_{moment}", {}), position)
+            for moment in ("before", "after")
+        }
+        if not marginal["before"]:
+            continue
+        group = min(sorted(marginal["before"]), key=marginal["before"].get)
+        found.append(
+            (column, group, marginal["before"][group], marginal["after"].get(group, float("nan")))
+        )
+    return found
+
+
+def _marginal(joint: dict[str, float], position: int) -> dict[str, float]:
+    shares: dict[str, float] = {}
+    for key, share in joint.items():
+        group = key.split(GROUP_SEPARATOR)[position]
+        shares[group] = shares.get(group, 0.0) + share
+    return shares
+
+
+def _gap_text(disparities: pd.DataFrame, metric: str, column: str, group: str) -> str:
+    """The group's disparity to the reference with its CI, or why there is none."""
+    rows = disparities[(disparities["metric"] == metric) & (disparities["slice"] == column)]
+    if (rows["reference"] == group).any():
+        return "reference (best group)"
+    cell = rows[(rows["group"] == group) & (rows["status"] == "ok")].dropna(subset=["difference"])
+    if cell.empty:
+        return "not tested"
+    row = cell.iloc[0]
+    return (
+        f"{row['difference']:+.3f} [{row['diff_ci_low']:+.3f}, {row['diff_ci_high']:+.3f}] "
+        f"vs {row['reference']}"
+    )
+
+
+def _least_represented_gaps(
+    metric: str,
+    baseline: AuditResult,
+    rebalanced: AuditResult,
+    changes: pd.DataFrame,
+    rebalance: dict[str, Any],
 ) -> list[str]:
-    """Three lines: the baseline's largest disparity, its change after rebalancing (from the
-    paired comparison's ``changes``), and the flag and regression counts."""
+    parts = []
+    before_all, after_all = baseline.disparities(), rebalanced.disparities()
+    for column, group, share_before, share_after in least_represented(rebalance):
+        before, after = (_gap_text(d, metric, column, group) for d in (before_all, after_all))
+        paired = changes[
+            (changes["metric"] == metric)
+            & (changes["slice"] == column)
+            & (changes["group"] == group)
+        ].dropna(subset=["gap_change", "gap_p_adjusted"])
+        change = ""
+        if not paired.empty:
+            c = paired.iloc[0]
+            change = (
+                f"; |gap| change {c['gap_change']:+.3f} "
+                f"[{c['gap_change_ci_low']:+.3f}, {c['gap_change_ci_high']:+.3f}], "
+                f"p_adj={c['gap_p_adjusted']:.2g}"
+            )
+        parts.append(
+            f"{column}={group} ({share_before:.0%} -> {share_after:.0%} of train clips): "
+            f"{before} -> {after}{change}"
+        )
+    return parts
+
+
+def summary_from(
+    baseline: AuditResult,
+    rebalanced: AuditResult,
+    changes: pd.DataFrame,
+    *,
+    rebalance: dict[str, Any],
+) -> list[str]:
+    """Three lines: the baseline's largest disparity; the gaps of the least-represented train
+    groups in that metric before and after rebalancing (``rebalance``: the demo's
+    ``rebalance.json``; paired changes from the comparison's ``changes``); flag and
+    regression counts."""
+    method = rebalance.get("method", "rebalanced")
     found = largest_disparity(baseline.disparities())
     if found is None:
         return [
@@ -58,22 +141,12 @@ def summary_from(
         f"({_interval(row['diff_ci_low'], row['diff_ci_high'])}, "
         f"p_adj={row['p_adjusted']:.2g}); {len(baseline.flags())} flag(s) in all."
     )
-    cell = changes[
-        (changes["metric"] == row["metric"])
-        & (changes["slice"] == row["slice"])
-        & (changes["group"] == row["group"])
-    ]
-    if cell.empty:
-        second = f"After {method}: {what} is not in the comparison."
-    else:
-        c = cell.iloc[0]
-        second = (
-            f"After {method}: that gap went {c['gap_baseline']:+.3f} -> {c['gap']:+.3f} "
-            f"(|gap| change {c['gap_change']:+.3f}, "
-            f"{_interval(c['gap_change_ci_low'], c['gap_change_ci_high'])}, "
-            f"p_adj={c['gap_p_adjusted']:.2g}); the metric itself changed {c['delta']:+.3f} "
-            f"({_interval(c['delta_ci_low'], c['delta_ci_high'])})."
-        )
+    gaps = _least_represented_gaps(row["metric"], baseline, rebalanced, changes, rebalance)
+    second = (
+        f"After {method}, {row['metric']} gap (95% CI) of the least-represented train groups: "
+        + ("; ".join(gaps) if gaps else "no rebalanced column recorded")
+        + "."
+    )
     narrowed = int(((changes["gap_p_adjusted"] < ALPHA) & (changes["gap_change"] < 0)).sum())
     improved = (changes["p_adjusted"] < ALPHA) & (
         changes["delta"] * np.where(changes["higher_is_better"], 1.0, -1.0) > 0

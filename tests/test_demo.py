@@ -29,7 +29,7 @@ from audit.demo import (
     run_demo,
     stage_keys,
 )
-from audit.demo_summary import largest_disparity
+from audit.demo_summary import largest_disparity, least_represented, summary_from
 from audit.result import AuditResult
 from speech2face.errors import InputError
 from speech2face.training.face_stage import FaceStageConfig
@@ -178,6 +178,100 @@ def test_largest_disparity_prefers_flags_in_threshold_units_and_voice_metrics():
     assert largest_disparity(rows.assign(status="insufficient")) is None
     # Clip duration is not a demographic group: its slices are left out.
     assert largest_disparity(rows.assign(slice="gender & duration_s")) is None
+
+
+def test_least_represented_groups_from_joint_shares():
+    rebalance = {
+        "columns": ["ethnicity", "gender"],
+        "shares_before": {"a & male": 0.5, "a & female": 0.2, "b & male": 0.2, "b & female": 0.1},
+        "shares_after": {
+            "a & male": 0.25,
+            "a & female": 0.25,
+            "b & male": 0.25,
+            "b & female": 0.25,
+        },
+    }
+    found = least_represented(rebalance)
+    assert [(column, group) for column, group, *_ in found] == [
+        ("ethnicity", "b"),
+        ("gender", "female"),
+    ]
+    assert [share for *_, share, _ in found] == pytest.approx([0.3, 0.3])
+    assert [share for *_, share in found] == pytest.approx([0.5, 0.5])
+    assert least_represented({}) == []
+
+
+def _audit_with(disparities: pd.DataFrame):
+    class Audit:
+        def disparities(self) -> pd.DataFrame:
+            return disparities
+
+        def flags(self) -> pd.DataFrame:
+            return disparities[disparities["flag"]]
+
+    return Audit()
+
+
+def test_summary_reports_the_least_represented_gaps_with_cis():
+    def disparities(gap: float, low: float, high: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "metric": ["s2f_gender_agreement"] * 2,
+                "slice": ["ethnicity", "gender"],
+                "group": ["b", "male"],
+                "reference": ["a", "female"],
+                "status": ["ok", "ok"],
+                "difference": [gap, 0.01],
+                "diff_ci_low": [low, -0.02],
+                "diff_ci_high": [high, 0.04],
+                "p_adjusted": [0.001, 0.9],
+                "threshold": [0.05, 0.05],
+                "flag": [True, False],
+            }
+        )
+
+    changes = pd.DataFrame(
+        {
+            "metric": ["s2f_gender_agreement"],
+            "slice": ["ethnicity"],
+            "group": ["b"],
+            "gap_change": [-0.12],
+            "gap_change_ci_low": [-0.2],
+            "gap_change_ci_high": [-0.04],
+            "gap_p_adjusted": [0.01],
+            "p_adjusted": [0.02],
+            "delta": [0.1],
+            "higher_is_better": [True],
+            "regression": [False],
+            "gap_widened": [False],
+        }
+    )
+    rebalance = {
+        "method": "reweight",
+        "columns": ["ethnicity", "gender"],
+        "shares_before": {"a & male": 0.6, "a & female": 0.2, "b & male": 0.15, "b & female": 0.05},
+        "shares_after": {
+            "a & male": 0.25,
+            "a & female": 0.25,
+            "b & male": 0.25,
+            "b & female": 0.25,
+        },
+    }
+    lines = summary_from(
+        _audit_with(disparities(-0.2, -0.3, -0.1)),
+        _audit_with(disparities(-0.08, -0.15, -0.01)),
+        changes,
+        rebalance=rebalance,
+    )
+    assert lines[0].startswith("Baseline: largest flagged disparity: s2f_gender_agreement")
+    assert lines[1] == (
+        "After reweight, s2f_gender_agreement gap (95% CI) of the least-represented train "
+        "groups: ethnicity=b (20% -> 50% of train clips): -0.200 [-0.300, -0.100] vs a -> "
+        "-0.080 [-0.150, -0.010] vs a; |gap| change -0.120 [-0.200, -0.040], p_adj=0.01; "
+        "gender=female (25% -> 50% of train clips): reference (best group) -> reference "
+        "(best group)."
+    )
+    assert "1 significant improvement(s)" in lines[2] and "1 narrowed" in lines[2]
 
 
 def test_demo_command_refuses_bad_settings_in_one_line(capsys):
