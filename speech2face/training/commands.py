@@ -1,4 +1,9 @@
-"""``s2f train``: train a voice encoder on a manifest against frozen face models."""
+"""``s2f train``: train a voice encoder on a manifest against a frozen face stack.
+
+The face stack (:mod:`speech2face.training.face_targets`) is a run's synthetic face models,
+the manifest's stored face features, or the user's VGG-Face; ``RUN/face_stack.json`` records
+which, and what each loss term was computed on.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,17 @@ import torch
 from speech2face.audio import SpectrogramConfig
 from speech2face.errors import InputError
 from speech2face.models.registry import available_models, get_config, get_model
-from speech2face.training.voice import FaceHeads, TrainingConfig, train_voice_encoder
+from speech2face.training.voice import TrainingConfig, train_voice_encoder
 
-FEATURE_DIM_MISMATCH = (
-    "--preset {preset} outputs {voice_dim}-D features but the face encoder's are "
-    "{face_dim}-D; pick the matching preset"
+FACE_ENCODERS = {
+    "face-models": "face_models",
+    "stored": "stored_features",
+    "vggface": "vggface",
+}
+WEIGHTS_WITHOUT_VGGFACE = "--vggface-weights is only read with --face-encoder vggface"
+NO_FACE_STACK = (
+    "{error}; or give every train and val clip a face_feature_path (s2f face-features) "
+    "to train on stored face features"
 )
 CUDA_UNAVAILABLE = "--device {device}: CUDA is not available on this machine"
 NOT_POSITIVE = "{option} must be positive, got {value}"
@@ -30,7 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a voice encoder so that its feature of each clip matches the frozen "
         "face encoder's feature of the speaker's face, with the paper's three-term loss. "
         "Writes RUN/checkpoint.pt and RUN/metrics.jsonl; --resume continues exactly. "
-        "The face models come from `s2f train-faces --manifest M --out RUN` (or --face-models). "
+        "The face side is, by default, RUN's face models from `s2f train-faces` (or "
+        "--face-models) when they exist, else the manifest's stored face_feature_path vectors; "
+        "--face-encoder vggface --vggface-weights FILE encodes the face images with VGG-Face "
+        "(fc7 targets, for --preset paper). RUN/face_stack.json records the stack and loss terms. "
         "Runs data-parallel under `torchrun --nproc-per-node N -m audit.cli train ...`.",
     )
     parser.add_argument("--manifest", required=True, type=Path, help="voice manifest with faces")
@@ -41,6 +55,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="frozen face encoder and decoder: a run folder or its face_models/ "
         "(default: RUN, as `s2f train-faces --out RUN` leaves it)",
+    )
+    parser.add_argument(
+        "--face-encoder",
+        choices=sorted(FACE_ENCODERS),
+        default=None,
+        help="face stack: face-models (small encoder + decoder), stored (face_feature_path "
+        "vectors, no face model) or vggface (--vggface-weights); default: face-models when RUN "
+        "or --face-models has them, else stored",
+    )
+    parser.add_argument(
+        "--vggface-weights", type=Path, metavar="FILE", help="VGG-Face state_dict (see docs)"
     )
     parser.add_argument("--preset", default="small", choices=available_models())
     parser.add_argument("--epochs", type=int, default=10)
@@ -71,30 +96,51 @@ def _check_positive(args: argparse.Namespace) -> None:
             )
 
 
+def _face_stack(args: argparse.Namespace):
+    """The face stack the options (or, by default, the run and manifest) call for."""
+    from speech2face.training import face_targets
+    from speech2face.training.face_stage import find_face_models
+
+    choice = FACE_ENCODERS.get(args.face_encoder) if args.face_encoder else None
+    if choice != face_targets.VGGFACE and args.vggface_weights is not None:
+        raise InputError(WEIGHTS_WITHOUT_VGGFACE)
+    if choice == face_targets.VGGFACE:
+        if args.vggface_weights is None:
+            raise InputError(face_targets.NO_VGGFACE_WEIGHTS)
+        return face_targets.vggface_stack(args.vggface_weights)
+    if choice == face_targets.FACE_MODELS or args.face_models is not None:
+        return face_targets.face_models_stack(args.face_models or args.out)
+    rows = face_targets.training_rows(args.manifest)
+    if choice is None:
+        try:
+            find_face_models(args.out)
+        except InputError as error:
+            if not face_targets.all_have_features(rows):
+                raise InputError(NO_FACE_STACK.format(error=error)) from None
+        else:
+            return face_targets.face_models_stack(args.out)
+    dim = face_targets.stored_feature_dim(rows, manifest=args.manifest) if len(rows) else 0
+    return face_targets.features_stack(dim)
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Handler of ``s2f train``."""
-    from speech2face.training.face_stage import find_face_models
-    from speech2face.training.faces import load_face_model
-    from speech2face.training.voice_data import load_training_data
+    from speech2face.training.face_targets import check_dim, load_targets, record_face_stack
+    from speech2face.training.voice import CHECKPOINT_FILE, RUN_EXISTS
 
     _check_positive(args)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(CUDA_UNAVAILABLE.format(device=args.device))
-    face_models = find_face_models(args.face_models or args.out)
-    face_encoder = load_face_model(face_models.face_encoder, kind="face_encoder")
-    face_decoder = load_face_model(face_models.face_decoder, kind="face_decoder")
-    voice_dim = get_config(args.preset).out_dim
-    if voice_dim != face_encoder.feature_dim:
-        raise InputError(
-            FEATURE_DIM_MISMATCH.format(
-                preset=args.preset, voice_dim=voice_dim, face_dim=face_encoder.feature_dim
-            )
-        )
-    data = load_training_data(
+    if not args.resume and (args.out / CHECKPOINT_FILE).exists():
+        raise InputError(RUN_EXISTS.format(path=args.out / CHECKPOINT_FILE))
+    stack = _face_stack(args)
+    check_dim(stack, preset=args.preset, voice_dim=get_config(args.preset).out_dim)
+    data = load_targets(
         args.manifest,
-        face_encoder=face_encoder,
+        stack=stack,
         spectrogram_config=SpectrogramConfig(duration_s=args.duration),
     )
+    record_face_stack(args.out, stack, resume=args.resume)
     config = TrainingConfig(
         batch_size=args.batch_size,
         lr=args.lr,
@@ -116,7 +162,7 @@ def run_train(args: argparse.Namespace) -> int:
         preset=args.preset,
         train_set=data.train,
         val_set=data.val,
-        heads=FaceHeads.from_models(face_encoder, face_decoder),
+        heads=stack.heads,
         config=config,
         out_dir=args.out,
         manifest_hash=data.manifest_hash,
@@ -127,6 +173,8 @@ def run_train(args: argparse.Namespace) -> int:
         "step": result.step,
         "val_loss": result.val_loss,
         "checkpoint": str(result.checkpoint),
+        "face_stack": stack.kind,
+        "loss_terms": stack.heads.loss_terms(),
     }
     if result.is_main:
         print(json.dumps(summary), file=sys.stdout)

@@ -93,20 +93,43 @@ class FaceDecoderLike(Protocol):
 
 @dataclass(frozen=True)
 class FaceHeads:
-    """The frozen face-side layers the loss needs."""
+    """The frozen face-side layers the loss needs; ``None`` where the face stack has none.
 
-    decoder_head: nn.Module
-    fc8_head: nn.Module
+    No decoder: the loss's first term is the L1 distance of the features themselves. No fc8:
+    the distillation term is dropped (see :func:`speech2face.models.loss.speech2face_loss`).
+    """
+
+    decoder_head: nn.Module | None
+    fc8_head: nn.Module | None
 
     @classmethod
-    def from_models(cls, face_encoder: FaceEncoderLike, face_decoder: FaceDecoderLike) -> FaceHeads:
-        """Take ``face_decoder.first_layer`` and ``face_encoder.fc8``."""
-        return cls(decoder_head=face_decoder.first_layer, fc8_head=face_encoder.fc8)
+    def from_models(
+        cls,
+        face_encoder: FaceEncoderLike | None = None,
+        face_decoder: FaceDecoderLike | None = None,
+    ) -> FaceHeads:
+        """Take ``face_decoder.first_layer`` and ``face_encoder.fc8`` of the models given."""
+        return cls(
+            decoder_head=None if face_decoder is None else face_decoder.first_layer,
+            fc8_head=None if face_encoder is None else face_encoder.fc8,
+        )
+
+    def loss_terms(self) -> dict[str, str]:
+        """What each loss term is computed on, for the run's record."""
+        return {
+            "decoder_l1": "face decoder's first layer"
+            if self.decoder_head is not None
+            else "the feature itself (no face decoder)",
+            "feature_l2": "unit-normalised features",
+            "distillation": "face encoder's fc8"
+            if self.fc8_head is not None
+            else "dropped (no fc8 head)",
+        }
 
     def frozen_on(self, device: torch.device) -> FaceHeads:
         """Copies in eval mode, without gradients, on ``device``."""
         heads = [
-            head.to(device).eval().requires_grad_(False)
+            None if head is None else head.to(device).eval().requires_grad_(False)
             for head in (self.decoder_head, self.fc8_head)
         ]
         return FaceHeads(decoder_head=heads[0], fc8_head=heads[1])
