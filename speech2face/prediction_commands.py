@@ -44,6 +44,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--chunk-size", type=int, default=256, help="clips per resumable chunk")
     parser.add_argument("--model-id", default=None, help="name of the model in reports")
+    parser.add_argument(
+        "--attribute-models",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="runs without a decoder: `s2f attributes train` classifiers (files or folders) "
+        "applied to the predicted (S2F) and true (F2F) features (default: RUN/attribute_models/)",
+    )
+    parser.add_argument(
+        "--faces",
+        type=Path,
+        metavar="FACES",
+        help="runs without a decoder: faces table (`s2f faces`) whose age, gender and landmarks "
+        "label the true faces (inferred); else the manifest's labels",
+    )
+    parser.add_argument(
+        "--vggface-weights", type=Path, metavar="FILE", help="override a vggface run's weights path"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--resume", action="store_true", help="continue an unfinished --out")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
@@ -91,8 +109,14 @@ def run_predict(args: argparse.Namespace) -> int:
         split=args.split,
         batch_size=args.batch_size,
         chunk_size=args.chunk_size,
+        faces=None if args.faces is None else str(args.faces),
     )
-    model = load_model(args.model, model_id=args.model_id)
+    model = load_model(
+        args.model,
+        model_id=args.model_id,
+        attribute_models=args.attribute_models,
+        vggface_weights=args.vggface_weights,
+    )
     out = predict(
         model,
         args.manifest,

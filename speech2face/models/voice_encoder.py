@@ -123,7 +123,12 @@ class VoiceEncoder(nn.Module):
 
 
 def config_to_dict(config: VoiceEncoderConfig) -> dict:
-    """A JSON- and checkpoint-safe form of ``config``; inverse of :func:`config_from_dict`."""
+    """A JSON- and checkpoint-safe form of ``config``; inverse of :func:`config_from_dict`.
+
+    A config of another encoder family (``ge2e``) serialises itself with ``to_dict``.
+    """
+    if not isinstance(config, VoiceEncoderConfig):
+        return config.to_dict()
     layers = [
         {"conv": layer.channels, "stride": layer.stride}
         if isinstance(layer, Conv)

