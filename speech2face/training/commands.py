@@ -135,6 +135,8 @@ def run_train(args: argparse.Namespace) -> int:
         raise InputError(RUN_EXISTS.format(path=args.out / CHECKPOINT_FILE))
     stack = _face_stack(args)
     check_dim(stack, preset=args.preset, voice_dim=get_config(args.preset).out_dim)
+    torch.manual_seed(args.seed)
+    model = get_model(args.preset)  # before the slow part: a missing extra stops here
     data = load_targets(
         args.manifest,
         stack=stack,
@@ -156,9 +158,8 @@ def run_train(args: argparse.Namespace) -> int:
         device=args.device,
         num_workers=args.workers,
     )
-    torch.manual_seed(args.seed)
     result = train_voice_encoder(
-        get_model(args.preset),
+        model,
         preset=args.preset,
         train_set=data.train,
         val_set=data.val,
