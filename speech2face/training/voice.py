@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
 from speech2face.errors import InputError
@@ -218,6 +218,15 @@ def _bad_clips(clip_ids: list[str], *tensors: torch.Tensor) -> list[str]:
         if bad:
             return bad
     return clip_ids
+
+
+def _set_epoch(dataset: Dataset, epoch: int, *, seed: int) -> None:
+    """Key a dataset's per-epoch random crops (through ``Subset`` wrappers), if it has any."""
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    set_epoch = getattr(dataset, "set_epoch", None)
+    if set_epoch is not None:
+        set_epoch(epoch, seed=seed)
 
 
 class VoiceTrainer:
@@ -422,6 +431,7 @@ class VoiceTrainer:
                 seed=config.seed,
                 context=self.context,
             )[offset:][: total_steps - self.step]
+            _set_epoch(train_set, epoch, seed=config.seed)
             for clip_ids, spectrograms, targets in self._loader(train_set, batches):
                 terms = self.train_step(clip_ids, spectrograms, targets)
                 bar.update(1)

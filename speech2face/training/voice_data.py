@@ -4,6 +4,12 @@
 manifest has one, otherwise from its ``face_path`` image through the frozen
 face encoder (each distinct image encoded once). Spectrograms are computed on
 the fly by the audio front end, so a corpus never has to fit in memory.
+
+Training clips are random crops: each epoch a clip longer than the training
+duration gives a window at a random offset, and a shorter one is repeated from
+a random phase, instead of always its first seconds (prediction and
+validation keep the first seconds). Offsets are a function of (seed, epoch,
+clip), so a run and its resumed copy see the same crops.
 """
 
 from __future__ import annotations
@@ -18,10 +24,13 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from speech2face.audio import ClipDataset, SpectrogramConfig
+from speech2face.audio.dataset import ROW_ERROR
+from speech2face.audio.frontend import spectrogram
+from speech2face.audio.io import load_audio
 from speech2face.errors import InputError
 from speech2face.manifest.io import resolve_path
 from speech2face.manifest.load import load_manifest
-from speech2face.manifest.schema import CLIP_ID, FACE_FEATURE_PATH, FACE_PATH, SPLIT
+from speech2face.manifest.schema import AUDIO_PATH, CLIP_ID, FACE_FEATURE_PATH, FACE_PATH, SPLIT
 from speech2face.models.face_encoder import FaceEncoder, encode_images
 from speech2face.training.checkpoint import file_sha256
 
@@ -34,8 +43,25 @@ BAD_FEATURE_SHAPE = "{path}: face feature of shape {shape}, expected ({dim},)"
 UNREADABLE_FACE = "{path}: cannot read the face image ({reason})"
 
 
+def random_window(wave: np.ndarray, *, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """``samples`` of ``wave`` from a random offset; a shorter wave repeats from a random phase."""
+    if len(wave) >= samples:
+        offset = int(rng.integers(0, len(wave) - samples + 1))
+        return wave[offset : offset + samples]
+    phase = int(rng.integers(0, len(wave)))
+    return np.tile(np.roll(wave, -phase), -(-samples // len(wave)))[:samples]
+
+
+def _seconds(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
 class ManifestPairs(Dataset):
-    """``(clip_id, spectrogram, v_f)`` for the rows of a manifest."""
+    """``(clip_id, spectrogram, v_f)`` for the rows of a manifest.
+
+    With ``random_crops`` each item is a random window of its clip, drawn from
+    (seed, epoch, index) as set by :meth:`set_epoch`; without, the clip's first seconds.
+    """
 
     def __init__(
         self,
@@ -44,16 +70,44 @@ class ManifestPairs(Dataset):
         *,
         base_dir: Path,
         spectrogram_config: SpectrogramConfig,
+        random_crops: bool = False,
     ) -> None:
         self.clips = ClipDataset(rows, base_dir=base_dir, config=spectrogram_config)
         self.face_features = face_features
+        self.random_crops = random_crops
+        self.config = spectrogram_config
+        self.base_dir = Path(base_dir)
+        self.rows = rows[[CLIP_ID, AUDIO_PATH]].assign(
+            start_s=rows.get("start_s"), end_s=rows.get("end_s")
+        )
+        self.draw = (0, 0)
+
+    def set_epoch(self, epoch: int, *, seed: int) -> None:
+        """Key the coming epoch's random crops by ``(seed, epoch)``."""
+        self.draw = (seed, epoch)
 
     def __len__(self) -> int:
         return len(self.clips)
 
     def __getitem__(self, index: int) -> tuple[str, torch.Tensor, torch.Tensor]:
-        item = self.clips[index]
-        return item["clip_id"], item["features"], self.face_features[index]
+        if not self.random_crops:
+            item = self.clips[index]
+            return item["clip_id"], item["features"], self.face_features[index]
+        row = self.rows.iloc[index]
+        try:
+            wave = load_audio(
+                self.base_dir / str(row[AUDIO_PATH]),
+                sample_rate=self.config.sample_rate,
+                start_s=_seconds(row["start_s"]),
+                end_s=_seconds(row["end_s"]),
+            )
+        except InputError as error:
+            message = ROW_ERROR.format(row=index, clip_id=row[CLIP_ID], reason=error)
+            raise InputError(message) from error
+        rng = np.random.default_rng([*self.draw, index])
+        wave = random_window(wave, samples=self.config.num_samples, rng=rng)
+        features = spectrogram(torch.from_numpy(wave), self.config)
+        return str(row[CLIP_ID]), features, self.face_features[index]
 
 
 @dataclass(frozen=True)
@@ -107,9 +161,16 @@ def face_features(
 
 
 def load_training_data(
-    manifest: str | Path, *, face_encoder: FaceEncoder, spectrogram_config: SpectrogramConfig
+    manifest: str | Path,
+    *,
+    face_encoder: FaceEncoder,
+    spectrogram_config: SpectrogramConfig,
+    random_crops: bool = True,
 ) -> TrainingData:
-    """Validate ``manifest`` and pair its train and val clips with their faces' features."""
+    """Validate ``manifest`` and pair its train and val clips with their faces' features.
+
+    ``random_crops`` applies to the train split only; val clips are their first seconds.
+    """
     manifest = Path(manifest)
     frame = load_manifest(manifest)
     base_dir = manifest.parent
@@ -127,6 +188,7 @@ def load_training_data(
             targets,
             base_dir=base_dir,
             spectrogram_config=spectrogram_config,
+            random_crops=random_crops and split == "train",
         )
     if splits["train"] is None:
         raise InputError(NO_TRAIN_ROWS.format(manifest=manifest))
