@@ -129,19 +129,21 @@ def _numeric(table: pd.DataFrame, column: str) -> np.ndarray:
 
 
 def _feature_components(
-    predicted: np.ndarray, true: np.ndarray
+    predicted: np.ndarray, true: np.ndarray, rows: np.ndarray | None = None
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Cosine, L1 and L2 of L2-normalised features, and which rows are invalid.
 
-    Chunked so memory-mapped features stay on disk. A row is invalid when either
-    feature holds a non-finite value or has zero norm.
+    ``rows`` (ascending feature rows, default all) selects the rows to read. Chunked so
+    memory-mapped features stay on disk. A row is invalid when either feature holds a
+    non-finite value or has zero norm.
     """
-    n = len(predicted)
+    n = len(predicted) if rows is None else len(rows)
     out = {name: np.full(n, np.nan) for name in ("cosine_score", "l1_error", "l2_error")}
     invalid = np.zeros(n, dtype=bool)
     for start in range(0, n, _CHUNK):
-        p = np.asarray(predicted[start : start + _CHUNK], dtype=np.float64)
-        t = np.asarray(true[start : start + _CHUNK], dtype=np.float64)
+        chunk = slice(start, start + _CHUNK) if rows is None else rows[start : start + _CHUNK]
+        p = np.asarray(predicted[chunk], dtype=np.float64)
+        t = np.asarray(true[chunk], dtype=np.float64)
         p_norm, t_norm = np.linalg.norm(p, axis=1), np.linalg.norm(t, axis=1)
         bad = ~(np.isfinite(p).all(1) & np.isfinite(t).all(1) & (p_norm > 0) & (t_norm > 0))
         invalid[start : start + len(p)] = bad
@@ -160,16 +162,20 @@ def compute_components(
     specs: list[MetricSpec],
     *,
     exclude_invalid: bool = False,
+    feature_rows: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Per-clip components for ``specs``, and the mask of clips with valid features.
 
-    Invalid features (non-finite or zero-norm) are an error naming the clips, unless
+    ``feature_rows[i]`` is the feature row of table row i (default: the same row). Invalid
+    features (non-finite or zero-norm) are an error naming the clips, unless
     ``exclude_invalid``: then those clips carry no feature or retrieval component.
     """
     out: dict[str, np.ndarray] = {}
     valid = np.ones(len(table), dtype=bool)
     if any(need.startswith("feature:") for spec in specs for need in spec.requires):
-        feature_out, invalid = _feature_components(features[PRED_FEATURE], features[TRUE_FEATURE])
+        feature_out, invalid = _feature_components(
+            features[PRED_FEATURE], features[TRUE_FEATURE], feature_rows
+        )
         if invalid.any() and not exclude_invalid:
             clips = ", ".join(map(str, table["clip_id"].to_numpy()[invalid][:5]))
             raise InputError(

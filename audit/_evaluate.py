@@ -77,6 +77,8 @@ class AuditConfig:
     gallery_size: int = DEFAULT_GALLERY_SIZE
     retrieval_distances: list[str] = field(default_factory=lambda: list(DISTANCES))
     matched_gallery: str | None = None
+    duration: float | None = None
+    """Seconds of speech audited; None: the longest duration in the predictions."""
 
     def threshold_for(self, spec: MetricSpec) -> float:
         """The practical threshold of a metric: years for age errors, points otherwise."""

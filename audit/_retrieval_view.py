@@ -59,16 +59,19 @@ def retrieval_evidence(
     seed: int,
     match_on: str | None,
     confusion_column: str | None,
+    feature_rows: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any], pd.DataFrame]:
     """Per-clip hit components for ``specs``, the galleries used, and the hit confusion.
 
     Clips whose features are not ``valid`` take part in no gallery and get NaN.
+    ``feature_rows[i]`` is the feature row of table row i (default: the same row).
     """
     names = {spec.name for spec in specs if spec.family == "retrieval"}
     if not names:
         return {}, {}, pd.DataFrame()
     rows = np.flatnonzero(valid)
     subset = table.iloc[rows].reset_index(drop=True)
+    read_rows = rows if feature_rows is None else np.asarray(feature_rows)[rows]
     # The feature matrices stay memory-mapped: retrieval reads the valid rows in chunks.
     predicted, true = features[PRED_FEATURE], features[TRUE_FEATURE]
     components: dict[str, np.ndarray] = {}
@@ -83,7 +86,7 @@ def retrieval_evidence(
         gallery = retrieval.build_gallery(subset, size=gallery_size, seed=seed, match_on=column)
         ks = [k for k in ks if k <= min(block.size for block in gallery.blocks)] or ks[:1]
         hits = retrieval.retrieval_components(
-            predicted, true, gallery, metrics=distances, ks=ks, feature_rows=rows
+            predicted, true, gallery, metrics=distances, ks=ks, feature_rows=read_rows
         )
         for name in wanted:
             column_name = name.removesuffix(suffix)
@@ -99,7 +102,7 @@ def retrieval_evidence(
         if k >= 1:
             groups = subset[confusion_column].astype(str).to_numpy()
             confusion = retrieval.retrieval_confusion(
-                predicted, true, mixed, groups, k=k, feature_rows=rows
+                predicted, true, mixed, groups, k=k, feature_rows=read_rows
             )
             confusion.insert(0, "k", k)
             confusion.insert(0, "slice", confusion_column)

@@ -22,7 +22,8 @@ from speech2face.vocabulary import DEMOGRAPHIC_COLUMNS, UNKNOWN
 OVERALL = "overall"
 ALL = "all"
 SEPARATOR = " & "
-DEFAULT_SLICE_COLUMNS = (*DEMOGRAPHIC_COLUMNS, "duration_s")
+DEFAULT_SLICE_COLUMNS = DEMOGRAPHIC_COLUMNS
+"""Sliced by default where present; an audit analyses one duration, so not ``duration_s``."""
 
 UNKNOWN_SLICE = "slice column {column!r} is not in the predictions table (columns: {available})"
 """InputError message for a requested slice column the table lacks."""

@@ -48,7 +48,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=_columns,
         default=None,
         help="comma-separated columns to slice by "
-        "(default: age_group,gender,ethnicity,language,duration_s where present)",
+        "(default: age_group,gender,ethnicity,language where present)",
+    )
+    audit.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        metavar="S",
+        help="audit the predictions of S seconds of speech (default: the longest present, "
+        "the paper's 6 s); compare two audits for 3 s versus 6 s",
     )
     audit.add_argument("--intersections", type=int, default=2, help="highest order (default 2)")
     audit.add_argument("--metrics", type=_columns, default=None, help="only these metrics")
@@ -150,6 +158,7 @@ def _audit(args: argparse.Namespace) -> int:
         retrieval_distances=args.retrieval_distances,
         matched_gallery=args.matched_gallery,
         progress=True,
+        duration=args.duration,
     )
     path = result.save(args.out)
     if not args.no_report:
@@ -164,7 +173,8 @@ def _audit(args: argparse.Namespace) -> int:
         )
     tests = result.summary["tests"]
     print(
-        f"{path}: {len(result.metrics)} metrics, {tests['n_tests']} tests "
+        f"{path}: {result.summary['predictions']['n_clips']} clips of "
+        f"{result.duration_s:g} s, {len(result.metrics)} metrics, {tests['n_tests']} tests "
         f"({tests['correction']}), {len(result.summary['flags'])} flag(s)"
     )
     for flag in result.summary["flags"]:

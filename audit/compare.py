@@ -127,6 +127,10 @@ def compare_audits(
         baseline_config["threshold"] = threshold
     config = AuditConfig(**baseline_config)
     frames, notes = _aligned_frames(results, align=align)
+    durations = [r.duration_s for r in results]
+    if len(set(durations)) > 1:
+        shown = " vs ".join(f"{d:g} s" if d is not None else "mixed" for d in durations)
+        notes.append(f"durations differ ({shown}): each change is the effect of the duration")
     metrics = [m for m in results[0].metrics if all(m in r.metrics for r in results[1:])]
     if not metrics:
         raise InputError(NO_SHARED_METRICS)
@@ -167,6 +171,7 @@ def compare_audits(
                 "predictions_hash": r.summary["predictions"]["predictions_hash"],
                 "clip_set_hash": r.summary["predictions"]["clip_set_hash"],
                 "n_clips": r.summary["predictions"]["n_clips"],
+                "duration_s": r.duration_s,
             }
             for r in results
         ],
@@ -195,9 +200,15 @@ def compare_audits(
 def _aligned_frames(
     results: Sequence[AuditResult], *, align: str
 ) -> tuple[list[pd.DataFrame], list[str]]:
-    """Each audit's component frame on the same clips in the same order."""
-    keys = [list(KEY_COLUMNS[:2])]
-    indexed = [r.components.set_index(keys[0]) for r in results]
+    """Each audit's component frame on the same clips in the same order.
+
+    Clips are matched on ``clip_id`` (an audit holds one duration per clip), so audits of
+    the same clips at two durations (3 s and 6 s) pair up; audits made before one audit
+    held one duration pair on (``clip_id``, ``duration_s``).
+    """
+    one_duration = all(r.components["clip_id"].is_unique for r in results)
+    keys = ["clip_id"] if one_duration else list(KEY_COLUMNS[:2])
+    indexed = [r.components.set_index(keys) for r in results]
     base = indexed[0].index
     shared = base
     notes: list[str] = []

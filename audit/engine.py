@@ -24,6 +24,7 @@ from audit._fairness import confusion_tables, fairlearn_summaries
 from audit._intervals import CORRECTIONS
 from audit._metrics import MetricSpec
 from audit._retrieval_view import retrieval_evidence, retrieval_specs
+from audit._selection import select_rows
 from audit._slices import resolve_columns, slice_labels
 from audit._summary import audit_summary
 from audit.result import AuditResult
@@ -60,6 +61,7 @@ def run_audit(
     matched_gallery: str | None = None,
     fairlearn_views: bool = True,
     progress: bool = False,
+    duration: float | None = None,
 ) -> AuditResult:
     """Audit a predictions artifact: metrics per group, intervals, disparities, flags.
 
@@ -72,6 +74,9 @@ def run_audit(
     Retrieval ranks each predicted feature against a gallery of ``gallery_size`` true
     faces (one per speaker) with each of ``retrieval_distances``; ``matched_gallery``
     (a column such as ``"ethnicity"``) adds recall against galleries of the query's own group.
+    An audit analyses one clip duration: ``duration`` seconds, by default the longest in
+    the predictions (the paper's 6 s); rows of other durations are left out (compare two
+    audits with :func:`audit.compare.compare_audits` for 3 s versus 6 s).
     ``fairlearn_views=False`` leaves out fairlearn's clip-level summaries (slow on big tables);
     ``progress`` shows a progress bar on stderr.
     """
@@ -91,15 +96,25 @@ def run_audit(
         gallery_size=gallery_size,
         retrieval_distances=list(retrieval_distances),
         matched_gallery=matched_gallery,
+        duration=None if duration is None else float(duration),
     )
     _check_config(config)
     loaded = predictions if isinstance(predictions, Predictions) else read_predictions(predictions)
     table = loaded.table.reset_index(drop=True)
     _check_speakers(table)
+    selection = select_rows(table, duration=config.duration)
+    feature_rows = None if selection.is_everything(len(table)) else selection.rows
+    table = table.iloc[selection.rows].reset_index(drop=True)
     specs, notes = select_metrics(table, loaded.features, config)
+    notes[:0] = selection.notes
     slice_columns, slice_notes = resolve_columns(table, config.slices)
     frame, valid = component_frame(
-        table, loaded.features, specs, slice_columns, exclude_invalid=exclude_invalid
+        table,
+        loaded.features,
+        specs,
+        slice_columns,
+        exclude_invalid=exclude_invalid,
+        feature_rows=feature_rows,
     )
     if not valid.all():
         notes.append(
@@ -115,6 +130,7 @@ def run_audit(
         seed=seed,
         match_on=matched_gallery,
         confusion_column=_confusion_column(slice_columns, matched_gallery),
+        feature_rows=feature_rows,
     )
     for name, values in retrieval_components.items():
         frame[name] = values
@@ -135,6 +151,9 @@ def run_audit(
         summary["fairlearn"] = fairlearn_summaries(table, aggregates.slices)
     summary["notes"].extend(reference_notes)
     summary["retrieval"] = retrieval_summary
+    summary["duration_s"] = selection.duration_s
+    summary["predictions"]["durations_s"] = selection.durations
+    summary["predictions"]["n_rows"] = len(loaded.table)
     return AuditResult(
         summary=summary,
         groups=groups,
@@ -230,11 +249,12 @@ def component_frame(
     slice_columns: Sequence[str],
     *,
     exclude_invalid: bool,
+    feature_rows: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """One row per clip: keys, slice labels and every component ``specs`` read; and the
-    mask of clips whose features are valid."""
+    mask of clips whose features are valid (``feature_rows`` as in ``compute_components``)."""
     components, valid = compute_components(
-        table, features, list(specs), exclude_invalid=exclude_invalid
+        table, features, list(specs), exclude_invalid=exclude_invalid, feature_rows=feature_rows
     )
     columns: dict[str, Any] = {key: table[key].to_numpy() for key in KEY_COLUMNS}
     columns["speaker_id"] = table["speaker_id"].astype(str).to_numpy()

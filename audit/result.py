@@ -35,7 +35,8 @@ import pandas as pd
 from audit._metrics import MetricSpec
 from speech2face.errors import InputError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: one duration per audit (``duration_s``), per-metric thresholds, detectable differences."""
 SUMMARY_FILE = "audit.json"
 TABLE_FILES = {
     "groups": "groups.parquet",
@@ -170,6 +171,11 @@ class AuditResult:
         return cls(summary=summary, **tables)
 
     @property
+    def duration_s(self) -> float | None:
+        """Seconds of speech per clip this audit analysed (None for audits before 2)."""
+        return self.summary.get("duration_s")
+
+    @property
     def metrics(self) -> list[str]:
         return [m["name"] for m in self.summary["metrics"]]
 
@@ -223,7 +229,8 @@ class AuditResult:
         model = html.escape(str(self.summary["model"]["model_id"]))
         tests = self.summary["tests"]
         head = (
-            f"<h4>Audit of {model}</h4><p>{self.summary['predictions']['n_clips']} clips, "
+            f"<h4>Audit of {model}</h4><p>{self.summary['predictions']['n_clips']} clips"
+            f"{'' if self.duration_s is None else f' of {self.duration_s:g} s'}, "
             f"{self.summary['predictions']['n_speakers']} speakers; "
             f"{tests['n_tests']} tests, {tests['correction']} correction; "
             f"{len(self.summary['flags'])} flag(s)</p>"

@@ -31,7 +31,7 @@ def make_predictions(n_speakers=90, clips_per_speaker=3, seed=0, dim=8) -> Predi
     table = {
         "clip_id": [f"c{i}" for i in range(n)],
         "speaker_id": [f"s{s}" for s in speaker],
-        "duration_s": np.tile([3.0, 6.0, 6.0], n // 3 + 1)[:n],
+        "duration_s": 6.0,
     }
     for attribute, classes in CLASSES.items():
         true = rng.integers(len(classes), size=n_speakers)[speaker]
