@@ -24,6 +24,8 @@ TRUE_FEATURE = "true_feature"
 CF_PREFIX = "true_cf_"
 _CHUNK = 8192
 
+BAD_NUMBER = "row {row}, column {column!r}: {value!r} is not a finite number"
+"""InputError message for a non-numeric or infinite value in a numeric column."""
 NON_FINITE_FEATURES = "{feature}: non-finite or zero-norm feature in {count} clip(s), e.g. {clips}"
 """InputError message for invalid feature rows (exclude them with exclude_invalid=True)."""
 
@@ -124,8 +126,23 @@ def _agreement(table: pd.DataFrame, left: str, right: str) -> np.ndarray:
     return np.where(a_known & b_known, (a == b).astype(np.float64), np.nan)
 
 
-def _numeric(table: pd.DataFrame, column: str) -> np.ndarray:
-    return pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=np.float64)
+def numeric_values(
+    table: pd.DataFrame, column: str, source_rows: np.ndarray | None = None
+) -> np.ndarray:
+    """A numeric column as float64; missing values (None, NaN) are NaN: not evaluated.
+
+    A value that is not a number (a string such as ``"n/a"``) or is infinite is an
+    InputError naming the row (``source_rows[i]`` is the predictions row of table row i)
+    and the column, never a silently dropped clip.
+    """
+    series = table[column]
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.isinf(values) | (np.isnan(values) & series.notna().to_numpy())
+    if bad.any():
+        position = int(np.flatnonzero(bad)[0])
+        row = position if source_rows is None else int(source_rows[position])
+        raise InputError(BAD_NUMBER.format(row=row, column=column, value=series.iloc[position]))
+    return values
 
 
 def _feature_components(
@@ -166,9 +183,11 @@ def compute_components(
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Per-clip components for ``specs``, and the mask of clips with valid features.
 
-    ``feature_rows[i]`` is the feature row of table row i (default: the same row). Invalid
-    features (non-finite or zero-norm) are an error naming the clips, unless
-    ``exclude_invalid``: then those clips carry no feature or retrieval component.
+    ``feature_rows[i]`` is the predictions (and feature) row of table row i (default: the
+    same row); errors name it. A numeric column holding a non-number or an infinite value
+    is an InputError; NaN is missing (not evaluated). Invalid features (non-finite or
+    zero-norm) are an error naming the clips, unless ``exclude_invalid``: then those clips
+    carry no feature or retrieval component.
     """
     out: dict[str, np.ndarray] = {}
     valid = np.ones(len(table), dtype=bool)
@@ -188,7 +207,7 @@ def compute_components(
     for spec in specs:
         if spec.kind == PEARSON:
             for column in spec.components:
-                out[column] = _numeric(table, column)
+                out[column] = numeric_values(table, column, feature_rows)
         elif spec.family == "agreement":
             out[spec.name] = _agreement(table, *spec.requires)
         elif spec.family == "decomposition":
@@ -199,5 +218,8 @@ def compute_components(
             out[spec.name] = _agreement(table, f"{face}_{attribute}", LABEL_COLUMNS[attribute])
         elif spec.family == "age":
             predicted, reference = spec.requires
-            out[spec.name] = np.abs(_numeric(table, predicted) - _numeric(table, reference))
+            out[spec.name] = np.abs(
+                numeric_values(table, predicted, feature_rows)
+                - numeric_values(table, reference, feature_rows)
+            )
     return out, valid

@@ -107,3 +107,12 @@ def test_three_versus_six_seconds_is_a_paired_comparison(data, tmp_path):
     assert AuditResult.load(tmp_path / "a3").duration_s == 3.0
     cmp = ["compare", str(tmp_path / "a3"), str(tmp_path / "a6"), "--out", str(tmp_path / "c")]
     assert main([*cmp, "--no-report"]) == 0
+
+
+def test_bad_number_in_the_audited_duration_names_its_predictions_row(data):
+    both = data[0]
+    table = both.table.copy()
+    table["s2f_age_years"] = table["s2f_age_years"].astype(object)
+    table.loc[len(table) // 2 + 5, "s2f_age_years"] = "?"
+    with pytest.raises(InputError, match=r"row 275, column 's2f_age_years': '\?'"):
+        run_audit(Predictions(table, both.features), metrics=["s2f_age_error"], n_boot=10)

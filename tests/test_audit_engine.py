@@ -364,3 +364,34 @@ def test_best_reference_family_holds_every_pair_of_sufficient_groups(result):
     by_group = result.by_group("s2f_gender_agreement", "ethnicity")
     reference = by_group.index[by_group["status"] == "reference"][0]
     assert set(tests.query("for_reference")["versus"]) == {reference}
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "shown"),
+    [("s2f_age_years", "n/a", "'n/a'"), ("true_cf_jaw", np.inf, "inf"), ("age", "-", "'-'")],
+)
+def test_bad_numeric_value_names_row_and_column(predictions, column, value, shown):
+    table = predictions.table.copy()
+    table[column] = table[column].astype(object)
+    table.loc[5, column] = value
+    message = f"row 5, column '{column}': {shown} is not a finite number"
+    with pytest.raises(InputError, match=re.escape(message)):
+        run_audit(Predictions(table, predictions.features), n_boot=10, slices=["language"])
+
+
+def test_missing_numeric_value_is_not_evaluated(predictions):
+    table = predictions.table.copy()
+    table.loc[[3, 8], "s2f_age_years"] = np.nan
+    table.loc[4, "true_cf_jaw"] = None
+    result = run_audit(
+        Predictions(table),
+        n_boot=10,
+        slices=["language"],
+        metrics=["s2f_age_error", "s2f_cf_jaw_pearson"],
+    )
+    overall = result.groups.query("slice == 'overall'").set_index("metric")["n_evaluated"]
+    assert overall["s2f_age_error"] == len(table) - 2
+    assert overall["s2f_cf_jaw_pearson"] == len(table) - 1
+    kept = table["s2f_age_years"].notna()
+    expected = (table["s2f_age_years"] - table["true_age_years"]).abs()[kept].mean()
+    assert result.overall().loc["s2f_age_error", "value"] == pytest.approx(expected, abs=1e-12)
