@@ -79,6 +79,8 @@ class AuditConfig:
     matched_gallery: str | None = None
     duration: float | None = None
     """Seconds of speech audited; None: the longest duration in the predictions."""
+    split: str | None = None
+    """Split audited (``test``, ``val``, ``train``, ``all``); None: ``test`` if there is one."""
 
     def threshold_for(self, spec: MetricSpec) -> float:
         """The practical threshold of a metric: years for age errors, points otherwise."""

@@ -7,6 +7,7 @@ import sys
 
 from audit._disparities import BEST, OVERALL_REFERENCE
 from audit._intervals import CORRECTIONS
+from audit._selection import SPLIT_CHOICES
 from audit.compare import ALIGNMENTS, STRICT, compare_audits
 from audit.engine import run_audit
 from audit.retrieval import METRICS as DISTANCES
@@ -57,6 +58,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="S",
         help="audit the predictions of S seconds of speech (default: the longest present, "
         "the paper's 6 s); compare two audits for 3 s versus 6 s",
+    )
+    audit.add_argument(
+        "--split",
+        choices=SPLIT_CHOICES,
+        default=None,
+        help="rows of this split of a 'split' column (default: test; all: every row)",
     )
     audit.add_argument("--intersections", type=int, default=2, help="highest order (default 2)")
     audit.add_argument("--metrics", type=_columns, default=None, help="only these metrics")
@@ -159,6 +166,7 @@ def _audit(args: argparse.Namespace) -> int:
         matched_gallery=args.matched_gallery,
         progress=True,
         duration=args.duration,
+        split=args.split,
     )
     path = result.save(args.out)
     if not args.no_report:

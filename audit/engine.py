@@ -62,6 +62,7 @@ def run_audit(
     fairlearn_views: bool = True,
     progress: bool = False,
     duration: float | None = None,
+    split: str | None = None,
 ) -> AuditResult:
     """Audit a predictions artifact: metrics per group, intervals, disparities, flags.
 
@@ -76,7 +77,9 @@ def run_audit(
     (a column such as ``"ethnicity"``) adds recall against galleries of the query's own group.
     An audit analyses one clip duration: ``duration`` seconds, by default the longest in
     the predictions (the paper's 6 s); rows of other durations are left out (compare two
-    audits with :func:`audit.compare.compare_audits` for 3 s versus 6 s).
+    audits with :func:`audit.compare.compare_audits` for 3 s versus 6 s). ``split``
+    (``test``, ``val``, ``train`` or ``all``) chooses the rows of a ``split`` column; by
+    default only ``test`` rows are audited (and form the retrieval gallery).
     ``fairlearn_views=False`` leaves out fairlearn's clip-level summaries (slow on big tables);
     ``progress`` shows a progress bar on stderr.
     """
@@ -97,12 +100,13 @@ def run_audit(
         retrieval_distances=list(retrieval_distances),
         matched_gallery=matched_gallery,
         duration=None if duration is None else float(duration),
+        split=split,
     )
     _check_config(config)
     loaded = predictions if isinstance(predictions, Predictions) else read_predictions(predictions)
     table = loaded.table.reset_index(drop=True)
     _check_speakers(table)
-    selection = select_rows(table, duration=config.duration)
+    selection = select_rows(table, duration=config.duration, split=config.split)
     feature_rows = None if selection.is_everything(len(table)) else selection.rows
     table = table.iloc[selection.rows].reset_index(drop=True)
     specs, notes = select_metrics(table, loaded.features, config)
@@ -152,6 +156,7 @@ def run_audit(
     summary["notes"].extend(reference_notes)
     summary["retrieval"] = retrieval_summary
     summary["duration_s"] = selection.duration_s
+    summary["split"] = selection.split
     summary["predictions"]["durations_s"] = selection.durations
     summary["predictions"]["n_rows"] = len(loaded.table)
     return AuditResult(

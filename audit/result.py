@@ -176,6 +176,11 @@ class AuditResult:
         return self.summary.get("duration_s")
 
     @property
+    def split(self) -> str | None:
+        """The split audited (``test``, ``val``, ``train``, ``all``; None: no split column)."""
+        return self.summary.get("split")
+
+    @property
     def metrics(self) -> list[str]:
         return [m["name"] for m in self.summary["metrics"]]
 
