@@ -14,7 +14,12 @@ from speech2face.audio import SpectrogramConfig
 from speech2face.models.face_encoder import VGGFace
 from speech2face.models.loss import speech2face_loss
 from speech2face.training.checkpoint import load_checkpoint
-from speech2face.training.face_targets import FACE_STACK_FILE, load_targets, vggface_stack
+from speech2face.training.face_targets import (
+    FACE_STACK_FILE,
+    features_stack,
+    load_targets,
+    vggface_stack,
+)
 from tests.test_training_command import write_corpus
 
 V_S = [[1.0, 2.0, 2.0], [0.0, 3.0, 4.0]]
@@ -135,3 +140,12 @@ def test_vggface_stack_encodes_each_face_image_once_with_fc7_and_keeps_fc8(tmp_p
     expected = stack.face_encoder(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255)
     torch.testing.assert_close(targets[0], expected[0], atol=1e-4, rtol=1e-4)
     assert (targets >= 0).all()  # fc7 after its ReLU
+
+
+def test_train_clips_are_random_crops_and_val_clips_their_first_seconds(tmp_path):
+    manifest = with_stored_features(write_corpus(tmp_path, speakers=3, clips_per_speaker=2))
+    data = load_targets(
+        manifest, stack=features_stack(128), spectrogram_config=SpectrogramConfig(duration_s=1)
+    )
+    assert data.train.random_crops and not data.val.random_crops
+    assert len(data.train) == 4 and len(data.val) == 2

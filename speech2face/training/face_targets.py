@@ -198,9 +198,17 @@ def vggface_stack(weights: str | os.PathLike) -> FaceStack:
 
 
 def load_targets(
-    manifest: str | os.PathLike, *, stack: FaceStack, spectrogram_config: SpectrogramConfig
+    manifest: str | os.PathLike,
+    *,
+    stack: FaceStack,
+    spectrogram_config: SpectrogramConfig,
+    random_crops: bool = True,
 ) -> TrainingData:
-    """The manifest's train and val clips paired with their targets under ``stack``."""
+    """The manifest's train and val clips paired with their targets under ``stack``.
+
+    ``random_crops`` (train split only, as ``voice_data.load_training_data``): each epoch a
+    random window of every train clip; val clips are their first seconds.
+    """
     manifest = Path(manifest)
     frame = load_manifest(manifest)
     splits: dict[str, ManifestPairs | None] = {}
@@ -231,6 +239,7 @@ def load_targets(
             targets,
             base_dir=manifest.parent,
             spectrogram_config=spectrogram_config,
+            random_crops=random_crops and split == "train",
         )
     if splits["train"] is None:
         raise InputError(NO_TRAIN_ROWS.format(manifest=manifest))
