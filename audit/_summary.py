@@ -38,9 +38,15 @@ def table_hash(table: pd.DataFrame, columns: Sequence[str] | None = None) -> str
     return hashlib.sha256(hashed.tobytes()).hexdigest()
 
 
+NOT_LABEL_PROVENANCE = ("true_landmarks_source",)
+"""``*_source`` columns of the predictions schema that say where landmarks came from
+(``renderer``, ``dlib``), not where a label came from."""
+
+
 def _label_caveats(table: pd.DataFrame) -> tuple[dict[str, dict[str, int]], list[str]]:
     provenance, caveats = {}, []
-    for column in (c for c in table.columns if c.endswith("_source")):
+    sources = [c for c in table.columns if c.endswith("_source") and c not in NOT_LABEL_PROVENANCE]
+    for column in sources:
         counts = table[column].astype(str).value_counts().to_dict()
         provenance[column[: -len("_source")]] = {str(k): int(v) for k, v in counts.items()}
         inferred = int(counts.get("inferred", 0))
