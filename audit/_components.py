@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from audit._metrics import MEAN, PEARSON, MetricSpec
+from audit._metrics import CORRELATION, DISTANCE, MEAN, PEARSON, SIMILARITY, YEARS, MetricSpec
 from speech2face.errors import InputError
 from speech2face.predictions import ATTRIBUTES
 from speech2face.vocabulary import AGE_DECADE_EDGES, AGE_DECADES, UNKNOWN
@@ -39,7 +39,7 @@ def metric_catalogue(columns: set[str]) -> list[MetricSpec]:
     """Every metric the toolkit defines, given the table's columns (for craniofacial names)."""
     agreement = {"higher_is_better": True, "family": "agreement", "binary": True}
     accuracy = {"higher_is_better": True, "family": "accuracy", "binary": True}
-    age = {"higher_is_better": False, "family": "age", "unit": "years"}
+    age = {"higher_is_better": False, "family": "age", "unit": YEARS}
     specs: list[MetricSpec] = []
     for attribute in ATTRIBUTES:
         faces = {face: f"{face}_{attribute}" for face in ("s2f", "f2f", "true")}
@@ -65,7 +65,7 @@ def metric_catalogue(columns: set[str]) -> list[MetricSpec]:
         specs.append(mean_metric(f"{face}_age_label_error", (f"{face}_age_years", "age"), **age))
     features = (f"feature:{PRED_FEATURE}", f"feature:{TRUE_FEATURE}")
     for name, higher in (("cosine_score", True), ("l1_error", False), ("l2_error", False)):
-        unit = "similarity" if higher else "distance"
+        unit = SIMILARITY if higher else DISTANCE
         specs.append(
             mean_metric(
                 f"feature_{name}", features, higher_is_better=higher, family="feature", unit=unit
@@ -82,7 +82,7 @@ def metric_catalogue(columns: set[str]) -> list[MetricSpec]:
                     pair,
                     higher_is_better=True,
                     family="craniofacial",
-                    unit="correlation",
+                    unit=CORRELATION,
                 )
             )
     return specs

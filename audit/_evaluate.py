@@ -31,7 +31,14 @@ from audit._intervals import (
     percentile_interval,
     wilson_interval,
 )
-from audit._metrics import MEAN, MetricSpec
+from audit._metrics import (
+    DEFAULT_THRESHOLDS,
+    MEAN,
+    PROPORTION,
+    YEARS,
+    MetricSpec,
+    threshold_value,
+)
 from audit._slices import OVERALL, SEPARATOR
 from audit.result import GROUP_COLUMNS, TEST_COLUMNS, with_stable_dtypes
 from audit.retrieval import DEFAULT_GALLERY_SIZE
@@ -70,8 +77,10 @@ class AuditConfig:
     min_speakers: int = 30
     reference: str | dict[str, str] = BEST
     correction: str = "holm"
-    threshold: float = 0.05
-    age_threshold: float = 2.0
+    threshold: float = float(DEFAULT_THRESHOLDS[PROPORTION])
+    """Practical threshold of proportions (0.05 = 5 points)."""
+    age_threshold: float = float(DEFAULT_THRESHOLDS[YEARS])
+    """Practical threshold of age errors, in years."""
     level: float = 0.95
     exclude_invalid: bool = False
     gallery_size: int = DEFAULT_GALLERY_SIZE
@@ -82,9 +91,24 @@ class AuditConfig:
     split: str | None = None
     """Split audited (``test``, ``val``, ``train``, ``all``); None: ``test`` if there is one."""
 
-    def threshold_for(self, spec: MetricSpec) -> float:
-        """The practical threshold of a metric: years for age errors, points otherwise."""
-        return self.age_threshold if spec.unit == "years" else self.threshold
+    thresholds: dict[str, float | str] = field(default_factory=dict)
+    """Overrides by metric name, family or unit: a number, or ``"N%"`` of the overall value."""
+
+    def threshold_rule(self, spec: MetricSpec) -> float | str:
+        """A metric's practical threshold rule: the most specific override, else the default
+        of its unit (``threshold`` for proportions, ``age_threshold`` for years)."""
+        for key in (spec.name, spec.family, spec.unit):
+            if key in self.thresholds:
+                return self.thresholds[key]
+        if spec.unit == PROPORTION:
+            return self.threshold
+        if spec.unit == YEARS:
+            return self.age_threshold
+        return DEFAULT_THRESHOLDS.get(spec.unit, self.threshold)
+
+    def threshold_for(self, spec: MetricSpec, overall: float = float("nan")) -> float:
+        """The practical threshold in the metric's units (a relative rule scales ``overall``)."""
+        return threshold_value(self.threshold_rule(spec), overall)
 
 
 def _reference_index(
@@ -202,7 +226,9 @@ def evaluate(
                 "ratio_ci_low": found.ratio_interval[0],
                 "ratio_ci_high": found.ratio_interval[1],
                 "p_value": found.p_value,
-                "threshold": config.threshold_for(cells.spec),
+                "threshold": config.threshold_for(
+                    cells.spec, aggregates.cells[metric, OVERALL].value[0]
+                ),
                 "higher_is_better": cells.spec.higher_is_better,
             }
         )

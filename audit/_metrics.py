@@ -17,10 +17,56 @@ from typing import Literal
 
 import numpy as np
 
+from speech2face.errors import InputError
+
 MEAN = "mean"
 PEARSON = "pearson"
 PROPORTION = "proportion"
 """Unit of a metric on [0, 1] where a difference of 0.05 is five points."""
+YEARS = "years"
+CORRELATION = "correlation"
+SIMILARITY = "similarity"
+DISTANCE = "distance"
+
+DEFAULT_THRESHOLDS: dict[str, float | str] = {
+    PROPORTION: 0.05,
+    YEARS: 2.0,
+    CORRELATION: 0.1,
+    SIMILARITY: 0.05,
+    DISTANCE: "10%",
+}
+"""The practical threshold of each unit: the smallest gap worth a flag, in the metric's own
+units; ``"N%"`` is N percent of the metric's overall value.
+
+- proportions (agreement, accuracy, recall@k, voice-added error): 5 points;
+- age errors: 2 years (the age decades are 10 years wide, and an age estimator's own
+  error is several years, so smaller gaps in mean absolute error are not visible to users);
+- Pearson r: 0.1 (a step on Cohen's scale of small 0.1 / medium 0.3 / large 0.5);
+- cosine similarity of normalised features (on [-1, 1]): 0.05, as for a proportion;
+- L1 and L2 distances: 10% of the overall value, because their scale depends on the
+  feature's dimension (L1 of normalised 4096-D features is in the tens).
+"""
+THRESHOLD_KEYS = "a metric name, a metric family or a unit ({units})"
+BAD_THRESHOLD = "threshold of {key!r} must be a non-negative number or 'N%', got {value!r}"
+
+
+def threshold_value(rule: float | str, overall: float) -> float:
+    """A threshold rule in the metric's units: ``"N%"`` is N percent of |overall value|."""
+    if isinstance(rule, str) and rule.strip().endswith("%"):
+        return float(rule.strip()[:-1]) / 100 * abs(float(overall))
+    return float(rule)
+
+
+def check_threshold(key: str, rule: float | str) -> float | str:
+    """A valid threshold rule (a non-negative number, or ``"N%"``), or an InputError."""
+    text = str(rule).strip()
+    try:
+        amount = float(text[:-1] if text.endswith("%") else text)
+    except ValueError:
+        amount = float("nan")
+    if not amount >= 0 or amount == float("inf"):
+        raise InputError(BAD_THRESHOLD.format(key=key, value=rule))
+    return text if text.endswith("%") else amount
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,8 @@ def audit_summary(
                 "unit": spec.unit,
                 "binary": spec.binary,
                 "higher_is_better": spec.higher_is_better,
-                "threshold": config.threshold_for(spec),
+                "threshold": config.threshold_for(spec, overall["value"].get(spec.name, np.nan)),
+                "threshold_rule": str(config.threshold_rule(spec)),
             }
             for spec in specs
         ],

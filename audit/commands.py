@@ -34,6 +34,14 @@ def parse_reference(text: str) -> str | dict[str, str]:
     return {column.strip(): group.strip() for column, group in pairs}
 
 
+def parse_thresholds(text: str) -> dict[str, str]:
+    """``correlation=0.2,feature_l1_error=5%`` as a mapping (values checked by the audit)."""
+    pairs = [part.split("=", 1) for part in _columns(text)]
+    if not pairs or any(len(pair) != 2 or not pair[0].strip() for pair in pairs):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE[,KEY=VALUE...], got {text!r}")
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     audit = subparsers.add_parser(
         "audit",
@@ -79,10 +87,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     audit.add_argument("--correction", choices=CORRECTIONS, default="holm")
     audit.add_argument(
-        "--threshold", type=float, default=0.05, help="practical threshold (0.05 = 5 points)"
+        "--threshold",
+        type=float,
+        default=0.05,
+        help="practical threshold of proportions (agreement, accuracy, recall; 0.05 = 5 points)",
     )
     audit.add_argument(
         "--age-threshold", type=float, default=2.0, help="practical threshold of age errors, years"
+    )
+    audit.add_argument(
+        "--thresholds",
+        type=parse_thresholds,
+        default=None,
+        metavar="KEY=VALUE,...",
+        help="practical thresholds by metric name, family or unit, in the metric's units or "
+        "as N%% of its overall value (defaults: correlation=0.1, similarity=0.05, "
+        "distance=10%%); e.g. feature_l1_error=5%%,correlation=0.2",
     )
     audit.add_argument(
         "--gallery-size", type=int, default=5000, help="retrieval gallery size G (default 5000)"
@@ -160,6 +180,7 @@ def _audit(args: argparse.Namespace) -> int:
         correction=args.correction,
         threshold=args.threshold,
         age_threshold=args.age_threshold,
+        thresholds=args.thresholds,
         exclude_invalid=args.exclude_invalid,
         gallery_size=args.gallery_size,
         retrieval_distances=args.retrieval_distances,

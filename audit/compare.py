@@ -313,7 +313,9 @@ def _changes(
                     "n_speakers": n_speakers,
                     "status": np.where(testable, "ok", "insufficient"),
                     "higher_is_better": cells.spec.higher_is_better,
-                    "threshold": config.threshold_for(cells.spec),
+                    "threshold": config.threshold_for(
+                        cells.spec, baseline.cells[metric, OVERALL].value[0]
+                    ),
                     "value_baseline": cells.value,
                     "value": mine.value,
                     "delta": delta,

@@ -22,7 +22,7 @@ from audit._disparities import BEST, OVERALL_REFERENCE
 from audit._evaluate import AuditConfig, evaluate
 from audit._fairness import confusion_tables, fairlearn_summaries
 from audit._intervals import CORRECTIONS
-from audit._metrics import MetricSpec
+from audit._metrics import DEFAULT_THRESHOLDS, THRESHOLD_KEYS, MetricSpec, check_threshold
 from audit._retrieval_view import retrieval_evidence, retrieval_specs
 from audit._selection import select_rows
 from audit._slices import resolve_columns, slice_labels
@@ -63,6 +63,7 @@ def run_audit(
     progress: bool = False,
     duration: float | None = None,
     split: str | None = None,
+    thresholds: Mapping[str, float | str] | None = None,
 ) -> AuditResult:
     """Audit a predictions artifact: metrics per group, intervals, disparities, flags.
 
@@ -71,7 +72,10 @@ def run_audit(
     slices whose columns are not all in the mapping use the best group. ``correction``
     is ``"holm"`` (family-wise) or ``"bh"`` (false discovery rate), applied across every
     test of the audit. A disparity is flagged when significant after correction and at
-    least ``threshold`` (``age_threshold`` years for age errors) away from the reference.
+    least its metric's practical threshold away from the reference: ``threshold`` for
+    proportions, ``age_threshold`` years for age errors, the unit defaults of
+    ``audit._metrics.DEFAULT_THRESHOLDS`` otherwise; ``thresholds`` overrides them by
+    metric name, family or unit (a number, or ``"10%"`` of the metric's overall value).
     Retrieval ranks each predicted feature against a gallery of ``gallery_size`` true
     faces (one per speaker) with each of ``retrieval_distances``; ``matched_gallery``
     (a column such as ``"ethnicity"``) adds recall against galleries of the query's own group.
@@ -101,6 +105,7 @@ def run_audit(
         matched_gallery=matched_gallery,
         duration=None if duration is None else float(duration),
         split=split,
+        thresholds={key: check_threshold(key, value) for key, value in (thresholds or {}).items()},
     )
     _check_config(config)
     loaded = predictions if isinstance(predictions, Predictions) else read_predictions(predictions)
@@ -185,6 +190,7 @@ def _check_config(config: AuditConfig) -> None:
         ("correction", config.correction in CORRECTIONS, " or ".join(CORRECTIONS), None),
         ("level", 0 < config.level < 1, "between 0 and 1", config.level),
         ("threshold", config.threshold >= 0, "non-negative", config.threshold),
+        ("age_threshold", config.age_threshold >= 0, "non-negative", config.age_threshold),
         ("gallery_size", config.gallery_size >= 2, "at least 2", config.gallery_size),
     ]
     for option, ok, expected, value in checks:
@@ -227,6 +233,13 @@ def select_metrics(
                 metric="matched-gallery recall", column=config.matched_gallery
             )
         )
+    known = {*catalogue, *(s.family for s in catalogue.values()), *DEFAULT_THRESHOLDS}
+    for key in config.thresholds:
+        if key not in known:
+            raise InputError(
+                f"threshold for {key!r}: not "
+                + THRESHOLD_KEYS.format(units=", ".join(DEFAULT_THRESHOLDS))
+            )
     requested = config.metrics
     notes: list[str] = []
     if requested is not None:
