@@ -198,3 +198,4 @@ def test_the_audit_runs_on_them_with_the_metrics_their_columns_allow(walkthrough
     summary = json.loads((walkthrough / "audit" / "audit.json").read_text())
     caveat = f"true_gender labels of {table['clip_id'].nunique()} clip(s) are inferred"
     assert any(caveat in line for line in summary["caveats"])
+    assert not [line for line in summary["caveats"] if "unrecognised label sources" in line]
