@@ -182,7 +182,7 @@ def analyze_dataset(
             "speakers_in_several_splits": _speakers_in_several_splits(frame),
         },
     )
-    analysis.findings = _findings(analysis)
+    analysis.findings = findings_for(analysis)
     return analysis
 
 
@@ -456,10 +456,16 @@ def _speakers_in_several_splits(frame: pd.DataFrame) -> int:
     return int((frame.groupby("speaker_id")["split"].nunique() > 1).sum())
 
 
-def _findings(analysis: DatasetAnalysis) -> list[str]:
-    """Plain-language sentences summarising an analysis, most actionable first."""
+def findings_for(analysis: DatasetAnalysis, *, privacy_k: int = 1) -> list[str]:
+    """Plain-language sentences summarising an analysis, most actionable first.
+
+    A group with some but fewer than ``privacy_k`` speakers is named without its
+    count, share or detectable difference (a report's privacy threshold; 1 hides none).
+    """
     settings = analysis.settings
     counts = analysis.counts
+    speakers = _speaker_lookup(counts)
+    hidden = _Hidden(speakers, privacy_k)
     out = []
     leaked = settings.get("speakers_in_several_splits", 0)
     if leaked:
@@ -479,14 +485,20 @@ def _findings(analysis: DatasetAnalysis) -> list[str]:
             & (single["slice"] == column)
             & (single["group"] == smallest["group"])
         ].iloc[0]
-        sentence = (
-            f"{column} {smallest['group']} is {_percent(smallest['speaker_share'])} of "
-            f"{representation} speakers ({smallest['n_speakers']})"
-        )
-        out.append(sentence + _detectable_clause(evaluated, evaluation, settings) + ".")
+        if hidden(representation, column, smallest["group"]):
+            sentence = (
+                f"{column} {smallest['group']} has fewer than {privacy_k} {representation} speakers"
+            )
+        else:
+            sentence = (
+                f"{column} {smallest['group']} is {_percent(smallest['speaker_share'])} of "
+                f"{representation} speakers ({smallest['n_speakers']})"
+            )
+        clause = _detectable_clause(evaluated, evaluation, settings, privacy_k=privacy_k)
+        out.append(sentence + clause + ".")
     unknown_only = [c for c in settings["columns"] if _all_unknown(single, c)]
     out.extend(_cell_findings(counts, evaluation, settings["min_speakers"], unknown_only))
-    out.extend(_imbalance_findings(analysis.imbalance, representation))
+    out.extend(_imbalance_findings(analysis.imbalance, representation, hidden))
     for row in analysis.shift.itertuples():
         if row.p_value < settings["alpha"]:
             out.append(
@@ -496,9 +508,14 @@ def _findings(analysis: DatasetAnalysis) -> list[str]:
     gaps = analysis.reference
     gaps = gaps[(gaps["split"] == representation) & (gaps["difference"].abs() >= 0.05)]
     for row in gaps.itertuples():
+        observed = (
+            f"has fewer than {privacy_k} {representation} speakers,"
+            if hidden(representation, row.column, row.group)
+            else f"is {_percent(row.observed_share)} of {representation} speakers"
+        )
         out.append(
-            f"{row.column} {row.group} is {_percent(row.observed_share)} of {representation} "
-            f"speakers against {_percent(row.reference_share)} in the reference population."
+            f"{row.column} {row.group} {observed} against {_percent(row.reference_share)} in "
+            "the reference population."
         )
     for row in analysis.provenance.itertuples():
         if row.source == "inferred":
@@ -509,15 +526,51 @@ def _findings(analysis: DatasetAnalysis) -> list[str]:
     return out
 
 
-def _detectable_clause(evaluated: pd.Series, split: str, settings: Mapping[str, Any]) -> str:
-    """How large a difference the evaluation split can detect for one group."""
+def _speaker_lookup(counts: pd.DataFrame) -> dict[tuple[str, str, str], int]:
+    """Speakers per (split, slice, group)."""
+    keys = zip(counts["split"], counts["slice"], counts["group"], strict=True)
+    return dict(zip(keys, counts["n_speakers"].astype(int), strict=True))
+
+
+@dataclass(frozen=True)
+class _Hidden:
+    """Whether a (split, slice, group) has some but fewer than ``privacy_k`` speakers."""
+
+    speakers: Mapping[tuple[str, str, str], int]
+    privacy_k: int
+
+    def __call__(self, split: str, slice_name: str, group: str) -> bool:
+        return 0 < self.speakers.get((split, slice_name, group), 0) < self.privacy_k
+
+
+def _detectable_clause(
+    evaluated: pd.Series, split: str, settings: Mapping[str, Any], *, privacy_k: int = 1
+) -> str:
+    """How large a difference the evaluation split can detect for one group.
+
+    Below ``privacy_k`` speakers the group's own count is not shown: the bound is the
+    detectable difference of ``privacy_k - 1`` speakers against an unlimited rest, which
+    every smaller group exceeds.
+    """
     if evaluated["n_speakers"] == 0:
         return f"; {split} has none of them, so they cannot be evaluated"
     if evaluated["n_rest_speakers"] == 0:
         return f"; {split} has no other group to compare them with"
-    mdd = evaluated["min_detectable_difference"]
     power = f"(alpha {settings['alpha']:g}, power {settings['power']:g})"
-    size = f"; with {evaluated['n_speakers']} {split} speakers"
+    if evaluated["n_speakers"] < privacy_k:
+        size = f"; with fewer than {privacy_k} {split} speakers"
+        mdd = float(
+            min_detectable_difference(
+                privacy_k - 1,
+                np.inf,
+                alpha=settings["alpha"],
+                power=settings["power"],
+                base_rate=settings["base_rate"],
+            )
+        )
+    else:
+        size = f"; with {evaluated['n_speakers']} {split} speakers"
+        mdd = evaluated["min_detectable_difference"]
     if mdd >= 1:
         return f"{size}, no difference is detectable {power}"
     return f"{size}, differences below {mdd * 100:.0f} points cannot be detected {power}"
@@ -553,19 +606,29 @@ def _cell_findings(
     return out
 
 
-def _imbalance_findings(imbalance: pd.DataFrame, split: str) -> list[str]:
+def _imbalance_findings(imbalance: pd.DataFrame, split: str, hidden: _Hidden) -> list[str]:
     out = []
+    k = hidden.privacy_k
     for row in imbalance[imbalance["split"] == split].itertuples():
         if row.unknown_speaker_share >= 0.05 and row.unknown_speaker_share < 1:
-            out.append(
-                f"{row.column} is unknown for {_percent(row.unknown_speaker_share)} of "
-                f"{split} speakers."
+            unknown = (
+                f"fewer than {k}"
+                if hidden(split, row.column, UNKNOWN)
+                else _percent(row.unknown_speaker_share)
             )
+            out.append(f"{row.column} is unknown for {unknown} of {split} speakers.")
         if row.imbalance_score >= 0.1:
+            largest, smallest = (
+                f"fewer than {k} speakers" if hidden(split, row.column, group) else _percent(share)
+                for group, share in (
+                    (row.largest_group, row.max_share),
+                    (row.smallest_group, row.min_share),
+                )
+            )
             out.append(
                 f"{row.column} is imbalanced in {split} (score {row.imbalance_score:.2f}; "
-                f"{row.largest_group} {_percent(row.max_share)}, "
-                f"{row.smallest_group} {_percent(row.min_share)} of known speakers)."
+                f"{row.largest_group} {largest}, {row.smallest_group} {smallest} of known "
+                "speakers)."
             )
     return out
 

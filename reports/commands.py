@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from audit.imbalance import analyze_dataset
+from audit.imbalance import analyze_dataset, findings_for
 from reports._format import PRIVACY_K
 from reports.dataset import render_dataset_report
 from speech2face.errors import InputError
@@ -96,7 +96,8 @@ def run_dataset_report(args: argparse.Namespace) -> int:
     report = render_dataset_report(
         analysis, args.out, source=args.manifest, privacy_k=args.privacy_k
     )
-    print(f"{report}: {len(analysis.findings)} finding(s); analysis in {saved}")
-    for finding in analysis.findings[:5]:
+    findings = findings_for(analysis, privacy_k=args.privacy_k)
+    print(f"{report}: {len(findings)} finding(s); analysis in {saved}")
+    for finding in findings[:5]:
         print(f"  {finding}")
     return 0

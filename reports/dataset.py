@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
-from audit.imbalance import ALL, DatasetAnalysis
+from audit.imbalance import ALL, DatasetAnalysis, findings_for
 from reports import _figures as figures
 from reports import _format as fmt
 from reports._page import Section, figure_html, render_page, table_html, write_html
+from speech2face.vocabulary import UNKNOWN
 
 EVALUATION_SPLIT = "test"
 REPRESENTATION_SPLIT = "train"
@@ -75,7 +76,7 @@ def dataset_report_html(
         kind="Dataset report",
         source=source,
         sections=sections,
-        findings=analysis.findings,
+        findings=findings_for(analysis, privacy_k=privacy_k),
     )
 
 
@@ -262,9 +263,13 @@ def _imbalance(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
     frame = analysis.imbalance
     if frame.empty:
         return Markup("")
+    hidden = _suppressed(analysis, privacy_k)
+    frame = _hide(frame, hidden, group="smallest_group", columns=["min_share"])
+    frame = _hide(frame, hidden, group="largest_group", columns=["max_share"])
     frame = _hide(
-        frame, _suppressed(analysis, privacy_k), group="smallest_group", columns=["min_share"]
+        frame.assign(unknown=UNKNOWN), hidden, group="unknown", columns=["unknown_speaker_share"]
     )
+    frame = frame.drop(columns="unknown")
     display = frame.rename(
         columns={
             "n_categories": "groups",
@@ -291,7 +296,7 @@ def _imbalance(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
             "score (speakers)": score,
             "score (clips)": score,
         },
-        caption="imbalance.parquet (a smallest share below the privacy threshold is blank)",
+        caption="imbalance.parquet (a share of a group below the privacy threshold is blank)",
     )
 
 

@@ -23,6 +23,7 @@ from tests.report_artifacts import (
     planted_predictions,
 )
 from tests.report_browser import assert_clean, outline, screenshot
+from tests.report_privacy import group_names, leaks, suppressed_rows
 
 METRIC = "s2f_gender_agreement"
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -177,3 +178,12 @@ def test_minimal_audit_without_flags_leaves_out_sections_it_has_no_data_for():
     ]
     assert "No disparity is flagged" in html
     assert "0 disparities flagged" in html
+
+
+def test_no_number_of_a_suppressed_group_appears_anywhere(audit_folder, html):
+    """Language sw (3 speakers) and intersections below k = 5: no count or value anywhere."""
+    groups = AuditResult.load(audit_folder).groups
+    hidden = suppressed_rows(groups, 5, value_columns=["value", "difference"])
+    assert any(s.labels == ("language", TINY_LANGUAGE) for s in hidden)
+    assert leaks(html, hidden, names=group_names(groups)) == []
+    assert leaks(audit_report_html(AuditResult.load(audit_folder), source="a", privacy_k=1), hidden)

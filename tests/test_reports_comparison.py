@@ -19,6 +19,7 @@ from tests.report_artifacts import (
     retrained_predictions,
 )
 from tests.report_browser import assert_clean, outline, screenshot
+from tests.report_privacy import group_names, leaks, suppressed_rows
 
 SECTIONS = ["regressions", "disparities", "changes", "models", "method"]
 OPTIONS = {
@@ -84,3 +85,12 @@ def test_comparison_report_in_chromium(comparison_folder, tmp_path):
         assert "overall all" in rows[0].text  # overall first, then the largest group change
         assert f"ethnicity {REGRESSED_GROUP}" in rows[1].text
         screenshot(driver, tmp_path / "comparison_report.png")
+
+
+def test_no_number_of_a_suppressed_group_appears_anywhere(comparison_folder, html):
+    changes = ComparisonResult.load(comparison_folder).changes
+    hidden = suppressed_rows(
+        changes, 5, value_columns=["value", "value_baseline", "delta", "gap_change"]
+    )
+    assert any(s.labels == ("language", TINY_LANGUAGE) for s in hidden)
+    assert leaks(html, hidden, names=group_names(changes)) == []

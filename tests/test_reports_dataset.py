@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 
 import pytest
+from markupsafe import escape
 
 from audit.cli import main
-from audit.imbalance import DatasetAnalysis, analyze_dataset
+from audit.imbalance import DatasetAnalysis, analyze_dataset, findings_for
 from reports.commands import BAD_REFERENCE_SHAPE, analysis_path
 from reports.dataset import dataset_report_html
 from tests.browser import chromium_page
 from tests.report_artifacts import HOSTILE, planted_manifest
 from tests.report_browser import assert_clean, outline, screenshot
+from tests.report_privacy import group_names, leaks, suppressed_rows
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
 SECTIONS = [
@@ -60,7 +62,7 @@ def test_command_saves_the_analysis_beside_the_report(rendered):
     )
     assert analysis.findings == expected.findings
     html = rendered.read_text()
-    for finding in expected.findings[:3]:
+    for finding in findings_for(expected, privacy_k=5)[:3]:
         assert finding.replace("<", "&lt;").replace(">", "&gt;") in html
 
 
@@ -139,3 +141,21 @@ def test_dataset_report_in_chromium(rendered, tmp_path):
         assert HOSTILE in cells
         assert page.title.startswith("Dataset composition")
         screenshot(driver, tmp_path / "dataset_report.png")
+
+
+def test_no_number_of_a_suppressed_group_appears_anywhere(rendered):
+    """Findings, tables, captions and alt text: a group below k = 5 shows no count or share."""
+    analysis = DatasetAnalysis.load(analysis_path(rendered))
+    hidden = suppressed_rows(
+        analysis.counts,
+        5,
+        value_columns=["speaker_share", "clip_share", "min_detectable_difference"],
+        split=True,
+    )
+    assert any(s.labels == ("ethnicity", "group_d") and s.split == "test" for s in hidden)
+    html = rendered.read_text()
+    assert leaks(html, hidden, names=group_names(analysis.counts)) == []
+    finding = next(f for f in findings_for(analysis, privacy_k=5) if "ethnicity group_d" in f)
+    assert "with fewer than 5 test speakers" in finding
+    unfiltered = "".join(f"<li>{escape(f)}</li>" for f in findings_for(analysis, privacy_k=1))
+    assert any("'3' in 'with 3 test speakers" in leak for leak in leaks(unfiltered, hidden))
