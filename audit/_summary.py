@@ -18,7 +18,7 @@ from audit._metrics import MetricSpec
 from audit._slices import OVERALL
 from audit.result import SCHEMA_VERSION
 from speech2face.predictions import Predictions
-from speech2face.vocabulary import LABEL_SOURCES
+from speech2face.vocabulary import LABEL_SOURCES, UNKNOWN
 
 
 def _versions() -> dict[str, str]:
@@ -56,7 +56,10 @@ def _label_caveats(table: pd.DataFrame) -> tuple[dict[str, dict[str, int]], list
                 "(by a classifier, not self-reported): group results inherit its errors"
             )
     unknown_sources = {
-        s for counts in provenance.values() for s in counts if s not in (*LABEL_SOURCES, "nan")
+        s
+        for counts in provenance.values()
+        for s in counts
+        if s not in (*LABEL_SOURCES, UNKNOWN, "nan")  # unknown: no label, so no source
     }
     if unknown_sources:
         caveats.append(f"unrecognised label sources: {sorted(unknown_sources)}")

@@ -7,7 +7,7 @@ from audit.engine import run_audit
 from speech2face.predictions import Predictions
 
 
-def test_landmark_sources_are_not_label_sources():
+def test_landmark_sources_and_missing_labels_raise_no_source_caveat():
     rng = np.random.default_rng(0)
     n = 12
     table = pd.DataFrame(
@@ -21,6 +21,8 @@ def test_landmark_sources_are_not_label_sources():
             "true_gender_source": "inferred",
             "s2f_gender": rng.choice(["female", "male"], n),
             "true_landmarks_source": ["dlib"] * (n - 2) + ["unknown"] * 2,
+            "ethnicity": "unknown",
+            "ethnicity_source": "unknown",  # how load_manifest marks a missing label's source
         }
     )
     features = {name: rng.normal(size=(n, 8)) for name in ("pred_feature", "true_feature")}
@@ -30,4 +32,4 @@ def test_landmark_sources_are_not_label_sources():
     caveats = result.summary["caveats"]
     assert not [line for line in caveats if "unrecognised label sources" in line]
     assert any(line.startswith("true_gender labels of 12 clip(s) are inferred") for line in caveats)
-    assert set(result.summary["label_provenance"]) == {"gender", "true_gender"}
+    assert set(result.summary["label_provenance"]) == {"gender", "true_gender", "ethnicity"}
