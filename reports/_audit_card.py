@@ -8,6 +8,7 @@ from markupsafe import Markup
 from reports import _figures as figures
 from reports import _format as fmt
 from reports._audit_view import ATTRIBUTES, UNIT_ORDER, AuditView, hidden_count, visible_flags
+from reports._limits import Limits, inferred_findings
 from reports._page import figure_html, table_html
 
 MAX_FLAG_ROWS = 30
@@ -20,21 +21,6 @@ INTENDED_USE = Markup(
     "retrained one, treats groups differently. The model reconstructs an "
     "<em>average-looking</em> face consistent with a voice; it must not be used to identify "
     "people, to infer a person's demographics, or to make decisions about individuals.</p>"
-)
-
-
-ETHICS = Markup(
-    "<p>As the Speech2Face authors state, the model does not recover the true face of a "
-    "speaker: it produces an average-looking face carrying dominant visual features that "
-    "correlate with the voice (age, gender, ethnicity). A faithful reconstruction of an "
-    "individual is not possible, and a reconstructed face must never be presented as a "
-    "person's face.</p><p>The training data of such models (AVSpeech / VoxCeleb: YouTube "
-    "videos) does not represent the world population; groups that are rare there are learnt "
-    "worse, which is exactly what this audit measures. The demographic categories used for "
-    "slicing are coarse, partly inferred, and not the self-identity of the people in the "
-    "data; treat them as a lens on model behaviour, not as facts about anyone.</p>"
-    "<p>This report shows no face image of a real person. Groups with fewer speakers than "
-    "the privacy threshold are suppressed in tables and figures.</p>"
 )
 
 
@@ -57,14 +43,7 @@ def findings(audit: AuditView) -> list[str]:
             f"{insufficient} group(s) have fewer than {summary['config']['min_speakers']} "
             "speakers: their differences are not tested (listed under Caveats)."
         )
-    for column, sources in summary.get("label_provenance", {}).items():
-        inferred = sources.get("inferred", 0)
-        if inferred:
-            total = sum(sources.values())
-            out.append(
-                f"{column} labels are inferred for {inferred} of {total} clips: results by "
-                f"{column} inherit the labelling classifier's errors."
-            )
+    out.extend(inferred_findings(limits(audit, include_faces=False)))
     return out
 
 
@@ -307,42 +286,37 @@ def _disparity_table(audit: AuditView, rows: pd.DataFrame, *, caption: str) -> M
     )
 
 
-def caveats_section(audit: AuditView, include_faces: bool) -> Markup:
+def limits(audit: AuditView, *, include_faces: bool) -> Limits:
+    """The audit's caveats: label provenance, evidence per group, notes, the domain gap."""
     summary = audit.summary
-    parts = []
-    for column, sources in summary.get("label_provenance", {}).items():
-        inferred = sources.get("inferred", 0)
-        if inferred:
-            parts.append(
-                Markup(
-                    '<div class="callout inferred"><strong>Inferred labels: {column}.</strong> '
-                    "{inferred} of {total} clips carry a {column} label inferred by a classifier "
-                    "(as the paper's Face++ labels were), not self-reported. Every result by "
-                    "{column} inherits that classifier's errors and biases.</div>"
-                ).format(column=column, inferred=inferred, total=sum(sources.values()))
-            )
-    for caveat in summary.get("caveats", []):
-        parts.append(Markup('<p class="note">{}</p>').format(caveat))
-    parts.append(
-        Markup(
-            "<h3>Attribute classifier domain gap</h3><p>Attributes of reconstructed faces are "
-            "predicted by a face classifier trained on photographs; decoded faces are smooth, "
-            "frontal and average-looking, outside its training domain. The F2F pipeline "
-            "measures this gap: an F2F error is the classifier's, not the voice's.{}</p>"
-        ).format(_domain_gap(audit))
-    )
-    parts.append(_evidence_listing(audit))
-    if summary.get("notes"):
-        notes = Markup("").join(Markup("<li>{}</li>").format(n) for n in summary["notes"])
-        parts.append(Markup("<h3>Notes from the audit</h3><ul>{}</ul>").format(notes))
+    k = audit.privacy_k
+    insufficient, empty, suppressed = [], [], []
+    for slice_ in summary["slices"]:
+        for group, speakers in zip(slice_["groups"], slice_["n_speakers"], strict=True):
+            label = f"{slice_['name']} = {group}"
+            if 0 < speakers < k:
+                suppressed.append(label)
+            if group in slice_["insufficient"]:
+                insufficient.append(label)
+        empty.extend(f"{slice_['name']} = {group}" for group in slice_["empty"])
     faces = (
         "include_faces was requested, but this audit artifact holds no face images; none are "
         "embedded."
         if include_faces
         else "No face image is embedded (real faces are shown only with include_faces)."
     )
-    parts.append(Markup('<p class="note">{}</p>').format(faces))
-    return Markup("").join(parts)
+    return Limits(
+        provenance=summary.get("label_provenance", {}),
+        min_speakers=summary["config"]["min_speakers"],
+        privacy_k=k,
+        insufficient=insufficient,
+        empty=empty,
+        suppressed=suppressed,
+        caveats=summary.get("caveats", []),
+        notes=summary.get("notes", []),
+        domain_gap=_domain_gap(audit),
+        faces=faces,
+    )
 
 
 def _domain_gap(audit: AuditView) -> str:
@@ -355,39 +329,3 @@ def _domain_gap(audit: AuditView) -> str:
     if not sentences:
         return ""
     return " Here, F2F agreement with the true face is: " + ", ".join(sentences) + "."
-
-
-def _evidence_listing(audit: AuditView) -> Markup:
-    summary = audit.summary
-    k = audit.privacy_k
-    insufficient, empty, suppressed = [], [], []
-    for slice_ in summary["slices"]:
-        for group, speakers in zip(slice_["groups"], slice_["n_speakers"], strict=True):
-            label = f"{slice_['name']} = {group}"
-            if 0 < speakers < k:
-                suppressed.append(label)
-            if group in slice_["insufficient"]:
-                insufficient.append(label)
-        empty.extend(f"{slice_['name']} = {group}" for group in slice_["empty"])
-    parts = [Markup("<h3>Groups with insufficient evidence</h3>")]
-    parts.append(
-        Markup(
-            "<p>{} group(s) have fewer than {} speakers; they are shown but not tested: {}</p>"
-        ).format(len(insufficient), summary["config"]["min_speakers"], fmt.listing(insufficient))
-        if insufficient
-        else Markup("<p>Every group has enough speakers to be tested.</p>")
-    )
-    if empty:
-        parts.append(
-            Markup("<p>{} intersection(s) hold no clip: {}</p>").format(
-                len(empty), fmt.listing(empty)
-            )
-        )
-    if suppressed:
-        parts.append(
-            Markup(
-                "<p>{} group(s) have fewer than {} speakers (the privacy threshold); their "
-                "numbers are suppressed in tables and figures: {}</p>"
-            ).format(len(suppressed), k, fmt.listing(suppressed))
-        )
-    return Markup("").join(parts)

@@ -18,6 +18,7 @@ from reports import _audit_card as card
 from reports import _audit_figures as quantitative
 from reports import _format as fmt
 from reports._audit_view import AuditView
+from reports._limits import ETHICS, caveats_section
 from reports._page import Section, render_page, write_html
 
 
@@ -81,8 +82,12 @@ def audit_report_html(
             lambda: quantitative.craniofacial_section(audit),
         ),
         ("duration", "3 s versus 6 s of speech", lambda: quantitative.duration_section(audit)),
-        ("caveats", "Caveats", lambda: card.caveats_section(audit, include_faces)),
-        ("ethics", "Ethical considerations", lambda: card.ETHICS),
+        (
+            "caveats",
+            "Caveats",
+            lambda: caveats_section(card.limits(audit, include_faces=include_faces)),
+        ),
+        ("ethics", "Ethical considerations", lambda: ETHICS),
     ]
     sections = []
     for anchor, title, build in builders:

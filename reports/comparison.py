@@ -18,6 +18,7 @@ from markupsafe import Markup
 from audit.compare import ComparisonResult
 from reports import _figures as figures
 from reports import _format as fmt
+from reports._limits import ETHICS, Limits, caveats_section, inferred_findings
 from reports._page import Section, figure_html, render_page, table_html, write_html
 
 GREW, SHRANK, STAYED, NO_GAP = "grew", "shrank", "stayed", "no gap"
@@ -56,6 +57,7 @@ def comparison_report_html(
 ) -> str:
     """The comparison report as an HTML string (see :func:`render_comparison_report`)."""
     summary = comparison.summary
+    limits = _limits(comparison, privacy_k)
     changes = _classified(comparison.changes, summary["tests"]["alpha"])
     changes = changes[~fmt.is_suppressed(changes["n_speakers"], privacy_k)]
     changes = changes[changes["n_speakers"] > 0].reset_index(drop=True)
@@ -66,6 +68,8 @@ def comparison_report_html(
         Section("changes", "Paired change per group", _change_plots(changes, models)),
         Section("models", "Models compared", _models(summary)),
         Section("method", "How changes were tested", _method(summary, privacy_k)),
+        Section("caveats", "Caveats", caveats_section(limits)),
+        Section("ethics", "Ethical considerations", ETHICS),
     ]
     names = " vs ".join(str(m["model_id"]) for m in models)
     return render_page(
@@ -73,8 +77,43 @@ def comparison_report_html(
         kind="Model comparison",
         source=source,
         sections=sections,
-        findings=_findings(changes, summary),
+        findings=[*_findings(changes, summary), *inferred_findings(limits)],
     )
+
+
+def _limits(comparison: ComparisonResult, privacy_k: int) -> Limits:
+    """Label provenance (when the comparison records it), evidence per group, notes."""
+    summary = comparison.summary
+    min_speakers = summary["config"]["min_speakers"]
+    cells = comparison.changes.drop_duplicates(["slice", "group"])
+    cells = cells[cells["slice"] != "overall"]
+    labels = cells["slice"] + " = " + cells["group"]
+    speakers = cells["n_speakers"]
+    suppressed = fmt.is_suppressed(speakers, privacy_k)
+    return Limits(
+        provenance=summary.get("label_provenance"),
+        min_speakers=min_speakers,
+        privacy_k=privacy_k,
+        insufficient=list(labels[(speakers > 0) & (speakers < min_speakers)]),
+        empty=list(labels[speakers == 0]),
+        suppressed=list(labels[suppressed]),
+        notes=summary.get("notes", []),
+        domain_gap=_domain_gap(comparison.changes),
+    )
+
+
+def _domain_gap(changes: pd.DataFrame) -> str:
+    """The baseline's F2F agreement over all clips, when the comparison holds it."""
+    overall = changes[(changes["slice"] == "overall") & changes["metric"].str.startswith("f2f_")]
+    overall = overall[overall["metric"].str.endswith("_agreement")].drop_duplicates("metric")
+    if overall.empty:
+        return ""
+    shown = ", ".join(
+        f"{metric.removeprefix('f2f_').removesuffix('_agreement').replace('_', ' ')} "
+        f"{value * 100:.1f}%"
+        for metric, value in zip(overall["metric"], overall["value_baseline"], strict=True)
+    )
+    return f" Here, the baseline's F2F agreement with the true face is: {shown}."
 
 
 def _classified(changes: pd.DataFrame, alpha: float) -> pd.DataFrame:

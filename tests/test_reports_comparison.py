@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -10,6 +11,7 @@ from audit.compare import ComparisonResult, compare_audits
 from audit.engine import run_audit
 from reports import render_comparison_report
 from reports._format import difference_formatter, interval
+from reports.comparison import comparison_report_html
 from tests.browser import chromium_page
 from tests.report_artifacts import (
     HOSTILE,
@@ -21,7 +23,7 @@ from tests.report_artifacts import (
 from tests.report_browser import assert_clean, outline, screenshot
 from tests.report_privacy import group_names, leaks, suppressed_rows
 
-SECTIONS = ["regressions", "disparities", "changes", "models", "method"]
+SECTIONS = ["regressions", "disparities", "changes", "models", "method", "caveats", "ethics"]
 OPTIONS = {
     "slices": ["gender", "ethnicity", "language"],
     "metrics": ["s2f_gender_agreement", "f2f_gender_agreement", "feature_cosine_score"],
@@ -31,9 +33,13 @@ OPTIONS = {
 
 
 @pytest.fixture(scope="module")
-def comparison_folder(tmp_path_factory):
+def audits():
     baseline = planted_predictions()
-    audits = [run_audit(p, **OPTIONS) for p in (baseline, retrained_predictions(baseline))]
+    return [run_audit(p, **OPTIONS) for p in (baseline, retrained_predictions(baseline))]
+
+
+@pytest.fixture(scope="module")
+def comparison_folder(tmp_path_factory, audits):
     folder = compare_audits(audits).save(tmp_path_factory.mktemp("compare") / "comparison")
     render_comparison_report(ComparisonResult.load(folder), folder / "report.html")
     return folder
@@ -66,10 +72,12 @@ def test_regressions_come_first_with_the_paired_change_and_its_interval(comparis
 
 
 def test_unchanged_group_is_not_a_regression_and_tiny_group_is_not_shown(html):
+    """group_a's own agreement did not change: at most its gap to the reference moved."""
     regressions = html[: html.index('<section id="disparities">')]
-    assert not re.search(
-        r"<td>s2f_gender_agreement</td><td>ethnicity</td><td>group_a</td>", regressions
+    rows = re.findall(
+        r"<td>s2f_gender_agreement</td><td>ethnicity</td><td>group_a</td>.*?</tr>", regressions
     )
+    assert not any('"badge flag">regression<' in row for row in rows)
     assert f"<td>{TINY_LANGUAGE}</td>" not in html
     assert HOSTILE not in html and "&lt;script&gt;" in html
 
@@ -94,3 +102,25 @@ def test_no_number_of_a_suppressed_group_appears_anywhere(comparison_folder, htm
     )
     assert any(s.labels == ("language", TINY_LANGUAGE) for s in hidden)
     assert leaks(html, hidden, names=group_names(changes)) == []
+
+
+def test_caveats_and_ethics_as_in_the_audit_report(comparison_folder, audits, html):
+    """Inferred labels get the audit report's caveat; unrecorded provenance is said so."""
+    caveats = html[html.index('<section id="caveats">') : html.index('<section id="ethics">')]
+    comparison = ComparisonResult.load(comparison_folder)
+    if "label_provenance" not in comparison.summary:
+        assert "Label provenance not recorded" in caveats
+    assert "ethnicity = group_d" in caveats  # 12 speakers: insufficient, listed by name
+    assert f"language = {TINY_LANGUAGE}" in caveats  # 3 speakers: suppressed, named only
+    assert "Attribute classifier domain gap" in caveats
+    assert "average-looking face" in html[html.index('<section id="ethics">') :]
+    provenance = audits[0].summary["label_provenance"]
+    recorded = dataclasses.replace(
+        comparison, summary={**comparison.summary, "label_provenance": provenance}
+    )
+    shown = comparison_report_html(recorded, source="c")
+    inferred = provenance["ethnicity"]["inferred"]
+    assert f"Inferred labels: ethnicity.</strong> {inferred} of" in shown
+    findings = shown[: shown.index('<section id="regressions">')]
+    assert f"ethnicity labels are inferred for {inferred} of" in findings
+    assert "Label provenance not recorded" not in shown
