@@ -65,6 +65,16 @@ def _definition_list(items: list[tuple[str, object]]) -> Markup:
     return Markup('<dl class="facts">{}</dl>').format(body)
 
 
+def evaluated_at(audit: AuditView) -> str:
+    """ "Clips evaluated at 6 s of speech …", or nothing when the audit does not record it."""
+    duration = audit.summary.get("duration_s")
+    if duration is None:
+        return ""
+    others = [d for d in audit.summary["predictions"].get("durations_s", []) if d != duration]
+    held = f" (the predictions also hold {', '.join(f'{d:g} s' for d in others)})" if others else ""
+    return f"Clips evaluated at {duration:g} s of speech{held}."
+
+
 def model_section(audit: AuditView) -> Markup:
     summary = audit.summary
     versions = ", ".join(f"{k} {v}" for k, v in summary.get("versions", {}).items())

@@ -8,7 +8,6 @@ from markupsafe import Markup
 from reports import _figures as figures
 from reports._audit_view import (
     ATTRIBUTES,
-    DURATION_COLUMN,
     RECALL,
     AuditView,
     metric_table,
@@ -22,9 +21,6 @@ MAX_CONFUSION_PANELS = 12
 
 SLICE_OF_ATTRIBUTE = {"gender": "gender", "age_decade": "age_group", "ethnicity": "ethnicity"}
 """The slice whose groups are the attribute's own true classes (its per-group matrix is trivial)."""
-
-
-MAX_DURATION_METRICS = 2
 
 
 def groups_section(audit: AuditView) -> Markup:
@@ -265,63 +261,18 @@ def craniofacial_section(audit: AuditView) -> Markup:
 
 
 def duration_section(audit: AuditView) -> Markup:
-    if DURATION_COLUMN not in audit.single_slices():
+    """Where the other durations of the predictions went: a paired comparison of audits."""
+    duration = audit.summary.get("duration_s")
+    available = audit.summary["predictions"].get("durations_s", [])
+    others = [d for d in available if d != duration]
+    if duration is None or not others:
         return Markup("")
-    durations = sorted(audit.rows(audit.result.metrics[0], DURATION_COLUMN)["group"], key=float)
-    if len(durations) < 2:
-        return Markup("")
-    short, long = durations[0], durations[-1]
-    parts = [
-        Markup(
-            "<p>The same clips evaluated with {} s and {} s of speech (the paper's Table 4). "
-            "Rows come from the slice <code>duration_s</code> and its intersections.</p>"
-        ).format(short, long)
-    ]
-    for metric in primary_metrics(audit)[:MAX_DURATION_METRICS]:
-        frame = _duration_rows(audit, metric, short, long)
-        if frame.empty:
-            continue
-        unit = audit.unit(metric)
-        parts.append(
-            figure_html(
-                figures.paired_bars(
-                    frame,
-                    labels=(f"{short} s", f"{long} s"),
-                    colors=(figures.MUTED, figures.ACCENT),
-                    xlabel=f"{metric} ({unit})",
-                ),
-                alt=f"{metric} at {short} s and {long} s per group",
-                caption=f"{metric} at {short} s and {long} s of speech, per group",
-            )
-        )
-    return Markup("").join(parts)
-
-
-def _duration_rows(audit: AuditView, metric: str, short: str, long: str) -> pd.DataFrame:
-    """One row per group (and all clips): value and CI at the short and the long duration."""
-    fields = ("value", "ci_low", "ci_high")
-    cells: dict[tuple[str, str], dict[str, float]] = {}
-    for row in audit.rows(metric, DURATION_COLUMN).itertuples(index=False):
-        cells["all clips", row.group] = {f: float(getattr(row, f)) for f in fields}
-    for slice_ in audit.summary["slices"]:
-        columns = slice_["columns"]
-        if len(columns) != 2 or DURATION_COLUMN not in columns:
-            continue
-        position = columns.index(DURATION_COLUMN)
-        other = columns[1 - position]
-        for row in audit.rows(metric, slice_["name"]).itertuples(index=False):
-            labels = row.group.split(" & ")
-            key = (f"{other} = {labels[1 - position]}", labels[position])
-            cells[key] = {f: float(getattr(row, f)) for f in fields}
-    labels = dict.fromkeys(label for label, _ in cells)
-    return pd.DataFrame(
-        [
-            {
-                "label": label,
-                **{f"{f}_a": cells[label, short][f] for f in fields},
-                **{f"{f}_b": cells[label, long][f] for f in fields},
-            }
-            for label in labels
-            if (label, short) in cells and (label, long) in cells
-        ]
-    )
+    other = others[0]
+    return Markup(
+        "<p>This audit evaluates the {duration:g} s predictions; the predictions also hold "
+        "{others}. An audit evaluates one duration, so that no clip counts twice and every "
+        "number is one of the paper's. The paper's comparison of durations (its Table 4) is "
+        "the paired comparison of two audits of the same clips, per metric and group:</p>"
+        "<pre>s2f audit PREDICTIONS --duration {other:g} --out AUDIT_{other:g}S\n"
+        "s2f compare AUDIT AUDIT_{other:g}S --out DURATIONS</pre>"
+    ).format(duration=duration, others=", ".join(f"{d:g} s" for d in others), other=other)

@@ -437,39 +437,6 @@ def decomposition_bars(frame: pd.DataFrame, *, attribute: str) -> Figure:
 
 
 @plain_text
-def paired_bars(
-    frame: pd.DataFrame, *, labels: tuple[str, str], colors: tuple[str, str], xlabel: str
-) -> Figure:
-    """Two values per row with CIs (3 s vs 6 s; baseline vs candidate).
-
-    ``frame`` holds ``label`` and ``value_a``/``ci_low_a``/``ci_high_a`` and the same
-    with ``_b``.
-    """
-    figure = _figure(6.6, 0.9 + 0.36 * len(frame))
-    axes = figure.subplots()
-    _style(axes)
-    y = np.arange(len(frame))[::-1]
-    for offset, suffix, label, color in zip((0.17, -0.17), "ab", labels, colors, strict=True):
-        value = frame[f"value_{suffix}"].to_numpy(dtype=float)
-        low = value - frame[f"ci_low_{suffix}"].to_numpy(dtype=float)
-        high = frame[f"ci_high_{suffix}"].to_numpy(dtype=float) - value
-        axes.errorbar(
-            value,
-            y + offset,
-            xerr=np.vstack([low, high]),
-            fmt="o",
-            ms=4,
-            color=color,
-            lw=1.2,
-            label=label,
-        )
-    axes.set_yticks(y, [_short(g) for g in frame["label"]])
-    axes.set_xlabel(xlabel, fontsize=8)
-    axes.legend(fontsize=7, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), ncols=2)
-    return figure
-
-
-@plain_text
 def change_plot(panels: Sequence[tuple[str, pd.DataFrame]], *, metric: str) -> Figure:
     """Paired change (candidate − baseline) per group with its CI; zero is no change.
 

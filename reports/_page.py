@@ -51,10 +51,15 @@ def render_page(
     source: str | os.PathLike,
     sections: Sequence[Section],
     findings: Sequence[str] = (),
+    subtitle: str = "",
 ) -> str:
-    """Render one self-contained page: findings first, then sections, CSS and script inline."""
+    """Render one self-contained page: findings first, then sections, CSS and script inline.
+
+    ``subtitle`` is one line under the title (what was evaluated, e.g. the clip duration).
+    """
     return _ENVIRONMENT.get_template("report.html.j2").render(
         title=title,
+        subtitle=subtitle,
         kind=kind,
         source=str(source),
         sections=sections,

@@ -3,7 +3,7 @@
 Order follows model cards: model details and intended use, evaluation data, metrics
 and how their uncertainty was computed, then the quantitative analysis (flagged
 disparities first; forest plots; per-group confusion; retrieval; the F2F-vs-S2F
-decomposition; craniofacial correlations; 3 s vs 6 s), caveats and ethical
+decomposition; craniofacial correlations; other durations), caveats and ethical
 considerations. Every number is read from ``audit.json`` / ``groups.parquet`` /
 ``confusion.parquet`` and shown with its (metric, slice, group) keys.
 """
@@ -81,7 +81,7 @@ def audit_report_html(
             "Craniofacial correlations",
             lambda: quantitative.craniofacial_section(audit),
         ),
-        ("duration", "3 s versus 6 s of speech", lambda: quantitative.duration_section(audit)),
+        ("duration", "Other clip durations", lambda: quantitative.duration_section(audit)),
         (
             "caveats",
             "Caveats",
@@ -101,4 +101,5 @@ def audit_report_html(
         source=source,
         sections=sections,
         findings=card.findings(audit),
+        subtitle=card.evaluated_at(audit),
     )

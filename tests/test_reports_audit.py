@@ -11,8 +11,6 @@ from audit.engine import run_audit
 from audit.result import AuditResult
 from audit.simulate import simulate_predictions
 from reports import render_audit_report
-from reports._audit_figures import _duration_rows
-from reports._audit_view import AuditView
 from reports._format import difference_formatter, interval
 from reports.audit import audit_report_html
 from tests.browser import chromium_page
@@ -142,21 +140,23 @@ def test_audit_report_in_chromium(audit_folder, tmp_path):
         screenshot(driver, tmp_path / "audit_report.png")
 
 
-def test_three_versus_six_seconds_rows_are_the_duration_intersections(audit_folder):
+def test_header_names_the_evaluated_duration_and_the_other_one(audit_folder, html):
+    """The audit evaluates 6 s (the longest); the 3 s rows are pointed to a comparison."""
+    assert AuditResult.load(audit_folder).duration_s == 6.0
+    header = html[: html.index("<nav")]
+    assert (
+        '<p class="subtitle">Clips evaluated at 6 s of speech (the predictions also hold 3 s).'
+        in header
+    )
+    duration = html[html.index('<section id="duration">') : html.index('<section id="caveats">')]
+    assert "s2f audit PREDICTIONS --duration 3 --out AUDIT_3S" in duration
+
+
+def test_header_without_a_recorded_duration_says_nothing_of_it(audit_folder):
     result = AuditResult.load(audit_folder)
-    frame = _duration_rows(AuditView.of(result, privacy_k=5), METRIC, "3", "6").set_index("label")
-    groups = result.groups.set_index(["metric", "slice", "group"])["value"]
-    assert frame.index[0] == "all clips"
-    assert frame.loc["all clips", "value_a"] == groups[METRIC, "duration_s", "3"]
-    assert (
-        frame.loc["gender = female", "value_a"]
-        == groups[METRIC, "gender & duration_s", "female & 3"]
-    )
-    assert (
-        frame.loc["gender = female", "value_b"]
-        == groups[METRIC, "gender & duration_s", "female & 6"]
-    )
-    assert f"language = {TINY_LANGUAGE}" not in frame.index  # suppressed below k = 5
+    summary = {key: value for key, value in result.summary.items() if key != "duration_s"}
+    html = audit_report_html(dataclasses.replace(result, summary=summary), source="a")
+    assert 'class="subtitle"' not in html and '<section id="duration">' not in html
 
 
 def test_minimal_audit_without_flags_leaves_out_sections_it_has_no_data_for():
