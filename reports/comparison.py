@@ -78,7 +78,19 @@ def comparison_report_html(
         source=source,
         sections=sections,
         findings=[*_findings(changes, summary), *inferred_findings(limits)],
+        subtitle=_evaluated_at(models),
     )
+
+
+def _evaluated_at(models: list[dict]) -> str:
+    """The clip duration each model was audited at, when the audits record it."""
+    durations = [m.get("duration_s") for m in models]
+    if any(d is None for d in durations):
+        return ""
+    if len(set(durations)) == 1:
+        return f"Clips evaluated at {durations[0]:g} s of speech."
+    shown = ", ".join(f"{m['model_id']} at {d:g} s" for m, d in zip(models, durations, strict=True))
+    return f"The same clips evaluated at different durations: {shown} (the first is the baseline)."
 
 
 def _limits(comparison: ComparisonResult, privacy_k: int) -> Limits:

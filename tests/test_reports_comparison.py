@@ -124,3 +124,15 @@ def test_caveats_and_ethics_as_in_the_audit_report(comparison_folder, audits, ht
     findings = shown[: shown.index('<section id="regressions">')]
     assert f"ethnicity labels are inferred for {inferred} of" in findings
     assert "Label provenance not recorded" not in shown
+
+
+def test_header_names_the_duration_and_durations_that_differ(comparison_folder, html):
+    assert '<p class="subtitle">Clips evaluated at 6 s of speech.</p>' in html
+    comparison = ComparisonResult.load(comparison_folder)
+    models = [dict(m) for m in comparison.summary["models"]]
+    models[1]["duration_s"] = 3.0
+    changed = dataclasses.replace(comparison, summary={**comparison.summary, "models": models})
+    assert (
+        "evaluated at different durations: planted-&lt;script&gt;alert(1)&lt;/script&gt; at 6 s, "
+        "retrained at 3 s (the first is the baseline)."
+    ) in comparison_report_html(changed, source="c")
