@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from audit._intervals import bootstrap_z_pvalue, percentile_interval
+from audit._intervals import bootstrap_se, bootstrap_z_pvalue, percentile_interval
 
 BEST = "best"
 OVERALL_REFERENCE = "overall"
@@ -34,6 +34,8 @@ class Disparities:
     ratio: np.ndarray
     ratio_interval: np.ndarray
     p_value: np.ndarray
+    standard_error: np.ndarray
+    """Bootstrap standard error of each difference."""
     tests: np.ndarray
     """``(n_tests, 2)`` group indices of each test (the second is -1 against ``overall``)."""
     test_p_values: np.ndarray
@@ -78,6 +80,7 @@ def slice_disparities(
         ratio = values / ref_value
         ratio_replicates = replicates / ref_replicates[:, None]
     p_value = bootstrap_z_pvalue(difference, diff_replicates)
+    standard_error = bootstrap_se(diff_replicates)
     testable = testable.copy()
     if reference != OVERALL_REFERENCE:
         testable[int(reference)] = False
@@ -91,6 +94,7 @@ def slice_disparities(
         ratio=ratio,
         ratio_interval=percentile_interval(ratio_replicates, level=level),
         p_value=p_value,
+        standard_error=standard_error,
         tests=np.column_stack([tested, np.full(len(tested), second)]).astype(np.int64),
         test_p_values=p_value[tested],
     )
@@ -116,6 +120,7 @@ def no_disparities(n_groups: int) -> Disparities:
         ratio=empty,
         ratio_interval=np.full((2, n_groups), np.nan),
         p_value=empty,
+        standard_error=empty,
         tests=np.empty((0, 2), dtype=np.int64),
         test_p_values=np.empty(0),
     )

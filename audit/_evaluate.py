@@ -26,7 +26,11 @@ from audit._disparities import (
     with_best_family,
 )
 from audit._intervals import (
+    DETECTION_POWER,
+    FAMILY_ALL,
+    FAMILY_METRIC,
     adjust_pvalues,
+    detectable_difference,
     fisher_z_interval,
     percentile_interval,
     wilson_interval,
@@ -91,6 +95,8 @@ class AuditConfig:
     split: str | None = None
     """Split audited (``test``, ``val``, ``train``, ``all``); None: ``test`` if there is one."""
 
+    family: str = FAMILY_ALL
+    """Scope of the correction: ``all`` tests of the audit, or each ``metric``'s tests apart."""
     thresholds: dict[str, float | str] = field(default_factory=dict)
     """Overrides by metric name, family or unit: a number, or ``"N%"`` of the overall value."""
 
@@ -226,6 +232,7 @@ def evaluate(
                 "ratio_ci_low": found.ratio_interval[0],
                 "ratio_ci_high": found.ratio_interval[1],
                 "p_value": found.p_value,
+                "diff_se": np.where(np.isfinite(found.p_value), found.standard_error, np.nan),
                 "threshold": config.threshold_for(
                     cells.spec, aggregates.cells[metric, OVERALL].value[0]
                 ),
@@ -235,17 +242,46 @@ def evaluate(
         if cells.slice.empty:
             blocks.append(_empty_block(metric, cells))
         test_blocks.append(_tests(metric, cells, found, reference))
-    groups = _stack(blocks, [c for c in GROUP_COLUMNS if c not in ("p_adjusted", "flag")])
+    groups = _stack(
+        blocks,
+        [c for c in GROUP_COLUMNS if c not in ("p_adjusted", "flag", "detectable_difference")],
+    )
     tests = _stack(test_blocks, [c for c in TEST_COLUMNS if c not in ("p_adjusted", "significant")])
-    tests["p_adjusted"] = adjust_pvalues(tests["p_value"].to_numpy(), method=config.correction)
+    tests["p_adjusted"] = correct(tests, config)
     tests["significant"] = tests["p_adjusted"] < 1 - config.level
     groups = _attach_adjusted(groups, tests)
+    family_size = family_sizes(tests, config)
+    groups["detectable_difference"] = detectable_difference(
+        groups["diff_se"].to_numpy(),
+        groups["metric"].map(family_size).fillna(1).to_numpy(),
+        alpha=1 - config.level,
+        power=DETECTION_POWER,
+    )
     groups["flag"] = (
         (groups["p_adjusted"] < 1 - config.level)
         & (groups["difference"].abs() >= groups["threshold"])
         & (groups["status"] == STATUS_OK)
     )
     return groups[list(GROUP_COLUMNS)], tests[list(TEST_COLUMNS)], list(dict.fromkeys(notes))
+
+
+def family_sizes(tests: pd.DataFrame, config: AuditConfig) -> dict[str, int]:
+    """The number of tests in each metric's correction family."""
+    tested = tests[tests["p_value"].notna()]
+    if config.family == FAMILY_METRIC:
+        return {str(m): int(n) for m, n in tested.groupby("metric").size().items()}
+    return {str(m): len(tested) for m in tests["metric"].unique()}
+
+
+def correct(tests: pd.DataFrame, config: AuditConfig, column: str = "p_value") -> np.ndarray:
+    """Adjusted p-values: one family of every test, or one family per metric."""
+    p = tests[column].to_numpy(dtype=np.float64)
+    if config.family != FAMILY_METRIC:
+        return adjust_pvalues(p, method=config.correction)
+    adjusted = np.full_like(p, np.nan)
+    for _, index in tests.groupby("metric", sort=False).indices.items():
+        adjusted[index] = adjust_pvalues(p[index], method=config.correction)
+    return adjusted
 
 
 def _stack(blocks: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:

@@ -10,6 +10,11 @@ from scipy import stats
 HOLM = "holm"
 BH = "bh"
 CORRECTIONS = (HOLM, BH)
+FAMILY_ALL = "all"
+FAMILY_METRIC = "metric"
+FAMILIES = (FAMILY_ALL, FAMILY_METRIC)
+"""Scope of a correction: every test of the audit, or the tests of each metric apart."""
+DETECTION_POWER = 0.8
 
 
 def percentile_interval(replicates: np.ndarray, *, level: float = 0.95) -> np.ndarray:
@@ -29,6 +34,27 @@ def percentile_interval(replicates: np.ndarray, *, level: float = 0.95) -> np.nd
     return np.where(finite.sum(axis=0) >= 2, bounds, np.nan)
 
 
+def bootstrap_se(replicates: np.ndarray) -> np.ndarray:
+    """Standard deviation over axis 0 of the finite replicates (NaN with fewer than two)."""
+    replicates = np.asarray(replicates, dtype=np.float64)
+    finite = np.isfinite(replicates)
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        se = np.nanstd(np.where(finite, replicates, np.nan), axis=0, ddof=1)
+    return np.where(finite.sum(0) >= 2, se, np.nan)
+
+
+def detectable_difference(
+    se: np.ndarray, n_tests: np.ndarray | int, *, alpha: float = 0.05, power: float = 0.8
+) -> np.ndarray:
+    """The smallest true difference a two-sided test on ``se`` detects with ``power`` when
+    its p-value is compared with ``alpha / n_tests`` (Bonferroni; Holm's first step and
+    Benjamini–Hochberg's bar for a single real difference among ``n_tests``)."""
+    n_tests = np.maximum(np.asarray(n_tests, dtype=np.float64), 1.0)
+    z = stats.norm.isf(alpha / (2 * n_tests)) + stats.norm.ppf(power)
+    return z * np.asarray(se, dtype=np.float64)
+
+
 def bootstrap_z_pvalue(estimate: np.ndarray, replicates: np.ndarray) -> np.ndarray:
     """Two-sided p-value of ``estimate = 0`` from its bootstrap standard error.
 
@@ -36,14 +62,11 @@ def bootstrap_z_pvalue(estimate: np.ndarray, replicates: np.ndarray) -> np.ndarr
     multiple-testing correction over many tests needs (percentile p-values cannot go
     below 1/n_boot).
     """
-    replicates = np.asarray(replicates, dtype=np.float64)
-    finite = np.isfinite(replicates)
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        se = np.nanstd(np.where(finite, replicates, np.nan), axis=0, ddof=1)
+    se = bootstrap_se(replicates)
+    with np.errstate(invalid="ignore", divide="ignore"):
         z = np.abs(estimate) / se
     p = 2 * stats.norm.sf(z)
-    return np.where(np.isfinite(estimate) & (finite.sum(0) >= 2) & (se > 0), p, np.nan)
+    return np.where(np.isfinite(estimate) & np.isfinite(se) & (se > 0), p, np.nan)
 
 
 def wilson_interval(successes: np.ndarray, n: np.ndarray, *, level: float = 0.95) -> np.ndarray:

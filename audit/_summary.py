@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from audit._aggregate import Aggregates
-from audit._evaluate import FLAG_FIELDS, AuditConfig
+from audit._evaluate import FLAG_FIELDS, AuditConfig, family_sizes
+from audit._intervals import DETECTION_POWER, FAMILY_METRIC
 from audit._metrics import MetricSpec
 from audit._slices import OVERALL
 from audit.result import SCHEMA_VERSION
@@ -147,8 +148,21 @@ def audit_summary(
             "correction": config.correction,
             "n_tests": int(tests["p_value"].notna().sum()),
             "alpha": round(1 - config.level, 12),
-            "family": "every test of the audit; a best-group reference adds every pair",
+            "scope": config.family,
+            "family": (
+                "the tests of each metric apart"
+                if config.family == FAMILY_METRIC
+                else "every test of the audit"
+            )
+            + "; a best-group reference adds every pair",
+            "family_sizes": family_sizes(tests, config),
             "p_value": "two-sided normal test on the bootstrap standard error",
+            "detectable_difference": (
+                f"per tested group (groups.parquet): the true gap detected with "
+                f"{DETECTION_POWER:.0%} power after correction, "
+                "(z(1 - alpha / 2m) + z(power)) x the difference's bootstrap standard error, "
+                "m the family size; a gap smaller than this is likely to go unflagged"
+            ),
         },
         "flags": [
             {

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from audit._disparities import BEST, OVERALL_REFERENCE
-from audit._intervals import CORRECTIONS
+from audit._intervals import CORRECTIONS, FAMILIES, FAMILY_ALL
 from audit._selection import SPLIT_CHOICES
 from audit.compare import ALIGNMENTS, STRICT, compare_audits
 from audit.engine import run_audit
@@ -86,6 +86,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="best (default), overall, or column=group pairs such as gender=male",
     )
     audit.add_argument("--correction", choices=CORRECTIONS, default="holm")
+    audit.add_argument(
+        "--family",
+        choices=FAMILIES,
+        default=FAMILY_ALL,
+        help="correct over all tests of the audit (default) or within each metric",
+    )
     audit.add_argument(
         "--threshold",
         type=float,
@@ -178,6 +184,7 @@ def _audit(args: argparse.Namespace) -> int:
         min_speakers=args.min_speakers,
         reference=parse_reference(args.reference),
         correction=args.correction,
+        family=args.family,
         threshold=args.threshold,
         age_threshold=args.age_threshold,
         thresholds=args.thresholds,

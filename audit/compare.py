@@ -31,8 +31,8 @@ import pandas as pd
 
 from audit._aggregate import KEY_COLUMNS, SLICE_PREFIX, Aggregates, aggregate
 from audit._disparities import OVERALL_REFERENCE
-from audit._evaluate import AuditConfig, evaluate
-from audit._intervals import CORRECTIONS, adjust_pvalues, bootstrap_z_pvalue, percentile_interval
+from audit._evaluate import AuditConfig, correct, evaluate
+from audit._intervals import CORRECTIONS, bootstrap_z_pvalue, percentile_interval
 from audit._slices import OVERALL
 from audit.result import AuditResult, save_folder, with_stable_dtypes
 from speech2face.errors import InputError
@@ -189,7 +189,9 @@ def compare_audits(
             "correction": config.correction,
             "n_tests": int(changes["p_value"].notna().sum() + changes["gap_p_value"].notna().sum()),
             "alpha": round(1 - config.level, 12),
-            "family": "every metric change and every gap change of every model",
+            "scope": config.family,
+            "family": "every metric change and every gap change of every model"
+            + (", per metric" if config.family == "metric" else ""),
         },
         "regressions": _records(changes[changes["regression"] | changes["gap_widened"]]),
         "notes": notes,
@@ -341,8 +343,13 @@ def _changes(
 
 def _correct(changes: pd.DataFrame, config: AuditConfig) -> pd.DataFrame:
     """One correction over every metric change and every gap change; then the flags."""
-    p = np.concatenate([changes["p_value"].to_numpy(), changes["gap_p_value"].to_numpy()])
-    adjusted = adjust_pvalues(p, method=config.correction)
+    both = pd.DataFrame(
+        {
+            "metric": np.concatenate([changes["metric"], changes["metric"]]),
+            "p_value": np.concatenate([changes["p_value"], changes["gap_p_value"]]),
+        }
+    )
+    adjusted = correct(both, config)
     changes["p_adjusted"] = adjusted[: len(changes)]
     changes["gap_p_adjusted"] = adjusted[len(changes) :]
     alpha = 1 - config.level

@@ -21,7 +21,7 @@ from audit._components import compute_components, metric_catalogue, missing_requ
 from audit._disparities import BEST, OVERALL_REFERENCE
 from audit._evaluate import AuditConfig, evaluate
 from audit._fairness import confusion_tables, fairlearn_summaries
-from audit._intervals import CORRECTIONS
+from audit._intervals import CORRECTIONS, FAMILIES, FAMILY_ALL
 from audit._metrics import DEFAULT_THRESHOLDS, THRESHOLD_KEYS, MetricSpec, check_threshold
 from audit._retrieval_view import retrieval_evidence, retrieval_specs
 from audit._selection import select_rows
@@ -64,6 +64,7 @@ def run_audit(
     duration: float | None = None,
     split: str | None = None,
     thresholds: Mapping[str, float | str] | None = None,
+    family: str = FAMILY_ALL,
 ) -> AuditResult:
     """Audit a predictions artifact: metrics per group, intervals, disparities, flags.
 
@@ -71,9 +72,10 @@ def run_audit(
     ``"overall"``, or a mapping from slice column to group (``{"gender": "male"}``);
     slices whose columns are not all in the mapping use the best group. ``correction``
     is ``"holm"`` (family-wise) or ``"bh"`` (false discovery rate), applied across every
-    test of the audit. A disparity is flagged when significant after correction and at
-    least its metric's practical threshold away from the reference: ``threshold`` for
-    proportions, ``age_threshold`` years for age errors, the unit defaults of
+    test of the audit (``family="all"``) or within each metric (``family="metric"``).
+    A disparity is flagged when significant after correction and at least its metric's
+    practical threshold away from the reference: ``threshold`` for proportions,
+    ``age_threshold`` years for age errors, the unit defaults of
     ``audit._metrics.DEFAULT_THRESHOLDS`` otherwise; ``thresholds`` overrides them by
     metric name, family or unit (a number, or ``"10%"`` of the metric's overall value).
     Retrieval ranks each predicted feature against a gallery of ``gallery_size`` true
@@ -105,6 +107,7 @@ def run_audit(
         matched_gallery=matched_gallery,
         duration=None if duration is None else float(duration),
         split=split,
+        family=family,
         thresholds={key: check_threshold(key, value) for key, value in (thresholds or {}).items()},
     )
     _check_config(config)
@@ -188,6 +191,7 @@ def _check_config(config: AuditConfig) -> None:
         ("intersections", config.intersections >= 1, "at least 1", config.intersections),
         ("min_speakers", config.min_speakers >= 2, "at least 2", config.min_speakers),
         ("correction", config.correction in CORRECTIONS, " or ".join(CORRECTIONS), None),
+        ("family", config.family in FAMILIES, " or ".join(FAMILIES), config.family),
         ("level", 0 < config.level < 1, "between 0 and 1", config.level),
         ("threshold", config.threshold >= 0, "non-negative", config.threshold),
         ("age_threshold", config.age_threshold >= 0, "non-negative", config.age_threshold),

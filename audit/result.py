@@ -66,6 +66,8 @@ GROUP_COLUMNS = (
     "ratio_ci_high",
     "p_value",
     "p_adjusted",
+    "diff_se",
+    "detectable_difference",
     "threshold",
     "flag",
     "higher_is_better",

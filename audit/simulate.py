@@ -8,14 +8,16 @@ The group's true metric value is therefore ``rate``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from audit._intervals import adjust_pvalues
 from speech2face.predictions import Predictions
 
 SIM_COLUMN = "ethnicity"
+SIM_METRIC = "s2f_gender_agreement"
 
 
 def simulate_predictions(
@@ -50,3 +52,59 @@ def simulate_predictions(
         }
     )
     return Predictions(table=table, features={}, meta={"model_id": f"simulated-{seed}"})
+
+
+def flag_rates(
+    rates: Mapping[str, float],
+    *,
+    runs: int,
+    family_sizes: Sequence[int | None] = (None,),
+    speakers_per_group: int = 100,
+    clips_per_speaker: int = 5,
+    concentration: float = 20.0,
+    n_boot: int = 200,
+    seed: int = 0,
+    correction: str = "holm",
+    threshold: float = 0.05,
+) -> dict[int | None, float]:
+    """Share of ``runs`` simulated audits that flag at least one group, per family size.
+
+    Each run draws predictions with :func:`simulate_predictions` and audits
+    ``s2f_gender_agreement`` by ``ethnicity`` (every pair of groups is a test). A family
+    size ``m`` larger than those few tests adds ``m − k`` tests with no effect (uniform
+    p-values) to the correction, as the other metrics and slices of a full audit do; None
+    keeps the audit's own family. Use it to check the power of a planned audit.
+    """
+    from audit.engine import run_audit
+
+    alpha = 0.05
+    flagged = dict.fromkeys(family_sizes, 0)
+    padding = np.random.default_rng(seed + 7919)
+    for run in range(runs):
+        predictions = simulate_predictions(
+            rates,
+            speakers_per_group=speakers_per_group,
+            clips_per_speaker=clips_per_speaker,
+            concentration=concentration,
+            seed=seed + run,
+        )
+        result = run_audit(
+            predictions,
+            metrics=[SIM_METRIC],
+            slices=[SIM_COLUMN],
+            n_boot=n_boot,
+            seed=run,
+            correction=correction,
+            threshold=threshold,
+            fairlearn_views=False,
+        )
+        tests = result.tests
+        groups = result.by_group(SIM_METRIC, SIM_COLUMN)
+        large = (groups["difference"].abs() >= threshold) & (groups["status"] == "ok")
+        candidate = (tests["for_reference"] & tests["group"].map(large).fillna(False)).to_numpy()
+        p = tests["p_value"].to_numpy(dtype=np.float64)
+        for size in family_sizes:
+            extra = padding.uniform(size=max(0, (size or 0) - len(p)))
+            adjusted = adjust_pvalues(np.concatenate([p, extra]), method=correction)[: len(p)]
+            flagged[size] += bool((candidate & (adjusted < alpha)).any())
+    return {size: count / runs for size, count in flagged.items()}

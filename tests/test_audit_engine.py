@@ -395,3 +395,28 @@ def test_missing_numeric_value_is_not_evaluated(predictions):
     kept = table["s2f_age_years"].notna()
     expected = (table["s2f_age_years"] - table["true_age_years"]).abs()[kept].mean()
     assert result.overall().loc["s2f_age_error", "value"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_family_per_metric_corrects_each_metrics_tests_apart(predictions):
+    from audit._intervals import adjust_pvalues
+
+    options = {"n_boot": 100, "slices": ["ethnicity", "language"], "fairlearn_views": False}
+    options["metrics"] = ["s2f_gender_agreement", "feature_l2_error"]
+    every = run_audit(predictions, **options)
+    apart = run_audit(predictions, family="metric", **options)
+    assert apart.summary["tests"]["scope"] == "metric"
+    sizes = apart.summary["tests"]["family_sizes"]
+    assert sum(sizes.values()) == every.summary["tests"]["n_tests"]
+    assert set(every.summary["tests"]["family_sizes"].values()) == {sum(sizes.values())}
+    for metric, tests in apart.tests.groupby("metric"):
+        expected = adjust_pvalues(tests["p_value"].to_numpy(), method="holm")
+        np.testing.assert_allclose(tests["p_adjusted"].to_numpy(), expected, rtol=1e-12)
+        assert tests["p_value"].notna().sum() == sizes[metric]
+    tested = every.groups["detectable_difference"].notna()
+    assert tested.sum() > 0
+    assert (
+        apart.groups.loc[tested, "detectable_difference"]
+        < every.groups.loc[tested, "detectable_difference"]
+    ).all()
+    with pytest.raises(InputError, match="family must be all or metric"):
+        run_audit(predictions, family="slice", n_boot=10)

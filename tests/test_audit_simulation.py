@@ -11,9 +11,11 @@ would give, at a fraction of the cost.
 
 import numpy as np
 import pytest
+from scipy import stats
 
+from audit._intervals import detectable_difference
 from audit.engine import run_audit
-from audit.simulate import simulate_predictions
+from audit.simulate import flag_rates, simulate_predictions
 
 METRIC = "s2f_gender_agreement"
 
@@ -68,6 +70,34 @@ def test_planted_ten_point_disparity_is_flagged():
     assert _flag_rate(rates, 25) >= 0.8
 
 
+PLANTED = {"a": 0.8, "b": 0.8, "c": 0.8, "d": 0.7}
+DEFAULT_FAMILY = 2000
+"""Tests in a default audit (37 metrics, 4 columns and their pairs): 2,000 to 5,600 with
+the groups above 30 speakers; 2,000 is the smallest."""
+
+
+def test_power_at_the_default_family_size_is_far_below_the_six_test_family():
+    rates = flag_rates(PLANTED, runs=25, family_sizes=(None, DEFAULT_FAMILY))
+    assert rates[None] >= 0.8  # the audit's own family: six pairwise tests
+    assert rates[DEFAULT_FAMILY] <= 0.6  # the same gap among 2,000 tests: mostly missed
+
+
+def test_detectable_difference_is_the_closed_form_of_the_family():
+    predictions = simulate_predictions(PLANTED, speakers_per_group=100, clips_per_speaker=5)
+    options = {"metrics": [METRIC], "slices": ["ethnicity"], "n_boot": 300}
+    result = run_audit(predictions, fairlearn_views=False, **options)
+    rows = result.by_group(METRIC, "ethnicity").dropna(subset=["p_value"])
+    m = result.summary["tests"]["n_tests"]
+    assert m == 6 and result.summary["tests"]["family_sizes"] == {METRIC: 6}
+    z = stats.norm.isf(0.05 / (2 * m)) + stats.norm.ppf(0.8)
+    np.testing.assert_allclose(rows["detectable_difference"], z * rows["diff_se"], rtol=1e-12)
+    # The p-value is the normal test on the same standard error.
+    se = rows["difference"].abs() / stats.norm.isf(rows["p_value"] / 2)
+    np.testing.assert_allclose(se, rows["diff_se"], rtol=1e-6)
+    at_default = detectable_difference(rows["diff_se"].to_numpy(), DEFAULT_FAMILY)
+    assert rows["detectable_difference"].max() < 0.11 and at_default.min() > 0.12
+
+
 def test_holm_keeps_false_flags_rare_without_disparity():
     assert _flag_rate({"a": 0.75, "b": 0.75, "c": 0.75, "d": 0.75}, 40, seed=1000) <= 0.05
 
@@ -82,6 +112,12 @@ def test_coverage_with_1000_replicates_over_1000_audits():
 @pytest.mark.slow
 def test_planted_disparity_flagged_over_200_audits_with_1000_replicates():
     assert _flag_rate({"a": 0.8, "b": 0.8, "c": 0.8, "d": 0.7}, 200, n_boot=1000) >= 0.8
+
+
+@pytest.mark.slow
+def test_power_at_the_default_family_size_over_200_audits():
+    rates = flag_rates(PLANTED, runs=200, family_sizes=(None, DEFAULT_FAMILY), seed=500)
+    assert rates[None] >= 0.8 and rates[DEFAULT_FAMILY] <= 0.6
 
 
 @pytest.mark.slow
