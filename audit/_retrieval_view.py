@@ -40,13 +40,17 @@ def retrieval_specs(
 
 
 def _gallery_summary(gallery: retrieval.Gallery, ks: Sequence[int]) -> dict[str, Any]:
-    return {
+    summary = {
         "mode": gallery.mode,
         "match_on": gallery.group_column,
         "nominal_size": gallery.nominal_size,
         "seed": gallery.seed,
         "groups": gallery.summary(ks).to_dict(orient="records"),
     }
+    if gallery.mode == "matched":
+        summary["common_size"] = min((b.size for b in gallery.blocks), default=0)
+        summary["excluded_groups"] = [group for group, _, _ in gallery.excluded]
+    return summary
 
 
 def retrieval_evidence(
@@ -60,6 +64,7 @@ def retrieval_evidence(
     match_on: str | None,
     confusion_column: str | None,
     feature_rows: np.ndarray | None = None,
+    min_group_speakers: int = 2,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any], pd.DataFrame]:
     """Per-clip hit components for ``specs``, the galleries used, and the hit confusion.
 
@@ -83,8 +88,16 @@ def retrieval_evidence(
         wanted = [n for n in names if n.endswith(suffix) and (suffix or MATCHED_SUFFIX not in n)]
         distances = sorted({n.split("_", 1)[1].removesuffix(suffix) for n in wanted})
         ks = sorted({int(n.split("@")[1].split("_")[0]) for n in wanted})
-        gallery = retrieval.build_gallery(subset, size=gallery_size, seed=seed, match_on=column)
-        ks = [k for k in ks if k <= min(block.size for block in gallery.blocks)] or ks[:1]
+        gallery = retrieval.build_gallery(
+            subset,
+            size=gallery_size,
+            seed=seed,
+            match_on=column,
+            min_group_speakers=min_group_speakers,
+        )
+        ranked = gallery.sizes() > 0
+        smallest = min((block.size for block in gallery.blocks), default=0)
+        ks = [k for k in ks if k <= smallest] or ks[:1]
         hits = retrieval.retrieval_components(
             predicted, true, gallery, metrics=distances, ks=ks, feature_rows=read_rows
         )
@@ -92,7 +105,8 @@ def retrieval_evidence(
             column_name = name.removesuffix(suffix)
             values = np.full(len(table), np.nan)
             if column_name in hits.columns:
-                values[rows] = hits[column_name].to_numpy(dtype=np.float64)
+                hit = hits[column_name].to_numpy(dtype=np.float64)
+                values[rows] = np.where(ranked, hit, np.nan)
             components[name] = values
         summary["matched" if suffix else "mixed"] = _gallery_summary(gallery, ks)
     confusion = pd.DataFrame()

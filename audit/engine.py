@@ -143,6 +143,7 @@ def run_audit(
         match_on=matched_gallery,
         confusion_column=_confusion_column(slice_columns, matched_gallery),
         feature_rows=feature_rows,
+        min_group_speakers=min_speakers,
     )
     for name, values in retrieval_components.items():
         frame[name] = values
@@ -163,6 +164,13 @@ def run_audit(
         summary["fairlearn"] = fairlearn_summaries(table, aggregates.slices)
     summary["notes"].extend(reference_notes)
     summary["retrieval"] = retrieval_summary
+    matched = retrieval_summary.get("matched", {})
+    if matched.get("excluded_groups"):
+        summary["notes"].append(
+            f"matched-gallery recall leaves out {matched['match_on']} group(s) "
+            f"{', '.join(matched['excluded_groups'])}: fewer speakers than the common "
+            f"gallery size {matched['common_size']}"
+        )
     summary["duration_s"] = selection.duration_s
     summary["split"] = selection.split
     summary["predictions"]["durations_s"] = selection.durations

@@ -91,17 +91,22 @@ class Gallery:
     mode: str
     seed: int
     group_column: str | None = None
+    excluded: tuple[tuple[str, int, int], ...] = ()
+    """Matched groups too small for the common gallery: (group, speakers, query rows)."""
 
     def sizes(self) -> np.ndarray:
-        """Gallery size G seen by each query row (chance of recall@k is k / G)."""
+        """Gallery size G seen by each query row (chance of recall@k is k / G); 0 for rows
+        of an excluded group, which are not ranked."""
         sizes = np.zeros(self.n_queries, dtype=np.int64)
         for block in self.blocks:
             sizes[block.query_rows] = block.size
         return sizes
 
     def chance(self, k: int) -> np.ndarray:
-        """Recall@k of a model that ranks at random, per query row: k / G."""
-        return np.minimum(k / self.sizes(), 1.0)
+        """Recall@k of a model that ranks at random, per query row: k / G (NaN if unranked)."""
+        sizes = self.sizes().astype(np.float64)
+        with np.errstate(divide="ignore"):
+            return np.where(sizes > 0, np.minimum(k / sizes, 1.0), np.nan)
 
     def summary(self, ks: Sequence[int] = KS) -> pd.DataFrame:
         """One row per group (``all`` when mixed): galleries, G, queries and chance of recall@k."""
@@ -118,6 +123,17 @@ class Gallery:
                     **{f"chance@{k}": min(k / size, 1.0) for k in ks},
                 }
             )
+        for group, n_speakers, n_queries in self.excluded:
+            rows.append(
+                {
+                    "group": group,
+                    "n_galleries": 0,
+                    "gallery_size": 0,
+                    "n_queries": n_queries,
+                    **{f"chance@{k}": float("nan") for k in ks},
+                    "excluded": f"{n_speakers} speaker(s), fewer than the common gallery size",
+                }
+            )
         return pd.DataFrame(rows)
 
 
@@ -127,6 +143,7 @@ def build_gallery(
     size: int = DEFAULT_GALLERY_SIZE,
     seed: int = 0,
     match_on: str | None = None,
+    min_group_speakers: int = 2,
 ) -> Gallery:
     """Choose, with ``seed``, the gallery each query row of ``table`` is ranked against.
 
@@ -135,7 +152,10 @@ def build_gallery(
     faces; the last gallery is filled up with speakers of the one before it, so
     every query's own speaker is in its gallery and every gallery has G faces.
     With ``match_on`` (a column such as ``"ethnicity"``) galleries are drawn per
-    group from that group's speakers only, so G may be smaller for small groups.
+    group from that group's speakers only, all of one common size
+    ``G = min(size, smallest group with at least min_group_speakers speakers)`` so that
+    chance (k / G) is the same for every group; groups with fewer speakers than G are
+    not ranked (``Gallery.excluded``; their rows get gallery size 0).
     """
     if len(table) == 0:
         raise InputError(EMPTY_TABLE)
@@ -145,10 +165,17 @@ def build_gallery(
     face_rows = np.unique(speaker_codes, return_index=True)[1]
     rng = np.random.default_rng(seed)
 
+    excluded: list[tuple[str, int, int]] = []
     if match_on is None:
         groups = {None: np.arange(len(speakers))}
     else:
         groups = _speakers_by_group(table, speaker_codes, speakers, match_on)
+        size = _common_size(groups, size, min_group_speakers)
+        for group, members in list(groups.items()):
+            if len(members) < size:
+                n_rows = int(np.isin(speaker_codes, members).sum())
+                excluded.append((str(group), len(members), n_rows))
+                del groups[group]
     blocks = []
     for group, group_speakers in groups.items():
         blocks.extend(
@@ -168,7 +195,18 @@ def build_gallery(
         mode="mixed" if match_on is None else "matched",
         seed=seed,
         group_column=match_on,
+        excluded=tuple(excluded),
     )
+
+
+def _common_size(groups: dict, size: int, min_group_speakers: int) -> int:
+    """One gallery size for every matched group: ``size`` or the smallest group that has
+    at least ``min_group_speakers`` speakers (at least 2), whichever is smaller."""
+    counts = sorted(len(members) for members in groups.values())
+    eligible = [n for n in counts if n >= max(2, min_group_speakers)]
+    if not eligible:
+        eligible = [n for n in counts if n >= 2] or counts
+    return min(size, eligible[0])
 
 
 def _speakers_by_group(
@@ -405,14 +443,16 @@ def retrieval_components(
     """Per-query retrieval components, one row per table row (in table order).
 
     Columns: ``gallery_size`` (G), ``rank_<metric>`` (0-based rank of the true
-    face) and boolean ``recall@<k>_<metric>``; the mean of a recall column over a
-    group is that group's recall@k, and the mean of ``k / gallery_size`` its chance.
+    face; -1 and G = 0 for rows of a matched group too small to rank, whose recall is
+    False and must be left out) and boolean ``recall@<k>_<metric>``; the mean of a
+    recall column over a group is that group's recall@k, and the mean of
+    ``k / gallery_size`` its chance.
     ``feature_rows[i]`` is the feature row of the gallery's table row i (default:
     the same row), so a subset of a memory-mapped artifact needs no copy.
     """
     columns: dict[str, np.ndarray] = {"gallery_size": gallery.sizes()}
     for metric in metrics:
-        ranks = np.empty(gallery.n_queries, dtype=np.int64)
+        ranks = np.full(gallery.n_queries, -1, dtype=np.int64)
         for block in gallery.blocks:
             ranks[block.query_rows] = true_face_ranks(
                 pred_features,
@@ -425,7 +465,7 @@ def retrieval_components(
             )
         columns[f"rank_{metric}"] = ranks
         for k in ks:
-            columns[f"recall@{k}_{metric}"] = ranks < k
+            columns[f"recall@{k}_{metric}"] = (ranks >= 0) & (ranks < k)
     return pd.DataFrame(columns)
 
 

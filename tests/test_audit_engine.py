@@ -420,3 +420,26 @@ def test_family_per_metric_corrects_each_metrics_tests_apart(predictions):
     ).all()
     with pytest.raises(InputError, match="family must be all or metric"):
         run_audit(predictions, family="slice", n_boot=10)
+
+
+def test_matched_recall_uses_one_gallery_size_and_leaves_out_small_groups():
+    predictions = make_predictions(n_speakers=150, clips_per_speaker=2)
+    table = predictions.table.copy()
+    speaker = table["speaker_id"].str[1:].astype(int)
+    table["accent"] = np.select([speaker < 90, speaker < 140], ["north", "south"], "island")
+    result = run_audit(
+        Predictions(table, predictions.features),
+        n_boot=20,
+        slices=["accent"],
+        metrics=["recall@1_cosine", "recall@1_cosine_matched"],
+        matched_gallery="accent",
+        fairlearn_views=False,
+    )
+    matched = result.summary["retrieval"]["matched"]
+    assert matched["common_size"] == 50 and matched["excluded_groups"] == ["island"]
+    sizes = {g["group"]: g["gallery_size"] for g in matched["groups"]}
+    assert sizes == {"north": 50, "south": 50, "island": 0}
+    rows = result.by_group("recall@1_cosine_matched", "accent")
+    assert rows.loc["island", "n_evaluated"] == 0 and np.isnan(rows.loc["island", "value"])
+    assert rows.loc["north", "n_evaluated"] == 180
+    assert any("leaves out accent group(s) island" in n for n in result.summary["notes"])

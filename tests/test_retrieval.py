@@ -310,3 +310,29 @@ def test_bad_arguments_raise_input_error(kwargs, message):
 def test_dimension_mismatch_is_named():
     with pytest.raises(InputError, match="queries have 3 dimensions, the gallery has 4"):
         retrieval_hits(np.zeros((2, 3)), np.zeros((12, 4)), true_index=np.array([0, 1]))
+
+
+def test_matched_galleries_share_one_size_so_chance_is_equal():
+    rng = np.random.default_rng(12)
+    sizes = {"big": 120, "mid": 60, "small": 35, "tiny": 5}
+    groups = np.repeat(list(sizes), list(sizes.values()))
+    table, pred, true = random_predictions(rng, n_speakers=len(groups), clips_per_speaker=2)
+    table["ethnicity"] = np.repeat(groups, 2)
+    gallery = build_gallery(table, seed=2, match_on="ethnicity", min_group_speakers=30)
+    assert {block.size for block in gallery.blocks} == {35}  # the smallest group of 30+
+    assert gallery.excluded == (("tiny", 5, 10),)
+    tiny = (table["ethnicity"] == "tiny").to_numpy()
+    assert (gallery.sizes()[tiny] == 0).all() and (gallery.sizes()[~tiny] == 35).all()
+    assert np.isnan(gallery.chance(5)[tiny]).all()
+    np.testing.assert_allclose(gallery.chance(5)[~tiny], 5 / 35)
+    summary = gallery.summary(ks=(5,)).set_index("group")
+    assert summary.loc["tiny", "gallery_size"] == 0 and summary.loc["big", "n_galleries"] == 4
+    parts = retrieval_components(pred, true, gallery, metrics=("cosine",), ks=(5,))
+    assert (parts["rank_cosine"][tiny] == -1).all() and not parts["recall@5_cosine"][tiny].any()
+    # Random features: recall@5 is chance 5/35 in every ranked group.
+    for name in ("big", "mid", "small"):
+        rows = (table["ethnicity"] == name).to_numpy()
+        recall, n = parts["recall@5_cosine"][rows].mean(), rows.sum()
+        assert abs(recall - 5 / 35) < 4 * np.sqrt(5 / 35 * (1 - 5 / 35) / n)
+    # Without a floor the common size is the smallest group of two or more speakers.
+    assert {b.size for b in build_gallery(table, seed=2, match_on="ethnicity").blocks} == {5}
