@@ -95,6 +95,8 @@ class AuditConfig:
     split: str | None = None
     """Split audited (``test``, ``val``, ``train``, ``all``); None: ``test`` if there is one."""
 
+    manifest: str | None = None
+    """Manifest whose columns were joined onto the predictions (None: none)."""
     family: str = FAMILY_ALL
     """Scope of the correction: ``all`` tests of the audit, or each ``metric``'s tests apart."""
     thresholds: dict[str, float | str] = field(default_factory=dict)

@@ -25,7 +25,10 @@ SEPARATOR = " & "
 DEFAULT_SLICE_COLUMNS = DEMOGRAPHIC_COLUMNS
 """Sliced by default where present; an audit analyses one duration, so not ``duration_s``."""
 
-UNKNOWN_SLICE = "slice column {column!r} is not in the predictions table (columns: {available})"
+UNKNOWN_SLICE = (
+    "slice column {column!r} is not in the predictions table (columns: {available}); "
+    "--manifest M (manifest=...) joins a manifest's columns"
+)
 """InputError message for a requested slice column the table lacks."""
 
 

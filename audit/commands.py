@@ -11,6 +11,7 @@ from audit._selection import SPLIT_CHOICES
 from audit.compare import ALIGNMENTS, STRICT, compare_audits
 from audit.engine import run_audit
 from audit.retrieval import METRICS as DISTANCES
+from reports.commands import add_audit_report_options, write_audit_report
 from speech2face.errors import InputError
 
 BAD_REFERENCE = (
@@ -66,6 +67,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="S",
         help="audit the predictions of S seconds of speech (default: the longest present, "
         "the paper's 6 s); compare two audits for 3 s versus 6 s",
+    )
+    audit.add_argument(
+        "--manifest",
+        default=None,
+        metavar="M",
+        help="join this manifest's columns on clip_id, so any of them can be a slice "
+        "(e.g. --slices accent)",
     )
     audit.add_argument(
         "--split",
@@ -131,11 +139,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="leave clips with non-finite features out of feature metrics instead of failing",
     )
     _add_report_options(audit)
-    audit.add_argument(
-        "--include-faces",
-        action="store_true",
-        help="allow face images of real people in the report (synthetic faces are always allowed)",
-    )
+    add_audit_report_options(audit)
     audit.set_defaults(handler=_audit)
 
     compare = subparsers.add_parser(
@@ -195,18 +199,11 @@ def _audit(args: argparse.Namespace) -> int:
         progress=True,
         duration=args.duration,
         split=args.split,
+        manifest=args.manifest,
     )
     path = result.save(args.out)
     if not args.no_report:
-        from reports import render_audit_report
-
-        render_audit_report(
-            result,
-            path / REPORT_FILE,
-            privacy_k=args.privacy_k,
-            include_faces=args.include_faces,
-            source=path,
-        )
+        write_audit_report(result, path / REPORT_FILE, args)
     tests = result.summary["tests"]
     print(
         f"{path}: {result.summary['predictions']['n_clips']} clips of "

@@ -22,6 +22,7 @@ from audit._disparities import BEST, OVERALL_REFERENCE
 from audit._evaluate import AuditConfig, evaluate
 from audit._fairness import confusion_tables, fairlearn_summaries
 from audit._intervals import CORRECTIONS, FAMILIES, FAMILY_ALL
+from audit._manifest_join import join_manifest
 from audit._metrics import DEFAULT_THRESHOLDS, THRESHOLD_KEYS, MetricSpec, check_threshold
 from audit._retrieval_view import retrieval_evidence, retrieval_specs
 from audit._selection import select_rows
@@ -65,6 +66,7 @@ def run_audit(
     split: str | None = None,
     thresholds: Mapping[str, float | str] | None = None,
     family: str = FAMILY_ALL,
+    manifest: str | os.PathLike | pd.DataFrame | None = None,
 ) -> AuditResult:
     """Audit a predictions artifact: metrics per group, intervals, disparities, flags.
 
@@ -86,6 +88,8 @@ def run_audit(
     audits with :func:`audit.compare.compare_audits` for 3 s versus 6 s). ``split``
     (``test``, ``val``, ``train`` or ``all``) chooses the rows of a ``split`` column; by
     default only ``test`` rows are audited (and form the retrieval gallery).
+    ``manifest`` (a manifest file or table) adds its scalar columns the predictions lack,
+    matched on ``clip_id``, so that any of them can be a slice (``slices=["accent"]``).
     ``fairlearn_views=False`` leaves out fairlearn's clip-level summaries (slow on big tables);
     ``progress`` shows a progress bar on stderr.
     """
@@ -108,12 +112,16 @@ def run_audit(
         duration=None if duration is None else float(duration),
         split=split,
         family=family,
+        manifest=None if manifest is None or isinstance(manifest, pd.DataFrame) else str(manifest),
         thresholds={key: check_threshold(key, value) for key, value in (thresholds or {}).items()},
     )
     _check_config(config)
     loaded = predictions if isinstance(predictions, Predictions) else read_predictions(predictions)
     table = loaded.table.reset_index(drop=True)
     _check_speakers(table)
+    joined = None
+    if manifest is not None:
+        table, joined = join_manifest(table, manifest)
     selection = select_rows(table, duration=config.duration, split=config.split)
     feature_rows = None if selection.is_everything(len(table)) else selection.rows
     table = table.iloc[selection.rows].reset_index(drop=True)
@@ -171,6 +179,8 @@ def run_audit(
             f"{', '.join(matched['excluded_groups'])}: fewer speakers than the common "
             f"gallery size {matched['common_size']}"
         )
+    if joined is not None:
+        summary["manifest"] = joined
     summary["duration_s"] = selection.duration_s
     summary["split"] = selection.split
     summary["predictions"]["durations_s"] = selection.durations
