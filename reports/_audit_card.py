@@ -43,7 +43,7 @@ def findings(audit: AuditView) -> list[str]:
             f"{insufficient} group(s) have fewer than {summary['config']['min_speakers']} "
             "speakers: their differences are not tested (listed under Caveats)."
         )
-    out.extend(inferred_findings(limits(audit, include_faces=False)))
+    out.extend(inferred_findings(limits(audit)))
     return out
 
 
@@ -296,7 +296,7 @@ def _disparity_table(audit: AuditView, rows: pd.DataFrame, *, caption: str) -> M
     )
 
 
-def limits(audit: AuditView, *, include_faces: bool) -> Limits:
+def limits(audit: AuditView, *, faces: str = "No face image is embedded.") -> Limits:
     """The audit's caveats: label provenance, evidence per group, notes, the domain gap."""
     summary = audit.summary
     k = audit.privacy_k
@@ -309,12 +309,6 @@ def limits(audit: AuditView, *, include_faces: bool) -> Limits:
             if group in slice_["insufficient"]:
                 insufficient.append(label)
         empty.extend(f"{slice_['name']} = {group}" for group in slice_["empty"])
-    faces = (
-        "include_faces was requested, but this audit artifact holds no face images; none are "
-        "embedded."
-        if include_faces
-        else "No face image is embedded (real faces are shown only with include_faces)."
-    )
     return Limits(
         provenance=summary.get("label_provenance", {}),
         min_speakers=summary["config"]["min_speakers"],

@@ -18,6 +18,7 @@ from reports import _audit_card as card
 from reports import _audit_figures as quantitative
 from reports import _format as fmt
 from reports._audit_view import AuditView
+from reports._faces import flagged_faces
 from reports._limits import ETHICS, caveats_section
 from reports._page import Section, render_page, write_html
 
@@ -28,6 +29,7 @@ def render_audit_report(
     *,
     privacy_k: int = fmt.PRIVACY_K,
     include_faces: bool = False,
+    faces: str | os.PathLike | None = None,
     source: str | os.PathLike | None = None,
     dataset_report: str | None = None,
 ) -> Path:
@@ -35,8 +37,9 @@ def render_audit_report(
 
     Groups with fewer than ``privacy_k`` speakers (but some) are suppressed in tables and
     figures. ``dataset_report`` is a link (relative to the report) to the dataset report
-    of the evaluation data. ``include_faces`` allows face images of real people; an audit
-    artifact holds none today, so the report says so and embeds none.
+    of the evaluation data. ``faces`` (the predictions folder, or a manifest, with
+    ``face_path``) gives example true faces of each flagged group: synthetic faces are
+    shown, photographs of real people only with ``include_faces``.
     """
     path = Path(path)
     html = audit_report_html(
@@ -44,6 +47,7 @@ def render_audit_report(
         source=source if source is not None else path.parent,
         privacy_k=privacy_k,
         include_faces=include_faces,
+        faces=faces,
         dataset_report=dataset_report,
     )
     return write_html(html, path)
@@ -55,15 +59,17 @@ def audit_report_html(
     source: str | os.PathLike,
     privacy_k: int = fmt.PRIVACY_K,
     include_faces: bool = False,
+    faces: str | os.PathLike | None = None,
     dataset_report: str | None = None,
 ) -> str:
     """The audit report as an HTML string (see :func:`render_audit_report`)."""
     audit = AuditView.of(result, privacy_k)
+    gallery = flagged_faces(audit, faces, include_faces=include_faces)
     builders = [
         ("model", "Model details and intended use", lambda: card.model_section(audit)),
         ("data", "Evaluation data", lambda: card.data_section(audit, dataset_report)),
         ("method", "Metrics and uncertainty", lambda: card.method_section(audit)),
-        ("flags", "Flagged disparities", lambda: card.flags_section(audit)),
+        ("flags", "Flagged disparities", lambda: card.flags_section(audit) + gallery.html),
         ("groups", "Metrics per group", lambda: quantitative.groups_section(audit)),
         (
             "confusion",
@@ -85,7 +91,7 @@ def audit_report_html(
         (
             "caveats",
             "Caveats",
-            lambda: caveats_section(card.limits(audit, include_faces=include_faces)),
+            lambda: caveats_section(card.limits(audit, faces=gallery.note)),
         ),
         ("ethics", "Ethical considerations", lambda: ETHICS),
     ]

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 from audit.imbalance import analyze_dataset, findings_for
+from audit.result import AuditResult
 from reports._format import PRIVACY_K
+from reports.audit import render_audit_report
 from reports.dataset import render_dataset_report
 from speech2face.errors import InputError
 from speech2face.manifest.load import load_manifest
 
 ANALYSIS_SUFFIX = ".analysis"
+NO_DATASET_REPORT = "{path}: no such dataset report (write it first with s2f dataset-report)"
 BAD_REFERENCE_FILE = "{path}: cannot read the reference population: {reason}"
 BAD_REFERENCE_SHAPE = (
     "{path}: the reference population must map columns to {{group: share}}, "
@@ -101,3 +106,47 @@ def run_dataset_report(args: argparse.Namespace) -> int:
     for finding in findings[:5]:
         print(f"  {finding}")
     return 0
+
+
+def add_audit_report_options(parser: argparse.ArgumentParser) -> None:
+    """The audit report's own options of ``s2f audit``."""
+    parser.add_argument(
+        "--include-faces",
+        action="store_true",
+        help="show example true faces of flagged groups even when they are photographs of "
+        "real people (synthetic faces are shown anyway; faces come from the predictions' "
+        "face_path or their manifest)",
+    )
+    parser.add_argument(
+        "--dataset-report",
+        type=_existing_file,
+        metavar="REPORT.html",
+        help="link the evaluation data section to this dataset report (s2f dataset-report)",
+    )
+
+
+def _existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(NO_DATASET_REPORT.format(path=path))
+    return path
+
+
+def dataset_report_link(dataset_report: str | os.PathLike, report: str | os.PathLike) -> str:
+    """The URL of ``dataset_report`` relative to the folder of ``report``."""
+    relative = os.path.relpath(Path(dataset_report).resolve(), Path(report).resolve().parent)
+    return quote(Path(relative).as_posix())
+
+
+def write_audit_report(result: AuditResult, report: Path, args: argparse.Namespace) -> Path:
+    """``s2f audit``'s report: faces from the audited predictions, the dataset report linked."""
+    link = args.dataset_report and dataset_report_link(args.dataset_report, report)
+    return render_audit_report(
+        result,
+        report,
+        privacy_k=args.privacy_k,
+        include_faces=args.include_faces,
+        faces=args.predictions,
+        source=report.parent,
+        dataset_report=link or None,
+    )

@@ -7,8 +7,11 @@ language group too small to show (privacy) and one group named like an attack.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from speech2face.predictions import Predictions
 
@@ -135,3 +138,25 @@ def retrained_predictions(baseline: Predictions, *, seed: int = 1) -> Prediction
     table.loc[worse, "s2f_gender"] = table.loc[worse, "true_gender"].map(flip)
     meta = {**baseline.meta, "model_id": "retrained"}
     return Predictions(table=table, features=dict(baseline.features), meta=meta)
+
+
+def face_manifest(folder: Path, predictions: Predictions, *, synthetic: bool) -> Path:
+    """A manifest giving each clip of ``predictions`` a face image of its speaker.
+
+    One 128-pixel PNG per speaker, its colour keyed by the speaker; ``synthetic`` writes
+    the ``ground_truth.json`` that marks a corpus made by ``s2f synth``.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    table = predictions.table.drop_duplicates("clip_id")
+    for speaker in table["speaker_id"].unique():
+        shade = int(speaker.removeprefix("s")) * 37 % 256
+        image = Image.new("RGB", (128, 128), (shade, 255 - shade, 128))
+        image.save(folder / f"{speaker}.png")
+    manifest = pd.DataFrame(
+        {"clip_id": table["clip_id"], "face_path": table["speaker_id"] + ".png"}
+    )
+    path = folder / "manifest.csv"
+    manifest.to_csv(path, index=False)
+    if synthetic:
+        (folder / "ground_truth.json").write_text("{}")
+    return path
