@@ -5,8 +5,8 @@
     audit.json          what was audited (model id, duration_s, split, predictions and
                         clip-set hashes, config, seed, versions), overall metrics with CIs,
                         slices with n_clips and n_speakers (insufficient and empty cells
-                        listed), the test family
-                        and its correction, flags, fairlearn views, label caveats, notes
+                        listed), the test family and its correction, flags, fairlearn
+                        views, label caveats, notes
     groups.parquet      the long table: one row per metric, slice and group (GROUP_COLUMNS)
     tests.parquet       every test of the audit with raw and adjusted p-values
     confusion.parquet   row-normalised attribute confusion per group (S2F and F2F vs true face)
