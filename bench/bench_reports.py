@@ -8,8 +8,8 @@ loading the saved result and rendering the HTML (figures included). Wall time an
 process CPU time are both printed (the CPU time is less sensitive to a shared machine).
 
 The second line renders the report of a full audit of every metric the toolkit
-defines (44 metrics: attributes, age, features, craniofacial, retrieval; 5 slices with
-intersections), as the report tests build it.
+defines (44 metrics: attributes, age, features, craniofacial, retrieval, each with its own
+forest plot; 4 slices with intersections), as the report tests build it.
 
     python bench/bench_reports.py [--clips 20000] [--repeats 3]
 """

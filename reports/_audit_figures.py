@@ -17,6 +17,9 @@ from reports._audit_view import (
 from reports._page import figure_html
 
 MAX_CONFUSION_PANELS = 12
+GRID_COLUMNS = 4
+"""Metrics side by side in one small-multiples figure."""
+GRID_DPI = 100
 
 
 SLICE_OF_ATTRIBUTE = {"gender": "gender", "age_decade": "age_group", "ethnicity": "ethnicity"}
@@ -47,7 +50,63 @@ def groups_section(audit: AuditView) -> Markup:
             )
         )
         parts.append(metric_table(audit, metric))
+    parts.append(family_grids(audit))
     return Markup("").join(parts)
+
+
+def family_grids(audit: AuditView) -> Markup:
+    """Every metric without a forest plot of its own: small multiples per family, folded."""
+    headline = set(primary_metrics(audit))
+    slices = audit.single_slices()
+    families: dict[str, list[str]] = {}
+    for spec in audit.summary["metrics"]:
+        if spec["name"] not in headline:
+            families.setdefault(spec["family"], []).append(spec["name"])
+    parts = []
+    for family, metrics in families.items():
+        frames = [
+            (metric, audit.unit(metric), _single_slice_rows(audit, metric, slices))
+            for metric in metrics
+        ]
+        frames = [entry for entry in frames if len(entry[2])]
+        if not frames:
+            continue
+        figures_html = Markup("").join(
+            figure_html(
+                figures.forest_grid(chunk, slices=slices),
+                dpi=GRID_DPI,
+                tight=False,
+                alt=f"Forest plots of {', '.join(m for m, _, _ in chunk)} per group",
+                caption=f"{family}: "
+                + ", ".join(m for m, _, _ in chunk)
+                + " per group, one-column slices (rows of groups.parquet with these metrics)",
+            )
+            for chunk in _chunks(frames, GRID_COLUMNS)
+        )
+        parts.append(
+            Markup(
+                "<details><summary>{}: forest plots of {} metric(s)</summary>{}</details>"
+            ).format(family, len(frames), figures_html)
+        )
+    if not parts:
+        return Markup("")
+    intro = Markup(
+        "<h3>Every other metric</h3><p>One compact forest plot per metric, grouped by family "
+        "(fold open): the same marks as above, the reference group's value dashed per "
+        "slice. Every value is a row of <code>groups.parquet</code>.</p>"
+    )
+    return intro + Markup("").join(parts)
+
+
+def _single_slice_rows(audit: AuditView, metric: str, slices: list[str]) -> pd.DataFrame:
+    frames = [audit.rows(metric, slice_name).assign(slice=slice_name) for slice_name in slices]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _chunks(items: list, most: int) -> list[list]:
+    """``items`` in as few runs of at most ``most`` as possible, of near-equal length."""
+    size = -(-len(items) // -(-len(items) // most))
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def confusion_section(audit: AuditView) -> Markup:

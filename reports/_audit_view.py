@@ -6,6 +6,7 @@ Shared by the model-card sections (``_audit_card``) and the figure sections
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,11 @@ class AuditView:
         groups["suppressed"] = fmt.is_suppressed(groups["n_speakers"], privacy_k)
         return cls(result=result, privacy_k=privacy_k, groups=groups)
 
+    @functools.cached_property
+    def _positions(self) -> dict[tuple[str, str], Any]:
+        """Row positions of each (metric, slice) in ``groups``: one pass, then lookups."""
+        return self.groups.reset_index(drop=True).groupby(["metric", "slice"], sort=False).indices
+
     @property
     def summary(self) -> dict[str, Any]:
         return self.result.summary
@@ -62,8 +68,8 @@ class AuditView:
 
     def rows(self, metric: str, slice_name: str, *, visible: bool = True) -> pd.DataFrame:
         """Groups of one metric and slice, suppressed and empty groups left out if ``visible``."""
-        groups = self.groups
-        rows = groups[(groups["metric"] == metric) & (groups["slice"] == slice_name)]
+        positions = self._positions.get((metric, slice_name))
+        rows = self.groups.iloc[positions if positions is not None else []]
         if visible:
             rows = rows[~rows["suppressed"] & (rows["status"] != "empty")]
         return rows.reset_index(drop=True)

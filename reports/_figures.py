@@ -577,3 +577,120 @@ def detectable_bars(frame: pd.DataFrame) -> Figure:
     axes.set_xlim(0, 115)
     axes.set_xlabel("smallest detectable difference (percentage points)", fontsize=8)
     return figure
+
+
+SMALL_ROW = 0.17
+"""Inches per group row of a small-multiples forest plot."""
+GRID_LABELS = 2.0
+"""Inches left of a small-multiples forest plot for its group labels (its own margins)."""
+
+
+@plain_text
+def forest_grid(
+    metrics: Sequence[tuple[str, str, pd.DataFrame]], *, slices: Sequence[str]
+) -> Figure:
+    """Small multiples: one compact forest plot per metric, side by side, groups shared.
+
+    ``metrics`` holds ``(metric, unit, frame)``; each frame has the forest plot's columns
+    (``group``, ``value``, ``ci_low``, ``ci_high``, ``status``, ``flag``) and ``slice``.
+    Rows are the groups of ``slices`` in order (a thin rule between slices); each column
+    marks its reference group (diamond) and its value (dashed, per slice), flagged groups red,
+    groups with insufficient evidence hollow. Drawn with one axes per metric, margins
+    placed here (render with ``figure_html(..., tight=False)``).
+    """
+    rows = _grid_rows(metrics, slices)
+    height = SMALL_ROW * (len(rows) + len(slices)) + 0.8
+    width = GRID_LABELS + 1.55 * len(metrics)
+    figure = _figure(width, height)
+    all_axes = figure.subplots(
+        1,
+        len(metrics),
+        squeeze=False,
+        sharey=True,
+        gridspec_kw={
+            "left": GRID_LABELS / width,
+            "right": 1 - 0.12 / width,
+            "top": 1 - 0.3 / height,
+            "bottom": 0.45 / height,
+            "wspace": 0.12,
+        },
+    )[0]
+    for axes, (metric, unit, frame) in zip(all_axes, metrics, strict=True):
+        _style(axes)
+        keys = list(zip(frame["slice"], frame["group"], strict=True))
+        y = np.array([rows[key] for key in keys], dtype=float)
+        flag = frame["flag"].to_numpy(dtype=bool)
+        weak = ~frame["status"].isin(["ok", "reference"]).to_numpy()
+        colors = np.where(flag, FLAG, np.where(weak, MUTED, ACCENT))
+        axes.hlines(y, frame["ci_low"], frame["ci_high"], colors=colors, lw=1.2)
+        axes.scatter(
+            frame["value"],
+            y,
+            s=14,
+            c=np.where(weak & ~flag, "white", colors),
+            edgecolors=colors,
+            linewidths=1.0,
+            zorder=3,
+        )
+        reference = frame[frame["status"] == "reference"]
+        axes.scatter(
+            reference["value"],
+            [rows[key] for key in zip(reference["slice"], reference["group"], strict=True)],
+            s=18,
+            marker="D",
+            c=INK,
+            zorder=4,
+        )
+        for slice_name, part in reference.groupby("slice"):
+            span = [rows[(slice_name, g)] for g in frame.loc[frame["slice"] == slice_name, "group"]]
+            axes.vlines(
+                float(part["value"].iloc[0]),
+                min(span) - 0.4,
+                max(span) + 0.4,
+                colors=INK,
+                lw=0.8,
+                linestyles="--",
+                alpha=0.7,
+            )
+        axes.set_title(_short(metric, 30), fontsize=7.5, color=INK)
+        axes.set_xlabel(unit, fontsize=7, color=MUTED)
+        axes.tick_params(labelsize=6.5)
+        axes.locator_params(axis="x", nbins=3)
+    for boundary in _slice_boundaries(rows):
+        for axes in all_axes:
+            axes.axhline(boundary, color=SOFT, lw=0.8)
+    labels = [_short(f"{s} = {g}", 34) for s, g in rows]
+    all_axes[0].set_yticks(list(rows.values()), labels, fontsize=6.5)
+    all_axes[0].set_ylim(max(rows.values()) + 0.8, -0.8)
+    return figure
+
+
+def _grid_rows(
+    metrics: Sequence[tuple[str, str, pd.DataFrame]], slices: Sequence[str]
+) -> dict[tuple[str, str], float]:
+    """Row position of each (slice, group) shown in any metric, top to bottom, a gap per slice."""
+    rows: dict[tuple[str, str], float] = {}
+    position = 0.0
+    for slice_name in slices:
+        groups = dict.fromkeys(
+            group
+            for _, _, frame in metrics
+            for group in frame.loc[frame["slice"] == slice_name, "group"]
+        )
+        if not groups:
+            continue
+        for group in groups:
+            rows[(slice_name, group)] = position
+            position += 1
+        position += 0.6
+    return rows
+
+
+def _slice_boundaries(rows: Mapping[tuple[str, str], float]) -> list[float]:
+    """The y of the rule between consecutive slices."""
+    out, previous = [], None
+    for (slice_name, _), position in rows.items():
+        if previous is not None and slice_name != previous[0]:
+            out.append((previous[1] + position) / 2)
+        previous = (slice_name, position)
+    return out

@@ -83,10 +83,16 @@ def write_html(html: str, path: str | os.PathLike) -> Path:
     return path
 
 
-def figure_html(figure: Figure, *, alt: str, caption: str = "", dpi: int = 110) -> Markup:
-    """Embed a figure (made with ``Figure()``, not pyplot) as a PNG data URI with escaped text."""
+def figure_html(
+    figure: Figure, *, alt: str, caption: str = "", dpi: int = 110, tight: bool = True
+) -> Markup:
+    """Embed a figure (made with ``Figure()``, not pyplot) as a PNG data URI with escaped text.
+
+    ``tight`` crops the figure to its drawn content (one more layout pass); a figure that
+    places its own margins passes False.
+    """
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     caption_html = Markup("<figcaption>{}</figcaption>").format(caption) if caption else ""
     return Markup('<figure><img alt="{}" src="data:image/png;base64,{}">{}</figure>').format(

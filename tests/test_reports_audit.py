@@ -187,3 +187,16 @@ def test_no_number_of_a_suppressed_group_appears_anywhere(audit_folder, html):
     assert any(s.labels == ("language", TINY_LANGUAGE) for s in hidden)
     assert leaks(html, hidden, names=group_names(groups)) == []
     assert leaks(audit_report_html(AuditResult.load(audit_folder), source="a", privacy_k=1), hidden)
+
+
+def test_every_metric_has_a_forest_plot(audit_folder, html):
+    """Headline metrics get a full forest plot; every other one a panel of a folded grid."""
+    metrics = set(AuditResult.load(audit_folder).metrics)
+    alts = re.findall(r'<img alt="Forest plots? of ([^"]+) per group"', html)
+    plotted = [name for alt in alts for name in alt.split(", ")]
+    assert sorted(plotted) == sorted(metrics)  # each exactly once
+    groups = html[html.index('<section id="groups">') : html.index('<section id="confusion">')]
+    folded = groups[groups.index("Every other metric") :]
+    assert folded.count("<details><summary>") == len(
+        {m["family"] for m in AuditResult.load(audit_folder).summary["metrics"]}
+    )

@@ -104,3 +104,33 @@ def test_groups_follow_their_natural_order():
     decades = ["70+", "<20", "30-39", "20-29", "30-39"]
     assert group_order(decades) == ["<20", "20-29", "30-39", "70+"]
     assert group_order(["group_b", "unknown", "group_a"]) == ["group_a", "group_b", "unknown"]
+
+
+def test_forest_grid_one_axes_per_metric_with_rows_per_slice_group():
+    gender = forest_rows(
+        ["female", "male"], [0.8, 0.6], flag=[False, True], status=["reference", "ok"]
+    )
+    ethnicity = forest_rows(["a", MATH], [0.7, 0.5], status=["reference", "insufficient"])
+    frame = pd.concat(
+        [gender.assign(slice="gender"), ethnicity.assign(slice="ethnicity")], ignore_index=True
+    )
+    figure = figures.forest_grid(
+        [("m1", "proportion", frame), ("m2", "proportion", frame.iloc[:2])],
+        slices=["gender", "ethnicity"],
+    )
+    first, second = figure.axes
+    labels = [t.get_text() for t in first.get_yticklabels()]
+    assert labels == ["gender = female", "gender = male", "ethnicity = a", f"ethnicity = {MATH}"]
+    assert first.get_ylim()[0] > first.get_ylim()[1]  # first group on top
+    dots = first.collections[1]  # CI lines, then the dots
+    faces = [to_hex(c) for c in dots.get_facecolors()]
+    assert faces == [
+        figures.ACCENT.lower(),
+        figures.FLAG.lower(),
+        figures.ACCENT.lower(),
+        "#ffffff",
+    ]
+    references = [c for c in first.collections if c.get_linestyle()[0][1] is not None]
+    assert len(references) == 2  # one dashed reference line per slice
+    assert len(second.collections[1].get_offsets()) == 2  # m2 has the gender rows only
+    assert "data:image/png;base64," in figure_html(figure, alt="x")  # math text stays literal
