@@ -91,7 +91,7 @@ def audit_summary(
         "predictions": {
             "n_clips": len(table),
             "n_speakers": aggregates.n_speakers_total,
-            "predictions_hash": table_hash(table),
+            "predictions_hash": table_hash(loaded.table),
             "clip_set_hash": table_hash(table, ["clip_id", "duration_s", "speaker_id"]),
         },
         "config": config_dict,

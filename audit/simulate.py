@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from audit._intervals import adjust_pvalues
+from audit.engine import run_audit
 from speech2face.predictions import Predictions
 
 SIM_COLUMN = "ethnicity"
@@ -75,8 +76,6 @@ def flag_rates(
     p-values) to the correction, as the other metrics and slices of a full audit do; None
     keeps the audit's own family. Use it to check the power of a planned audit.
     """
-    from audit.engine import run_audit
-
     alpha = 0.05
     flagged = dict.fromkeys(family_sizes, 0)
     padding = np.random.default_rng(seed + 7919)

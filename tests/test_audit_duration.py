@@ -116,3 +116,17 @@ def test_bad_number_in_the_audited_duration_names_its_predictions_row(data):
     table.loc[len(table) // 2 + 5, "s2f_age_years"] = "?"
     with pytest.raises(InputError, match=r"row 275, column 's2f_age_years': '\?'"):
         run_audit(Predictions(table, both.features), metrics=["s2f_age_error"], n_boot=10)
+
+
+def test_audits_of_one_artifact_share_its_hash_but_not_the_clip_set(data):
+    both = data[0]
+    short, long = run_audit(both, duration=3, **OPTIONS), run_audit(both, **OPTIONS)
+    assert short.summary["predictions"]["n_rows"] == len(both.table)
+    assert (
+        short.summary["predictions"]["predictions_hash"]
+        == long.summary["predictions"]["predictions_hash"]
+    )
+    assert (
+        short.summary["predictions"]["clip_set_hash"]
+        != long.summary["predictions"]["clip_set_hash"]
+    )
