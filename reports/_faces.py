@@ -215,11 +215,12 @@ def flagged_faces(
     kind = "synthetic faces" if source.synthetic else "photographs of real people"
     if not strips:
         return Gallery(Markup(""), f"No face image is embedded: no flagged group has {kind}.")
+    shown = "" if source.synthetic else ", shown because include_faces was given"
     intro = Markup(
         "<h3>Example faces of flagged groups</h3><p>The true face of up to {} speakers of "
-        "each flagged group (drawn with the audit's seed; {} from <code>{}</code>), so a "
-        "reader sees whom a disparity concerns. They are {}.</p>"
-    ).format(SPEAKERS_PER_GROUP, kind, source.source, kind)
+        "each flagged group, drawn with the audit's seed from <code>{}</code>, so a reader "
+        "sees whom a disparity concerns. These are {}{}.</p>"
+    ).format(SPEAKERS_PER_GROUP, source.source, kind, shown)
     note = f"{images} face image(s) of {len(strips)} flagged group(s) are embedded ({kind})"
     if not source.synthetic:
         note += ", because include_faces was given"

@@ -79,8 +79,15 @@ def write_html(html: str, path: str | os.PathLike) -> Path:
         "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
     ) as handle:
         handle.write(html)
+    os.chmod(handle.name, 0o666 & ~_umask())  # as open() would create it, not 0600
     os.replace(handle.name, path)
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def figure_html(

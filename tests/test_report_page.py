@@ -1,3 +1,6 @@
+import os
+import stat
+
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
@@ -35,6 +38,12 @@ def test_write_html_replaces_an_existing_report_whole(tmp_path):
     write_html("new", target)
     assert target.read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+    previous = os.umask(0o022)
+    try:
+        write_html("again", target)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644  # readable by others, like open()
 
 
 @pytest.mark.browser
