@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from matplotlib.colors import to_hex
 
 from reports import _figures as figures
@@ -134,3 +135,23 @@ def test_forest_grid_one_axes_per_metric_with_rows_per_slice_group():
     assert len(references) == 2  # one dashed reference line per slice
     assert len(second.collections[1].get_offsets()) == 2  # m2 has the gender rows only
     assert "data:image/png;base64," in figure_html(figure, alt="x")  # math text stays literal
+
+
+def test_share_bars_draw_no_bar_and_no_count_for_a_suppressed_group():
+    frame = pd.DataFrame(
+        {
+            "split": ["train", "train", "test", "test"],
+            "group": ["a", "b", "a", "b"],
+            "n_speakers": [40, 3, 20, 8],
+            "speaker_share": [40 / 43, 3 / 43, 20 / 28, 8 / 28],
+        }
+    )
+    figure = figures.share_bars(frame, column="ethnicity", privacy_k=5)
+    axes = figure.axes[0]
+    texts = [t.get_text() for t in axes.texts]
+    assert texts == ["< 5 speakers"]  # the threshold, never the count
+    widths = [bar.get_width() for bar in axes.patches]
+    assert np.isnan(widths).sum() == 1  # b in train: no bar
+    assert sorted(w for w in widths if np.isfinite(w)) == pytest.approx(
+        sorted([40 / 43 * 100, 20 / 28 * 100, 8 / 28 * 100])
+    )
