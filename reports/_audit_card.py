@@ -7,7 +7,14 @@ from markupsafe import Markup
 
 from reports import _figures as figures
 from reports import _format as fmt
-from reports._audit_view import ATTRIBUTES, UNIT_ORDER, AuditView, hidden_count, visible_flags
+from reports._audit_view import (
+    ATTRIBUTES,
+    UNIT_ORDER,
+    AuditView,
+    hidden_count,
+    suppressed_flag_count,
+    visible_flags,
+)
 from reports._limits import Limits, inferred_findings
 from reports._page import figure_html, table_html
 
@@ -28,10 +35,12 @@ def findings(audit: AuditView) -> list[str]:
     summary = audit.summary
     tests = summary["tests"]
     flags = visible_flags(audit)
+    hidden = suppressed_flag_count(audit)
     out = [
         f"{len(flags)} disparit{'y' if len(flags) == 1 else 'ies'} flagged: significant after "
         f"{fmt.correction_name(tests['correction'])} correction over {tests['n_tests']} "
         "tests and at least the practical threshold away from the reference group."
+        + (_hidden_flags_sentence(hidden, audit.privacy_k) if hidden else "")
     ]
     for row in flags.head(5).itertuples():
         out.append(_flag_sentence(audit, row))
@@ -45,6 +54,13 @@ def findings(audit: AuditView) -> list[str]:
         )
     out.extend(inferred_findings(limits(audit)))
     return out
+
+
+def _hidden_flags_sentence(hidden: int, privacy_k: int) -> str:
+    return (
+        f" {hidden} more flagged disparit{'y is' if hidden == 1 else 'ies are'} in groups of "
+        f"fewer than {privacy_k} speakers, not shown for privacy (the audit result holds them)."
+    )
 
 
 def _flag_sentence(audit: AuditView, row) -> str:
@@ -159,8 +175,9 @@ def method_section(audit: AuditView) -> Markup:
         "the interval <em>of the difference</em>, computed in each replicate. Its p-value is a "
         "{p_method}; the {n_tests} tests ({family}) are corrected together with the "
         "<strong>{correction}</strong> method at α = {alpha}. A disparity is <em>flagged</em> "
-        "when significant after correction and at least {threshold} points (age errors: "
-        "{age_threshold} years) from the reference. Groups with fewer than {min_speakers} "
+        "when significant after correction and at least its metric's practical threshold "
+        "(column <em>threshold</em> below, in the metric's own units) from the reference. "
+        "Groups with fewer than {min_speakers} "
         "speakers are <em>insufficient evidence</em>: shown, never tested.</p>"
     ).format(
         level=bootstrap.get("level", config["level"]),
@@ -174,8 +191,6 @@ def method_section(audit: AuditView) -> Markup:
         family=tests.get("family", "every test of the audit"),
         correction=fmt.correction_name(tests["correction"]),
         alpha=tests["alpha"],
-        threshold=f"{config['threshold'] * 100:g}",
-        age_threshold=config["age_threshold"],
         min_speakers=config["min_speakers"],
     )
     rows = []
@@ -191,6 +206,7 @@ def method_section(audit: AuditView) -> Markup:
                 "overall": value,
                 "95% CI": fmt.interval(overall.get("ci_low"), overall.get("ci_high"), spec["unit"]),
                 "clips": overall.get("n_clips", float("nan")),
+                "threshold": _threshold_text(spec),
             }
         )
     table = table_html(
@@ -201,14 +217,33 @@ def method_section(audit: AuditView) -> Markup:
     return text + table
 
 
+def _threshold_text(spec: dict) -> str:
+    """A metric's practical threshold in its units, with its rule where relative (``10%``)."""
+    threshold = spec.get("threshold")
+    if threshold is None:
+        return "–"
+    magnitude = fmt.difference_formatter(spec["unit"])(threshold).lstrip("+")
+    rule = str(spec.get("threshold_rule", ""))
+    return f"{magnitude} ({rule} of overall)" if rule.endswith("%") else magnitude
+
+
 def flags_section(audit: AuditView) -> Markup:
     flags = visible_flags(audit)
     if flags.empty:
         largest = audit.result.disparities()
         largest = largest[~fmt.is_suppressed(largest["n_speakers"], audit.privacy_k)].head(10)
-        note = Markup(
-            '<p class="ok-note">No disparity is flagged. The largest differences from the '
-            "reference, none significant after correction and beyond the threshold:</p>"
+        hidden = suppressed_flag_count(audit)
+        note = (
+            Markup(
+                "<p>No flagged disparity can be shown.{hidden} The largest differences from "
+                "the reference in the groups shown, none significant after correction and "
+                "beyond the threshold:</p>"
+            ).format(hidden=_hidden_flags_sentence(hidden, audit.privacy_k))
+            if hidden
+            else Markup(
+                '<p class="ok-note">No disparity is flagged. The largest differences from the '
+                "reference, none significant after correction and beyond the threshold:</p>"
+            )
         )
         return note + _disparity_table(audit, largest, caption="Largest differences")
     note = Markup(

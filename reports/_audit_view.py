@@ -75,6 +75,12 @@ class AuditView:
         return rows.reset_index(drop=True)
 
 
+def suppressed_flag_count(audit: AuditView) -> int:
+    """Flags in groups below the privacy threshold: counted, never shown."""
+    flags = audit.result.flags()
+    return int(fmt.is_suppressed(flags["n_speakers"], audit.privacy_k).sum())
+
+
 def visible_flags(audit: AuditView) -> pd.DataFrame:
     """Flags shown: one-column slices first, points before years before other units (whose
     threshold means less), then by difference relative to the threshold."""

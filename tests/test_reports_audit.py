@@ -200,3 +200,27 @@ def test_every_metric_has_a_forest_plot(audit_folder, html):
     assert folded.count("<details><summary>") == len(
         {m["family"] for m in AuditResult.load(audit_folder).summary["metrics"]}
     )
+
+
+def test_flags_in_groups_below_privacy_k_are_counted_not_shown(audit_folder):
+    result = AuditResult.load(audit_folder)
+    flags = result.flags()
+    k = int(flags["n_speakers"].max()) + 1  # every flagged group falls below k
+    page = audit_report_html(result, source="a", privacy_k=k)
+    text = re.sub(r"<[^>]+>", "", page)
+    assert "0 disparities flagged" in text
+    assert (
+        f"{len(flags)} more flagged disparities are in groups of fewer than {k} speakers, "
+        "not shown for privacy" in text
+    )
+    assert "No flagged disparity can be shown." in text and "No disparity is flagged" not in text
+
+
+def test_method_table_gives_each_metric_its_threshold_in_its_units(audit_folder, html):
+    thresholds = {m["name"]: m for m in AuditResult.load(audit_folder).summary["metrics"]}
+    l1 = thresholds["feature_l1_error"]
+    assert l1["threshold_rule"] == "10%"
+    assert re.search(
+        rf"<td>feature_l1_error</td>.*?<td>{l1['threshold']:.3f} \(10% of overall\)</td>", html
+    )
+    assert re.search(r"<td>s2f_gender_agreement</td>.*?<td>5\.0 pts</td></tr>", html)
