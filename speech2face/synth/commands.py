@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from speech2face.synth.corpus import (
+    DEFAULT_SPEAKERS,
     DEFAULT_TEST_FRACTION,
     DEFAULT_VAL_FRACTION,
     FACE_SIZES,
@@ -25,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--out", required=True, help="corpus folder (created or replaced)")
-    parser.add_argument("--speakers", type=int, default=200, help="number of speakers")
+    parser.add_argument("--speakers", type=int, default=DEFAULT_SPEAKERS, help="number of speakers")
     parser.add_argument("--clips-per-speaker", type=int, default=4, help="clips per speaker")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument(

@@ -58,7 +58,8 @@ GROUND_TRUTH_FILE = "ground_truth.json"
 
 FACE_SIZES = (64, 128)
 LABELLED = ("age", "age_group", "gender", "ethnicity", "language")
-DEFAULT_TEST_FRACTION = 0.6
+DEFAULT_SPEAKERS = 800
+DEFAULT_TEST_FRACTION = 0.15
 DEFAULT_VAL_FRACTION = 0.1
 
 NOT_A_POSITIVE_INTEGER = "--{option} must be a positive integer, got {value!r}"
@@ -103,7 +104,7 @@ def _check_count(option: str, value: Any, *, minimum: int) -> int:
 def generate_corpus(
     out_dir: str | os.PathLike,
     *,
-    speakers: int = 200,
+    speakers: int = DEFAULT_SPEAKERS,
     clips_per_speaker: int = 4,
     seed: int = 0,
     imbalance: str | os.PathLike | ImbalanceSpec = "balanced",
