@@ -176,6 +176,7 @@ def compare_audits(
             for r in results
         ],
         "align": align,
+        "label_provenance": results[0].summary.get("label_provenance", {}),
         "n_clips": len(frames[0]),
         "n_speakers": aggregates[0].n_speakers_total,
         "metrics": metrics,

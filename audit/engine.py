@@ -149,7 +149,9 @@ def run_audit(
         gallery_size=gallery_size,
         seed=seed,
         match_on=matched_gallery,
-        confusion_column=_confusion_column(slice_columns, matched_gallery),
+        confusion_column=_confusion_column(
+            [c for c in slice_columns if c in table.columns], matched_gallery
+        ),
         feature_rows=feature_rows,
         min_group_speakers=min_speakers,
     )

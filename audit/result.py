@@ -89,6 +89,8 @@ UNKNOWN_SLICE = "slice {slice!r} is not in this audit; it has: {known}"
 
 
 _TEXT = pd.StringDtype(na_value=float("nan"))
+TEXT_COLUMNS = frozenset({"metric", "slice", "group", "status", "ci_method", "reference", "versus"})
+"""Columns that hold text even when every value is missing (others then become numbers)."""
 
 
 def with_stable_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
@@ -96,8 +98,10 @@ def with_stable_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
     for column in frame.columns:
         if frame[column].dtype == object:
             inferred = pd.api.types.infer_dtype(frame[column], skipna=True)
-            if inferred in ("string", "empty"):
+            if inferred == "string" or (inferred == "empty" and column in TEXT_COLUMNS):
                 frame[column] = frame[column].astype(_TEXT)
+            elif inferred == "empty":
+                frame[column] = frame[column].astype("float64")
             elif inferred in ("integer", "floating", "mixed-integer-float", "boolean"):
                 frame[column] = pd.to_numeric(frame[column])
     return frame

@@ -232,6 +232,8 @@ def retrieval_section(audit: AuditView) -> Markup:
         frame = pd.concat(frames, ignore_index=True)
         if not frame.empty:
             panels.append((slice_name, frame))
+    if not panels:
+        return intro + Markup("<p>No group has a recall@k value to plot.</p>")
     figure = figure_html(
         figures.recall_curves(panels, chance),
         alt="recall@k per group, one panel per slice",
@@ -309,6 +311,8 @@ def craniofacial_section(audit: AuditView) -> Markup:
         )
         if not frame.empty:
             panels.append((slice_name, frame))
+    if not panels:
+        return parts[0] + Markup("<p>No group has a correlation to plot.</p>")
     parts.append(
         figure_html(
             figures.correlation_plot(panels),

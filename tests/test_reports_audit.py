@@ -224,3 +224,25 @@ def test_method_table_gives_each_metric_its_threshold_in_its_units(audit_folder,
         rf"<td>feature_l1_error</td>.*?<td>{l1['threshold']:.3f} \(10% of overall\)</td>", html
     )
     assert re.search(r"<td>s2f_gender_agreement</td>.*?<td>5\.0 pts</td></tr>", html)
+
+
+def test_audit_of_two_speakers_saves_and_renders_with_nothing_to_test(tmp_path):
+    """Nothing reaches min_speakers or privacy_k: no crash, no empty figure, no test."""
+    predictions = planted_predictions()
+    table = predictions.table
+    keep = table["speaker_id"].isin(table["speaker_id"].unique()[:2]).to_numpy()
+    tiny = dataclasses.replace(
+        predictions,
+        table=table[keep].reset_index(drop=True),
+        features={name: matrix[keep] for name, matrix in predictions.features.items()},
+    )
+    result = run_audit(tiny, n_boot=20, fairlearn_views=False)
+    assert result.summary["tests"]["n_tests"] == 0 and result.flags().empty
+    assert result.groups["difference"].dtype == "float64"
+    result.save(tmp_path / "audit")
+    loaded = AuditResult.load(tmp_path / "audit")
+    assert loaded.groups["difference"].isna().all()
+    text = re.sub(r"<[^>]+>", "", audit_report_html(loaded, source="a"))
+    assert "0 disparities flagged" in text
+    assert "No group has a recall@k value to plot." in text
+    assert "No group has a correlation to plot." in text

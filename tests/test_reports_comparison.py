@@ -105,25 +105,25 @@ def test_no_number_of_a_suppressed_group_appears_anywhere(comparison_folder, htm
 
 
 def test_caveats_and_ethics_as_in_the_audit_report(comparison_folder, audits, html):
-    """Inferred labels get the audit report's caveat; unrecorded provenance is said so."""
+    """The comparison records the baseline audit's label provenance; inferred labels get the
+    audit report's caveat; a comparison saved without provenance says so."""
     caveats = html[html.index('<section id="caveats">') : html.index('<section id="ethics">')]
     comparison = ComparisonResult.load(comparison_folder)
-    if "label_provenance" not in comparison.summary:
-        assert "Label provenance not recorded" in caveats
+    provenance = audits[0].summary["label_provenance"]
+    assert comparison.summary["label_provenance"] == provenance
     assert "ethnicity = group_d" in caveats  # 12 speakers: insufficient, listed by name
     assert f"language = {TINY_LANGUAGE}" in caveats  # 3 speakers: suppressed, named only
     assert "Attribute classifier domain gap" in caveats
     assert "average-looking face" in html[html.index('<section id="ethics">') :]
-    provenance = audits[0].summary["label_provenance"]
-    recorded = dataclasses.replace(
-        comparison, summary={**comparison.summary, "label_provenance": provenance}
-    )
-    shown = comparison_report_html(recorded, source="c")
     inferred = provenance["ethnicity"]["inferred"]
-    assert f"Inferred labels: ethnicity.</strong> {inferred} of" in shown
-    findings = shown[: shown.index('<section id="regressions">')]
+    assert f"Inferred labels: ethnicity.</strong> {inferred} of" in caveats
+    findings = html[: html.index('<section id="regressions">')]
     assert f"ethnicity labels are inferred for {inferred} of" in findings
-    assert "Label provenance not recorded" not in shown
+    assert "Label provenance not recorded" not in html
+    unrecorded = dict(comparison.summary)
+    del unrecorded["label_provenance"]
+    old = comparison_report_html(dataclasses.replace(comparison, summary=unrecorded), source="c")
+    assert "Label provenance not recorded" in old
 
 
 def test_header_names_the_duration_and_durations_that_differ(comparison_folder, html):
