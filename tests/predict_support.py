@@ -29,6 +29,7 @@ def tiny_corpus(root: Path) -> Path:
         speakers=12,
         clips_per_speaker=2,
         renders_per_speaker=1,
+        test_fraction=0.6,
         workers=1,
         progress=False,
     )
