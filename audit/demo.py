@@ -443,7 +443,11 @@ def _audit(predictions: Path, path: Path, *, settings: DemoSettings) -> None:
     )
     result.save(path)
     render_audit_report(
-        result, path / REPORT_FILE, source=predictions, dataset_report="../../reports/dataset.html"
+        result,
+        path / REPORT_FILE,
+        source=predictions,
+        faces=predictions,  # synthetic faces: example speakers of each flagged group
+        dataset_report="../../reports/dataset.html",
     )
 
 

@@ -418,16 +418,19 @@ def decomposition_bars(frame: pd.DataFrame, *, attribute: str) -> Figure:
     y = np.arange(len(frame))[::-1]
     for offset, face, color in ((0.19, "f2f", MUTED), (-0.19, "s2f", ACCENT)):
         value = frame[f"value_{face}"].to_numpy(dtype=float) * 100
-        low = value - frame[f"ci_low_{face}"].to_numpy(dtype=float) * 100
-        high = frame[f"ci_high_{face}"].to_numpy(dtype=float) * 100 - value
         axes.barh(
             y + offset,
             value,
             height=0.36,
             color=color,
-            xerr=np.vstack([low, high]),
-            error_kw={"lw": 0.9, "ecolor": INK},
             label=f"{face.upper()} agreement with true face",
+        )
+        axes.hlines(
+            y + offset,
+            frame[f"ci_low_{face}"].to_numpy(dtype=float) * 100,
+            frame[f"ci_high_{face}"].to_numpy(dtype=float) * 100,
+            color=INK,
+            lw=0.9,
         )
     axes.set_yticks(y, [_short(g) for g in frame["group"]])
     axes.set_xlim(0, 100)
@@ -499,19 +502,10 @@ def correlation_plot(panels: Sequence[tuple[str, pd.DataFrame]]) -> Figure:
         for index, group in enumerate(groups):
             part = frame[frame["group"] == group].set_index("measure").reindex(measures)
             offset = (index - (len(groups) - 1) / 2) * spread
-            value = part["value"].to_numpy(dtype=float)
-            low = value - part["ci_low"].to_numpy(dtype=float)
-            high = part["ci_high"].to_numpy(dtype=float) - value
-            axes.errorbar(
-                value,
-                y - offset,
-                xerr=np.vstack([low, high]),
-                fmt="o",
-                ms=3,
-                lw=1,
-                color=PALETTE[index % len(PALETTE)],
-                label=_short(group),
-            )
+            color = PALETTE[index % len(PALETTE)]
+            # Lines from ci_low to ci_high: a percentile interval need not contain its estimate.
+            axes.hlines(y - offset, part["ci_low"], part["ci_high"], color=color, lw=1)
+            axes.plot(part["value"], y - offset, "o", ms=3, color=color, label=_short(group))
         axes.axvline(0, color=INK, lw=0.8, ls=":")
         axes.set_xlim(-1, 1)
         axes.set_xticks([-1, -0.5, 0, 0.5, 1])

@@ -155,3 +155,33 @@ def test_share_bars_draw_no_bar_and_no_count_for_a_suppressed_group():
     assert sorted(w for w in widths if np.isfinite(w)) == pytest.approx(
         sorted([40 / 43 * 100, 20 / 28 * 100, 8 / 28 * 100])
     )
+
+
+def test_intervals_that_exclude_their_estimate_are_drawn_as_they_are():
+    """A percentile bootstrap interval need not contain its estimate (skewed statistics)."""
+    correlations = pd.DataFrame(
+        {
+            "group": ["a", "a"],
+            "measure": ["nose_width", "jaw_width"],
+            "value": [0.10, 0.50],
+            "ci_low": [0.15, 0.20],  # above the estimate
+            "ci_high": [0.40, 0.70],
+        }
+    )
+    figure = figures.correlation_plot([("overall", correlations)])
+    segments = figure.axes[0].collections[0].get_segments()
+    assert sorted((s[0][0], s[1][0]) for s in segments) == [(0.15, 0.4), (0.2, 0.7)]
+    agreement = pd.DataFrame(
+        {
+            "group": ["a"],
+            "value_f2f": [0.9],
+            "ci_low_f2f": [0.92],
+            "ci_high_f2f": [0.97],
+            "value_s2f": [0.6],
+            "ci_low_s2f": [0.5],
+            "ci_high_s2f": [0.58],
+        }
+    )
+    figure = figures.decomposition_bars(agreement, attribute="gender")
+    spans = [tuple(s[:, 0]) for c in figure.axes[0].collections for s in c.get_segments()]
+    assert sorted(spans) == [pytest.approx((50.0, 58.0)), pytest.approx((92.0, 97.0))]
