@@ -1,18 +1,20 @@
 """Prediction end to end on the synthetic corpus: speed (clips/s) and quality (S2F vs F2F).
 
-Builds (or reuses, under ``--workdir``) a synthetic corpus, the run's face stage and a
-``small`` voice encoder, then times ``predict`` on the test split: audio decoding, both
+Builds (or reuses, under ``--workdir``) a synthetic corpus (``s2f synth``'s defaults), the
+run's face stage and a ``small`` voice encoder (its validation curve and training wall and
+CPU time printed), then times ``predict`` on the test split: audio decoding, both
 durations through the voice encoder, face encoding, F2F and S2F decoding, attributes,
 craniofacial measures, chunk writing and the merge. Quality figures compare S2F and F2F
 attributes with the true face's, and retrieve each clip's speaker from its predicted
 feature among a 100-face gallery of true features.
 
-    .venv/bin/python bench/bench_predict.py --workdir /tmp/s2f-bench [--speakers 200]
+    .venv/bin/python bench/bench_predict.py --workdir /tmp/s2f-bench [--speakers N]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import time
@@ -24,7 +26,7 @@ import torch
 from audit.cli import main as s2f
 from speech2face.prediction import PredictionSettings, load_model, predict
 from speech2face.predictions import ATTRIBUTES, read_predictions
-from speech2face.synth.corpus import generate_corpus
+from speech2face.synth.corpus import DEFAULT_SPEAKERS, generate_corpus
 from speech2face.training.face_stage import FaceStageConfig, prepare_face_stage
 from speech2face.training.faces import (
     AttributeTrainingConfig,
@@ -65,6 +67,17 @@ def recall_at(
     return float(np.mean(hits)), k / size
 
 
+def train_voice(manifest: Path, run: Path, args: argparse.Namespace) -> None:
+    """``s2f train`` (small) with the bench's schedule; print the val curve and the time."""
+    argv = ["train", "--manifest", str(manifest), "--out", str(run), "--no-progress"]
+    argv += ["--steps", str(args.steps), "--batch-size", str(args.batch_size)]
+    argv += ["--eval-every", str(args.eval_every), "--duration", "6"]
+    timed(f"voice encoder (small, {args.steps} steps of {args.batch_size})", lambda: s2f(argv))
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    curve = [(r["step"], round(r["total"], 1)) for r in records if r["split"] == "val"]
+    print("validation loss (step, total):", curve)
+
+
 def report_quality(path: Path) -> None:
     predictions = read_predictions(path)
     table = predictions.table
@@ -96,8 +109,10 @@ def report_quality(path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/s2f-bench-predict"))
-    parser.add_argument("--speakers", type=int, default=200)
-    parser.add_argument("--epochs", type=int, default=20, help="voice encoder epochs")
+    parser.add_argument("--speakers", type=int, default=DEFAULT_SPEAKERS)
+    parser.add_argument("--steps", type=int, default=800, help="voice encoder steps")
+    parser.add_argument("--batch-size", type=int, default=16, help="voice encoder batch")
+    parser.add_argument("--eval-every", type=int, default=100, help="voice validation every N")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -115,8 +130,7 @@ def main() -> None:
     )
     timed("face stage", lambda: prepare_face_stage(manifest, run, config=stage))
     if not (run / "checkpoint.pt").is_file():
-        argv = ["train", "--manifest", str(manifest), "--out", str(run), "--epochs"]
-        timed("voice encoder (small)", lambda: s2f([*argv, str(args.epochs), "--no-progress"]))
+        train_voice(manifest, run, args)
     model = load_model(run)
     out = args.workdir / "pred"
     shutil.rmtree(out, ignore_errors=True)
