@@ -9,6 +9,7 @@ from pathlib import Path
 
 from speech2face.errors import InputError
 
+SKIPPED_SUMMARY = "skipped {n} clip(s) whose audio cannot be decoded; listed in {listed}"
 BAD_DURATIONS = "--durations must be comma-separated seconds such as 3,6; got {value!r}"
 
 
@@ -63,6 +64,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--vggface-weights", type=Path, metavar="FILE", help="override a vggface run's weights path"
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--skip-bad-clips",
+        action="store_true",
+        help="leave out clips whose audio cannot be decoded and list them (clip_id, path, "
+        "reason) in PRED/skipped_clips.csv (default: stop at the first, naming it)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue an unfinished --out")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
     parser.set_defaults(handler=run_predict)
@@ -99,6 +106,8 @@ def run_predict(args: argparse.Namespace) -> int:
     import torch
 
     from speech2face.prediction import PredictionSettings, load_model, predict
+    from speech2face.prediction.run import SKIPPED_FILE
+    from speech2face.predictions import META_FILE
 
     if args.threads is not None:
         if args.threads < 1:
@@ -110,6 +119,7 @@ def run_predict(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         chunk_size=args.chunk_size,
         faces=None if args.faces is None else str(args.faces),
+        skip_bad_clips=args.skip_bad_clips,
     )
     model = load_model(
         args.model,
@@ -125,7 +135,12 @@ def run_predict(args: argparse.Namespace) -> int:
         resume=args.resume,
         progress=args.progress,
     )
-    print(json.dumps({"predictions": str(out), "model_id": model.model_id}), file=sys.stdout)
+    summary = {"predictions": str(out), "model_id": model.model_id}
+    if args.skip_bad_clips:
+        skipped = json.loads((out / META_FILE).read_text())["skipped_clips"]
+        summary["skipped_clips"] = skipped
+        print(SKIPPED_SUMMARY.format(n=skipped, listed=out / SKIPPED_FILE), file=sys.stderr)
+    print(json.dumps(summary), file=sys.stdout)
     return 0
 
 

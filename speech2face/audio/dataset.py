@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -89,15 +90,24 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self._rows)
 
+    def _load(self, row: _ClipRow) -> np.ndarray:
+        return load_audio(
+            row.path, sample_rate=self.config.sample_rate, start_s=row.start_s, end_s=row.end_s
+        )
+
+    def bad_clip(self, index: int) -> BadClip | None:
+        """The `BadClip` of clip ``index`` when its audio cannot be decoded, else None."""
+        row = self._rows[index]
+        try:
+            self._load(row)
+        except InputError as error:
+            return BadClip(row.clip_id, str(row.path), str(error))
+        return None
+
     def __getitem__(self, index: int) -> dict[str, object] | BadClip:
         row = self._rows[index]
         try:
-            wave = load_audio(
-                row.path,
-                sample_rate=self.config.sample_rate,
-                start_s=row.start_s,
-                end_s=row.end_s,
-            )
+            wave = self._load(row)
         except InputError as error:
             if self.on_error == "skip":
                 return BadClip(row.clip_id, str(row.path), str(error))
@@ -147,6 +157,31 @@ def iterate_batches(
     finally:
         if skipped_csv is not None:
             write_bad_clips(skipped_csv, skipped)
+
+
+class _Checks(Dataset):
+    def __init__(self, dataset: ClipDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> tuple[int, BadClip | None]:
+        return index, self.dataset.bad_clip(index)
+
+
+def find_bad_clips(dataset: ClipDataset, *, num_workers: int = 0) -> dict[int, BadClip]:
+    """Decode every clip of ``dataset`` once (no spectrograms): the bad ones by index."""
+    loader = DataLoader(
+        _Checks(dataset), batch_size=64, num_workers=num_workers, collate_fn=list
+    )
+    return {index: bad for batch in loader for index, bad in batch if bad is not None}
+
+
+def read_bad_clips(path: str | Path) -> list[BadClip]:
+    """The clips listed in a CSV that `write_bad_clips` wrote."""
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return [BadClip(*record) for record in table[list(BAD_CLIP_COLUMNS)].itertuples(index=False)]
 
 
 def write_bad_clips(path: str | Path, bad_clips: Sequence[BadClip]) -> None:

@@ -15,7 +15,7 @@ resumed or sharded run reproduces a single run exactly.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ import torch
 from PIL import Image
 
 from speech2face.audio import SpectrogramConfig, fit_duration, load_audio, spectrogram
+from speech2face.audio.dataset import BadClip
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES, N_LANDMARKS, craniofacial_measures
 from speech2face.errors import InputError
 from speech2face.manifest import resolve_path
@@ -60,6 +61,8 @@ class ClipRows:
     """Renderer landmarks ``(68, 2)`` of each speaker's true face, where known."""
     readings: FaceReadings | None = None
     """A faces table's readings of the true face images (runs without a decoder)."""
+    waves: tuple[np.ndarray, ...] | None = None
+    """Each row's decoded audio where already read (`decodable_clips`), so it is read once."""
 
     @property
     def base_dir(self) -> Path:
@@ -76,29 +79,53 @@ class ClipRows:
 
     def subset(self, positions: slice | np.ndarray) -> ClipRows:
         """The same clips' rows at ``positions``."""
-        return ClipRows(self.rows.iloc[positions], self.manifest, self.landmarks, self.readings)
+        waves = None
+        if self.waves is not None:
+            waves = tuple(self.waves[i] for i in np.arange(len(self.rows))[positions])
+        return ClipRows(
+            self.rows.iloc[positions], self.manifest, self.landmarks, self.readings, waves
+        )
 
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _read_wave(clips: ClipRows, record: dict, sample_rate: int) -> np.ndarray:
+    start, end = record.get("start_s"), record.get("end_s")
+    return load_audio(
+        resolve_path(clips.base_dir, record["audio_path"]),
+        sample_rate=sample_rate,
+        start_s=None if start is None or pd.isna(start) else float(start),
+        end_s=None if end is None or pd.isna(end) else float(end),
+    )
+
+
 def _load_waves(clips: ClipRows, sample_rate: int) -> list[np.ndarray]:
+    if clips.waves is not None:
+        return list(clips.waves)
     waves = []
     for position, record in enumerate(clips.rows.to_dict("records")):
-        start, end = record.get("start_s"), record.get("end_s")
         try:
-            waves.append(
-                load_audio(
-                    resolve_path(clips.base_dir, record["audio_path"]),
-                    sample_rate=sample_rate,
-                    start_s=None if start is None or pd.isna(start) else float(start),
-                    end_s=None if end is None or pd.isna(end) else float(end),
-                )
-            )
+            waves.append(_read_wave(clips, record, sample_rate))
         except InputError as error:
             raise InputError(AUDIO_ERROR.format(**clips.where(position), reason=error)) from error
     return waves
+
+
+def decodable_clips(clips: ClipRows, sample_rate: int) -> tuple[ClipRows, list[BadClip]]:
+    """The clips whose audio decodes (their waves kept), and a `BadClip` for every other."""
+    waves, keep, bad = [], [], []
+    for position, record in enumerate(clips.rows.to_dict("records")):
+        try:
+            waves.append(_read_wave(clips, record, sample_rate))
+        except InputError as error:
+            path = resolve_path(clips.base_dir, record["audio_path"])
+            bad.append(BadClip(str(record["clip_id"]), str(path), str(error)))
+            continue
+        keep.append(position)
+    good = clips.subset(np.asarray(keep, dtype=np.int64))
+    return replace(good, waves=tuple(waves)), bad
 
 
 @torch.no_grad()

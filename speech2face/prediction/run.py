@@ -8,6 +8,11 @@ merges the chunks in order into ``OUT`` (features streamed through memory-mapped
 million 4096-D rows never sit in memory) with :func:`speech2face.predictions.write_predictions`,
 which replaces ``OUT`` atomically and removes the chunks with it. Chunks are the same
 whatever the number of processes, so the merged artifact equals a one-process run's.
+
+With ``skip_bad_clips`` a clip whose audio cannot be decoded gets no rows: each chunk lists
+its skipped clips in ``.chunks/part-K.skipped.csv`` (written before the chunk, so a resumed
+chunk rewrites its list rather than adding to it) and the merge gathers them, in manifest
+order, into ``OUT/skipped_clips.csv``.
 """
 
 from __future__ import annotations
@@ -26,11 +31,20 @@ from tqdm import tqdm
 
 from speech2face import __version__
 from speech2face.audio import SpectrogramConfig
+from speech2face.audio.dataset import BadClip, read_bad_clips, write_bad_clips
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES
 from speech2face.errors import InputError
-from speech2face.manifest import load_manifest
-from speech2face.manifest.schema import LABELLED_COLUMNS, source_column
-from speech2face.prediction.compute import ClipRows, predict_clips
+from speech2face.manifest import (
+    fill_unknowns,
+    load_manifest,
+    read_manifest,
+    resolve_path,
+    validate_manifest,
+)
+from speech2face.manifest.load import INVALID_MANIFEST
+from speech2face.manifest.schema import AUDIO_PATH, LABELLED_COLUMNS, source_column
+from speech2face.manifest.validate import NO_SUCH_FILE
+from speech2face.prediction.compute import ClipRows, decodable_clips, predict_clips
 from speech2face.prediction.feature_space import predict_clips_without_decoder
 from speech2face.prediction.model import Speech2FaceModel
 from speech2face.prediction.true_faces import read_face_readings
@@ -49,6 +63,8 @@ from speech2face.vocabulary import AGE_DECADES, SPLITS
 CHUNKS_DIR = ".chunks"
 SIGNATURE_FILE = "signature.json"
 CHUNK_PREFIX = "part-"
+SKIPPED_FILE = "skipped_clips.csv"
+"""``OUT/skipped_clips.csv``: clip_id, path, reason of every clip left out by skip_bad_clips."""
 
 NO_FACE = (
     "{manifest}: row {row} (clip {clip_id}) has no face_path or face_feature_path; "
@@ -63,6 +79,7 @@ RESUME_MISMATCH = (
     "{out}: the unfinished prediction there was started with another {key} "
     "({found!r}, now {expected!r}); rerun without --resume to start afresh"
 )
+ALL_SKIPPED = "{manifest}: no clip's audio could be decoded ({n} skipped, listed in {listed})"
 FAILED_CHUNK = "{error} ({done} finished chunk(s) kept in {chunks}; fix it and rerun with --resume)"
 
 CARRIED_IDS = ("clip_id", "speaker_id", "split")
@@ -81,6 +98,8 @@ class PredictionSettings:
     """Clips per chunk, the unit of resumption and of sharding across processes."""
     faces: str | None = None
     """A faces table (``s2f faces``) that labels the true faces of a run without a decoder."""
+    skip_bad_clips: bool = False
+    """Leave out (and list in ``OUT/skipped_clips.csv``) clips whose audio cannot be decoded."""
 
     def __post_init__(self) -> None:
         for value in self.durations:
@@ -108,7 +127,7 @@ def predict(
     manifest, out = Path(manifest), Path(out)
     if out.is_file():
         raise InputError(OUT_IS_FILE.format(out=out))
-    frame = load_manifest(manifest)
+    frame = _load_manifest(manifest, skip_bad_clips=settings.skip_bad_clips)
     rows = _select(frame, manifest, settings.split)
     signature = _signature(model, manifest, settings)
     if resume and _finished(out, signature):
@@ -135,6 +154,14 @@ def predict(
     with bar:
         for k in todo:
             chunk = clips.subset(slice(k * settings.chunk_size, (k + 1) * settings.chunk_size))
+            n_clips = len(chunk.rows)
+            if settings.skip_bad_clips:
+                chunk, bad = decodable_clips(chunk, SpectrogramConfig().sample_rate)
+                write_bad_clips(_skipped_path(chunks, k), bad)
+                if chunk.rows.empty:  # every clip bad: an empty chunk marks it done
+                    _chunk_path(chunks, k).mkdir()
+                    bar.update(n_clips)
+                    continue
             try:
                 table, features = compute(
                     model,
@@ -149,12 +176,49 @@ def predict(
                     FAILED_CHUNK.format(error=error, done=done, chunks=chunks)
                 ) from error
             write_predictions(_chunk_path(chunks, k), table, features=features)
-            bar.update(len(table) // len(settings.durations))
+            bar.update(n_clips)
     barrier(context)
+    skipped = _skipped(chunks, n_chunks) if settings.skip_bad_clips else None
+    if skipped is not None and len(skipped) == len(rows):  # every rank stops here
+        listed = out / SKIPPED_FILE
+        if context.is_main:
+            write_bad_clips(listed, skipped)
+        raise InputError(ALL_SKIPPED.format(manifest=manifest, n=len(skipped), listed=listed))
     if context.is_main:
-        _merge(chunks, n_chunks, out, meta=_meta(model, manifest, settings, signature))
+        meta = _meta(model, manifest, settings, signature)
+        if skipped is not None:
+            meta["skipped_clips"] = len(skipped)
+        _merge(chunks, n_chunks, out, meta=meta)
+        if skipped is not None:  # after the merge, which replaces OUT whole
+            write_bad_clips(out / SKIPPED_FILE, skipped)
     barrier(context)
     return out
+
+
+def _load_manifest(manifest: Path, *, skip_bad_clips: bool) -> pd.DataFrame:
+    """The valid manifest; with ``skip_bad_clips`` a missing audio file is a clip to skip."""
+    if not skip_bad_clips:
+        return load_manifest(manifest)
+    frame = read_manifest(manifest)
+    problems = [
+        problem
+        for problem in validate_manifest(frame, source=manifest, base_dir=manifest.parent)
+        if not (
+            problem.column == AUDIO_PATH
+            and problem.row is not None
+            and problem.message
+            == NO_SUCH_FILE.format(
+                path=resolve_path(manifest.parent, frame[AUDIO_PATH].iloc[problem.row])
+            )
+        )
+    ]
+    if len(problems) == 1:
+        raise InputError(str(problems[0]))
+    if problems:
+        raise InputError(
+            INVALID_MANIFEST.format(problem=problems[0], others=len(problems) - 1, path=manifest)
+        )
+    return fill_unknowns(frame)
 
 
 def _select(frame: pd.DataFrame, manifest: Path, split: str | None) -> pd.DataFrame:
@@ -217,6 +281,8 @@ def _finished(out: Path, signature: dict[str, Any]) -> bool:
     """True when ``out`` already holds the finished artifact of this very prediction."""
     if not (out / TABLE_FILE).is_file() or (out / CHUNKS_DIR).exists():
         return False
+    if signature.get("skip_bad_clips") and not (out / SKIPPED_FILE).is_file():
+        return False  # killed between the merge and the list: predict again
     meta = json.loads((out / META_FILE).read_text())
     return meta.get("signature") == signature
 
@@ -247,6 +313,15 @@ def _chunk_path(chunks: Path, k: int) -> Path:
     return chunks / f"{CHUNK_PREFIX}{k:06d}"
 
 
+def _skipped_path(chunks: Path, k: int) -> Path:
+    return chunks / f"{_chunk_path(chunks, k).name}.skipped.csv"
+
+
+def _skipped(chunks: Path, n_chunks: int) -> list[BadClip]:
+    """Every chunk's skipped clips, in manifest order."""
+    return [clip for k in range(n_chunks) for clip in read_bad_clips(_skipped_path(chunks, k))]
+
+
 def _chunk_rows(k: int, chunk_size: int, n_rows: int) -> int:
     return min(chunk_size, n_rows - k * chunk_size)
 
@@ -256,8 +331,12 @@ def _finished_chunks(chunks: Path) -> list[Path]:
 
 
 def _merge(chunks: Path, n_chunks: int, out: Path, *, meta: dict[str, Any]) -> None:
-    """Concatenate the chunks in order into the final artifact at ``out``."""
-    parts = [read_predictions(_chunk_path(chunks, k)) for k in range(n_chunks)]
+    """Concatenate the chunks in order into the final artifact at ``out``.
+
+    A chunk whose clips were all skipped is an empty folder and adds no rows.
+    """
+    paths = [_chunk_path(chunks, k) for k in range(n_chunks)]
+    parts = [read_predictions(path) for path in paths if (path / TABLE_FILE).is_file()]
     table = pd.concat([part.table for part in parts], ignore_index=True)
     scratch = chunks / ".merge"
     scratch.mkdir(exist_ok=True)
