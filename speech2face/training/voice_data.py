@@ -82,6 +82,16 @@ class ManifestPairs(Dataset):
         )
         self.draw = (0, 0)
 
+    def subset(self, positions: list[int]) -> ManifestPairs:
+        """The pairs at ``positions``, e.g. without the clips whose audio cannot be decoded."""
+        return ManifestPairs(
+            self.rows.iloc[positions].reset_index(drop=True),
+            self.face_features[positions],
+            base_dir=self.base_dir,
+            spectrogram_config=self.config,
+            random_crops=self.random_crops,
+        )
+
     def set_epoch(self, epoch: int, *, seed: int) -> None:
         """Key the coming epoch's random crops by ``(seed, epoch)``."""
         self.draw = (seed, epoch)
