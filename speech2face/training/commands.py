@@ -8,9 +8,12 @@ which, and what each loss term was computed on.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -18,6 +21,10 @@ from speech2face.audio import SpectrogramConfig
 from speech2face.errors import InputError
 from speech2face.models.registry import available_models, get_config, get_model
 from speech2face.training.voice import TrainingConfig, train_voice_encoder
+
+if TYPE_CHECKING:
+    from speech2face.audio.dataset import BadClip
+    from speech2face.training.voice_data import TrainingData
 
 FACE_ENCODERS = {
     "face-models": "face_models",
@@ -31,6 +38,9 @@ NO_FACE_STACK = (
 )
 CUDA_UNAVAILABLE = "--device {device}: CUDA is not available on this machine"
 NOT_POSITIVE = "{option} must be positive, got {value}"
+SKIPPED_FILE = "skipped_clips.csv"
+"""``RUN/skipped_clips.csv``: clip_id, path, reason of every clip ``--skip-bad-clips`` left out."""
+SKIPPED_SUMMARY = "skipped {n} clip(s) whose audio cannot be decoded; listed in {listed}"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -82,6 +92,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--workers", type=int, default=0, help="data loader processes")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--skip-bad-clips",
+        action="store_true",
+        help="decode every train and val clip once before training; leave out those that "
+        "cannot be decoded and list them (clip_id, path, reason) in RUN/skipped_clips.csv "
+        "(default: stop at the first, naming it)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue RUN's checkpoint")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
     parser.set_defaults(handler=run_train)
@@ -123,6 +140,33 @@ def _face_stack(args: argparse.Namespace):
     return face_targets.features_stack(dim)
 
 
+def skip_bad_clips(
+    data: TrainingData, *, run_dir: Path, workers: int = 0
+) -> tuple[TrainingData, list[BadClip]]:
+    """``data`` without its undecodable clips, which rank 0 lists in ``RUN/skipped_clips.csv``.
+
+    Every clip is decoded once up front, so batches keep their size, every process sees the
+    same clips and a resumed run the same epochs. Returns the data and the skipped clips.
+    """
+    from speech2face.audio.dataset import find_bad_clips, write_bad_clips
+
+    kept, skipped = {}, []
+    for split in ("train", "val"):
+        pairs = getattr(data, split)
+        if pairs is None:
+            kept[split] = None
+            continue
+        bad = find_bad_clips(pairs.clips, num_workers=workers)
+        skipped += [bad[index] for index in sorted(bad)]
+        good = [index for index in range(len(pairs)) if index not in bad]
+        kept[split] = pairs.subset(good) if good or split == "train" else None
+    if int(os.environ.get("RANK", "0")) == 0:
+        listed = run_dir / SKIPPED_FILE
+        write_bad_clips(listed, skipped)
+        print(SKIPPED_SUMMARY.format(n=len(skipped), listed=listed), file=sys.stderr)
+    return dataclasses.replace(data, **kept), skipped
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Handler of ``s2f train``."""
     from speech2face.training.face_targets import check_dim, load_targets, record_face_stack
@@ -143,6 +187,9 @@ def run_train(args: argparse.Namespace) -> int:
         spectrogram_config=SpectrogramConfig(duration_s=args.duration),
     )
     record_face_stack(args.out, stack, resume=args.resume)
+    skipped = None
+    if args.skip_bad_clips:
+        data, skipped = skip_bad_clips(data, run_dir=args.out, workers=args.workers)
     config = TrainingConfig(
         batch_size=args.batch_size,
         lr=args.lr,
@@ -177,6 +224,8 @@ def run_train(args: argparse.Namespace) -> int:
         "face_stack": stack.kind,
         "loss_terms": stack.heads.loss_terms(),
     }
+    if skipped is not None:
+        summary["skipped_clips"] = len(skipped)
     if result.is_main:
         print(json.dumps(summary), file=sys.stdout)
     return 0
