@@ -172,9 +172,7 @@ class _Checks(Dataset):
 
 def find_bad_clips(dataset: ClipDataset, *, num_workers: int = 0) -> dict[int, BadClip]:
     """Decode every clip of ``dataset`` once (no spectrograms): the bad ones by index."""
-    loader = DataLoader(
-        _Checks(dataset), batch_size=64, num_workers=num_workers, collate_fn=list
-    )
+    loader = DataLoader(_Checks(dataset), batch_size=64, num_workers=num_workers, collate_fn=list)
     return {index: bad for batch in loader for index, bad in batch if bad is not None}
 
 
