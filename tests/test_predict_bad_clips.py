@@ -183,6 +183,11 @@ def test_resume_lists_each_skipped_clip_once(broken, run_dir, expected_skipped, 
     # a finished run resumed again is left as it is, list included
     predict(model, broken, out, settings=SETTINGS, resume=True, progress=False)
     pd.testing.assert_frame_equal(read_skipped(out), expected_skipped)
+    # killed after the merge but before the list was written: resuming predicts again
+    (out / SKIPPED_FILE).unlink()
+    predict(model, broken, out, settings=SETTINGS, resume=True, progress=False)
+    pd.testing.assert_frame_equal(read_skipped(out), expected_skipped)
+    pd.testing.assert_frame_equal(read_predictions(out, mmap=False).table, single.table)
 
 
 def test_a_manifest_of_only_bad_clips_is_one_line(broken, run_dir, tmp_path):
