@@ -15,7 +15,7 @@ def _paper_on_meta():
 
 
 def test_registry_lists_presets_and_rejects_unknown_names():
-    assert available_models() == ["paper", "small"]
+    assert available_models() == ["ge2e", "paper", "small"]
     with pytest.raises(InputError, match="unknown voice encoder preset 'huge'"):
         get_model("huge")
 
