@@ -48,7 +48,7 @@ from audit.result import GROUP_COLUMNS, TEST_COLUMNS, with_stable_dtypes
 from audit.retrieval import DEFAULT_GALLERY_SIZE
 from audit.retrieval import METRICS as DISTANCES
 from speech2face.errors import InputError
-from speech2face.vocabulary import UNKNOWN
+from speech2face.vocabulary import MIN_GROUP_SPEAKERS, UNKNOWN
 
 EMPTY_REFERENCE = "reference group {group!r} of slice {slice!r} has no clips"
 
@@ -78,7 +78,7 @@ class AuditConfig:
     metrics: list[str] | None = None
     n_boot: int = 1000
     seed: int = 0
-    min_speakers: int = 30
+    min_speakers: int = MIN_GROUP_SPEAKERS
     reference: str | dict[str, str] = BEST
     correction: str = "holm"
     threshold: float = float(DEFAULT_THRESHOLDS[PROPORTION])

@@ -13,6 +13,7 @@ from audit.engine import run_audit
 from audit.retrieval import METRICS as DISTANCES
 from reports.commands import add_audit_report_options, write_audit_report
 from speech2face.errors import InputError
+from speech2face.vocabulary import MIN_GROUP_SPEAKERS
 
 BAD_REFERENCE = (
     "--reference must be 'best', 'overall' or column=group[,column=group...], got {value!r}"
@@ -86,7 +87,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     audit.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates")
     audit.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     audit.add_argument(
-        "--min-speakers", type=int, default=30, help="speakers below which a cell is insufficient"
+        "--min-speakers",
+        type=int,
+        default=MIN_GROUP_SPEAKERS,
+        help="speakers below which a cell is insufficient",
     )
     audit.add_argument(
         "--reference",

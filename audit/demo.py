@@ -53,6 +53,7 @@ from speech2face.training.faces import (
     FaceDecoderTrainingConfig,
     FaceEncoderTrainingConfig,
 )
+from speech2face.vocabulary import MIN_GROUP_SPEAKERS
 
 DEMO_OUT_VARIABLE = "S2F_DEMO_OUT"
 STAGES_DIR = ".stages"
@@ -94,7 +95,7 @@ class DemoSettings:
     rebalance_on: tuple[str, ...] = ("ethnicity", "gender")
     durations: tuple[float, ...] = (3.0, 6.0)
     n_boot: int = 1000
-    min_speakers: int = 30
+    min_speakers: int = MIN_GROUP_SPEAKERS
     workers: int = 2
 
     def __post_init__(self) -> None:

@@ -33,6 +33,7 @@ from audit.retrieval import DEFAULT_GALLERY_SIZE
 from audit.retrieval import METRICS as DISTANCES
 from speech2face.errors import InputError
 from speech2face.predictions import Predictions, read_predictions
+from speech2face.vocabulary import MIN_GROUP_SPEAKERS
 
 UNKNOWN_METRIC = "unknown metric {metric!r}; known metrics: {known}"
 METRIC_NEEDS_COLUMN = "metric {metric!r} needs column {column!r}, which the predictions lack"
@@ -50,7 +51,7 @@ def run_audit(
     metrics: Sequence[str] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
-    min_speakers: int = 30,
+    min_speakers: int = MIN_GROUP_SPEAKERS,
     reference: str | Mapping[str, str] = BEST,
     correction: str = "holm",
     threshold: float = 0.05,

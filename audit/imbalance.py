@@ -36,7 +36,13 @@ from scipy import stats
 from audit.result import save_folder
 from speech2face.errors import InputError
 from speech2face.manifest.load import fill_unknowns
-from speech2face.vocabulary import DEMOGRAPHIC_COLUMNS, LABEL_SOURCES, SPLITS, UNKNOWN
+from speech2face.vocabulary import (
+    DEMOGRAPHIC_COLUMNS,
+    LABEL_SOURCES,
+    MIN_GROUP_SPEAKERS,
+    SPLITS,
+    UNKNOWN,
+)
 
 ALL = "all"
 SEPARATOR = " & "
@@ -126,7 +132,7 @@ def analyze_dataset(
     columns: Sequence[str] = DEMOGRAPHIC_COLUMNS,
     intersections: int = 2,
     reference_population: Mapping[str, Mapping[str, float]] | None = None,
-    min_speakers: int = 30,
+    min_speakers: int = MIN_GROUP_SPEAKERS,
     alpha: float = 0.05,
     power: float = 0.8,
     base_rate: float = 0.5,

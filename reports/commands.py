@@ -16,6 +16,7 @@ from reports.audit import render_audit_report
 from reports.dataset import render_dataset_report
 from speech2face.errors import InputError
 from speech2face.manifest.load import load_manifest
+from speech2face.vocabulary import MIN_GROUP_SPEAKERS
 
 ANALYSIS_SUFFIX = ".analysis"
 NO_DATASET_REPORT = "{path}: no such dataset report (write it first with s2f dataset-report)"
@@ -46,8 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--min-speakers",
         type=int,
-        default=30,
-        help="speakers below which a group is too thin to audit (default 30)",
+        default=MIN_GROUP_SPEAKERS,
+        help=f"speakers below which a group is too thin to audit (default {MIN_GROUP_SPEAKERS})",
     )
     parser.add_argument(
         "--privacy-k",

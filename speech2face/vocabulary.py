@@ -10,6 +10,9 @@ UNKNOWN = "unknown"
 DEMOGRAPHIC_COLUMNS = ("age_group", "gender", "ethnicity", "language")
 """Columns an audit slices by default (``age`` in years is binned into ``age_group``)."""
 
+MIN_GROUP_SPEAKERS = 30
+"""Fewest speakers a group needs for an audit to test it (fewer: "insufficient evidence")."""
+
 GENDERS = ("female", "male", "other")
 
 LABEL_SOURCES = ("self_reported", "annotated", "inferred", "synthetic")

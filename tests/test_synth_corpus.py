@@ -14,6 +14,7 @@ from audit.cli import main
 from speech2face.errors import InputError
 from speech2face.manifest import validate_manifest
 from speech2face.synth import corpus
+from speech2face.synth.commands import thin_test_groups
 from speech2face.synth.corpus import generate_corpus
 from speech2face.synth.presets import ATTRIBUTES, PRESETS
 
@@ -222,7 +223,11 @@ def test_cli_generates_a_noisy_label_corpus_with_large_faces(tmp_path, capsys):
     arguments += ["--test-fraction", "0.75", "--workers", "1", "--face-size", "128"]
     status = main(["synth", "--out", str(out), *arguments, "--imbalance", str(config)])
     assert status == 0
-    assert capsys.readouterr().out.strip() == str(out / "manifest.parquet")
+    printed = capsys.readouterr()
+    assert printed.out.strip() == str(out / "manifest.parquet")
+    note = printed.err.splitlines()[-1]
+    assert note.startswith("note: test-split groups with fewer than 30 speakers")
+    assert "gender=female (3), gender=male (3)" in note
     manifest = pd.read_parquet(out / "manifest.parquet")
     assert len(manifest) == 8
     assert Image.open(out / manifest["face_path"][0]).size == (128, 128)
@@ -231,3 +236,20 @@ def test_cli_generates_a_noisy_label_corpus_with_large_faces(tmp_path, capsys):
     assert (truth == "group_a").sum() > 0
     assert not (manifest["ethnicity"][truth == "group_a"] == "group_a").any()
     assert (manifest["ethnicity"][truth != "group_a"] == truth[truth != "group_a"]).all()
+
+
+def test_thin_test_groups_lists_demographic_groups_below_the_minimum(tmp_path):
+    truth = tmp_path / "ground_truth.json"
+    counts = {
+        "gender": {"female": 60, "male": 60},
+        "age_group": {"20-29": 20, "30-39": 31},
+        "language_mismatch": {"True": 3},
+    }
+    truth.write_text(json.dumps({"counts": {"test": counts, "train": {"gender": {"male": 1}}}}))
+    assert thin_test_groups(truth) == ["age_group=20-29 (20)"]
+    assert thin_test_groups(truth, min_speakers=61) == [
+        "age_group=20-29 (20)",
+        "age_group=30-39 (31)",
+        "gender=female (60)",
+        "gender=male (60)",
+    ]

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
 from speech2face.synth.corpus import (
     DEFAULT_SPEAKERS,
     DEFAULT_TEST_FRACTION,
     DEFAULT_VAL_FRACTION,
     FACE_SIZES,
+    GROUND_TRUTH_FILE,
     generate_corpus,
 )
 from speech2face.synth.presets import PRESETS
+from speech2face.vocabulary import DEMOGRAPHIC_COLUMNS, MIN_GROUP_SPEAKERS
+
+THIN_TEST_GROUPS = (
+    "note: test-split groups with fewer than {min_speakers} speakers, which an audit marks "
+    "'insufficient evidence': {groups} (raise --speakers or --test-fraction to test them)"
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -71,5 +81,21 @@ def run_synth(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction,
         workers=args.workers,
     )
+    thin = thin_test_groups(manifest.parent / GROUND_TRUTH_FILE)
+    if thin:
+        message = THIN_TEST_GROUPS.format(min_speakers=MIN_GROUP_SPEAKERS, groups=", ".join(thin))
+        print(message, file=sys.stderr)
     print(manifest)
     return 0
+
+
+def thin_test_groups(ground_truth: Path, *, min_speakers: int = MIN_GROUP_SPEAKERS) -> list[str]:
+    """Test-split groups of the demographic columns with fewer than ``min_speakers``
+    speakers, each as ``column=group (n)``."""
+    counts = json.loads(ground_truth.read_text())["counts"].get("test", {})
+    return [
+        f"{column}={group} ({n})"
+        for column in DEMOGRAPHIC_COLUMNS
+        for group, n in counts.get(column, {}).items()
+        if n < min_speakers
+    ]
