@@ -17,7 +17,13 @@ import pandas as pd
 from tqdm import tqdm
 
 from audit._bootstrap import speaker_sums, speaker_weights
-from audit._metrics import MetricSpec, metric_counts, metric_moments, metric_values
+from audit._metrics import (
+    MetricSpec,
+    count_moment,
+    metric_counts,
+    metric_moments,
+    metric_values,
+)
 from audit._slices import Slice, build_slices, group_counts
 
 SLICE_PREFIX = "slice:"
@@ -40,6 +46,8 @@ class MetricCells:
     """``(n_groups, n_moments)``, for closed-form intervals."""
     n_evaluated: np.ndarray
     """Clips of each group that carry the metric's component."""
+    n_speakers_evaluated: np.ndarray
+    """Speakers of each group with at least one such clip: what the minimum applies to."""
 
 
 @dataclass(frozen=True)
@@ -103,5 +111,8 @@ def aggregate(
                 replicates=metric_values(spec, replicates[slice_.name][:, :, start:stop]),
                 point_sums=point[:, start:stop],
                 n_evaluated=metric_counts(spec, point[:, start:stop]).astype(np.int64),
+                n_speakers_evaluated=per_slice[slice_.name].speakers_with(
+                    start + count_moment(spec)
+                ),
             )
     return Aggregates(slices, n_clips, n_speakers, cells, n_speakers_total=len(speakers))

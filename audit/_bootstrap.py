@@ -81,6 +81,12 @@ class SpeakerSums:
     def shape(self) -> tuple[int, int]:
         return self.point.shape
 
+    def speakers_with(self, moment: int) -> np.ndarray:
+        """``(n_groups,)``: speakers whose sum of ``moment`` is positive in each group."""
+        n_groups, n_moments = self.shape
+        columns = self.per_speaker[:, moment : n_groups * n_moments : n_moments]
+        return np.asarray((columns > 0).sum(axis=0), dtype=np.int64).ravel()
+
     def replicates(self, weights: np.ndarray) -> np.ndarray:
         """``(n_boot, n_groups, n_moments)`` float32 sums under each row of ``weights``.
 

@@ -26,7 +26,10 @@ _CHUNK = 8192
 
 BAD_NUMBER = "row {row}, column {column!r}: {value!r} is not a finite number"
 """InputError message for a non-numeric or infinite value in a numeric column."""
-NON_FINITE_FEATURES = "{feature}: non-finite or zero-norm feature in {count} clip(s), e.g. {clips}"
+NON_FINITE_FEATURES = (
+    "{feature}: non-finite or zero-norm feature in {count} clip(s), e.g. {clips}; "
+    "--exclude-invalid leaves them out and lists them in audit.json (excluded_clips)"
+)
 """InputError message for invalid feature rows (exclude them with exclude_invalid=True)."""
 
 

@@ -173,11 +173,12 @@ def _disparities(
     return found, reference
 
 
-def _intervals(cells: MetricCells, n_clips, n_speakers, level: float) -> tuple[np.ndarray, list]:
+def _intervals(cells: MetricCells, level: float) -> tuple[np.ndarray, list]:
     """Percentile intervals, replaced by Wilson / Fisher-z where each speaker has one clip."""
     interval = percentile_interval(cells.replicates, level=level)
     method = np.full(cells.slice.n_groups, "cluster_bootstrap", dtype=object)
-    independent = (n_clips == n_speakers) & (n_speakers > 0)
+    n_speakers = cells.n_speakers_evaluated
+    independent = (cells.n_evaluated == n_speakers) & (n_speakers > 0)
     if cells.spec.kind == MEAN and cells.spec.binary:
         closed = wilson_interval(cells.point_sums[:, 0], cells.point_sums[:, 1], level=level)
         interval = np.where(independent, closed, interval)
@@ -198,18 +199,18 @@ def evaluate(
     blocks, test_blocks = [], []
     for (metric, slice_name), cells in aggregates.cells.items():
         n_clips = aggregates.n_clips[slice_name]
-        n_speakers = aggregates.n_speakers[slice_name]
-        interval, method = _intervals(cells, n_clips, n_speakers, config.level)
-        testable = (n_speakers >= config.min_speakers) & np.isfinite(cells.value)
+        evaluated = cells.n_speakers_evaluated
+        interval, method = _intervals(cells, config.level)
+        testable = (evaluated >= config.min_speakers) & np.isfinite(cells.value)
         if slice_name == OVERALL:
             found, reference = no_disparities(1), None
         else:
             overall = aggregates.cells[metric, OVERALL]
             found, reference = _disparities(cells, overall, testable, config, notes)
         status = np.where(
-            n_speakers < 2,
+            evaluated < 2,
             STATUS_SINGLE_SPEAKER,
-            np.where(n_speakers < config.min_speakers, STATUS_INSUFFICIENT, STATUS_OK),
+            np.where(evaluated < config.min_speakers, STATUS_INSUFFICIENT, STATUS_OK),
         ).astype(object)
         if isinstance(reference, int | np.integer):
             status[reference] = STATUS_REFERENCE
@@ -219,8 +220,9 @@ def evaluate(
                 "slice": slice_name,
                 "group": np.asarray(cells.slice.labels, dtype=object),
                 "n_clips": n_clips,
-                "n_speakers": n_speakers,
+                "n_speakers": aggregates.n_speakers[slice_name],
                 "n_evaluated": cells.n_evaluated,
+                "n_speakers_evaluated": evaluated,
                 "status": status,
                 "value": cells.value,
                 "ci_low": interval[0],
@@ -308,6 +310,7 @@ def _empty_block(metric: str, cells: MetricCells) -> dict[str, Any]:
         "n_clips": 0,
         "n_speakers": 0,
         "n_evaluated": 0,
+        "n_speakers_evaluated": 0,
         "status": STATUS_EMPTY,
         "threshold": np.nan,
         "higher_is_better": cells.spec.higher_is_better,

@@ -120,6 +120,11 @@ def metric_values(spec: MetricSpec, sums: np.ndarray) -> np.ndarray:
         return np.where((n > 2) & (variance > 0), np.clip(r, -1.0, 1.0), np.nan)
 
 
+def count_moment(spec: MetricSpec) -> int:
+    """Index of the moment that counts the clips carrying the metric's components."""
+    return 1 if spec.kind == MEAN else 0
+
+
 def metric_counts(spec: MetricSpec, sums: np.ndarray) -> np.ndarray:
     """How many clips contribute to the metric in each group."""
-    return np.asarray(sums)[..., 1 if spec.kind == MEAN else 0]
+    return np.asarray(sums)[..., count_moment(spec)]

@@ -87,10 +87,12 @@ def audit_summary(
         "model": {
             "model_id": loaded.meta.get("model_id", "unknown"),
             "config_hash": loaded.meta.get("config_hash", "unknown"),
+            "weights_sha256": loaded.meta.get("signature", {}).get("weights_sha256"),
         },
         "predictions": {
             "n_clips": len(table),
             "n_speakers": aggregates.n_speakers_total,
+            "manifest_sha256": loaded.meta.get("manifest_sha256"),
             "predictions_hash": table_hash(loaded.table),
             "clip_set_hash": table_hash(table, ["clip_id", "duration_s", "speaker_id"]),
         },

@@ -295,7 +295,8 @@ def _changes(
     for (metric, slice_name), cells in baseline.cells.items():
         mine = other.cells[metric, slice_name]
         n_speakers = baseline.n_speakers[slice_name]
-        testable = n_speakers >= config.min_speakers
+        evaluated = np.minimum(cells.n_speakers_evaluated, mine.n_speakers_evaluated)
+        testable = evaluated >= config.min_speakers
         delta = mine.value - cells.value
         delta_replicates = mine.replicates - cells.replicates
         reference = references.get((metric, slice_name))
@@ -314,6 +315,7 @@ def _changes(
                     "group": list(cells.slice.labels),
                     "n_clips": baseline.n_clips[slice_name],
                     "n_speakers": n_speakers,
+                    "n_speakers_evaluated": evaluated,
                     "status": np.where(testable, "ok", "insufficient"),
                     "higher_is_better": cells.spec.higher_is_better,
                     "threshold": config.threshold_for(

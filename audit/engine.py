@@ -38,6 +38,9 @@ from speech2face.vocabulary import MIN_GROUP_SPEAKERS
 UNKNOWN_METRIC = "unknown metric {metric!r}; known metrics: {known}"
 METRIC_NEEDS_COLUMN = "metric {metric!r} needs column {column!r}, which the predictions lack"
 MISSING_SPEAKER = "row {row}: speaker_id is missing (clip_id {clip!r})"
+REFERENCE_NOT_SLICED = (
+    "reference column {column!r} is not a sliced column of this audit; sliced: {known}"
+)
 BAD_OPTION = "{option} must be {expected}, got {value!r}"
 
 __all__ = ["AuditConfig", "run_audit"]
@@ -129,6 +132,7 @@ def run_audit(
     specs, notes = select_metrics(table, loaded.features, config)
     notes[:0] = selection.notes
     slice_columns, slice_notes = resolve_columns(table, config.slices)
+    _check_reference_columns(config.reference, slice_columns)
     frame, valid = component_frame(
         table,
         loaded.features,
@@ -182,6 +186,7 @@ def run_audit(
             f"{', '.join(matched['excluded_groups'])}: fewer speakers than the common "
             f"gallery size {matched['common_size']}"
         )
+    summary["excluded_clips"] = table["clip_id"].astype(str)[~valid].tolist()
     if joined is not None:
         summary["manifest"] = joined
     summary["duration_s"] = selection.duration_s
@@ -230,6 +235,14 @@ def _check_config(config: AuditConfig) -> None:
                 value=config.reference,
             )
         )
+
+
+def _check_reference_columns(reference: str | dict[str, str], slice_columns: Sequence[str]) -> None:
+    """A named reference group must name columns that the audit slices on."""
+    for column in reference if isinstance(reference, dict) else ():
+        if column not in slice_columns:
+            known = ", ".join(slice_columns)
+            raise InputError(REFERENCE_NOT_SLICED.format(column=column, known=known))
 
 
 def _check_speakers(table: pd.DataFrame) -> None:

@@ -36,8 +36,9 @@ import pandas as pd
 from audit._metrics import MetricSpec
 from speech2face.errors import InputError
 
-SCHEMA_VERSION = 2
-"""2: one duration per audit (``duration_s``), per-metric thresholds, detectable differences."""
+SCHEMA_VERSION = 3
+"""2: one duration per audit (``duration_s``), per-metric thresholds, detectable differences;
+3: ``n_speakers_evaluated`` per group, the count the minimum of speakers applies to."""
 SUMMARY_FILE = "audit.json"
 TABLE_FILES = {
     "groups": "groups.parquet",
@@ -53,6 +54,7 @@ GROUP_COLUMNS = (
     "n_clips",
     "n_speakers",
     "n_evaluated",
+    "n_speakers_evaluated",
     "status",
     "value",
     "ci_low",

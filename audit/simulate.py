@@ -67,8 +67,12 @@ def flag_rates(
     seed: int = 0,
     correction: str = "holm",
     threshold: float = 0.05,
+    planted: str | None = None,
 ) -> dict[int | None, float]:
     """Share of ``runs`` simulated audits that flag at least one group, per family size.
+
+    With ``planted`` a run counts only when it flags that group (the power to find a
+    planted gap, not some other group's chance flag).
 
     Each run draws predictions with :func:`simulate_predictions` and audits
     ``s2f_gender_agreement`` by ``ethnicity`` (every pair of groups is a test). A family
@@ -101,6 +105,8 @@ def flag_rates(
         groups = result.by_group(SIM_METRIC, SIM_COLUMN)
         large = (groups["difference"].abs() >= threshold) & (groups["status"] == "ok")
         candidate = (tests["for_reference"] & tests["group"].map(large).fillna(False)).to_numpy()
+        if planted is not None:
+            candidate = candidate & (tests["group"] == planted).to_numpy()
         p = tests["p_value"].to_numpy(dtype=np.float64)
         for size in family_sizes:
             extra = padding.uniform(size=max(0, (size or 0) - len(p)))

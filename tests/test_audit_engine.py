@@ -241,12 +241,15 @@ def test_save_load_round_trip(tmp_path, result):
         AuditResult.load(tmp_path)
 
 
-def test_audit_reads_a_predictions_folder(tmp_path, predictions):
+def test_audit_reads_a_predictions_folder_and_records_its_hashes(tmp_path, predictions):
+    meta = {"manifest_sha256": "a1" * 32, "signature": {"weights_sha256": "b2" * 32}}
     path = write_predictions(
-        tmp_path / "pred", predictions.table, features=predictions.features, meta={}
+        tmp_path / "pred", predictions.table, features=predictions.features, meta=meta
     )
     result = run_audit(path, n_boot=20, slices=["language"], metrics=["s2f_gender_agreement"])
     assert result.metrics == ["s2f_gender_agreement"]
+    assert result.summary["predictions"]["manifest_sha256"] == "a1" * 32
+    assert result.summary["model"]["weights_sha256"] == "b2" * 32
 
 
 def test_unknown_slice_column_is_an_input_error(predictions):
@@ -276,6 +279,7 @@ def test_non_finite_features_are_listed_or_excluded_on_request(predictions):
     result = run_audit(broken, n_boot=10, exclude_invalid=True, slices=["language"])
     overall = result.by_group("feature_cosine_score", "overall")
     assert overall["n_evaluated"].iloc[0] == len(predictions.table) - 2
+    assert result.summary["excluded_clips"] == ["c4", "c9"]
 
 
 def test_single_speaker_group_is_marked_without_interval(predictions):
@@ -443,3 +447,23 @@ def test_matched_recall_uses_one_gallery_size_and_leaves_out_small_groups():
     assert rows.loc["island", "n_evaluated"] == 0 and np.isnan(rows.loc["island", "value"])
     assert rows.loc["north", "n_evaluated"] == 180
     assert any("leaves out accent group(s) island" in n for n in result.summary["notes"])
+
+
+def test_minimum_of_speakers_counts_the_speakers_a_metric_evaluates(predictions):
+    table = predictions.table.copy()
+    es_speakers = table.loc[table["language"] == "es", "speaker_id"].unique()
+    blanked = table["speaker_id"].isin(es_speakers[5:])
+    table.loc[blanked, "s2f_age_years"] = np.nan
+    result = run_audit(Predictions(table), n_boot=50, min_speakers=20, slices=["language"])
+    age = result.by_group("s2f_age_error", "language").loc["es"]
+    assert (age["n_speakers"], age["n_speakers_evaluated"]) == (len(es_speakers), 5)
+    assert age["n_evaluated"] == 5 * 3
+    assert age["status"] == "insufficient" and np.isnan(age["p_adjusted"]) and not age["flag"]
+    gender = result.by_group("s2f_gender_agreement", "language").loc["es"]
+    assert gender["n_speakers_evaluated"] == len(es_speakers)
+    assert gender["status"] in {"ok", "reference"}
+
+
+def test_misspelt_reference_column_is_an_input_error(predictions):
+    with pytest.raises(InputError, match="reference column 'langauge' is not a sliced column"):
+        run_audit(predictions, n_boot=10, slices=["language"], reference={"langauge": "es"})
