@@ -46,3 +46,40 @@ def screenshot(driver: object, path: Path) -> Path:
     driver.save_screenshot(str(path))
     assert path.stat().st_size > 50_000
     return path
+
+
+PRINTED_PAGE_PX = 703
+"""Width of the printed text block in CSS pixels: A4 (210 mm) less the report's 12 mm
+``@page`` margins each side, at 96 px per inch (the narrower of A4 and US Letter)."""
+
+
+def tables_wider_than_print(driver: object, width: int = PRINTED_PAGE_PX) -> list[str]:
+    """Open folded tables, lay the page out as printed at ``width`` px, return every table
+    (caption or first header) that is wider than the page or scrolls sideways."""
+    driver.execute_script("window.dispatchEvent(new Event('beforeprint'))")
+    driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": 1000, "deviceScaleFactor": 1, "mobile": False},
+    )
+    try:
+        return driver.execute_script(
+            """
+            const page = document.documentElement.clientWidth;
+            const wide = [];
+            document.querySelectorAll('table').forEach(function (table) {
+              const wrap = table.closest('.table-wrap') || table.parentElement;
+              const box = table.getBoundingClientRect();
+              if (box.width === 0) { wide.push('hidden: ' + table.innerText.slice(0, 60)); }
+              else if (box.right > page + 0.5 || wrap.scrollWidth > wrap.clientWidth + 0.5) {
+                const name = table.caption ? table.caption.innerText : table.rows[0].innerText;
+                wide.push(Math.round(box.width) + ' px: ' + name.slice(0, 80));
+              }
+            });
+            if (document.documentElement.scrollWidth > page) { wide.push('the page scrolls'); }
+            return wide;
+            """
+        )
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        driver.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})

@@ -20,7 +20,7 @@ from tests.report_artifacts import (
     TINY_LANGUAGE,
     planted_predictions,
 )
-from tests.report_browser import assert_clean, outline, screenshot
+from tests.report_browser import assert_clean, outline, screenshot, tables_wider_than_print
 from tests.report_privacy import group_names, leaks, suppressed_rows
 
 METRIC = "s2f_gender_agreement"
@@ -137,6 +137,7 @@ def test_audit_report_in_chromium(audit_folder, tmp_path):
         assert not any(driver.execute_script(folded))
         driver.execute_script("window.dispatchEvent(new Event('beforeprint'))")
         assert all(driver.execute_script(folded))  # printed, every table is open
+        assert tables_wider_than_print(driver) == []  # printed, every table fits the page
         screenshot(driver, tmp_path / "audit_report.png")
 
 

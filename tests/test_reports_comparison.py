@@ -20,7 +20,7 @@ from tests.report_artifacts import (
     planted_predictions,
     retrained_predictions,
 )
-from tests.report_browser import assert_clean, outline, screenshot
+from tests.report_browser import assert_clean, outline, screenshot, tables_wider_than_print
 from tests.report_privacy import group_names, leaks, suppressed_rows
 
 SECTIONS = ["regressions", "disparities", "changes", "models", "method", "caveats", "ethics"]
@@ -92,6 +92,7 @@ def test_comparison_report_in_chromium(comparison_folder, tmp_path):
         rows = driver.find_elements("css selector", "#regressions tbody tr")
         assert "overall all" in rows[0].text  # overall first, then the largest group change
         assert f"ethnicity {REGRESSED_GROUP}" in rows[1].text
+        assert tables_wider_than_print(driver) == []  # printed, every table fits the page
         screenshot(driver, tmp_path / "comparison_report.png")
 
 

@@ -13,7 +13,7 @@ from reports.commands import BAD_REFERENCE_SHAPE, analysis_path
 from reports.dataset import dataset_report_html
 from tests.browser import chromium_page
 from tests.report_artifacts import HOSTILE, planted_manifest
-from tests.report_browser import assert_clean, outline, screenshot
+from tests.report_browser import assert_clean, outline, screenshot, tables_wider_than_print
 from tests.report_privacy import group_names, leaks, suppressed_rows
 
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
@@ -140,6 +140,7 @@ def test_dataset_report_in_chromium(rendered, tmp_path):
         cells = [c.text for c in driver.find_elements("css selector", "td")]
         assert HOSTILE in cells
         assert page.title.startswith("Dataset composition")
+        assert tables_wider_than_print(driver) == []  # printed, every table fits the page
         screenshot(driver, tmp_path / "dataset_report.png")
 
 
