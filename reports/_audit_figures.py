@@ -39,7 +39,9 @@ def groups_section(audit: AuditView) -> Markup:
         unit = audit.unit(metric)
         spec = audit.spec(metric)
         parts.append(Markup("<h3>{}</h3>").format(metric))
-        figure = figures.forest_plot(panels, metric=metric, unit=unit)
+        figure = figures.forest_plot(
+            panels, metric=metric, unit=unit, overall=overall_value(audit, metric)
+        )
         better = "higher" if spec["higher_is_better"] else "lower"
         parts.append(
             figure_html(
@@ -73,7 +75,11 @@ def family_grids(audit: AuditView) -> Markup:
             continue
         figures_html = Markup("").join(
             figure_html(
-                figures.forest_grid(chunk, slices=slices),
+                figures.forest_grid(
+                    chunk,
+                    slices=slices,
+                    overall={m: overall_value(audit, m) for m, _, _ in chunk},
+                ),
                 dpi=GRID_DPI,
                 tight=False,
                 alt=f"Forest plots of {', '.join(m for m, _, _ in chunk)} per group",
@@ -96,6 +102,13 @@ def family_grids(audit: AuditView) -> Markup:
         "slice. Every value is a row of <code>groups.parquet</code>.</p>"
     )
     return intro + Markup("").join(parts)
+
+
+def overall_value(audit: AuditView, metric: str) -> float | None:
+    """The metric over all clips (slice overall, group all), where the reference line of an
+    ``overall`` reference goes; None when that row is missing or suppressed."""
+    rows = audit.rows(metric, "overall")
+    return float(rows["value"].iloc[0]) if len(rows) else None
 
 
 def _single_slice_rows(audit: AuditView, metric: str, slices: list[str]) -> pd.DataFrame:

@@ -76,13 +76,20 @@ def _short(label: str, limit: int = LABEL_LIMIT) -> str:
 
 
 @plain_text
-def forest_plot(panels: Sequence[tuple[str, pd.DataFrame]], *, metric: str, unit: str) -> Figure:
+def forest_plot(
+    panels: Sequence[tuple[str, pd.DataFrame]],
+    *,
+    metric: str,
+    unit: str,
+    overall: float | None = None,
+) -> Figure:
     """One panel per slice: each group's value with its CI, the reference as a dashed line.
 
     Each frame holds ``group``, ``value``, ``ci_low``, ``ci_high``, ``status``, ``flag``
     and ``reference`` (the reference group's name or ``overall``), and may hold a row
-    for the reference group itself. Flagged groups are red, groups with insufficient
-    evidence hollow.
+    for the reference group itself. A panel whose reference is ``overall`` has no such
+    row: its dashed line is drawn at ``overall`` (the metric's value over all clips).
+    Flagged groups are red, groups with insufficient evidence hollow.
     """
     sizes = [max(len(frame), 1) for _, frame in panels]
     height = ROW_HEIGHT * sum(sizes) + 0.55 * len(panels) + 0.5
@@ -92,13 +99,15 @@ def forest_plot(panels: Sequence[tuple[str, pd.DataFrame]], *, metric: str, unit
     for index, (slice_name, frame) in enumerate(panels):
         axes = figure.add_subplot(grid[index], sharex=shared)
         shared = shared or axes
-        _forest_panel(axes, slice_name, frame)
+        _forest_panel(axes, slice_name, frame, overall=overall)
         axes.tick_params(labelbottom=index == len(panels) - 1)
     shared.figure.axes[-1].set_xlabel(f"{metric} ({unit})", fontsize=8, color=INK)
     return figure
 
 
-def _forest_panel(axes, slice_name: str, frame: pd.DataFrame) -> None:
+def _forest_panel(
+    axes, slice_name: str, frame: pd.DataFrame, *, overall: float | None = None
+) -> None:
     _style(axes)
     frame = frame.reset_index(drop=True)
     y = np.arange(len(frame))[::-1]
@@ -112,19 +121,40 @@ def _forest_panel(axes, slice_name: str, frame: pd.DataFrame) -> None:
         marker = "D" if row.status == "reference" else "o"
         face = "white" if insufficient else color
         axes.plot(row.value, position, marker, ms=5, mfc=face, mec=color, mew=1.3)
-    values = frame.loc[frame["status"] == "reference", "value"]
-    if len(values):
-        axes.axvline(float(values.iloc[0]), color=INK, lw=0.9, ls="--", alpha=0.7)
+    line = reference_line(frame, overall)
+    if line is not None:
+        axes.axvline(line, color=INK, lw=0.9, ls="--", alpha=0.7)
     axes.set_yticks(y, [_short(g) for g in frame["group"]])
     axes.set_ylim(-0.7, len(frame) - 0.3)
     title = slice_name if reference_name is None else f"{slice_name}  (reference: {reference_name})"
     axes.set_title(_short(title) if len(title) > 70 else title, fontsize=9, loc="left", color=INK)
 
 
+def reference_line(frame: pd.DataFrame, overall: float | None) -> float | None:
+    """Where a slice's dashed reference line goes: the reference group's value, or the
+    overall value when the slice's reference is ``overall``; None when neither is known."""
+    values = frame.loc[frame["status"] == "reference", "value"]
+    if len(values):
+        return float(values.iloc[0])
+    if (
+        overall is not None
+        and np.isfinite(overall)
+        and "reference" in frame
+        and (frame["reference"].dropna().astype(str) == OVERALL_REFERENCE).any()
+    ):
+        return float(overall)
+    return None
+
+
+OVERALL_REFERENCE = "overall"
+"""The ``reference`` of groups compared with the value over all clips (``--reference overall``)."""
+
+
 def forest_legend_note() -> str:
     return (
         "Dots: group value; bars: 95% speaker-clustered bootstrap interval; diamond and dashed "
-        "line: the reference group; red: flagged disparity; hollow: insufficient evidence."
+        "line: the reference group (dashed line only: the value over all clips, when the "
+        "reference is overall); red: flagged disparity; hollow: insufficient evidence."
     )
 
 
@@ -581,17 +611,22 @@ GRID_LABELS = 2.0
 
 @plain_text
 def forest_grid(
-    metrics: Sequence[tuple[str, str, pd.DataFrame]], *, slices: Sequence[str]
+    metrics: Sequence[tuple[str, str, pd.DataFrame]],
+    *,
+    slices: Sequence[str],
+    overall: Mapping[str, float] | None = None,
 ) -> Figure:
     """Small multiples: one compact forest plot per metric, side by side, groups shared.
 
     ``metrics`` holds ``(metric, unit, frame)``; each frame has the forest plot's columns
-    (``group``, ``value``, ``ci_low``, ``ci_high``, ``status``, ``flag``) and ``slice``.
-    Rows are the groups of ``slices`` in order (a thin rule between slices); each column
-    marks its reference group (diamond) and its value (dashed, per slice), flagged groups red,
-    groups with insufficient evidence hollow. Drawn with one axes per metric, margins
-    placed here (render with ``figure_html(..., tight=False)``).
+    (``group``, ``value``, ``ci_low``, ``ci_high``, ``status``, ``flag``, ``reference``)
+    and ``slice``. Rows are the groups of ``slices`` in order (a thin rule between slices);
+    each column marks its reference group (diamond) and its value (dashed, per slice), or,
+    for a slice whose reference is ``overall``, the metric's ``overall[metric]`` value
+    (dashed). Flagged groups are red, groups with insufficient evidence hollow. Drawn with
+    one axes per metric, margins placed here (render with ``figure_html(..., tight=False)``).
     """
+    overall = overall or {}
     rows = _grid_rows(metrics, slices)
     height = SMALL_ROW * (len(rows) + len(slices)) + 0.8
     width = GRID_LABELS + 1.55 * len(metrics)
@@ -635,10 +670,13 @@ def forest_grid(
             c=INK,
             zorder=4,
         )
-        for slice_name, part in reference.groupby("slice"):
-            span = [rows[(slice_name, g)] for g in frame.loc[frame["slice"] == slice_name, "group"]]
+        for slice_name, part in frame.groupby("slice", sort=False):
+            line = reference_line(part, overall.get(metric))
+            if line is None:
+                continue
+            span = [rows[(slice_name, g)] for g in part["group"]]
             axes.vlines(
-                float(part["value"].iloc[0]),
+                line,
                 min(span) - 0.4,
                 max(span) + 0.4,
                 colors=INK,

@@ -10,7 +10,9 @@ import pytest
 from audit.engine import run_audit
 from audit.result import AuditResult
 from audit.simulate import simulate_predictions
-from reports import render_audit_report
+from reports import _audit_figures, render_audit_report
+from reports import _figures as figures
+from reports._audit_view import AuditView
 from reports._format import difference_formatter, interval
 from reports.audit import audit_report_html
 from tests.browser import chromium_page
@@ -247,3 +249,38 @@ def test_audit_of_two_speakers_saves_and_renders_with_nothing_to_test(tmp_path):
     assert "0 disparities flagged" in text
     assert "No group has a recall@k value to plot." in text
     assert "No group has a correlation to plot." in text
+
+
+def test_reference_overall_forest_plots_draw_the_overall_value(monkeypatch):
+    """``--reference overall``: every panel of every forest plot has its dashed line at the
+    metric's overall value (groups.parquet slice overall, group all)."""
+    predictions = simulate_predictions(
+        {"group_a": 0.8, "group_b": 0.6}, speakers_per_group=40, clips_per_speaker=3
+    )
+    result = run_audit(predictions, n_boot=50, fairlearn_views=False, reference="overall")
+    assert not (result.groups["status"] == "reference").any()
+    drawn = []
+    for name in ("forest_plot", "forest_grid"):
+        original = getattr(figures, name)
+
+        def record(*args, _original=original, _name=name, **kwargs):
+            drawn.append((_name, args, kwargs, _original(*args, **kwargs)))
+            return drawn[-1][3]
+
+        monkeypatch.setattr(figures, name, record)
+    _audit_figures.groups_section(AuditView.of(result, privacy_k=5))
+    overall = result.groups[result.groups["slice"] == "overall"].set_index("metric")["value"]
+    plots = [(kw["metric"], fig) for name, _, kw, fig in drawn if name == "forest_plot"]
+    grids = [(args[0], fig) for name, args, _, fig in drawn if name == "forest_grid"]
+    assert plots and grids
+    for metric, figure in plots:
+        for axes in figure.axes:
+            dashed = [line for line in axes.lines if line.get_linestyle() == "--"]
+            assert len(dashed) == 1
+            assert dashed[0].get_xdata()[0] == pytest.approx(overall[metric])
+    for chunk, figure in grids:
+        for (metric, _, _), axes in zip(chunk, figure.axes, strict=True):
+            dashed = [c for c in axes.collections if c.get_linestyle()[0][1] is not None]
+            assert dashed
+            xs = [x for c in dashed for segment in c.get_segments() for x in segment[:, 0]]
+            assert xs == pytest.approx([overall[metric]] * len(xs))

@@ -56,6 +56,19 @@ def test_forest_plot_one_panel_per_slice_with_reference_line_and_flag_colour():
     assert "data:image/png;base64," in figure_html(figure, alt="x")  # math text stays literal
 
 
+def test_forest_plot_reference_overall_draws_the_overall_value_dashed():
+    """``--reference overall``: no group is the reference, the line is the overall value."""
+    gender = forest_rows(["female", "male"], [0.8, 0.6]).assign(reference="overall")
+    figure = figures.forest_plot(
+        [("gender", gender)], metric="s2f_gender_agreement", unit="proportion", overall=0.7
+    )
+    dashed = [line for line in figure.axes[0].lines if line.get_linestyle() == "--"]
+    assert len(dashed) == 1 and list(dashed[0].get_xdata()) == [0.7, 0.7]
+    assert not [line for line in figure.axes[0].lines if line.get_marker() == "D"]
+    unknown = figures.forest_plot([("gender", gender)], metric="m", unit="proportion")
+    assert not [line for line in unknown.axes[0].lines if line.get_linestyle() == "--"]
+
+
 def test_count_heatmap_marks_empty_thin_and_private_cells():
     matrix = pd.DataFrame([[0, 3], [12, 40]], index=["r1", "r2"], columns=["c1", "c2"])
     figure = figures.count_heatmap(
@@ -135,6 +148,23 @@ def test_forest_grid_one_axes_per_metric_with_rows_per_slice_group():
     assert len(references) == 2  # one dashed reference line per slice
     assert len(second.collections[1].get_offsets()) == 2  # m2 has the gender rows only
     assert "data:image/png;base64," in figure_html(figure, alt="x")  # math text stays literal
+
+
+def test_forest_grid_reference_overall_draws_each_metrics_overall_value_per_slice():
+    gender = forest_rows(["female", "male"], [0.8, 0.6]).assign(slice="gender")
+    ethnicity = forest_rows(["a", "b"], [0.7, 0.5]).assign(slice="ethnicity")
+    frame = pd.concat([gender, ethnicity], ignore_index=True).assign(reference="overall")
+    figure = figures.forest_grid(
+        [("m1", "proportion", frame), ("m2", "proportion", frame)],
+        slices=["gender", "ethnicity"],
+        overall={"m1": 0.65, "m2": 0.55},
+    )
+    for axes, expected in zip(figure.axes, (0.65, 0.55), strict=True):
+        dashed = [c for c in axes.collections if c.get_linestyle()[0][1] is not None]
+        assert len(dashed) == 2  # one per slice
+        for collection in dashed:
+            xs = {float(x) for segment in collection.get_segments() for x in segment[:, 0]}
+            assert xs == {expected}
 
 
 def test_share_bars_draw_no_bar_and_no_count_for_a_suppressed_group():
