@@ -5,7 +5,10 @@ Without the extra these tests fail with the one-line message naming it.
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -15,12 +18,29 @@ from PIL import Image
 from audit.cli import main
 from speech2face.backends import faces as faces_module
 from speech2face.backends._extras import MISSING_EXTRA, require_extra
-from speech2face.backends.face_table import build_faces_table, find_images, read_faces
+from speech2face.backends.face_table import (
+    build_faces_table,
+    find_images,
+    parts_dir,
+    read_faces,
+)
 from speech2face.backends.faces import FaceAnalyzer, load_rgb
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES
 from speech2face.errors import InputError
 from speech2face.manifest.load import load_manifest
 from tests.backend_fixtures import grace_hopper, portrait_dir
+
+
+class CountingAnalyzer(FaceAnalyzer):
+    """The real analyzer (models shared with ``inner``), counting the images it analyses."""
+
+    def __init__(self, inner):
+        self.__dict__.update(inner.__dict__)
+        self.images_seen = 0
+
+    def analyze(self, images):
+        self.images_seen += len(images)
+        return super().analyze(images)
 
 
 @pytest.fixture(scope="module")
@@ -159,15 +179,6 @@ def test_faces_command_writes_rows_and_reuses_unchanged_images(tmp_path, analyze
     assert table.loc[~ok, list(CRANIOFACIAL_MEASURES)].isna().all().all()
     assert set(table.loc[ok, "gender"]) <= {"female", "male"}
 
-    class CountingAnalyzer(FaceAnalyzer):
-        def __init__(self, inner):
-            self.__dict__.update(inner.__dict__)
-            self.images_seen = 0
-
-        def analyze(self, images):
-            self.images_seen += len(images)
-            return super().analyze(images)
-
     counting = CountingAnalyzer(analyzer)
     Image.new("RGB", (200, 200), (30, 30, 30)).save(folder / "blank.png")
     again = build_faces_table(find_images([folder]), analyzer=counting, out=out)
@@ -176,6 +187,57 @@ def test_faces_command_writes_rows_and_reuses_unchanged_images(tmp_path, analyze
         again.drop(columns=["landmarks", "descriptor"]).iloc[[0, 2, 3]],
         table.drop(columns=["landmarks", "descriptor"]).iloc[[0, 2, 3]],
     )
+
+
+def test_a_killed_run_resumes_from_its_parts_without_redoing_finished_images(tmp_path, analyzer):
+    # 12 files, each portrait's bytes plus one trailing byte: distinct hashes, same pixels
+    folder = tmp_path / "images"
+    folder.mkdir()
+    source = portrait_dir()
+    for i in range(12):
+        name = ("obama2", "biden")[i % 2]
+        (folder / f"{i:02d}_{name}.jpg").write_bytes(
+            (source / f"{name}.jpg").read_bytes() + bytes([i])
+        )
+    out = tmp_path / "faces.parquet"
+    parts = parts_dir(out)
+    command = "import sys; from audit.cli import main; sys.exit(main(sys.argv[1:]))"
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            command,
+            "faces",
+            str(folder),
+            "--out",
+            str(out),
+            "--batch-size",
+            "2",
+        ],
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 300
+    while not list(parts.glob("part-*.parquet")) and run.poll() is None:
+        assert time.monotonic() < deadline, "no part written in 300 s"
+        time.sleep(0.02)
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert run.returncode == -signal.SIGKILL and not out.exists()  # killed before the merge
+    finished = sum(len(read_faces(part)[0]) for part in parts.glob("part-*.parquet"))
+    assert 2 <= finished < 12
+
+    counting = CountingAnalyzer(analyzer)
+    table = build_faces_table(find_images([folder]), analyzer=counting, out=out, batch_size=2)
+    assert counting.images_seen == 12 - finished
+    assert not parts.exists()
+    assert list(table["image_path"]) == [str(p) for p in sorted(folder.iterdir())]
+    assert (table["status"] == "ok").all() and table["content_sha256"].is_unique
+    # rows from the killed run and from the resumed one agree: same pixels, same descriptor
+    _, descriptors = read_faces(out)
+    for parity in (0, 1):
+        np.testing.assert_allclose(
+            descriptors[parity::2], descriptors[parity::2][[0] * 6], atol=1e-6
+        )
 
 
 def test_missing_extra_is_one_line(monkeypatch, tmp_path, capsys):

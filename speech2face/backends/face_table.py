@@ -9,14 +9,20 @@ floats: x0, y0, …, x67, y67) and ``descriptor`` (128 floats). Rows without a
 face carry NaN there, never a dropped row.
 
 An image whose bytes and settings are unchanged since the table was last
-written is not analysed again; the table is rewritten after every batch, so
-an interrupted run resumes where it stopped.
+written is not analysed again. While a run is going, each finished batch is
+written once, as its own Parquet part in ``OUT.parts/`` (atomically, never
+rewritten); the table is assembled from the earlier table and the parts once,
+at the end, and the parts are then removed. A run that is killed leaves its
+parts behind, and the next run into the same ``OUT`` reuses them, so it
+analyses only the images that had not been finished. The cost per batch is
+constant, so a run is linear in the number of images.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -127,44 +133,63 @@ def build_faces_table(
     batch_size: int = 16,
     progress: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
-    """Analyse ``paths`` into ``out`` (Parquet), reusing rows of an earlier ``out``."""
+    """Analyse ``paths`` into ``out`` (Parquet), reusing rows of an earlier ``out`` or its parts."""
     key = analyzer.settings.key()
     hashes = [content_sha256(p) for p in paths]
-    done = _reusable_rows(out, key)
-    rows = {h: row for h, row in done.items() if h in set(hashes)}
-    todo = [(p, h) for p, h in zip(paths, hashes, strict=True) if h not in rows]
+    parts = parts_dir(out)
+    done = _reusable_rows(out, parts, key)
+    finished = set(done["content_sha256"])
+    todo = [(p, h) for p, h in zip(paths, hashes, strict=True) if h not in finished]
     if progress is not None:
         progress(len(paths) - len(todo))
+    tables = [done] if len(done) else []
+    number = _next_part_number(parts)
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
         analyses = analyzer.analyze([load_rgb(p) for p, _ in batch])
         fresh = analysis_rows(
             [p for p, _ in batch], analyses, hashes=[h for _, h in batch], key=key
         )
-        rows.update({h: fresh.iloc[[i]] for i, h in enumerate(fresh["content_sha256"])})
-        _write_atomic(_assemble(paths, hashes, rows), out)
+        _write_atomic(fresh, parts / f"part-{number:06d}.parquet")
+        number += 1
+        tables.append(fresh)
         if progress is not None:
             progress(len(batch))
-    table = _assemble(paths, hashes, rows)
+    table = _assemble(paths, hashes, pd.concat(tables, ignore_index=True))
     _write_atomic(table, out)
+    shutil.rmtree(parts, ignore_errors=True)
     return table
 
 
-def _reusable_rows(out: Path, key: str) -> dict[str, pd.DataFrame]:
-    if not out.is_file():
-        return {}
-    table, _ = read_faces(out)
-    table = table[table["settings_key"] == key]
-    return {h: table.iloc[[i]] for i, h in enumerate(table["content_sha256"])}
+def parts_dir(out: Path) -> Path:
+    """The folder of a run's per-batch parts: ``OUT.parts`` beside ``out``."""
+    return out.with_name(f"{out.name}.parts")
 
 
-def _assemble(paths: Sequence[Path], hashes: Sequence[str], rows: dict) -> pd.DataFrame:
-    """Rows in ``paths`` order (finished ones only), each with its current path."""
-    parts = []
-    for path, digest in zip(paths, hashes, strict=True):
-        if digest in rows:
-            parts.append(rows[digest].assign(image_path=str(path)))
-    return pd.concat(parts, ignore_index=True)[list(COLUMNS)]
+def _reusable_rows(out: Path, parts: Path, key: str) -> pd.DataFrame:
+    """Rows analysed with ``key`` in an earlier ``out`` and in leftover parts, one per hash."""
+    tables = [read_faces(out)[0]] if out.is_file() else []
+    if parts.is_dir():
+        tables += [read_faces(part)[0] for part in sorted(parts.glob("part-*.parquet"))]
+    tables = [table[table["settings_key"] == key] for table in tables]
+    if not tables:
+        return pd.DataFrame(columns=list(COLUMNS))
+    table = pd.concat(tables, ignore_index=True)
+    return table.drop_duplicates("content_sha256", keep="last")[list(COLUMNS)]
+
+
+def _next_part_number(parts: Path) -> int:
+    numbers = [int(p.stem.split("-")[1]) for p in parts.glob("part-*.parquet")]
+    return max(numbers, default=-1) + 1
+
+
+def _assemble(paths: Sequence[Path], hashes: Sequence[str], rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per path in ``paths`` order, each with its current path."""
+    rows = rows.drop_duplicates("content_sha256", keep="last")
+    position = pd.Series(np.arange(len(rows)), index=rows["content_sha256"].to_numpy())
+    table = rows.iloc[position.loc[list(hashes)].to_numpy()].reset_index(drop=True)
+    table["image_path"] = [str(path) for path in paths]
+    return table[list(COLUMNS)]
 
 
 def _write_atomic(table: pd.DataFrame, out: Path) -> None:
