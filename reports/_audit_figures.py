@@ -6,6 +6,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from reports import _figures as figures
+from reports import _format as fmt
 from reports._audit_view import (
     ATTRIBUTES,
     RECALL,
@@ -14,7 +15,7 @@ from reports._audit_view import (
     primary_metrics,
     recall_metrics,
 )
-from reports._page import figure_html
+from reports._page import figure_html, table_html
 
 MAX_CONFUSION_PANELS = 12
 GRID_COLUMNS = 4
@@ -337,18 +338,61 @@ def craniofacial_section(audit: AuditView) -> Markup:
 
 
 def duration_section(audit: AuditView) -> Markup:
-    """Where the other durations of the predictions went: a paired comparison of audits."""
+    """Which duration this audit covers, its headline values, and where the others are.
+
+    An audit artifact holds the rows of one duration only (``groups.parquet`` and
+    ``components.parquet``); ``audit.json`` lists the durations the predictions held. The
+    numbers of another duration, paired with these, are a comparison of two audits.
+    """
     duration = audit.summary.get("duration_s")
     available = audit.summary["predictions"].get("durations_s", [])
     others = [d for d in available if d != duration]
     if duration is None or not others:
         return Markup("")
     other = others[0]
-    return Markup(
-        "<p>This audit evaluates the {duration:g} s predictions; the predictions also hold "
-        "{others}. An audit evaluates one duration, so that no clip counts twice and every "
-        "number is one of the paper's. The paper's comparison of durations (its Table 4) is "
-        "the paired comparison of two audits of the same clips, per metric and group:</p>"
+    shown = ", ".join(f"{d:g} s" for d in others)
+    intro = Markup(
+        "<p><strong>Every number in this report is for the {duration:g} s clips.</strong> "
+        "The predictions also hold {others}, but this audit does not: an audit evaluates one "
+        "duration, so that no clip counts twice and every number is one of the paper's, and "
+        "its artifact (<code>groups.parquet</code>, <code>components.parquet</code>) keeps "
+        "only the {duration:g} s rows. This report therefore shows no {others} value. Below: "
+        "the headline metrics over all {duration:g} s clips, one side of the paper's "
+        "comparison of durations (its Table 4).</p>"
+    ).format(duration=duration, others=shown)
+    commands = Markup(
+        "<p>The {others} values, and the paired change per metric and group with its "
+        "interval, come from a second audit compared with this one "
+        "(<code>s2f compare</code>, whose report gives the paired changes):</p>"
         "<pre>s2f audit PREDICTIONS --duration {other:g} --out AUDIT_{other:g}S\n"
         "s2f compare AUDIT AUDIT_{other:g}S --out DURATIONS</pre>"
-    ).format(duration=duration, others=", ".join(f"{d:g} s" for d in others), other=other)
+    ).format(others=shown, other=other)
+    return intro + _headline_overall_table(audit, duration) + commands
+
+
+def _headline_overall_table(audit: AuditView, duration: float) -> Markup:
+    """The headline metrics over all clips of this audit's duration (units differ per row,
+    so values are shown as text)."""
+    rows = []
+    for metric in primary_metrics(audit):
+        overall = audit.rows(metric, "overall")
+        if not len(overall):
+            continue
+        row = overall.iloc[0]
+        unit = audit.unit(metric)
+        rows.append(
+            {
+                "metric": metric,
+                "speakers": row["n_speakers"],
+                "clips": row["n_clips"],
+                f"value at {duration:g} s": fmt.value_formatter(unit)(row["value"]),
+                "95% CI": fmt.interval(row["ci_low"], row["ci_high"], unit),
+            }
+        )
+    if not rows:
+        return Markup("")
+    return table_html(
+        pd.DataFrame(rows),
+        formats={"clips": fmt.count, "speakers": fmt.count},
+        caption=f"groups.parquet rows with slice = overall ({duration:g} s clips)",
+    )

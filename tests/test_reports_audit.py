@@ -13,7 +13,7 @@ from audit.simulate import simulate_predictions
 from reports import _audit_figures, render_audit_report
 from reports import _figures as figures
 from reports._audit_view import AuditView
-from reports._format import difference_formatter, interval
+from reports._format import difference_formatter, interval, value_formatter
 from reports.audit import audit_report_html
 from tests.browser import chromium_page
 from tests.report_artifacts import (
@@ -153,6 +153,24 @@ def test_header_names_the_evaluated_duration_and_the_other_one(audit_folder, htm
     )
     duration = html[html.index('<section id="duration">') : html.index('<section id="caveats">')]
     assert "s2f audit PREDICTIONS --duration 3 --out AUDIT_3S" in duration
+    assert "s2f compare AUDIT AUDIT_3S --out DURATIONS" in duration
+    assert "Every number in this report is for the 6 s clips." in duration
+    assert "This report therefore shows no 3 s value." in duration
+
+
+def test_duration_section_gives_the_headline_values_of_the_audited_duration(audit_folder, html):
+    """The 6 s column of a durations table: each headline metric over all clips, with its CI."""
+    result = AuditResult.load(audit_folder)
+    duration = html[html.index('<section id="duration">') : html.index('<section id="caveats">')]
+    assert '<th scope="col">value at 6 s</th>' in duration
+    specs = {m["name"]: m for m in result.summary["metrics"]}
+    overall = result.groups[result.groups["slice"] == "overall"].set_index("metric")
+    for metric in ("s2f_gender_agreement", "feature_cosine_score"):
+        row, unit = overall.loc[metric], specs[metric]["unit"]
+        found = re.search(rf"<tr><td>{metric}</td>.*?</tr>", duration).group(0)
+        assert f">{value_formatter(unit)(row['value'])}<" in found
+        assert interval(row["ci_low"], row["ci_high"], unit) in found
+        assert f">{row['n_speakers']}<" in found
 
 
 def test_header_without_a_recorded_duration_says_nothing_of_it(audit_folder):
