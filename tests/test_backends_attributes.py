@@ -103,3 +103,18 @@ def test_label_column_must_exist(tmp_path):
         train_attribute_classifier(
             manifest=manifest, faces=faces, out=tmp_path / "x.pkl", label="skin_tone"
         )
+
+
+def test_val_rows_fit_when_there_is_a_test_split_and_measure_when_there_is_none(tmp_path):
+    manifest, faces = _write_labelled_faces(tmp_path, n=300, separation=4.0)
+    frame = pd.read_parquet(manifest)
+    frame["split"] = np.repeat(["train", "val", "test"], 100)
+    frame.to_parquet(manifest)
+    with_test = train_attribute_classifier(manifest=manifest, faces=faces, out=tmp_path / "a.pkl")
+    assert (with_test.held_out, with_test.n_train, with_test.n_test) == ("test", 198, 100)
+    assert "trained on 198 train+val, tested on 100 test" in with_test.summary()
+    frame[frame["split"] != "test"].to_parquet(manifest)
+    without = train_attribute_classifier(manifest=manifest, faces=faces, out=tmp_path / "b.pkl")
+    assert (without.held_out, without.n_train, without.n_test) == ("val", 98, 100)
+    assert "trained on 98 train, tested on 100 val (no test split)" in without.summary()
+    assert without.balanced_accuracy_score > 0.6  # chance is 0.25; 98 faces fit 128 dimensions

@@ -54,10 +54,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train an ethnicity classifier on labelled face descriptors (FairFace, UTKFace)",
         description=(
             "Fit a classifier from 128-D face descriptors (s2f faces) to a label column of a "
-            "face manifest (s2f import fairface|utkface); report held-out accuracy per class."
+            "face manifest (s2f import fairface|utkface); report held-out accuracy per class. "
+            "With test rows, train+val fit and test measures; without (FairFace ships only "
+            "train and val labels), train fits and val measures."
         ),
     )
-    train.add_argument("--manifest", required=True, type=Path, help="face manifest")
+    train.add_argument(
+        "--manifest",
+        required=True,
+        type=Path,
+        action="append",
+        help="face manifest; repeat to combine several (FairFace's train and val imports)",
+    )
     train.add_argument("--faces", required=True, type=Path, help="faces table of its images")
     train.add_argument("--out", required=True, type=Path, help="classifier file (.joblib)")
     train.add_argument("--label", default="ethnicity", help="manifest column to predict")

@@ -3,9 +3,12 @@
 No pretrained ethnicity model ships in any registry package, so ethnicity for
 real faces comes from the user's labels or from this classifier, trained on a
 labelled face manifest (``s2f import fairface|utkface``) joined to its faces
-table (``s2f faces``) by image path. Rows without a face or with an
-``unknown`` label are left out of training and counted. The manifest's
-``train`` (and ``val``) rows fit the model; its ``test`` rows measure it.
+table (``s2f faces``) by image path; several manifests (FairFace's train and
+val imports) may be given together. Rows without a face or with an
+``unknown`` label are left out of training and counted. When there are
+``test`` rows, the ``train`` and ``val`` rows fit the model and the ``test``
+rows measure it; FairFace ships no test labels, so without ``test`` rows the
+``train`` rows fit it and the ``val`` rows measure it (the summary says so).
 Its errors inherit the labelled set's: FairFace's annotators' categories and
 balance, UTKFace's automatic labels; say so wherever its labels are used.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from speech2face.backends.face_table import read_faces
+from speech2face.backends.faces import DESCRIPTOR_DIM
 from speech2face.errors import InputError
 from speech2face.manifest.io import read_manifest, resolve_path
 from speech2face.manifest.schema import FACE_PATH, SPLIT
@@ -34,7 +39,10 @@ from speech2face.vocabulary import UNKNOWN
 MODELS = ("logistic", "mlp")
 NO_LABEL_COLUMN = "{path}: no column {column!r} to train on"
 NO_FACE_COLUMN = "{path}: not a face manifest (no {column!r} column)"
-TOO_FEW = "{path}: need labelled faces in both train and test splits; found {train} and {test}"
+TOO_FEW = (
+    "{path}: need labelled faces to fit and to hold out: train (and val) rows with test rows, "
+    "or train rows with val rows; found {train} train, {val} val, {test} test"
+)
 ONE_CLASS = "{path}: column {column!r} has one class among the training faces; need two or more"
 
 
@@ -50,13 +58,18 @@ class AttributeTraining:
     n_skipped: int
     balanced_accuracy_score: float
     recall_by_class: dict[str, float]
+    held_out: str = "test"
+    """The split measured: ``test``, or ``val`` when there were no test rows."""
 
     def summary(self) -> str:
         recalls = ", ".join(f"{name} {value:.2f}" for name, value in self.recall_by_class.items())
+        fitted = "train" if self.held_out == "val" else "train+val"
+        tested = "val (no test split)" if self.held_out == "val" else "test"
         return (
-            f"{self.out}: {self.label} from face descriptors; trained on {self.n_train}, "
-            f"tested on {self.n_test} ({self.n_skipped} without face or label skipped); "
-            f"balanced accuracy {self.balanced_accuracy_score:.3f}; recall {recalls}"
+            f"{self.out}: {self.label} from face descriptors; trained on {self.n_train} "
+            f"{fitted}, tested on {self.n_test} {tested} ({self.n_skipped} without face or "
+            f"label skipped); balanced accuracy {self.balanced_accuracy_score:.3f}; "
+            f"recall {recalls}"
         )
 
 
@@ -100,20 +113,29 @@ def make_classifier(model: str, *, seed: int) -> Pipeline:
 
 def train_attribute_classifier(
     *,
-    manifest: str | os.PathLike,
+    manifest: str | os.PathLike | Sequence[str | os.PathLike],
     faces: str | os.PathLike,
     out: str | os.PathLike,
     label: str = "ethnicity",
     model: str = "logistic",
     seed: int = 0,
 ) -> AttributeTraining:
-    """Fit on the train/val faces, measure on the test faces, save to ``out`` atomically."""
-    x, y, splits, skipped = labelled_descriptors(manifest, faces, label=label)
-    train, test = np.isin(splits, ("train", "val")), splits == "test"
+    """Fit on the train/val faces, measure on the test faces (else train on train, measure
+    on val), save to ``out`` atomically; ``manifest`` may be several manifests."""
+    manifests = [manifest] if isinstance(manifest, str | os.PathLike) else list(manifest)
+    parts = [labelled_descriptors(m, faces, label=label) for m in manifests]
+    x = np.concatenate([part[0] for part in parts]).reshape(-1, DESCRIPTOR_DIM)
+    y, splits = (np.concatenate([part[i] for part in parts]) for i in (1, 2))
+    skipped = sum(part[3] for part in parts)
+    named = ", ".join(str(m) for m in manifests)
+    held_out = "test" if (splits == "test").any() else "val"
+    train = np.isin(splits, ("train", "val")) if held_out == "test" else splits == "train"
+    test = splits == held_out
     if not train.any() or not test.any():
-        raise InputError(TOO_FEW.format(path=manifest, train=train.sum(), test=test.sum()))
+        counts = {split: int((splits == split).sum()) for split in ("train", "val", "test")}
+        raise InputError(TOO_FEW.format(path=named, **counts))
     if len(set(y[train])) < 2:
-        raise InputError(ONE_CLASS.format(path=manifest, column=label))
+        raise InputError(ONE_CLASS.format(path=named, column=label))
     classifier = make_classifier(model, seed=seed).fit(x[train], y[train])
     predicted = classifier.predict(x[test])
     classes = tuple(str(c) for c in classifier.classes_)
@@ -129,6 +151,7 @@ def train_attribute_classifier(
         n_skipped=skipped,
         balanced_accuracy_score=float(balanced_accuracy_score(y[test], predicted)),
         recall_by_class=dict(zip(classes, map(float, recalls), strict=True)),
+        held_out=held_out,
     )
 
 
