@@ -1,9 +1,10 @@
 """The comparison report: paired changes of retrained models against a baseline.
 
 Regressions first, then which disparities shrank, grew or stayed, then the paired
-change of each metric per group with its interval. Every number is read from
-``comparison.json`` / ``changes.parquet`` and shown with its (model, metric, slice,
-group) keys.
+change of each metric per group with its interval: plotted for the headline and
+regressed metrics, tabulated (one folded table per metric) for every metric and group.
+Every number is read from ``comparison.json`` / ``changes.parquet`` and shown with its
+(model, metric, slice, group) keys.
 """
 
 from __future__ import annotations
@@ -65,7 +66,11 @@ def comparison_report_html(
     sections = [
         Section("regressions", "Regressions", _regressions(changes)),
         Section("disparities", "Disparities: shrank, grew or stayed", _disparities(changes)),
-        Section("changes", "Paired change per group", _change_plots(changes, models)),
+        Section(
+            "changes",
+            "Paired change per group",
+            _change_plots(changes, models) + _every_change(changes),
+        ),
         Section("models", "Models compared", _models(summary)),
         Section("method", "How changes were tested", _method(summary, privacy_k)),
         Section("caveats", "Caveats", caveats_section(limits)),
@@ -187,7 +192,9 @@ def _findings(changes: pd.DataFrame, summary: dict) -> list[str]:
     return out
 
 
-def _change_table(rows: pd.DataFrame, *, caption: str) -> Markup:
+def _change_table(rows: pd.DataFrame, *, caption: str, with_metric: bool = True) -> Markup:
+    """Paired changes with their keys; ``with_metric`` False leaves out the metric column
+    (a table of one metric, named in its caption)."""
     units = [metric_unit(m) for m in rows["metric"]]
     value = [fmt.value_formatter(u) for u in units]
     difference = [fmt.difference_formatter(u) for u in units]
@@ -229,6 +236,8 @@ def _change_table(rows: pd.DataFrame, *, caption: str) -> Markup:
             ],
         }
     )
+    if not with_metric:
+        display = display.drop(columns="metric")
     changes = iter([f(d) for f, d in zip(difference, rows["delta"], strict=True)])
     return table_html(
         display,
@@ -305,6 +314,39 @@ def _disparities(changes: pd.DataFrame) -> Markup:
         if len(moved) > MAX_ROWS:
             parts.append(_folded(moved.iloc[MAX_ROWS:], "more disparities that moved"))
     return Markup("").join(parts)
+
+
+def _every_change(changes: pd.DataFrame) -> Markup:
+    """Every shown (model, slice, group) row of each metric, one folded table per metric:
+    the plots above show one-column slices of some metrics only."""
+    parts = []
+    for metric, rows in changes.groupby("metric", sort=False):
+        rows = _ordered(rows.sort_values(["model"], kind="stable"))
+        worse = int((rows["regression"] | rows["gap_widened"]).sum())
+        parts.append(
+            Markup(
+                "<details><summary>Table: {} for every group and intersection ({} rows{})"
+                "</summary>{}</details>"
+            ).format(
+                metric,
+                len(rows),
+                f", {worse} regression(s) or widened gap(s)" if worse else "",
+                _change_table(
+                    rows,
+                    caption=f"changes.parquet rows with metric = {metric}",
+                    with_metric=False,
+                ),
+            )
+        )
+    if not parts:
+        return Markup("")
+    intro = Markup(
+        "<h3>Every paired change</h3><p>One folded table per metric (fold open; printed, "
+        "all are open): every model, slice, group and intersection not suppressed for "
+        "privacy, overall first, then one-column slices, then intersections, each by the size "
+        "of the change. Every number is a row of <code>changes.parquet</code>.</p>"
+    )
+    return intro + Markup("").join(parts)
 
 
 def _change_plots(changes: pd.DataFrame, models: list[dict]) -> Markup:

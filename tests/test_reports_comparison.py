@@ -6,12 +6,13 @@ import dataclasses
 import re
 
 import pytest
+from markupsafe import escape
 
 from audit.compare import ComparisonResult, compare_audits
 from audit.engine import run_audit
 from reports import render_comparison_report
 from reports._format import difference_formatter, interval
-from reports.comparison import comparison_report_html
+from reports.comparison import comparison_report_html, metric_unit
 from tests.browser import chromium_page
 from tests.report_artifacts import (
     HOSTILE,
@@ -80,6 +81,31 @@ def test_unchanged_group_is_not_a_regression_and_tiny_group_is_not_shown(html):
     assert not any('"badge flag">regression<' in row for row in rows)
     assert f"<td>{TINY_LANGUAGE}</td>" not in html
     assert HOSTILE not in html and "&lt;script&gt;" in html
+
+
+def test_every_shown_change_is_tabulated_per_metric_with_its_interval(comparison_folder, html):
+    """Not only regressions and moved gaps: each metric has a folded table of every group's
+    paired change (f2f_gender_agreement has no figure and no regression, but its table)."""
+    changes = ComparisonResult.load(comparison_folder).changes
+    shown = changes[changes["n_speakers"] >= 5]
+    section = html[html.index('<section id="changes">') : html.index('<section id="models">')]
+    for metric, rows in shown.groupby("metric"):
+        start = section.index(f"<caption>changes.parquet rows with metric = {metric}</caption>")
+        table = section[start : section.index("</table>", start)]
+        summary = section[:start].rsplit("<summary>", 1)[1]
+        assert summary.startswith(f"Table: {metric} for every group and intersection")
+        assert table.count("<tr><td") == len(rows)  # every row, overall and intersections too
+        unit = metric_unit(metric)
+        for row in rows.itertuples():
+            found = re.search(
+                rf"<tr><td[^>]*>{row.model}</td><td>{re.escape(str(escape(row.slice)))}</td>"
+                rf"<td>{re.escape(str(escape(row.group)))}</td>.*?</tr>",
+                table,
+            ).group(0)
+            assert f'data-value="{row.delta}"' in found
+            ci = interval(row.delta_ci_low, row.delta_ci_high, unit, signed=True)
+            assert ci in found
+    assert section.count("<details><summary>Table: ") == shown["metric"].nunique()
 
 
 @pytest.mark.browser
