@@ -67,7 +67,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="face manifest; repeat to combine several (FairFace's train and val imports)",
     )
     train.add_argument("--faces", required=True, type=Path, help="faces table of its images")
-    train.add_argument("--out", required=True, type=Path, help="classifier file (.joblib)")
+    train.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="classifier file, a Python pickle (.pkl); loading a pickle runs code, so load only "
+        "files you made",
+    )
     train.add_argument("--label", default="ethnicity", help="manifest column to predict")
     train.add_argument("--model", choices=("logistic", "mlp"), default="logistic")
     train.add_argument("--seed", type=int, default=0)
