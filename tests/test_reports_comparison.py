@@ -7,6 +7,7 @@ import re
 
 import pytest
 from markupsafe import escape
+from selenium.common.exceptions import NoAlertPresentException
 
 from audit.compare import ComparisonResult, compare_audits
 from audit.engine import run_audit
@@ -118,7 +119,14 @@ def test_comparison_report_in_chromium(comparison_folder, tmp_path):
         rows = driver.find_elements("css selector", "#regressions tbody tr")
         assert "overall all" in rows[0].text  # overall first, then the largest group change
         assert f"ethnicity {REGRESSED_GROUP}" in rows[1].text
+        assert page.title == f"Comparison: planted-{HOSTILE} vs retrained"
+        models = [c.text for c in driver.find_elements("css selector", "#models td")]
+        assert f"planted-{HOSTILE}" in models  # the hostile model id, shown as text
         assert tables_wider_than_print(driver) == []  # printed, every table fits the page
+        groups = [c.text for c in driver.find_elements("css selector", "#changes td")]
+        assert HOSTILE in groups  # the hostile language group, as cell text of an open table
+        with pytest.raises(NoAlertPresentException):
+            driver.switch_to.alert  # noqa: B018 - the hostile name ran no script
         screenshot(driver, tmp_path / "comparison_report.png")
 
 
