@@ -6,9 +6,11 @@ Without the extra these tests fail with the one-line message naming it.
 from __future__ import annotations
 
 import signal
+import struct
 import subprocess
 import sys
 import time
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -144,6 +146,38 @@ def test_no_face_several_faces_and_unreadable_are_rows(analyzer, portraits):
     assert (none.status, none.n_faces) == ("no_face", 0)
     assert np.isnan(none.descriptor).all() and none.gender is None
     assert unreadable.status == "unreadable"
+
+
+def _huge_png(path, width, height):
+    """A valid, fully encoded 1-bit white PNG of ``width`` × ``height`` (a few kB on disk)."""
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    row = b"\x00" + b"\xff" * ((width + 7) // 8)
+    compressor = zlib.compressobj(9)
+    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+
+
+def test_an_image_over_the_decompression_bomb_limit_is_an_unreadable_row(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    side = 14_000  # 196 Mpx, over Pillow's 2 × MAX_IMAGE_PIXELS (179 Mpx)
+    _huge_png(folder / "huge.png", side, side)
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(folder / "huge.png")
+    assert load_rgb(folder / "huge.png") is None
+    Image.new("RGB", (200, 200), (90, 90, 90)).save(folder / "blank.png")
+    out = tmp_path / "faces.parquet"
+    assert main(["faces", str(folder), "--out", str(out)]) == 0
+    table, _ = read_faces(out)
+    assert list(table["status"]) == ["no_face", "unreadable"]  # blank.png, huge.png
 
 
 def test_grace_hopper_is_labelled_male(analyzer):

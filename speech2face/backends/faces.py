@@ -123,11 +123,15 @@ def face_model_path(role: str) -> Path:
 
 
 def load_rgb(path: str | Path) -> np.ndarray | None:
-    """An image file as an RGB uint8 array (EXIF rotation applied), or None if unreadable."""
+    """An image file as an RGB uint8 array (EXIF rotation applied), or None if unreadable.
+
+    An image over Pillow's decompression-bomb limit (``2 × Image.MAX_IMAGE_PIXELS``, about
+    179 Mpx) is unreadable too: Pillow refuses it before decoding anything.
+    """
     try:
         with Image.open(path) as image:
             return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError):
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):
         return None
 
 
