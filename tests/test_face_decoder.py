@@ -16,6 +16,7 @@ from speech2face.models.face_decoder import (
 )
 from speech2face.training.faces import (
     FaceDecoderTrainingConfig,
+    averaged_reconstructions,
     load_face_model,
     save_face_model,
     synthetic_face_set,
@@ -104,3 +105,42 @@ def test_decoder_training_reduces_loss_and_predicts_landmarks(canonical, tmp_pat
         load_face_model(path, kind="face_decoder")
     with pytest.raises(InputError, match="not found"):
         load_face_model(tmp_path / "absent.pt", kind="face_decoder")
+
+
+def test_averaged_reconstructions_decode_cell_means_with_the_cells_labels():
+    torch.manual_seed(0)
+    decoder = FaceDecoder(FaceDecoderConfig(feature_dim=8, hidden_dim=16, image_size=32))
+    decoder.first_layer.bias.data.normal_()  # an untrained decoder, but not a constant one
+    features = np.random.default_rng(0).standard_normal((6, 8)).astype(np.float32)
+    labels = {
+        "genders": ["female", "female", "female", "male", "male", "female"],
+        "ages": [21.0, 28.0, 25.0, 44.0, 33.0, 61.0],
+        "ethnicities": ["group_a"] * 3 + ["group_b"] * 3,
+    }
+    alone = averaged_reconstructions(
+        decoder, features, views_per_face=2, group_sizes=(1,), **labels
+    )
+    decoded = decoder.decode(torch.from_numpy(features))[0]
+    expected = (decoded.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    np.testing.assert_array_equal(alone.images, np.repeat(expected, 2, axis=0))
+    assert list(alone.genders) == list(np.repeat(labels["genders"], 2))
+    np.testing.assert_array_equal(alone.ages, np.repeat(labels["ages"], 2))
+
+    mixed = averaged_reconstructions(
+        decoder, features, views_per_face=8, group_sizes=(4,), **labels
+    )
+    assert mixed.images.shape == (48, 32, 32, 3)
+    assert list(mixed.ethnicities) == list(np.repeat(labels["ethnicities"], 8))
+    # Faces 0-2 share a cell (female, group_a, twenties): their means stay in the decade;
+    # faces 3-5 each have a cell of their own, so averaging changes nothing.
+    assert ((mixed.ages[:24] >= 21) & (mixed.ages[:24] <= 28)).all()
+    assert len(np.unique(mixed.ages[:24])) > 1
+    np.testing.assert_array_equal(mixed.ages[24:], np.repeat(labels["ages"][3:], 8))
+    np.testing.assert_array_equal(mixed.images[24:], np.repeat(expected[3:], 8, axis=0))
+    assert not np.array_equal(mixed.images[:8], np.repeat(expected[:1], 8, axis=0))
+    none = averaged_reconstructions(decoder, features, views_per_face=0, **labels)
+    assert none.images.shape == (0, 32, 32, 3) and len(none.genders) == 0
+    with pytest.raises(InputError, match="genders"):
+        averaged_reconstructions(
+            decoder, features, views_per_face=1, **{**labels, "genders": ["female"]}
+        )

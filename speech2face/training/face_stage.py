@@ -36,6 +36,7 @@ from speech2face.training.faces import (
     AttributeTrainingConfig,
     FaceDecoderTrainingConfig,
     FaceEncoderTrainingConfig,
+    averaged_reconstructions,
     load_face_model,
     save_face_model,
     synthetic_face_set,
@@ -74,6 +75,10 @@ class FaceStageConfig:
     extra_identities: int = 200
     """Freshly rendered people (not in the corpus) added to the train speakers."""
     extra_renders_per_identity: int = 4
+    reconstruction_views: int = 3
+    """Decoder reconstructions per training face (alone or averaged within its demographic
+    cell, :func:`averaged_reconstructions`) added to the attribute classifier's images;
+    0: renders only."""
 
 
 @dataclass(frozen=True)
@@ -209,6 +214,9 @@ class _FaceTrainingSet:
     ethnicities: np.ndarray
     canonical: np.ndarray
     canonical_identities: np.ndarray
+    canonical_genders: np.ndarray
+    canonical_ages: np.ndarray
+    canonical_ethnicities: np.ndarray
     landmarks: np.ndarray
 
 
@@ -245,6 +253,7 @@ def corpus_face_set(manifest: Path, *, extra_identities: int, extra_renders: int
     views = np.concatenate([canonical, varied])
     view_ids = np.concatenate([np.asarray(speaker_ids, dtype=object), varied_ids])
     truth = speakers.loc[view_ids]
+    canonical_truth = speakers.loc[speaker_ids]
     face_set = _FaceTrainingSet(
         varied=views,
         identities=view_ids,
@@ -253,6 +262,9 @@ def corpus_face_set(manifest: Path, *, extra_identities: int, extra_renders: int
         ethnicities=truth["ethnicity"].to_numpy(dtype=object),
         canonical=canonical,
         canonical_identities=np.asarray(speaker_ids, dtype=object),
+        canonical_genders=canonical_truth["gender"].to_numpy(dtype=object),
+        canonical_ages=canonical_truth["age"].to_numpy(dtype=np.float32),
+        canonical_ethnicities=canonical_truth["ethnicity"].to_numpy(dtype=object),
         landmarks=landmarks,
     )
     if extra_identities == 0:
@@ -274,6 +286,9 @@ def corpus_face_set(manifest: Path, *, extra_identities: int, extra_renders: int
         ethnicities=np.concatenate([face_set.ethnicities, extra.ethnicities[extra_view_index]]),
         canonical=np.concatenate([canonical, extra.canonical_images]),
         canonical_identities=np.concatenate([face_set.canonical_identities, extra_ids]),
+        canonical_genders=np.concatenate([face_set.canonical_genders, extra.genders]),
+        canonical_ages=np.concatenate([face_set.canonical_ages, extra.ages.astype(np.float32)]),
+        canonical_ethnicities=np.concatenate([face_set.canonical_ethnicities, extra.ethnicities]),
         landmarks=np.concatenate([landmarks, extra.canonical_landmarks.astype(np.float32)]),
     )
 
@@ -295,11 +310,20 @@ def _train_models(manifest: Path, staging: Path, seed: int, config: FaceStageCon
         features, data.canonical, data.landmarks, config=config.decoder, seed=seed
     )
     save_face_model(decoder, staging / MODEL_FILES["face_decoder"])
+    reconstructions = averaged_reconstructions(
+        decoder,
+        features,
+        genders=data.canonical_genders,
+        ages=data.canonical_ages,
+        ethnicities=data.canonical_ethnicities,
+        views_per_face=config.reconstruction_views,
+        seed=seed,
+    )
     classifier = train_attribute_classifier(
-        data.varied,
-        genders=data.genders,
-        ages=data.ages,
-        ethnicities=data.ethnicities,
+        np.concatenate([data.varied, reconstructions.images]),
+        genders=np.concatenate([data.genders, reconstructions.genders]),
+        ages=np.concatenate([data.ages, reconstructions.ages]),
+        ethnicities=np.concatenate([data.ethnicities, reconstructions.ethnicities]),
         config=config.attributes,
         seed=seed,
     )

@@ -43,7 +43,7 @@ from speech2face.models.face_encoder import (
     load_vggface,
 )
 from speech2face.synth.faces import render_face, sample_face_params, sample_variation
-from speech2face.vocabulary import SYNTHETIC_ETHNICITIES, UNKNOWN
+from speech2face.vocabulary import AGE_DECADE_EDGES, SYNTHETIC_ETHNICITIES, UNKNOWN
 
 FACE_MODEL_FORMAT = 1
 MODEL_CLASSES: dict[str, tuple[type[nn.Module], type]] = {
@@ -261,6 +261,70 @@ def train_face_decoder(
         model.loss_history = _fit(model, len(inputs), batch_loss, config, seed, "face decoder")
     model.preset = config.preset
     return model.eval()
+
+
+@dataclass(frozen=True)
+class LabelledFaces:
+    """Face images ``(N, S, S, 3)`` uint8 with their gender, age (years) and ethnicity."""
+
+    images: np.ndarray
+    genders: np.ndarray
+    ages: np.ndarray
+    ethnicities: np.ndarray
+
+
+@torch.no_grad()
+def averaged_reconstructions(
+    decoder: FaceDecoder,
+    features: np.ndarray,
+    *,
+    genders: Sequence[str],
+    ages: Sequence[float],
+    ethnicities: Sequence[str],
+    views_per_face: int,
+    group_sizes: Sequence[int] = (1, 2, 4, 8, 16),
+    seed: int = 0,
+) -> LabelledFaces:
+    """Decoder reconstructions of face features averaged within a demographic cell.
+
+    For each face, ``views_per_face`` times: draw a group size from ``group_sizes``, average
+    the face's feature with that many minus one others of its gender, ethnicity and age
+    decade (drawn with replacement), and decode the mean. Size 1 is the F2F reconstruction
+    itself; larger sizes give the average-looking faces that a regression from the voice
+    decodes to, labelled with the cell's gender and ethnicity and the mean age. Training
+    the attribute classifier on them as well as on renders lets it read the decoder's
+    output, not only sharp renders.
+    """
+    genders, ethnicities = np.asarray(genders, dtype=object), np.asarray(ethnicities, dtype=object)
+    ages, features = np.asarray(ages, np.float64), np.asarray(features, np.float32)
+    for name, values in (("genders", genders), ("ages", ages), ("ethnicities", ethnicities)):
+        _check_length(name, values, len(features))
+    decades = np.digitize(ages, AGE_DECADE_EDGES)
+    cells = [f"{g}|{e}|{d}" for g, e, d in zip(genders, ethnicities, decades, strict=True)]
+    _, cell_index = np.unique(np.asarray(cells, dtype=object), return_inverse=True)
+    members = [np.flatnonzero(cell_index == c) for c in range(cell_index.max() + 1)]
+    rng = np.random.default_rng(seed)
+    rows, means, mean_ages = [], [], []
+    for face in np.repeat(np.arange(len(features)), views_per_face):
+        partners = rng.choice(members[cell_index[face]], size=rng.choice(group_sizes) - 1)
+        chosen = np.concatenate([[face], partners])
+        rows.append(face)
+        means.append(features[chosen].mean(0))
+        mean_ages.append(ages[chosen].mean())
+    stacked = torch.as_tensor(np.asarray(means, np.float32)).reshape(-1, features.shape[1])
+    size = decoder.config.image_size
+    images = torch.cat(
+        [torch.zeros(0, 3, size, size)]
+        + [decoder.decode(stacked[i : i + 256])[0] for i in range(0, len(stacked), 256)]
+    )
+    as_uint8 = (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+    rows = np.asarray(rows, dtype=np.int64)
+    return LabelledFaces(
+        images=as_uint8,
+        genders=genders[rows],
+        ages=np.asarray(mean_ages, np.float32),
+        ethnicities=ethnicities[rows],
+    )
 
 
 def train_attribute_classifier(
