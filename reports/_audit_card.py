@@ -139,9 +139,16 @@ def data_section(audit: AuditView, dataset_report: str | None) -> Markup:
                     else ("insufficient" if group in slice_["insufficient"] else "ok"),
                 }
             )
+    frame = pd.DataFrame(rows)
+    if len(frame):
+        counted = frame.assign(n_speakers=frame["speakers"].fillna(1.0))
+        withheld = fmt.protected(counted, by=["slice"], privacy_k=audit.privacy_k)
+        withheld &= frame["speakers"].notna().to_numpy()
+        for column in ("speakers", "clips"):
+            frame[column] = frame[column].astype(float).where(~withheld, fmt.WITHHELD)
     small = hidden_count(audit.privacy_k)
     table = table_html(
-        pd.DataFrame(rows),
+        frame,
         formats={"speakers": small, "clips": small},
         badges={"evidence": fmt.badge},
         caption="Speakers and clips per group (keys: slice, group of groups.parquet)",
@@ -294,7 +301,7 @@ def _disparity_table(audit: AuditView, rows: pd.DataFrame, *, caption: str) -> M
             "slice": rows["slice"],
             "group": rows["group"],
             "reference": rows["reference"],
-            "speakers": rows["n_speakers"],
+            "speakers": audit.shown_counts(rows, "n_speakers"),
             "value": [
                 fmt.value_formatter(audit.unit(m))(v)
                 for m, v in zip(rows["metric"], rows["value"], strict=True)
@@ -324,7 +331,7 @@ def _disparity_table(audit: AuditView, rows: pd.DataFrame, *, caption: str) -> M
         formats={
             "difference": lambda _: next(formatted),
             "p (adjusted)": fmt.p_value,
-            "speakers": fmt.count,
+            "speakers": fmt.private_count(audit.privacy_k),
         },
         badges={"status": fmt.badge},
         caption=caption,

@@ -42,7 +42,22 @@ class AuditView:
     def of(cls, result: AuditResult, privacy_k: int) -> AuditView:
         groups = result.groups.copy()
         groups["suppressed"] = fmt.is_suppressed(groups["n_speakers"], privacy_k)
+        groups["withheld"] = fmt.protected(
+            groups, by=["metric", "slice"], privacy_k=privacy_k
+        ) & ~groups["suppressed"].to_numpy(dtype=bool)
         return cls(result=result, privacy_k=privacy_k, groups=groups)
+
+    @functools.cached_property
+    def _withheld(self) -> set[tuple[str, str, str]]:
+        rows = self.groups[self.groups["withheld"]]
+        return set(zip(rows["metric"], rows["slice"], rows["group"], strict=True))
+
+    def shown_counts(self, rows: pd.DataFrame, column: str) -> pd.Series:
+        """``rows[column]`` (a count) with :data:`~reports._format.WITHHELD` where the
+        (metric, slice, group) is withheld by complementary suppression."""
+        keys = zip(rows["metric"], rows["slice"], rows["group"], strict=True)
+        withheld = pd.Series([key in self._withheld for key in keys], index=rows.index)
+        return rows[column].astype(float).where(~withheld, fmt.WITHHELD)
 
     @functools.cached_property
     def _positions(self) -> dict[tuple[str, str], Any]:
@@ -100,7 +115,7 @@ def visible_flags(audit: AuditView) -> pd.DataFrame:
 
 
 def hidden_count(privacy_k: int):
-    return lambda v: fmt.count(v) if fmt.finite(v) else f"< {privacy_k}"
+    return fmt.private_count(privacy_k)
 
 
 def primary_metrics(audit: AuditView) -> list[str]:
@@ -139,8 +154,8 @@ def metric_table(audit: AuditView, metric: str) -> Markup:
         {
             "slice": rows["slice"],
             "group": rows["group"],
-            "speakers": rows["n_speakers"].where(~hidden),
-            "clips": rows["n_clips"].where(~hidden),
+            "speakers": audit.shown_counts(rows, "n_speakers").where(~hidden),
+            "clips": audit.shown_counts(rows, "n_clips").where(~hidden),
             "value": rows["value"].where(~hidden),
             "95% CI": [
                 "–" if h else fmt.interval(lo, hi, unit)
@@ -162,8 +177,8 @@ def metric_table(audit: AuditView, metric: str) -> Markup:
     table = table_html(
         display,
         formats={
-            "speakers": hidden_count(audit.privacy_k),
-            "clips": hidden_count(audit.privacy_k),
+            "speakers": fmt.private_count(audit.privacy_k),
+            "clips": fmt.private_count(audit.privacy_k),
             "value": fmt.value_formatter(unit),
             "difference": fmt.difference_formatter(unit),
             "p (adjusted)": fmt.p_value,

@@ -77,7 +77,7 @@ def _short(label: str, limit: int = LABEL_LIMIT) -> str:
 
 @plain_text
 def forest_plot(
-    panels: Sequence[tuple[str, pd.DataFrame]],
+    panels: Sequence[tuple[str, pd.DataFrame] | tuple[str, pd.DataFrame, pd.DataFrame]],
     *,
     metric: str,
     unit: str,
@@ -160,7 +160,7 @@ def forest_legend_note() -> str:
 
 @plain_text
 def count_heatmap(
-    panels: Sequence[tuple[str, pd.DataFrame]],
+    panels: Sequence[tuple[str, pd.DataFrame] | tuple[str, pd.DataFrame, pd.DataFrame]],
     *,
     min_speakers: int,
     privacy_k: int,
@@ -171,21 +171,34 @@ def count_heatmap(
 
     Each frame is a rows × columns matrix of speaker counts. Empty cells are hatched
     and say "empty"; thin cells (below ``min_speakers``) have an amber border; cells
-    below ``privacy_k`` show "<k" instead of their count.
+    below ``privacy_k`` show "<k" instead of their count. An optional third item per
+    panel, a boolean matrix of the same shape, marks cells withheld by complementary
+    suppression: uncoloured, they say "withheld".
     """
     n_rows, n_columns = panels[0][1].shape
     width = min(3.2 + 0.62 * n_columns * len(panels), 11)
     figure = _figure(width, 0.9 + 0.36 * n_rows)
     axes_list = figure.subplots(1, len(panels), squeeze=False, gridspec_kw={"wspace": 0.35})[0]
-    top = max(float(frame.to_numpy().max()) for _, frame in panels) or 1.0
-    for axes, (split, frame) in zip(axes_list, panels, strict=True):
+    masks = [
+        panel[2].to_numpy(dtype=bool) if len(panel) > 2 else np.zeros(panel[1].shape, bool)
+        for panel in panels
+    ]
+    top = max(
+        float(np.where(mask, 0, panel[1].to_numpy(dtype=float)).max())
+        for panel, mask in zip(panels, masks, strict=True)
+    )
+    top = top or 1.0
+    for axes, panel, withheld in zip(axes_list, panels, masks, strict=True):
+        split, frame = panel[0], panel[1]
         values = frame.to_numpy(dtype=float)
-        shown = np.where((values > 0) & (values < privacy_k), np.nan, values)
+        shown = np.where(((values > 0) & (values < privacy_k)) | withheld, np.nan, values)
         axes.imshow(shown, cmap="Blues", vmin=0, vmax=top, aspect="auto")
         for (i, j), count in np.ndenumerate(values):
             if count == 0:
                 axes.add_patch(_cell_patch(i, j, hatch="///", edge=MUTED))
                 text, color = "empty", MUTED
+            elif withheld[i, j]:
+                text, color = "withheld", MUTED
             else:
                 text = f"<{privacy_k}" if count < privacy_k else f"{int(count)}"
                 color = "white" if count > 0.6 * top else INK
@@ -233,7 +246,12 @@ def share_bars(frame: pd.DataFrame, *, column: str, privacy_k: int) -> Figure:
         part = frame[frame["split"] == split].set_index("group").reindex(groups)
         shares = part["speaker_share"].to_numpy(dtype=float)
         hidden = (part["n_speakers"] > 0) & (part["n_speakers"] < privacy_k)
-        shares = np.where(hidden.to_numpy(), np.nan, shares)
+        withheld = (
+            part["withheld"].fillna(False).astype(bool)
+            if "withheld" in part
+            else pd.Series(False, index=part.index)
+        )
+        shares = np.where((hidden | withheld).to_numpy(), np.nan, shares)
         offset = (index - (len(splits) - 1) / 2) * height
         axes.barh(
             y - offset,
@@ -246,6 +264,8 @@ def share_bars(frame: pd.DataFrame, *, column: str, privacy_k: int) -> Figure:
             axes.text(
                 0.3, position, f"< {privacy_k} speakers", va="center", fontsize=6.5, color=MUTED
             )
+        for position in (y - offset)[withheld.to_numpy()]:
+            axes.text(0.3, position, "withheld", va="center", fontsize=6.5, color=MUTED)
     axes.set_yticks(y, [_short(g) for g in groups])
     axes.set_xlabel(f"share of speakers (%) by {column}", fontsize=8)
     axes.legend(

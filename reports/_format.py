@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
@@ -13,6 +14,8 @@ from speech2face.vocabulary import AGE_DECADES
 PRIVACY_K = 5
 """Default privacy threshold: groups with fewer speakers (but not none) are suppressed."""
 SUPPRESSED = "suppressed"
+WITHHELD = -1.0
+"""Stands for a count withheld by complementary suppression (shown as "withheld")."""
 BADGES = {
     "flag": "flag",
     "flagged": "flag",
@@ -57,6 +60,65 @@ def badge(value: object) -> str | None:
 def is_suppressed(n_speakers: pd.Series, privacy_k: int) -> pd.Series:
     """Groups with some speakers but fewer than ``privacy_k``: their numbers are not shown."""
     return (n_speakers > 0) & (n_speakers < privacy_k)
+
+
+def protected(
+    frame: pd.DataFrame,
+    *,
+    by: Sequence[str],
+    privacy_k: int,
+    n: str = "n_speakers",
+    group: str = "group",
+) -> np.ndarray:
+    """Rows whose counts are not shown: below ``privacy_k`` speakers, or withheld so that
+    those cannot be recovered by subtraction (complementary suppression).
+
+    A *line* is a set of rows whose counts add up to a number the reader knows: the
+    groups of one slice (keys ``by``) add up to the slice total, and the cells of an
+    intersection that share all but one of their values (``a & b`` with ``a`` fixed)
+    add up to that value's own group. In every line holding a suppressed row, the
+    smallest shown non-empty rows are withheld too until at least two rows are hidden
+    and the hidden rows hold at least ``privacy_k`` speakers together; lines are
+    re-checked until nothing changes, as a withheld cell can break another line.
+    """
+    values = frame[n].to_numpy(dtype=float)
+    hidden = (values > 0) & (values < privacy_k)
+    if not hidden.any():
+        return hidden
+    base = [tuple(row) for row in frame[list(by)].astype(str).to_numpy()]
+    parts = [str(g).split(" & ") for g in frame[group]]
+    lines: dict[tuple, list[int]] = {}
+    for index, (key, values_of) in enumerate(zip(base, parts, strict=True)):
+        lines.setdefault((key, None), []).append(index)
+        if len(values_of) > 1:
+            for j in range(len(values_of)):
+                rest = tuple(values_of[:j] + values_of[j + 1 :])
+                lines.setdefault((key, j, rest), []).append(index)
+    members = [np.asarray(rows) for rows in lines.values() if len(rows) > 1]
+    changed = True
+    while changed:
+        changed = False
+        for rows in members:
+            while hidden[rows].any() and (
+                hidden[rows].sum() < 2 or values[rows][hidden[rows]].sum() < privacy_k
+            ):
+                candidates = rows[~hidden[rows] & (values[rows] > 0)]
+                if not len(candidates):
+                    break
+                hidden[candidates[np.argmin(values[candidates])]] = True
+                changed = True
+    return hidden
+
+
+def private_count(privacy_k: int) -> Callable[[object], str]:
+    """Counts with suppression: NaN is below the threshold, :data:`WITHHELD` is withheld."""
+
+    def shown(value: object) -> str:
+        if value == WITHHELD:
+            return "withheld"
+        return count(value) if finite(value) else f"< {privacy_k}"
+
+    return shown
 
 
 def finite(value: object) -> bool:

@@ -26,7 +26,10 @@ ETHICS = Markup(
     "slicing are coarse, partly inferred, and not the self-identity of the people in the "
     "data; treat them as a lens on model behaviour, not as facts about anyone.</p>"
     "<p>Groups with fewer speakers than the privacy threshold are suppressed in tables and "
-    "figures.</p>"
+    "figures. So that their counts cannot be recovered by subtraction from a total and the "
+    "other groups, the speaker and clip counts of the next-smallest groups of the same "
+    "slice (or row or column of an intersection) are <em>withheld</em> too, until at least "
+    "two groups and k speakers are hidden together (complementary suppression).</p>"
 )
 
 NOT_RECORDED = Markup(

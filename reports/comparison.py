@@ -60,6 +60,10 @@ def comparison_report_html(
     summary = comparison.summary
     limits = _limits(comparison, privacy_k)
     changes = _classified(comparison.changes, summary["tests"]["alpha"])
+    by = [c for c in ("model", "metric", "slice") if c in changes.columns]
+    withheld = fmt.protected(changes, by=by, privacy_k=privacy_k)
+    withheld &= ~fmt.is_suppressed(changes["n_speakers"], privacy_k).to_numpy()
+    changes = changes.assign(withheld=withheld)
     changes = changes[~fmt.is_suppressed(changes["n_speakers"], privacy_k)]
     changes = changes[changes["n_speakers"] > 0].reset_index(drop=True)
     models = summary["models"]
@@ -204,7 +208,7 @@ def _change_table(rows: pd.DataFrame, *, caption: str, with_metric: bool = True)
             "metric": rows["metric"],
             "slice": rows["slice"],
             "group": rows["group"],
-            "speakers": rows["n_speakers"],
+            "speakers": rows["n_speakers"].astype(float).where(~rows["withheld"], fmt.WITHHELD),
             "baseline → candidate": [
                 f"{f(a)} → {f(b)}"
                 for f, a, b in zip(value, rows["value_baseline"], rows["value"], strict=True)
@@ -241,7 +245,11 @@ def _change_table(rows: pd.DataFrame, *, caption: str, with_metric: bool = True)
     changes = iter([f(d) for f, d in zip(difference, rows["delta"], strict=True)])
     return table_html(
         display,
-        formats={"p (adj.)": fmt.p_value, "speakers": fmt.count, "change": lambda _: next(changes)},
+        formats={
+            "p (adj.)": fmt.p_value,
+            "speakers": fmt.private_count(privacy_k=0),
+            "change": lambda _: next(changes),
+        },
         badges={"outcome": fmt.badge},
         caption=caption,
     )

@@ -76,15 +76,43 @@ def dataset_report_html(
         kind="Dataset report",
         source=source,
         sections=sections,
-        findings=findings_for(analysis, privacy_k=privacy_k),
+        findings=_private_findings(
+            findings_for(analysis, privacy_k=privacy_k), counts[counts["withheld"]]
+        ),
     )
+
+
+def _private_findings(findings: list[str], withheld: pd.DataFrame) -> list[str]:
+    """Findings without those naming a group withheld by complementary suppression (they
+    would give its share or detectable difference, and so its count), said once."""
+    names = list(zip(withheld["slice"], withheld["group"], strict=True))
+    kept = [f for f in findings if not any(s in f and g in f for s, g in names)]
+    if len(kept) < len(findings):
+        kept.append(
+            f"{len(findings) - len(kept)} finding(s) left out: they would show the numbers "
+            "of a group withheld so that a group below the privacy threshold cannot be "
+            "recovered by subtraction."
+        )
+    return kept
+
+
+PRIVACY_NOTE = Markup(
+    "<p><strong>Privacy.</strong> A group with fewer speakers than the threshold shows "
+    "<code>&lt; k</code> instead of its counts, shares and detectable difference. So that "
+    "these cannot be recovered by subtracting the other groups from a total (complementary "
+    "suppression), wherever a slice, or a row or column of an intersection, would hide only "
+    "one group or fewer than k speakers in all, the next-smallest groups are "
+    "<em>withheld</em> too; findings naming a withheld group are left out.</p>"
+)
 
 
 def _private_counts(counts: pd.DataFrame, privacy_k: int) -> pd.DataFrame:
     """Counts with the numbers of groups below the privacy threshold removed."""
     counts = counts.copy()
-    hidden = fmt.is_suppressed(counts["n_speakers"], privacy_k)
+    hidden = fmt.is_suppressed(counts["n_speakers"], privacy_k).to_numpy()
+    withheld = fmt.protected(counts, by=["split", "slice"], privacy_k=privacy_k) & ~hidden
     counts["suppressed"] = hidden
+    counts["withheld"] = withheld
     for column in (
         "n_clips",
         "n_speakers",
@@ -92,7 +120,8 @@ def _private_counts(counts: pd.DataFrame, privacy_k: int) -> pd.DataFrame:
         "speaker_share",
         "min_detectable_difference",
     ):
-        counts[column] = counts[column].astype(float).where(~hidden)
+        values = counts[column].astype(float).where(~hidden)
+        counts[column] = values.where(~withheld, fmt.WITHHELD)
     counts["status"] = counts["status"].where(~hidden, fmt.SUPPRESSED)
     return counts
 
@@ -134,22 +163,23 @@ def _counts_table(rows: pd.DataFrame, privacy_k: int, *, caption: str) -> Markup
             "detectable difference": rows["min_detectable_difference"],
         }
     )
-    small = _small(privacy_k)
+    small = fmt.private_count(privacy_k)
     return table_html(
         display,
         formats={
             "speakers": small,
             "clips": small,
-            "speaker share": lambda v: fmt.share(v) if fmt.finite(v) else "–",
-            "detectable difference": _points,
+            "speaker share": _withheld(fmt.share),
+            "detectable difference": _withheld(_points),
         },
         badges={"status": fmt.badge},
         caption=caption,
     )
 
 
-def _small(privacy_k: int):
-    return lambda v: fmt.count(v) if fmt.finite(v) else f"< {privacy_k}"
+def _withheld(formatter):
+    """``formatter``, but "withheld" for a value withheld by complementary suppression."""
+    return lambda v: "withheld" if v == fmt.WITHHELD else formatter(v)
 
 
 def _points(value: object) -> str:
@@ -166,13 +196,16 @@ def _composition(analysis: DatasetAnalysis, counts: pd.DataFrame, privacy_k: int
         Markup(
             "<p>Share of speakers of each group, per split. Status <em>thin</em>: fewer than "
             "{} speakers (too few to audit); <em>suppressed</em>: fewer than {} (privacy "
-            "threshold; numbers not shown).</p>"
+            "threshold; numbers not shown); <em>withheld</em>: shown in neither table nor "
+            "chart, so that a suppressed group's numbers cannot be recovered by "
+            "subtraction.</p>"
         ).format(analysis.settings["min_speakers"], privacy_k)
     ]
     for column in analysis.settings["columns"]:
         rows = single[(single["slice"] == column) & single["split"].isin(splits)]
         if rows.empty:
             continue
+        rows = rows.assign(withheld=private.loc[rows.index, "withheld"])
         parts.append(Markup("<h3>{}</h3>").format(column))
         parts.append(
             figure_html(
@@ -195,6 +228,7 @@ def _composition(analysis: DatasetAnalysis, counts: pd.DataFrame, privacy_k: int
 
 def _intersections(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
     counts = analysis.counts
+    private = _private_counts(counts, privacy_k)
     pairs = counts[counts["order"] == 2]
     if pairs.empty:
         return Markup("")
@@ -203,8 +237,10 @@ def _intersections(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
         Markup(
             "<p>Speakers per cell of each two-column intersection. <strong>Hatched</strong>: "
             "empty (no speaker at all); <strong>amber border</strong>: thin (fewer than {} "
-            "speakers, too few to audit); <code>&lt;{}</code>: below the privacy threshold. "
-            "Empty intersections are listed, never dropped.</p>"
+            "speakers, too few to audit); <code>&lt;{}</code>: below the privacy threshold; "
+            "<em>withheld</em>: not shown so that a cell below it cannot be recovered from "
+            "its row, its column or the group totals. Empty intersections are listed, never "
+            "dropped.</p>"
         ).format(analysis.settings["min_speakers"], privacy_k)
     ]
     for slice_name in dict.fromkeys(pairs["slice"]):
@@ -218,7 +254,11 @@ def _intersections(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
             matrix = matrix.reindex(
                 index=fmt.group_order(matrix.index), columns=fmt.group_order(matrix.columns)
             )
-            panels.append((split, matrix.fillna(0)))
+            withheld = pd.crosstab(
+                labels[0], labels[1], values=private.loc[cells.index, "withheld"], aggfunc="any"
+            )
+            withheld = withheld.reindex(index=matrix.index, columns=matrix.columns)
+            panels.append((split, matrix.fillna(0), withheld.fillna(False).astype(bool)))
         parts.append(Markup("<h3>{}</h3>").format(slice_name))
         parts.append(
             figure_html(
@@ -241,12 +281,11 @@ def _intersections(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
 
 
 def _suppressed(analysis: DatasetAnalysis, privacy_k: int) -> pd.Series:
-    """Whether each (split, slice, group) is below the privacy threshold (but not empty)."""
+    """Whether each (split, slice, group) is below the privacy threshold (but not empty)
+    or withheld so that one below it cannot be recovered by subtraction."""
     counts = analysis.counts
-    hidden = fmt.is_suppressed(counts["n_speakers"], privacy_k)
-    return pd.Series(
-        hidden.to_numpy(), index=pd.MultiIndex.from_frame(counts[["split", "slice", "group"]])
-    )
+    hidden = fmt.protected(counts, by=["split", "slice"], privacy_k=privacy_k)
+    return pd.Series(hidden, index=pd.MultiIndex.from_frame(counts[["split", "slice", "group"]]))
 
 
 def _hide(frame: pd.DataFrame, hidden: pd.Series, *, group: str, columns: list[str]):
@@ -383,10 +422,15 @@ def _language(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
         return Markup("")
     display = frame.copy()
     value_columns = [c for c in display.columns if c != "language"]
+    cells = display.melt(id_vars="language", value_vars=value_columns, var_name="ethnicity")
+    cells["group"] = cells["language"].astype(str) + " & " + cells["ethnicity"].astype(str)
+    hidden = fmt.is_suppressed(cells["value"].astype(float), privacy_k).to_numpy()
+    withheld = fmt.protected(cells, by=[], privacy_k=privacy_k, n="value") & ~hidden
+    values = cells["value"].astype(float).where(~hidden).where(~withheld, fmt.WITHHELD)
+    shown = cells.assign(value=values).pivot(index="language", columns="ethnicity", values="value")
     for column in value_columns:
-        values = display[column].astype(float)
-        display[column] = values.where(~fmt.is_suppressed(values, privacy_k))
-    small = _small(privacy_k)
+        display[column] = display["language"].map(shown[column])
+    small = fmt.private_count(privacy_k)
     return Markup(
         "<p>Speakers per spoken language (rows) and ethnicity (columns), all splits: a "
         "language spoken by one ethnicity only confounds the two.</p>"
@@ -443,6 +487,7 @@ def _power(analysis: DatasetAnalysis, counts: pd.DataFrame, privacy_k: int) -> M
         split=split, alpha=settings["alpha"], power=settings["power"], base=settings["base_rate"]
     )
     shown = rows.dropna(subset=["min_detectable_difference"])
+    shown = shown[shown["min_detectable_difference"] != fmt.WITHHELD]
     figure = Markup("")
     if len(shown):
         figure = figure_html(
@@ -464,7 +509,7 @@ def _method(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
         "{order}; a missing value is the explicit group <code>unknown</code>. A speaker whose "
         "clips fall in two groups counts in both. Thin: fewer than {min_speakers} speakers. "
         "Minimum detectable difference: <code>{formula}</code> with n counted in speakers. "
-        "Privacy threshold: {k} speakers.</p>"
+        "Privacy threshold: {k} speakers.</p>" + PRIVACY_NOTE
     ).format(
         columns=", ".join(settings["columns"]),
         order=settings["intersections"],

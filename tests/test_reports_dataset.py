@@ -160,3 +160,55 @@ def test_no_number_of_a_suppressed_group_appears_anywhere(rendered):
     assert "with fewer than 5 test speakers" in finding
     unfiltered = "".join(f"<li>{escape(f)}</li>" for f in findings_for(analysis, privacy_k=1))
     assert any("'3' in 'with 3 test speakers" in leak for leak in leaks(unfiltered, hidden))
+
+
+def test_a_lone_suppressed_group_cannot_be_recovered_by_subtraction(rendered):
+    """test/ethnicity hides only group_d (3 speakers): the next-smallest group (the hostile
+    name, 6) is withheld too, so the split total minus the groups shown is 9, not 3."""
+    analysis = DatasetAnalysis.load(analysis_path(rendered))
+    html = dataset_report_html(analysis, source="m.parquet")
+    assert "&lt; 5" in _row(html, "test", "ethnicity", "group_d")
+    hostile = _row(html, "test", "ethnicity", re.escape(ESCAPED))
+    assert "withheld" in hostile and 'data-value="6' not in hostile and "18" not in hostile
+    counts = analysis.counts
+    test = counts[(counts["split"] == "test") & (counts["slice"] == "ethnicity")]
+    shown = {"speakers": 0, "clips": 0}
+    hidden = 0
+    for group in test["group"]:
+        row = _row(html, "test", "ethnicity", re.escape(str(escape(group))))
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+        if cells[3].replace(",", "").isdigit():
+            shown["speakers"] += int(cells[3].replace(",", ""))
+            shown["clips"] += int(cells[4].replace(",", ""))
+        else:
+            hidden += 1
+    assert hidden >= 2
+    total = test[["n_speakers", "n_clips"]].sum()
+    assert total["n_speakers"] - shown["speakers"] == 9  # group_d's 3 with the hostile 6
+    assert total["n_clips"] - shown["clips"] == 27
+    # the share chart and the findings give no number for the withheld group either
+    assert all(ESCAPED not in f or "test" not in f for f in re.findall(r"<li>.*?</li>", html))
+
+
+def test_complementary_suppression_covers_rows_and_columns_of_intersections():
+    """One small cell of a 2 × 2 intersection: its row, its column and its slice each hide
+    a second cell, and lines are re-checked until every one hides two or none."""
+    import pandas as pd
+
+    from reports._format import protected
+
+    cells = pd.DataFrame(
+        {
+            "slice": ["gender & age"] * 4 + ["gender"] * 2,
+            "group": ["f & 20", "f & 30", "m & 20", "m & 30", "f", "m"],
+            "n_speakers": [2, 50, 40, 60, 52, 100],
+        }
+    )
+    hidden = protected(cells, by=["slice"], privacy_k=5)
+    assert hidden.tolist() == [True, True, True, True, False, False]
+    single = pd.DataFrame({"slice": ["g"] * 3, "group": ["a", "b", "c"], "n_speakers": [3, 2, 9]})
+    # two groups below k hide only 5 speakers together: still one more (the smallest shown)
+    assert protected(single, by=["slice"], privacy_k=6).tolist() == [True, True, True]
+    assert protected(single, by=["slice"], privacy_k=5).tolist() == [True, True, False]
+    none = single.assign(n_speakers=[30, 20, 0])
+    assert not protected(none, by=["slice"], privacy_k=5).any()
