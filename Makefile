@@ -4,10 +4,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test lint bench clean
 
-$(STAMP): pyproject.toml constraints.txt
+# No step compiles C: --only-binary webrtcvad fails the install, instead of building, if
+# anything asks for webrtcvad again (webrtcvad-wheels provides the module prebuilt), and
+# Resemblyzer, whose metadata asks for it, is installed with --no-deps.
+$(STAMP): pyproject.toml constraints.txt requirements-nodeps.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev,faces,voices]'
+	$(PY) -m pip install --quiet --only-binary webrtcvad -c constraints.txt -e '.[dev,faces,voices]'
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(PY) -c 'import resemblyzer, webrtcvad'
 	touch $(STAMP)
 
 setup: $(STAMP)

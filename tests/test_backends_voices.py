@@ -8,6 +8,8 @@ loader. Without the extra these tests fail with the one-line message naming it.
 from __future__ import annotations
 
 import sys
+import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,7 +116,33 @@ def test_missing_extra_is_one_line(monkeypatch):
     voices._resemblyzer.cache_clear()
     monkeypatch.setitem(sys.modules, "resemblyzer", None)
     try:
-        with pytest.raises(InputError, match=r"install speech2face-audit\[voices\]$"):
+        with pytest.raises(
+            InputError,
+            match=r"install speech2face-audit\[voices\], "
+            r"then `pip install --no-deps resemblyzer==0\.1\.4`$",
+        ):
             voices.load_ge2e()
     finally:
         voices._resemblyzer.cache_clear()
+
+
+def test_the_missing_extra_message_names_the_pin_the_setup_installs_without_deps():
+    # Makefile/CI install requirements-nodeps.txt with --no-deps after the extras; the
+    # one-line message must name that same pin, and no extra may ask for resemblyzer,
+    # whose metadata would pull webrtcvad's C build back in
+    root = Path(__file__).resolve().parents[1]
+    pins = [
+        line
+        for line in (root / "requirements-nodeps.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert pins == ["resemblyzer==0.1.4"]
+    assert f"`pip install --no-deps {pins[0]}`" == voices.RESEMBLYZER_STEP
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    named = {
+        req.split("=")[0].split(">")[0].split("<")[0] for reqs in extras.values() for req in reqs
+    }
+    assert not named & {"resemblyzer", "webrtcvad"} and "webrtcvad-wheels" in named
+    assert "--no-deps -r requirements-nodeps.txt" in (root / "Makefile").read_text()

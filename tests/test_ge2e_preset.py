@@ -140,7 +140,8 @@ def test_without_the_voices_extra_ge2e_training_is_one_line(tmp_path, monkeypatc
         voices._resemblyzer.cache_clear()
     err = capsys.readouterr().err.strip()
     assert err.endswith(
-        "GE2E speaker embeddings needs 'resemblyzer': install speech2face-audit[voices]"
+        "GE2E speaker embeddings needs 'resemblyzer': install speech2face-audit[voices], "
+        "then `pip install --no-deps resemblyzer==0.1.4`"
     )
     assert len(err.splitlines()) == 1
 

@@ -10,11 +10,15 @@ from speech2face.errors import InputError
 MISSING_EXTRA = "{feature} needs {module!r}: install speech2face-audit[{extra}]"
 
 
-def require_extra(module: str, extra: str, *, feature: str | None = None) -> ModuleType:
-    """``module`` imported, or an :class:`InputError` naming the extra that provides it."""
+def require_extra(
+    module: str, extra: str, *, feature: str | None = None, then: str | None = None
+) -> ModuleType:
+    """``module`` imported, or an :class:`InputError` naming the extra that provides it.
+
+    ``then``: a second install step the extra needs (appended to the one line).
+    """
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise InputError(
-            MISSING_EXTRA.format(feature=feature or module, module=module, extra=extra)
-        ) from None
+        message = MISSING_EXTRA.format(feature=feature or module, module=module, extra=extra)
+        raise InputError(message + (f", then {then}" if then else "")) from None

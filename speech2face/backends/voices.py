@@ -38,10 +38,17 @@ WINDOWS_PER_SECOND = 1.3
 TARGET_DBFS = -30.0
 
 
+RESEMBLYZER_STEP = "`pip install --no-deps resemblyzer==0.1.4`"
+"""Resemblyzer is not in the extra: its metadata asks for ``webrtcvad``, a C build, whose module
+the extra's ``webrtcvad-wheels`` ships prebuilt; ``--no-deps`` installs it without that build."""
+
+
 @cache
 def _resemblyzer():
     require_extra("webrtcvad", EXTRA, feature="GE2E speaker embeddings")
-    return require_extra("resemblyzer", EXTRA, feature="GE2E speaker embeddings")
+    return require_extra(
+        "resemblyzer", EXTRA, feature="GE2E speaker embeddings", then=RESEMBLYZER_STEP
+    )
 
 
 def load_ge2e() -> nn.Module:
