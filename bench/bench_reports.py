@@ -1,13 +1,23 @@
-"""Render time and size of the audit report for the issue's workload, and of a full audit.
+"""Render time and size of the three reports (dataset, audit, comparison) for the issue's
+workload, and of a full audit.
 
-Workload (the issue's target: under 5 s and under 5 MB): the audit benchmark's
+Workload (the issue's target: under 5 s and under 5 MB per report): the audit benchmark's
 predictions (bench_audit.py): slices gender (2), ethnicity (6), age group (6) with
-pairwise intersections (60 intersectional groups, 74 in all) and 10 metrics. The audit
-is computed once and saved; the timed part is what ``s2f audit`` adds for the report:
-loading the saved result and rendering the HTML (figures included). Wall time and
-process CPU time are both printed (the CPU time is less sensitive to a shared machine).
+pairwise intersections (60 intersectional groups, 74 in all) and 10 metrics.
 
-The second line renders the report of a full audit of every metric the toolkit
+- audit report: the audit is computed once and saved; the timed part is what ``s2f audit``
+  adds for the report: loading the saved result and rendering the HTML (figures included);
+- comparison report: the same clips from a candidate model (S2F attributes re-drawn for a
+  fifth of the clips), audited alike and compared with ``compare_audits``; timed: loading
+  the saved comparison and rendering;
+- dataset report: a manifest of the same speakers (train and test splits, the same three
+  columns and their pairwise intersections: 74 groups per split; a dataset analysis has no
+  metrics), analysed once and saved; timed: loading the saved analysis and rendering.
+
+Wall time and process CPU time are both printed (the CPU time is less sensitive to a
+shared machine), with the load average before each line.
+
+The last line renders the report of a full audit of every metric the toolkit
 defines (44 metrics: attributes, age, features, craniofacial, retrieval, each with its own
 forest plot; 4 slices with intersections), as the report tests build it.
 
@@ -21,13 +31,19 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from bench_audit import METRICS, SLICES, bench_predictions
 
+from audit.compare import ComparisonResult, compare_audits
 from audit.engine import run_audit
+from audit.imbalance import DatasetAnalysis, analyze_dataset
 from audit.result import AuditResult
-from reports import render_audit_report
+from reports import render_audit_report, render_comparison_report, render_dataset_report
+from speech2face.predictions import Predictions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.report_artifacts import planted_predictions
@@ -36,24 +52,65 @@ TARGET_SECONDS = 5.0
 TARGET_BYTES = 5_000_000
 
 
-def timed_render(folder: Path, repeats: int) -> tuple[float, float, int, int]:
+def timed_render(render: Callable[[], Path], repeats: int) -> tuple[float, float, int, int]:
     """Best wall and CPU seconds of load + render over ``repeats``; bytes; images."""
     best_wall = best_cpu = float("inf")
     for _ in range(repeats):
         wall, cpu = time.perf_counter(), time.process_time()
-        path = render_audit_report(AuditResult.load(folder), folder / "report.html")
+        path = render()
         best_wall = min(best_wall, time.perf_counter() - wall)
         best_cpu = min(best_cpu, time.process_time() - cpu)
     html = path.read_text()
     return best_wall, best_cpu, path.stat().st_size, html.count("<img ")
 
 
-def report_line(label: str, folder: Path, repeats: int) -> None:
-    wall, cpu, size, images = timed_render(folder, repeats)
+def report_line(label: str, render: Callable[[], Path], repeats: int) -> None:
+    load = os.getloadavg()[0]
+    wall, cpu, size, images = timed_render(render, repeats)
     print(
         f"{label}: render {wall:.2f} s wall, {cpu:.2f} s CPU (target < {TARGET_SECONDS:g} s: "
         f"wall/target {wall / TARGET_SECONDS:.2f}, CPU/target {cpu / TARGET_SECONDS:.2f}); "
-        f"{size / 1e6:.2f} MB (size/target {size / TARGET_BYTES:.2f}); {images} figures"
+        f"{size / 1e6:.2f} MB (size/target {size / TARGET_BYTES:.2f}); {images} figures; "
+        f"load average {load:.1f}",
+        flush=True,
+    )
+
+
+def audit_render(folder: Path) -> Callable[[], Path]:
+    return lambda: render_audit_report(AuditResult.load(folder), folder / "report.html")
+
+
+def candidate(predictions: Predictions, seed: int = 1) -> Predictions:
+    """The same clips from another model: a fifth of the S2F attributes re-drawn."""
+    rng = np.random.default_rng(seed)
+    table = predictions.table.copy()
+    for column in [c for c in table.columns if c.startswith("s2f_") and table[c].dtype == object]:
+        redraw = rng.random(len(table)) < 0.2
+        table.loc[redraw, column] = rng.choice(table[column].unique(), int(redraw.sum()))
+    return Predictions(table=table, features={}, meta={"model_id": "bench-candidate"})
+
+
+def bench_manifest(predictions: Predictions) -> pd.DataFrame:
+    """A manifest of the predictions' speakers: train and test splits, the same columns."""
+    speakers = predictions.table.drop_duplicates("speaker_id")
+    decade_age = {"<20": 18, "70+": 72}
+    ages = [decade_age[d] if d in decade_age else int(d[:2]) + 5 for d in speakers["age_group"]]
+    rng = np.random.default_rng(2)
+    speaker_table = pd.DataFrame(
+        {
+            "speaker_id": speakers["speaker_id"].to_numpy(),
+            "split": np.where(rng.random(len(speakers)) < 0.7, "train", "test"),
+            "age": np.asarray(ages, dtype=float),
+            "gender": speakers["gender"].to_numpy(),
+            "ethnicity": speakers["ethnicity"].to_numpy(),
+        }
+    )
+    clips = predictions.table[["clip_id", "speaker_id"]].merge(speaker_table, on="speaker_id")
+    return clips.assign(
+        audio_path="audio/" + clips["clip_id"] + ".wav",
+        gender_source="self_reported",
+        ethnicity_source="annotated",
+        age_source="annotated",
     )
 
 
@@ -68,29 +125,53 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         workload = Path(tmp) / "workload"
-        result = run_audit(
-            bench_predictions(args.clips, 10),
-            slices=SLICES,
-            intersections=2,
-            metrics=METRICS,
-            n_boot=200,
-            fairlearn_views=False,
+        predictions = bench_predictions(args.clips, 10)
+        settings = dict(
+            slices=SLICES, intersections=2, metrics=METRICS, n_boot=200, fairlearn_views=False
         )
+        result = run_audit(predictions, **settings)
         result.save(workload)
         first = result.groups[result.groups["metric"] == METRICS[0]]
         n_groups = int((first["status"] != "empty").sum()) - 1
+        shape = f"{n_groups} groups x {len(METRICS)} metrics"
+
+        analysis_folder = Path(tmp) / "dataset.analysis"
+        analysis = analyze_dataset(bench_manifest(predictions), columns=SLICES)
+        analysis.save(analysis_folder)
+        counts = analysis.counts
+        per_split = int(((counts["split"] == "test") & (counts["n_speakers"] > 0)).sum())
         report_line(
-            f"issue workload ({n_groups} groups x {len(METRICS)} metrics, "
-            f"{len(result.groups)} rows)",
-            workload,
+            f"dataset report ({per_split} non-empty groups per split, {len(counts)} count rows)",
+            lambda: render_dataset_report(
+                DatasetAnalysis.load(analysis_folder),
+                Path(tmp) / "dataset.html",
+                source="manifest.parquet",
+            ),
+            args.repeats,
+        )
+        report_line(
+            f"audit report ({shape}, {len(result.groups)} rows)",
+            audit_render(workload),
+            args.repeats,
+        )
+        other = Path(tmp) / "candidate"
+        run_audit(candidate(predictions), **settings).save(other)
+        comparison_folder = Path(tmp) / "comparison"
+        comparison = compare_audits([workload, other])
+        comparison.save(comparison_folder)
+        report_line(
+            f"comparison report ({shape}, {len(comparison.changes)} change rows)",
+            lambda: render_comparison_report(
+                ComparisonResult.load(comparison_folder), comparison_folder / "report.html"
+            ),
             args.repeats,
         )
         full = Path(tmp) / "full"
         result = run_audit(planted_predictions(), n_boot=200, fairlearn_views=False)
         result.save(full)
         report_line(
-            f"full audit ({len(result.metrics)} metrics, {len(result.groups)} rows)",
-            full,
+            f"full audit report ({len(result.metrics)} metrics, {len(result.groups)} rows)",
+            audit_render(full),
             args.repeats,
         )
 
