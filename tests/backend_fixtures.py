@@ -16,6 +16,7 @@ import tarfile
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 CACHE = Path(
     os.environ.get("S2F_FIXTURE_CACHE", Path.home() / ".cache" / "speech2face-audit" / "fixtures")
@@ -53,6 +54,23 @@ def portrait_dir() -> Path:
                     source = tar.extractfile(member)
                     (target / Path(member.name).name).write_bytes(source.read())
     return target
+
+
+def tight_small_crop(analyzer) -> np.ndarray:
+    """A real pre-cropped face that `s2f faces` takes as ``assumed_aligned``.
+
+    obama3's aligned chip with no margin, at 64×64 (``analyzer`` is a
+    :class:`~speech2face.backends.faces.FaceAnalyzer`): HOG misses it even upsampled;
+    framed by its edge pixels it is found, so the whole crop is taken as the face.
+    """
+    from PIL import Image
+
+    from speech2face.backends.faces import load_rgb
+
+    image = load_rgb(portrait_dir() / "obama3.jpg")
+    box = analyzer._rect(analyzer.detect(image)[0])
+    chip = analyzer._dlib.get_face_chip(image, analyzer._landmarks5(image, box), padding=0)
+    return np.asarray(Image.fromarray(chip).resize((64, 64), Image.Resampling.BICUBIC))
 
 
 def grace_hopper() -> Path:

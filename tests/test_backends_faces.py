@@ -30,7 +30,8 @@ from speech2face.backends.faces import FaceAnalyzer, load_rgb
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES
 from speech2face.errors import InputError
 from speech2face.manifest.load import load_manifest
-from tests.backend_fixtures import grace_hopper, portrait_dir
+from speech2face.prediction.true_faces import read_face_readings
+from tests.backend_fixtures import grace_hopper, portrait_dir, tight_small_crop
 
 
 class CountingAnalyzer(FaceAnalyzer):
@@ -118,12 +119,8 @@ def test_small_images_without_a_face_are_no_face_rows(tmp_path, analyzer):
 def test_tight_small_crop_missed_by_the_detector_is_taken_as_aligned(analyzer):
     # A real pre-cropped face: obama3's aligned chip with no margin, at 64×64. HOG misses it
     # even upsampled; framed by its edge pixels it is found, so the whole crop is the face.
-    image = load_rgb(portrait_dir() / "obama3.jpg")
-    (full,) = analyzer.analyze([image])
-    chip = analyzer._dlib.get_face_chip(
-        image, analyzer._landmarks5(image, analyzer._rect(analyzer.detect(image)[0])), padding=0
-    )
-    small = np.asarray(Image.fromarray(chip).resize((64, 64), Image.Resampling.BICUBIC))
+    (full,) = analyzer.analyze([load_rgb(portrait_dir() / "obama3.jpg")])
+    small = tight_small_crop(analyzer)
     assert not analyzer.detect(faces_module._resize(small, 4))
     (result,) = analyzer.analyze([small])
     assert (result.status, result.n_faces) == ("assumed_aligned", 1)
@@ -352,3 +349,65 @@ def test_face_features_attach_descriptors_and_infer_missing_labels(tmp_path, ana
     assert result.loc[[1, 2], "age"].between(20, 90).all()
     assert (result["age_source"] == "inferred").sum() == 3
     assert len(load_manifest(out)) == 4
+
+
+def test_assumed_aligned_rows_get_a_feature_but_no_inferred_labels_unless_trusted(
+    tmp_path, analyzer, capsys
+):
+    # the tight 64×64 chip is assumed_aligned (a guess that it is a face), biden.jpg is ok
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(tight_small_crop(analyzer)).save(images / "crop.png")
+    (images / "biden.jpg").write_bytes((portrait_dir() / "biden.jpg").read_bytes())
+    faces = tmp_path / "faces.parquet"
+    build_faces_table(find_images([images]), analyzer=analyzer, out=faces)
+    table, _ = read_faces(faces)
+    assert list(table["status"]) == ["ok", "assumed_aligned"]  # biden.jpg, crop.png
+    assert table["gender"].notna().all() and table["age"].notna().all()
+    manifest = tmp_path / "manifest.csv"
+    pd.DataFrame(
+        {
+            "clip_id": ["a", "b", "c"],
+            "speaker_id": ["crop", "crop", "biden"],
+            "audio_path": ["a.wav", "b.wav", "c.wav"],
+            "split": ["test"] * 3,
+            "face_path": ["images/crop.png", "images/crop.png", "images/biden.jpg"],
+        }
+    ).to_csv(manifest, index=False)
+    for name in "abc":
+        (tmp_path / f"{name}.wav").write_bytes(b"")
+
+    def attach(out, *flags):
+        capsys.readouterr()
+        argv = ["face-features", "--manifest", manifest, "--faces", faces, "--out", out, *flags]
+        assert main([str(arg) for arg in argv]) == 0
+        return pd.read_parquet(out), capsys.readouterr().out.strip()
+
+    default, summary = attach(tmp_path / "default.parquet", "--infer-demographics")
+    assert default["face_feature_path"].notna().all()  # the crop's descriptor is attached
+    assert list(default["gender"].fillna("missing")) == ["missing", "missing", "male"]
+    assert list(default["gender_source"].fillna("missing")) == ["missing", "missing", "inferred"]
+    assert default["age"].isna().tolist() == [True, True, False]
+    assert summary == (
+        f"{tmp_path / 'default.parquet'}: 3 rows with a face feature (2 of them "
+        "assumed_aligned), 0 without a usable face, 0 not in the faces table; inferred "
+        "1 gender, 1 age; labels not inferred for 2 assumed_aligned rows "
+        "(--trust-assumed-aligned infers them)"
+    )
+    trusted, summary = attach(
+        tmp_path / "trusted.parquet", "--infer-demographics", "--trust-assumed-aligned"
+    )
+    assert list(trusted["gender"]) == ["male", "male", "male"]
+    assert (trusted["gender_source"] == "inferred").all() and trusted["age"].notna().all()
+    assert summary.endswith("not in the faces table; inferred 3 gender, 3 age")
+    assert "(2 of them assumed_aligned)" in summary
+    # without --infer-demographics nothing is inferred, so nothing is said to be skipped
+    _, summary = attach(tmp_path / "plain.parquet")
+    assert summary.endswith(
+        "(2 of them assumed_aligned), 0 without a usable face, 0 not in the faces table"
+    )
+
+    # s2f predict --faces: the assumed_aligned row is no reading, the ok row is
+    readings = read_face_readings(faces)
+    rows = readings.rows_for(tmp_path, pd.Series(["images/crop.png", "images/biden.jpg", None]))
+    assert rows.tolist() == [-1, 0, -1]

@@ -24,7 +24,7 @@ from speech2face.backends.ethnicity import predict_attribute
 from speech2face.backends.face_table import read_faces
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES
 from speech2face.predictions import read_predictions
-from tests.backend_fixtures import codec2_wav_dir, grace_hopper, portrait_dir
+from tests.backend_fixtures import codec2_wav_dir, grace_hopper, portrait_dir, tight_small_crop
 
 # speaker: (portrait, codec2 recording, split, self-reported gender)
 SPEAKERS = {
@@ -270,3 +270,73 @@ def test_fairface_recipe_trains_on_train_and_measures_on_val(tmp_path, capsys):
     assert code == 2
     error = capsys.readouterr().err
     assert "found 3 train, 0 val, 0 test" in error and error.count("\n") == 1
+
+
+def test_predict_faces_takes_no_labels_from_assumed_aligned_crops(walkthrough, capsys):
+    # Hopper's photo is `ok`, the tight 64×64 chip of obama3 is `assumed_aligned` (the whole
+    # crop taken as the face): predict --faces reads Hopper's labels from the faces table but
+    # the crop's come from the manifest, which face-features fills only when trusted
+    from speech2face.backends.faces import FaceAnalyzer
+
+    root = walkthrough
+    crops = root / "crops"
+    crops.mkdir()
+    Image.fromarray(tight_small_crop(FaceAnalyzer())).save(crops / "crop.png")
+    shutil.copy(root / "faces" / "grace_hopper.jpg", crops / "hopper.jpg")
+    s2f("faces", crops, "--out", root / "crops.parquet")
+    rows = pd.read_csv(root / "vox.csv")
+    rows = rows[rows["speaker_id"].isin(["obama_c", "hopper"])].copy()
+    rows["face_path"] = np.where(
+        rows["speaker_id"] == "hopper", "crops/hopper.jpg", "crops/crop.png"
+    )
+    rows.to_csv(root / "crops.csv", index=False)
+    results = {}
+    for name, flags in (("default", ()), ("trusted", ("--trust-assumed-aligned",))):
+        capsys.readouterr()
+        common = ["--faces", root / "crops.parquet"]
+        s2f(
+            "face-features",
+            "--manifest",
+            root / "crops.csv",
+            *common,
+            "--out",
+            root / f"crops_{name}.parquet",
+            "--infer-demographics",
+            *flags,
+        )
+        summary = capsys.readouterr().out
+        s2f(
+            "predict",
+            "--model",
+            root / "run",
+            "--manifest",
+            root / f"crops_{name}.parquet",
+            "--out",
+            root / f"pred_{name}",
+            "--split",
+            "test",
+            "--durations",
+            "1",
+            *common,
+            "--no-progress",
+        )
+        results[name] = (summary, read_predictions(root / f"pred_{name}").table)
+    summary, table = results["default"]
+    assert "(2 of them assumed_aligned)" in summary
+    assert "labels not inferred for 2 assumed_aligned rows" in summary
+    crop = table["speaker_id"] == "obama_c"
+    assert set(table.loc[crop, "true_gender"]) == {"unknown"}
+    assert table.loc[crop, "true_gender_source"].isna().all()
+    assert table.loc[crop, "true_age_years"].isna().all()
+    assert (table.loc[crop, "true_landmarks_source"] == "unknown").all()
+    assert table.loc[crop, [f"true_cf_{m}" for m in CRANIOFACIAL_MEASURES]].isna().all().all()
+    assert set(table.loc[~crop, "true_gender"]) == {"male"}  # Hopper, from the faces table
+    assert (table.loc[~crop, "true_landmarks_source"] == "dlib").all()
+    summary, table = results["trusted"]
+    assert "labels not inferred" not in summary
+    crop = table["speaker_id"] == "obama_c"
+    # trusted at face-features: the manifest now holds the crop's inferred labels
+    assert set(table.loc[crop, "true_gender"]) == {"male"}
+    assert set(table["true_gender_source"]) == {"inferred"}
+    assert table.loc[crop, "true_age_years"].notna().all()
+    assert (table.loc[crop, "true_landmarks_source"] == "unknown").all()

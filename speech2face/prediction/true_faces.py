@@ -4,6 +4,12 @@
 landmarks → craniofacial measures). :class:`FaceReadings` looks those up by image path, so
 a prediction can label the true face as the paper's Face++ did; where an image has no
 reading, the manifest's own labels stand in, with their ``<column>_source`` carried.
+
+An ``assumed_aligned`` row (a small crop taken whole as the face, because no detector
+pass found one in it directly) is no reading here: its age, gender and landmarks rest on
+that guess, so the manifest's labels stand in for it. ``s2f face-features
+--infer-demographics --trust-assumed-aligned`` is the way to use its labels anyway: they
+are then written into the manifest, marked ``inferred``.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from speech2face.backends.faces import STATUS_ASSUMED
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES
 from speech2face.errors import InputError
 from speech2face.manifest import resolve_path
@@ -27,14 +34,14 @@ NO_FACES_TABLE = "{path}: no such faces table (make one with `s2f faces IMAGES -
 
 @dataclass(frozen=True)
 class FaceReadings:
-    """A faces table indexed by resolved image path."""
+    """A faces table indexed by resolved image path (``assumed_aligned`` rows are no reading)."""
 
     table: pd.DataFrame
     path: Path
     row_of: dict[str, int]
 
     def rows_for(self, base_dir: Path, face_paths: pd.Series) -> np.ndarray:
-        """The table row of each face path (-1 where the image was not analysed or has no face)."""
+        """The table row of each face path (-1: not analysed, no face, or ``assumed_aligned``)."""
         rows = np.full(len(face_paths), -1)
         for position, value in enumerate(face_paths):
             if isinstance(value, str) and value:
@@ -43,7 +50,8 @@ class FaceReadings:
         found = rows >= 0
         has_face = np.zeros(len(rows), dtype=bool)
         ages = self.table["age"].to_numpy(dtype=float)
-        has_face[found] = np.isfinite(ages[rows[found]])
+        usable = np.isfinite(ages) & (self.table["status"].to_numpy(dtype=object) != STATUS_ASSUMED)
+        has_face[found] = usable[rows[found]]
         return np.where(has_face, rows, -1)
 
     def column(self, name: str, rows: np.ndarray, *, missing: object) -> np.ndarray:
