@@ -9,6 +9,10 @@ attributes with the true face's, and retrieve each clip's speaker from its predi
 feature among a 100-face gallery of true features.
 
     .venv/bin/python bench/bench_predict.py --workdir /tmp/s2f-bench [--speakers N]
+
+``--variant NAME`` trains another voice encoder (with ``--spec-masking`` or other steps)
+into ``run-NAME/`` beside ``run/``, on a copy of the same face stage, so that variants are
+compared on identical face models.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ def train_voice(manifest: Path, run: Path, args: argparse.Namespace) -> None:
     argv = ["train", "--manifest", str(manifest), "--out", str(run), "--no-progress"]
     argv += ["--steps", str(args.steps), "--batch-size", str(args.batch_size)]
     argv += ["--eval-every", str(args.eval_every), "--duration", "6"]
+    argv += ["--spec-masking"] if args.spec_masking else []
     timed(f"voice encoder (small, {args.steps} steps of {args.batch_size})", lambda: s2f(argv))
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     curve = [(r["step"], round(r["total"], 1)) for r in records if r["split"] == "val"]
@@ -113,6 +118,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=800, help="voice encoder steps")
     parser.add_argument("--batch-size", type=int, default=16, help="voice encoder batch")
     parser.add_argument("--eval-every", type=int, default=100, help="voice validation every N")
+    parser.add_argument("--spec-masking", action="store_true", help="s2f train --spec-masking")
+    parser.add_argument("--variant", help="train into run-VARIANT/ on run/'s face stage")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -129,10 +136,13 @@ def main() -> None:
         extra_identities=100,
     )
     timed("face stage", lambda: prepare_face_stage(manifest, run, config=stage))
+    if args.variant:
+        source, run = run, args.workdir / f"run-{args.variant}"
+        prepare_face_stage(manifest, run, face_models=source)
     if not (run / "checkpoint.pt").is_file():
         train_voice(manifest, run, args)
     model = load_model(run)
-    out = args.workdir / "pred"
+    out = args.workdir / (f"pred-{args.variant}" if args.variant else "pred")
     shutil.rmtree(out, ignore_errors=True)
     settings = PredictionSettings(durations=(3.0, 6.0), split="test")
     start = time.perf_counter()
