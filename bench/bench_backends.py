@@ -22,7 +22,8 @@ from PIL import Image
 from speech2face.audio.frontend import fit_duration, spectrogram
 from speech2face.audio.io import load_audio
 from speech2face.backends import voices
-from speech2face.backends.face_table import build_faces_table, find_images
+from speech2face.backends.face_inputs import face_inputs, find_media
+from speech2face.backends.face_table import build_faces_table
 from speech2face.backends.faces import FaceAnalyzer, load_rgb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -66,7 +67,7 @@ def bench_faces() -> None:
     print(f"  64×64 crops end to end {n / small_s:7.2f} images/s ({found}/{n} detected)")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "faces.parquet"
-        listed = find_images([folder])
+        listed = face_inputs(find_media([folder]))
         _, first_s = timed(lambda: build_faces_table(listed, analyzer=analyzer, out=out))
         _, again_s = timed(lambda: build_faces_table(listed, analyzer=analyzer, out=out))
     print(

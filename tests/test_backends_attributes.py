@@ -12,6 +12,7 @@ import pytest
 
 from audit.cli import main
 from speech2face.backends.ethnicity import predict_attribute, train_attribute_classifier
+from speech2face.backends.face_inputs import FaceInput
 from speech2face.backends.face_table import analysis_rows
 from speech2face.backends.faces import FaceAnalysis
 from speech2face.errors import InputError
@@ -33,7 +34,8 @@ def _write_labelled_faces(tmp_path, *, n=600, separation=1.0, seed=0):
     ]
     analyses[0] = FaceAnalysis(status="no_face", n_faces=0)
     faces = tmp_path / "faces.parquet"
-    analysis_rows(paths, analyses, hashes=[str(i) for i in range(n)], key="k").to_parquet(faces)
+    inputs = [FaceInput(path, str(i)) for i, path in enumerate(paths)]
+    analysis_rows(inputs, analyses, key="k").to_parquet(faces)
     labels = labels.astype(object)
     labels[1] = "unknown"
     manifest = tmp_path / "manifest.parquet"

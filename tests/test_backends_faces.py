@@ -20,30 +20,14 @@ from PIL import Image
 from audit.cli import main
 from speech2face.backends import faces as faces_module
 from speech2face.backends._extras import MISSING_EXTRA, require_extra
-from speech2face.backends.face_table import (
-    build_faces_table,
-    find_images,
-    parts_dir,
-    read_faces,
-)
+from speech2face.backends.face_inputs import face_inputs, find_media
+from speech2face.backends.face_table import build_faces_table, parts_dir, read_faces
 from speech2face.backends.faces import FaceAnalyzer, load_rgb
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES
 from speech2face.errors import InputError
 from speech2face.manifest.load import load_manifest
 from speech2face.prediction.true_faces import read_face_readings
-from tests.backend_fixtures import grace_hopper, portrait_dir, tight_small_crop
-
-
-class CountingAnalyzer(FaceAnalyzer):
-    """The real analyzer (models shared with ``inner``), counting the images it analyses."""
-
-    def __init__(self, inner):
-        self.__dict__.update(inner.__dict__)
-        self.images_seen = 0
-
-    def analyze(self, images):
-        self.images_seen += len(images)
-        return super().analyze(images)
+from tests.backend_fixtures import CountingAnalyzer, grace_hopper, portrait_dir, tight_small_crop
 
 
 @pytest.fixture(scope="module")
@@ -212,12 +196,27 @@ def test_faces_command_writes_rows_and_reuses_unchanged_images(tmp_path, analyze
 
     counting = CountingAnalyzer(analyzer)
     Image.new("RGB", (200, 200), (30, 30, 30)).save(folder / "blank.png")
-    again = build_faces_table(find_images([folder]), analyzer=counting, out=out)
+    again = build_faces_table(face_inputs(find_media([folder])), analyzer=counting, out=out)
     assert counting.images_seen == 1
     pd.testing.assert_frame_equal(
         again.drop(columns=["landmarks", "descriptor"]).iloc[[0, 2, 3]],
         table.drop(columns=["landmarks", "descriptor"]).iloc[[0, 2, 3]],
     )
+
+
+def test_a_table_written_before_video_input_is_read_and_reused(tmp_path, analyzer):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "biden.jpg").write_bytes((portrait_dir() / "biden.jpg").read_bytes())
+    out = tmp_path / "faces.parquet"
+    table = build_faces_table(face_inputs(find_media([folder])), analyzer=analyzer, out=out)
+    table.drop(columns=["frame_index", "frame_time_s"]).to_parquet(out, index=False)
+    old, _ = read_faces(out)
+    assert (old["frame_index"] == -1).all() and old["frame_time_s"].isna().all()
+    counting = CountingAnalyzer(analyzer)
+    again = build_faces_table(face_inputs(find_media([folder])), analyzer=counting, out=out)
+    assert counting.images_seen == 0
+    pd.testing.assert_frame_equal(again, table)
 
 
 def test_a_killed_run_resumes_from_its_parts_without_redoing_finished_images(tmp_path, analyzer):
@@ -258,7 +257,9 @@ def test_a_killed_run_resumes_from_its_parts_without_redoing_finished_images(tmp
     assert 2 <= finished < 12
 
     counting = CountingAnalyzer(analyzer)
-    table = build_faces_table(find_images([folder]), analyzer=counting, out=out, batch_size=2)
+    table = build_faces_table(
+        face_inputs(find_media([folder])), analyzer=counting, out=out, batch_size=2
+    )
     assert counting.images_seen == 12 - finished
     assert not parts.exists()
     assert list(table["image_path"]) == [str(p) for p in sorted(folder.iterdir())]
@@ -287,7 +288,7 @@ def test_missing_extra_is_one_line(monkeypatch, tmp_path, capsys):
 
 def test_missing_path_is_named(tmp_path):
     with pytest.raises(InputError, match=r"nowhere\.jpg: no such image"):
-        find_images([tmp_path / "nowhere.jpg"])
+        find_media([tmp_path / "nowhere.jpg"])
 
 
 def test_face_features_attach_descriptors_and_infer_missing_labels(tmp_path, analyzer):
@@ -298,7 +299,7 @@ def test_face_features_attach_descriptors_and_infer_missing_labels(tmp_path, ana
         (images / f"{name}.jpg").write_bytes((source / f"{name}.jpg").read_bytes())
     Image.new("RGB", (200, 200), (90, 90, 90)).save(images / "blank.png")
     faces = tmp_path / "faces.parquet"
-    build_faces_table(find_images([images]), analyzer=analyzer, out=faces)
+    build_faces_table(face_inputs(find_media([images])), analyzer=analyzer, out=faces)
     manifest = tmp_path / "manifest.csv"
     pd.DataFrame(
         {
@@ -360,7 +361,7 @@ def test_assumed_aligned_rows_get_a_feature_but_no_inferred_labels_unless_truste
     Image.fromarray(tight_small_crop(analyzer)).save(images / "crop.png")
     (images / "biden.jpg").write_bytes((portrait_dir() / "biden.jpg").read_bytes())
     faces = tmp_path / "faces.parquet"
-    build_faces_table(find_images([images]), analyzer=analyzer, out=faces)
+    build_faces_table(face_inputs(find_media([images])), analyzer=analyzer, out=faces)
     table, _ = read_faces(faces)
     assert list(table["status"]) == ["ok", "assumed_aligned"]  # biden.jpg, crop.png
     assert table["gender"].notna().all() and table["age"].notna().all()

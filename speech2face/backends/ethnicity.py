@@ -29,7 +29,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from speech2face.backends.face_table import read_faces
+from speech2face.backends.face_table import read_faces, rows_by_path
 from speech2face.backends.faces import DESCRIPTOR_DIM
 from speech2face.errors import InputError
 from speech2face.manifest.io import read_manifest, resolve_path
@@ -83,7 +83,7 @@ def labelled_descriptors(
         if column not in frame.columns:
             raise InputError(message.format(path=manifest, column=column))
     table, descriptors = read_faces(faces)
-    row_of = {str(Path(p).resolve()): i for i, p in enumerate(table["image_path"])}
+    row_of = rows_by_path(table)
     paths = [str(resolve_path(manifest.parent, p).resolve()) for p in frame[FACE_PATH]]
     rows = np.array([row_of.get(p, -1) for p in paths])
     labels = frame[label].fillna(UNKNOWN).astype(str).to_numpy()

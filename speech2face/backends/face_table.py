@@ -1,45 +1,47 @@
-"""The faces table: one row per image, cached by content hash, written atomically.
+"""The faces table: one row per image or sampled video frame, cached, written atomically.
 
-Columns: ``image_path``, ``content_sha256``, ``settings_key``, ``status`` (see
+Columns: ``image_path`` (for a frame, its video's path), ``frame_index`` and
+``frame_time_s`` (the frame's position in presentation order and its time in
+seconds; -1 and NaN for a still image or an unreadable video),
+``content_sha256`` (of the file), ``settings_key``, ``status`` (see
 :data:`~speech2face.backends.faces.STATUSES`), ``n_faces``, ``box_left``,
 ``box_top``, ``box_right``, ``box_bottom``, ``age``, ``age_confidence``,
 ``gender``, ``gender_confidence``, the craniofacial measures
 (:data:`~speech2face.craniofacial.CRANIOFACIAL_MEASURES`), ``landmarks`` (136
 floats: x0, y0, …, x67, y67) and ``descriptor`` (128 floats). Rows without a
-face carry NaN there, never a dropped row.
+face carry NaN there, never a dropped row. Tables written before video input
+have no frame columns; :func:`read_faces` gives them -1 and NaN.
 
-An image whose bytes and settings are unchanged since the table was last
-written is not analysed again. While a run is going, each finished batch is
-written once, as its own Parquet part in ``OUT.parts/`` (atomically, never
-rewritten); the table is assembled from the earlier table and the parts once,
-at the end, and the parts are then removed. A run that is killed leaves its
-parts behind, and the next run into the same ``OUT`` reuses them, so it
-analyses only the images that had not been finished. The cost per batch is
-constant, so a run is linear in the number of images.
+An input (:class:`~speech2face.backends.face_inputs.FaceInput`) whose file
+bytes, frame index and settings are unchanged since the table was last
+written is not analysed again (nor, for a video, decoded). While a run is
+going, each finished batch is written once, as its own Parquet part in
+``OUT.parts/`` (atomically, never rewritten); the table is assembled from the
+earlier table and the parts once, at the end, and the parts are then removed.
+A run that is killed leaves its parts behind, and the next run into the same
+``OUT`` reuses them, so it analyses only the inputs that had not been
+finished. The cost per batch is constant, so a run is linear in the number of
+inputs.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from speech2face.backends.faces import (
-    DESCRIPTOR_DIM,
-    FaceAnalysis,
-    FaceAnalyzer,
-    load_rgb,
-)
+from speech2face.backends.face_inputs import NOT_A_FRAME, FaceInput
+from speech2face.backends.face_pool import FacePool, analyze_batches
+from speech2face.backends.faces import DESCRIPTOR_DIM, FACE_STATUSES, FaceAnalysis, FaceAnalyzer
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES, N_LANDMARKS, craniofacial_measures
 from speech2face.errors import InputError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-KEY_COLUMNS = ("image_path", "content_sha256", "settings_key")
+FRAME_COLUMNS = ("frame_index", "frame_time_s")
+KEY_COLUMNS = ("image_path", *FRAME_COLUMNS, "content_sha256", "settings_key")
 BOX_COLUMNS = ("box_left", "box_top", "box_right", "box_bottom")
 COLUMNS = (
     *KEY_COLUMNS,
@@ -54,49 +56,28 @@ COLUMNS = (
     "landmarks",
     "descriptor",
 )
+ROW_KEY = ("content_sha256", "frame_index")
+"""The columns that name a row's input: the cache key, with ``settings_key``."""
+_FRAME_DEFAULTS = {"frame_index": NOT_A_FRAME, "frame_time_s": np.nan}
+"""What a table written before video input (still images only) holds in the frame columns."""
 
-NO_SUCH_PATH = "{path}: no such image file or folder"
-NO_IMAGES = "no images ({suffixes}) found in {paths}"
 NOT_A_FACES_TABLE = "{path}: not a faces table (missing column(s) {columns})"
 
 
-def find_images(paths: Iterable[str | os.PathLike]) -> list[Path]:
-    """The files named, and the image files under each folder named, in sorted order."""
-    found: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise InputError(NO_SUCH_PATH.format(path=path))
-    if not found:
-        raise InputError(NO_IMAGES.format(suffixes=", ".join(IMAGE_SUFFIXES), paths=list(paths)))
-    return list(dict.fromkeys(found))
-
-
-def content_sha256(path: Path) -> str:
-    """The SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def analysis_rows(
-    paths: Sequence[Path], analyses: Sequence[FaceAnalysis], *, hashes: Sequence[str], key: str
+    inputs: Sequence[FaceInput], analyses: Sequence[FaceAnalysis], *, key: str
 ) -> pd.DataFrame:
-    """The faces-table rows for analysed images."""
+    """The faces-table rows of analysed inputs."""
     measures = craniofacial_measures(
         np.stack([a.landmarks for a in analyses]).reshape(len(analyses), N_LANDMARKS, 2)
     )
     boxes = np.array([a.box if a.box is not None else (np.nan,) * 4 for a in analyses])
     table = pd.DataFrame(
         {
-            "image_path": [str(p) for p in paths],
-            "content_sha256": list(hashes),
+            "image_path": [str(item.path) for item in inputs],
+            "frame_index": np.array([item.frame_index for item in inputs], dtype=np.int64),
+            "frame_time_s": np.array([item.frame_time_s for item in inputs], dtype=np.float64),
+            "content_sha256": [item.content_sha256 for item in inputs],
             "settings_key": key,
             "status": [a.status for a in analyses],
             "n_faces": np.array([a.n_faces for a in analyses], dtype=np.int64),
@@ -118,6 +99,9 @@ def read_faces(path: str | os.PathLike) -> tuple[pd.DataFrame, np.ndarray]:
     """A faces table and its descriptors as one ``(n, 128)`` float32 array (NaN without a face)."""
     path = Path(path)
     table = pd.read_parquet(path)
+    for column, default in _FRAME_DEFAULTS.items():
+        if column not in table.columns:
+            table.insert(COLUMNS.index(column), column, default)
     missing = [column for column in COLUMNS if column not in table.columns]
     if missing:
         raise InputError(NOT_A_FACES_TABLE.format(path=path, columns=missing))
@@ -125,37 +109,52 @@ def read_faces(path: str | os.PathLike) -> tuple[pd.DataFrame, np.ndarray]:
     return table, descriptors.reshape(len(table), DESCRIPTOR_DIM)
 
 
+def rows_by_path(table: pd.DataFrame) -> dict[str, int]:
+    """The row that stands for each (resolved) ``image_path`` of a faces table.
+
+    A still image's own row; for a video, its first sampled frame with a face, or its
+    first frame if none has one.
+    """
+    without_face = ~table["status"].isin(FACE_STATUSES).to_numpy()
+    order = np.lexsort((table["frame_index"].to_numpy(), without_face))
+    paths = [str(Path(p).resolve()) for p in table["image_path"]]
+    rows: dict[str, int] = {}
+    for row in order.tolist():
+        rows.setdefault(paths[row], row)
+    return rows
+
+
 def build_faces_table(
-    paths: Sequence[Path],
+    inputs: Sequence[FaceInput],
     *,
-    analyzer: FaceAnalyzer,
+    analyzer: FaceAnalyzer | FacePool,
     out: Path,
     batch_size: int = 16,
     progress: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
-    """Analyse ``paths`` into ``out`` (Parquet), reusing rows of an earlier ``out`` or its parts."""
+    """Analyse ``inputs`` into ``out`` (Parquet), reusing rows of an earlier ``out`` or its parts.
+
+    ``analyzer``: a :class:`FaceAnalyzer` analyses batches here, a :class:`FacePool` in its
+    worker processes; the rows are the same.
+    """
     key = analyzer.settings.key()
-    hashes = [content_sha256(p) for p in paths]
     parts = parts_dir(out)
     done = _reusable_rows(out, parts, key)
-    finished = set(done["content_sha256"])
-    todo = [(p, h) for p, h in zip(paths, hashes, strict=True) if h not in finished]
+    finished = set(_row_keys(done))
+    todo = list({item.key: item for item in inputs if item.key not in finished}.values())
     if progress is not None:
-        progress(len(paths) - len(todo))
+        progress(len(inputs) - len(todo))
+    batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
     tables = [done] if len(done) else []
     number = _next_part_number(parts)
-    for start in range(0, len(todo), batch_size):
-        batch = todo[start : start + batch_size]
-        analyses = analyzer.analyze([load_rgb(p) for p, _ in batch])
-        fresh = analysis_rows(
-            [p for p, _ in batch], analyses, hashes=[h for _, h in batch], key=key
-        )
+    for batch, analyses in zip(batches, analyze_batches(analyzer, batches), strict=True):
+        fresh = analysis_rows(batch, analyses, key=key)
         _write_atomic(fresh, parts / f"part-{number:06d}.parquet")
         number += 1
         tables.append(fresh)
         if progress is not None:
             progress(len(batch))
-    table = _assemble(paths, hashes, pd.concat(tables, ignore_index=True))
+    table = _assemble(inputs, pd.concat(tables, ignore_index=True))
     _write_atomic(table, out)
     shutil.rmtree(parts, ignore_errors=True)
     return table
@@ -167,7 +166,7 @@ def parts_dir(out: Path) -> Path:
 
 
 def _reusable_rows(out: Path, parts: Path, key: str) -> pd.DataFrame:
-    """Rows analysed with ``key`` in an earlier ``out`` and in leftover parts, one per hash."""
+    """Rows analysed with ``key`` in an earlier ``out`` and in leftover parts, one per input."""
     tables = [read_faces(out)[0]] if out.is_file() else []
     if parts.is_dir():
         tables += [read_faces(part)[0] for part in sorted(parts.glob("part-*.parquet"))]
@@ -175,7 +174,7 @@ def _reusable_rows(out: Path, parts: Path, key: str) -> pd.DataFrame:
     if not tables:
         return pd.DataFrame(columns=list(COLUMNS))
     table = pd.concat(tables, ignore_index=True)
-    return table.drop_duplicates("content_sha256", keep="last")[list(COLUMNS)]
+    return table.drop_duplicates(list(ROW_KEY), keep="last")[list(COLUMNS)]
 
 
 def _next_part_number(parts: Path) -> int:
@@ -183,13 +182,17 @@ def _next_part_number(parts: Path) -> int:
     return max(numbers, default=-1) + 1
 
 
-def _assemble(paths: Sequence[Path], hashes: Sequence[str], rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per path in ``paths`` order, each with its current path."""
-    rows = rows.drop_duplicates("content_sha256", keep="last")
-    position = pd.Series(np.arange(len(rows)), index=rows["content_sha256"].to_numpy())
-    table = rows.iloc[position.loc[list(hashes)].to_numpy()].reset_index(drop=True)
-    table["image_path"] = [str(path) for path in paths]
+def _assemble(inputs: Sequence[FaceInput], rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per input, in ``inputs`` order, each with its input's current path."""
+    row_of = {key: row for row, key in enumerate(_row_keys(rows))}  # the last of duplicates
+    table = rows.iloc[[row_of[item.key] for item in inputs]].reset_index(drop=True)
+    table["image_path"] = [str(item.path) for item in inputs]
     return table[list(COLUMNS)]
+
+
+def _row_keys(table: pd.DataFrame) -> list[tuple[str, int]]:
+    """Each row's :attr:`~speech2face.backends.face_inputs.FaceInput.key`."""
+    return list(zip(table["content_sha256"], table["frame_index"].tolist(), strict=True))
 
 
 def _write_atomic(table: pd.DataFrame, out: Path) -> None:

