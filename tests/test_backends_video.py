@@ -192,6 +192,21 @@ def test_undecodable_videos_are_unreadable_rows(tmp_path, video, capsys):
     assert list(table["frame_index"]) == [-1, 0, 5, 10, 15, 20, 25, -1, -1]
 
 
+def test_a_frame_that_fails_to_decode_is_an_unreadable_row(tmp_path, video, analyzer):
+    import av
+
+    with av.open(str(video)) as container:
+        packets = sorted((p.pts, p.pos, p.size) for p in container.demux(video=0) if p.size)
+    _, position, size = packets[10]  # the first frame of Biden, at 2 s
+    data = bytearray(video.read_bytes())
+    data[position : position + size] = b"\xff" * size
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    table = build_faces_table(face_inputs([damaged]), analyzer=analyzer, out=tmp_path / "f.parquet")
+    assert list(table["frame_index"]) == [0, 5, 10, 15, 20, 25]  # planned from the packets
+    assert list(table["status"][:3]) == ["ok", "ok", "unreadable"]  # decoding went on past it
+
+
 def test_a_manifest_face_path_naming_a_video_takes_its_first_frame_with_a_face(
     tmp_path, analyzer, portraits
 ):

@@ -119,17 +119,24 @@ def _decode(
             stream = container.streams.video[0]
             if seek is not None:
                 container.seek(seek, stream=stream)
-            for frame in container.decode(stream):
-                if frame.pts is None:
-                    continue
-                first = frame.pts if first is None else first
-                if frame.pts in wanted and frame.pts not in frames:
-                    frames[frame.pts] = _upright(frame)
+            for packet in container.demux(stream):
+                for frame in _decoded(av, packet):
+                    first = frame.pts if first is None else first
+                    if frame.pts in wanted and frame.pts not in frames:
+                        frames[frame.pts] = _upright(frame)
                 if wanted <= frames.keys():
                     break
-    except (av.FFmpegError, OSError):  # a damaged stream: the frames before it stand
+    except (av.FFmpegError, OSError):  # a damaged container: the frames before it stand
         pass
     return first
+
+
+def _decoded(av: ModuleType, packet) -> list:
+    """The frames a packet completes; none if its data is damaged (decoding carries on)."""
+    try:
+        return [frame for frame in packet.decode() if frame.pts is not None]
+    except av.FFmpegError:
+        return []
 
 
 def _packet_stamps(av: ModuleType, container, stream):
