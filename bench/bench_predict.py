@@ -10,7 +10,7 @@ feature among a 100-face gallery of true features.
 
     .venv/bin/python bench/bench_predict.py --workdir /tmp/s2f-bench [--speakers N]
 
-``--variant NAME`` trains another voice encoder (with ``--spec-masking`` or other steps)
+``--variant NAME`` trains another voice encoder (e.g. with ``--train-arg=--lr=3e-4``)
 into ``run-NAME/`` beside ``run/``, on a copy of the same face stage, so that variants are
 compared on identical face models.
 """
@@ -71,12 +71,27 @@ def recall_at(
     return float(np.mean(hits)), k / size
 
 
+def label_oracle(table, true, columns: list[str]) -> np.ndarray:
+    """Each clip's prediction if the voice gave ``columns`` exactly and nothing else.
+
+    The mean true feature of the other speakers' clips with the same labels (leave one
+    speaker out), the best a model can do in cosine retrieval knowing only those labels.
+    """
+    keys = table[columns].astype(str).agg("|".join, axis=1).to_numpy()
+    speakers = table["speaker_id"].to_numpy()
+    oracle = np.empty_like(true)
+    for i in range(len(table)):
+        peers = (keys == keys[i]) & (speakers != speakers[i])
+        oracle[i] = true[peers].mean(axis=0) if peers.any() else true.mean(axis=0)
+    return oracle
+
+
 def train_voice(manifest: Path, run: Path, args: argparse.Namespace) -> None:
     """``s2f train`` (small) with the bench's schedule; print the val curve and the time."""
     argv = ["train", "--manifest", str(manifest), "--out", str(run), "--no-progress"]
     argv += ["--steps", str(args.steps), "--batch-size", str(args.batch_size)]
     argv += ["--eval-every", str(args.eval_every), "--duration", "6"]
-    argv += ["--spec-masking"] if args.spec_masking else []
+    argv += args.train_arg
     timed(f"voice encoder (small, {args.steps} steps of {args.batch_size})", lambda: s2f(argv))
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     curve = [(r["step"], round(r["total"], 1)) for r in records if r["split"] == "val"]
@@ -103,12 +118,14 @@ def report_quality(path: Path) -> None:
         s2f_age = float(np.abs(rows["s2f_age_years"] - rows["true_age_years"]).mean())
         f2f_age = float(np.abs(rows["f2f_age_years"] - rows["true_age_years"]).mean())
         print(f"   age error vs the true face: S2F {s2f_age:.1f} y  F2F {f2f_age:.1f} y")
+        true = np.asarray(predictions.features["true_feature"][index])
         recall, chance = recall_at(
-            rows,
-            np.asarray(predictions.features["pred_feature"][index]),
-            np.asarray(predictions.features["true_feature"][index]),
+            rows, np.asarray(predictions.features["pred_feature"][index]), true
         )
         print(f"   recall@10 (cosine, 100-face gallery): {recall:.3f}, chance {chance:.3f}")
+        for columns in (["gender", "ethnicity"], ["gender", "ethnicity", "age_group"]):
+            ceiling, _ = recall_at(rows, label_oracle(rows, true, columns), true)
+            print(f"   recall@10 knowing only {' & '.join(columns)}: {ceiling:.3f}")
 
 
 def main() -> None:
@@ -118,7 +135,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=800, help="voice encoder steps")
     parser.add_argument("--batch-size", type=int, default=16, help="voice encoder batch")
     parser.add_argument("--eval-every", type=int, default=100, help="voice validation every N")
-    parser.add_argument("--spec-masking", action="store_true", help="s2f train --spec-masking")
+    parser.add_argument(
+        "--train-arg", action="append", default=[], help="one more s2f train argument"
+    )
     parser.add_argument("--variant", help="train into run-VARIANT/ on run/'s face stage")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     args = parser.parse_args()

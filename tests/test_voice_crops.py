@@ -13,7 +13,7 @@ from speech2face.errors import InputError
 from speech2face.models.face_encoder import SmallFaceEncoder, SmallFaceEncoderConfig
 from speech2face.models.registry import get_model
 from speech2face.training.voice import FaceHeads, TrainingConfig, train_voice_encoder
-from speech2face.training.voice_data import SpecMasking, load_training_data, random_window
+from speech2face.training.voice_data import load_training_data, random_window
 
 RATE = 16_000
 
@@ -102,44 +102,6 @@ def test_without_random_crops_train_clips_are_their_first_seconds(tmp_path):
     data.train.set_epoch(3, seed=1)
     clip_id, features, _ = data.train[1]
     assert torch.equal(features, first_seconds(tmp_path, clip_id))
-
-
-def zero_bands(features, axis):
-    """The lengths of the runs of all-zero slices of ``features`` along ``axis``."""
-    other = tuple(i for i in range(features.ndim) if i != axis)
-    zero = (features == 0).all(dim=other).numpy().astype(int)
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], zero, [0]])))
-    return edges[1::2] - edges[::2]
-
-
-def test_spec_masking_zeroes_at_most_two_bands_of_a_tenth_on_each_axis():
-    features = torch.randn(200, 100, 2) + 5.0
-    widths = {0: [], 1: []}
-    for seed in range(200):
-        masked = SpecMasking().apply(features, np.random.default_rng(seed))
-        kept = masked != 0
-        assert torch.equal(masked[kept], features[kept])
-        for axis, size in ((0, 200), (1, 100)):
-            bands = zero_bands(masked, axis)
-            assert len(bands) <= 2 and bands.sum() <= 2 * size // 10
-            widths[axis] += bands.tolist()
-    assert max(widths[0]) > 15 and max(widths[1]) > 7  # the widths reach their bound
-    assert torch.count_nonzero(features == 0) == 0  # the input is left untouched
-    same = [SpecMasking().apply(features, np.random.default_rng(3)) for _ in range(2)]
-    assert torch.equal(*same)
-
-
-def test_masking_applies_to_train_crops_only_and_is_reproducible_per_epoch(tmp_path):
-    plain = training_data(tmp_path / "plain")
-    masked = training_data(tmp_path / "masked", masking=SpecMasking(freq_width=0.3))
-    for data in (plain, masked):
-        data.train.set_epoch(2, seed=5)
-    for index in range(4):
-        crop, masked_crop = plain.train[index][1], masked.train[index][1]
-        assert (masked_crop == 0).all(dim=(0, 2)).any()  # a band of bins is zeroed
-        assert torch.all((masked_crop == crop) | (masked_crop == 0))  # the same crop otherwise
-        assert torch.equal(masked_crop, masked.train[index][1])
-    assert torch.equal(masked.val[0][1], plain.val[0][1])
 
 
 def test_an_unreadable_training_clip_names_its_row_and_clip(tmp_path):

@@ -89,13 +89,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-every", type=int, default=100, metavar="STEPS")
     parser.add_argument("--checkpoint-every", type=int, default=100, metavar="STEPS")
     parser.add_argument("--duration", type=float, default=6.0, help="seconds per clip")
-    parser.add_argument(
-        "--spec-masking",
-        action="store_true",
-        help="SpecAugment-style masks on training crops: two bands of up to 10%% of the frames "
-        "and two of up to 10%% of the bins set to zero (not in the paper; a regulariser for "
-        "small training sets)",
-    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--workers", type=int, default=0, help="data loader processes")
     parser.add_argument("--seed", type=int, default=0)
@@ -178,7 +171,6 @@ def run_train(args: argparse.Namespace) -> int:
     """Handler of ``s2f train``."""
     from speech2face.training.face_targets import check_dim, load_targets, record_face_stack
     from speech2face.training.voice import CHECKPOINT_FILE, RUN_EXISTS
-    from speech2face.training.voice_data import SpecMasking
 
     _check_positive(args)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -193,7 +185,6 @@ def run_train(args: argparse.Namespace) -> int:
         args.manifest,
         stack=stack,
         spectrogram_config=SpectrogramConfig(duration_s=args.duration),
-        masking=SpecMasking() if args.spec_masking else None,
     )
     record_face_stack(args.out, stack, resume=args.resume)
     skipped = None

@@ -35,7 +35,6 @@ from speech2face.training.voice import FaceHeads
 from speech2face.training.voice_data import (
     NO_TRAIN_ROWS,
     ManifestPairs,
-    SpecMasking,
     TrainingData,
     face_features,
 )
@@ -204,13 +203,11 @@ def load_targets(
     stack: FaceStack,
     spectrogram_config: SpectrogramConfig,
     random_crops: bool = True,
-    masking: SpecMasking | None = None,
 ) -> TrainingData:
     """The manifest's train and val clips paired with their targets under ``stack``.
 
     ``random_crops`` (train split only, as ``voice_data.load_training_data``): each epoch a
-    random window of every train clip, masked by ``masking`` if given; val clips are their
-    first seconds.
+    random window of every train clip; val clips are their first seconds.
     """
     manifest = Path(manifest)
     frame = load_manifest(manifest)
@@ -243,7 +240,6 @@ def load_targets(
             base_dir=manifest.parent,
             spectrogram_config=spectrogram_config,
             random_crops=random_crops and split == "train",
-            masking=masking if split == "train" else None,
         )
     if splits["train"] is None:
         raise InputError(NO_TRAIN_ROWS.format(manifest=manifest))

@@ -9,10 +9,7 @@ Training clips are random crops: each epoch a clip longer than the training
 duration gives a window at a random offset, and a shorter one is repeated from
 a random phase, instead of always its first seconds (prediction and
 validation keep the first seconds). Offsets are a function of (seed, epoch,
-clip), so a run and its resumed copy see the same crops. With a
-:class:`SpecMasking`, each training crop also has random bands of frames and of
-frequency bins set to zero (SpecAugment's time and frequency masks; Park et al.,
-2019), drawn from the same generator.
+clip), so a run and its resumed copy see the same crops.
 """
 
 from __future__ import annotations
@@ -55,34 +52,6 @@ def random_window(wave: np.ndarray, *, samples: int, rng: np.random.Generator) -
     return np.tile(np.roll(wave, -phase), -(-samples // len(wave)))[:samples]
 
 
-@dataclass(frozen=True)
-class SpecMasking:
-    """SpecAugment-style masks on training crops: ``n`` bands of at most ``width`` each.
-
-    Not in the Speech2Face paper; a regulariser for small training sets. Widths are
-    fractions of the crop's frames and bins.
-    """
-
-    time_masks: int = 2
-    time_width: float = 0.1
-    freq_masks: int = 2
-    freq_width: float = 0.1
-
-    def apply(self, features: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        """``features`` (frames, bins, channels) with its bands zeroed (a copy)."""
-        masked = features.clone()
-        for axis, count, width in (
-            (0, self.time_masks, self.time_width),
-            (1, self.freq_masks, self.freq_width),
-        ):
-            size = features.shape[axis]
-            for _ in range(count):
-                length = int(rng.integers(0, int(width * size) + 1))
-                start = int(rng.integers(0, size - length + 1))
-                masked.narrow(axis, start, length).zero_()
-        return masked
-
-
 def _seconds(value: object) -> float | None:
     return None if value is None or pd.isna(value) else float(value)
 
@@ -91,8 +60,7 @@ class ManifestPairs(Dataset):
     """``(clip_id, spectrogram, v_f)`` for the rows of a manifest.
 
     With ``random_crops`` each item is a random window of its clip, drawn from
-    (seed, epoch, index) as set by :meth:`set_epoch`, and masked by ``masking`` if given;
-    without, the clip's first seconds.
+    (seed, epoch, index) as set by :meth:`set_epoch`; without, the clip's first seconds.
     """
 
     def __init__(
@@ -103,12 +71,10 @@ class ManifestPairs(Dataset):
         base_dir: Path,
         spectrogram_config: SpectrogramConfig,
         random_crops: bool = False,
-        masking: SpecMasking | None = None,
     ) -> None:
         self.clips = ClipDataset(rows, base_dir=base_dir, config=spectrogram_config)
         self.face_features = face_features
         self.random_crops = random_crops
-        self.masking = masking
         self.config = spectrogram_config
         self.base_dir = Path(base_dir)
         self.rows = rows[[CLIP_ID, AUDIO_PATH]].assign(
@@ -124,7 +90,6 @@ class ManifestPairs(Dataset):
             base_dir=self.base_dir,
             spectrogram_config=self.config,
             random_crops=self.random_crops,
-            masking=self.masking,
         )
 
     def set_epoch(self, epoch: int, *, seed: int) -> None:
@@ -152,8 +117,6 @@ class ManifestPairs(Dataset):
         rng = np.random.default_rng([*self.draw, index])
         wave = random_window(wave, samples=self.config.num_samples, rng=rng)
         features = spectrogram(torch.from_numpy(wave), self.config)
-        if self.masking is not None:
-            features = self.masking.apply(features, rng)
         return str(row[CLIP_ID]), features, self.face_features[index]
 
 
@@ -213,12 +176,10 @@ def load_training_data(
     face_encoder: FaceEncoder,
     spectrogram_config: SpectrogramConfig,
     random_crops: bool = True,
-    masking: SpecMasking | None = None,
 ) -> TrainingData:
     """Validate ``manifest`` and pair its train and val clips with their faces' features.
 
-    ``random_crops`` and ``masking`` apply to the train split only; val clips are their
-    first seconds.
+    ``random_crops`` applies to the train split only; val clips are their first seconds.
     """
     manifest = Path(manifest)
     frame = load_manifest(manifest)
@@ -238,7 +199,6 @@ def load_training_data(
             base_dir=base_dir,
             spectrogram_config=spectrogram_config,
             random_crops=random_crops and split == "train",
-            masking=masking if split == "train" else None,
         )
     if splits["train"] is None:
         raise InputError(NO_TRAIN_ROWS.format(manifest=manifest))
