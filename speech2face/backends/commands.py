@@ -148,11 +148,11 @@ def run_faces(args: argparse.Namespace) -> int:
         table = build_faces_table(
             inputs, analyzer=analyzer, out=args.out, batch_size=args.batch_size, progress=bar.update
         )
-    print(f"{args.out}: {faces_summary(table)}")
+    print(f"{args.out}: {_faces_summary(table)}")
     return 0
 
 
-def faces_summary(table: pd.DataFrame) -> str:
+def _faces_summary(table: pd.DataFrame) -> str:
     """``4 images, 6 frames of 1 video (8 ok, 2 no_face)``: what a faces table holds."""
     videos = table["image_path"].map(is_video).to_numpy()
     held = [] if videos.all() else [_count(int((~videos).sum()), "image")]

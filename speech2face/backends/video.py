@@ -80,18 +80,25 @@ def sample_frames(path: str | Path, sampling: VideoSampling) -> list[VideoFrame]
         return None
     if not stamps:
         return None
+    times = [(pts - stamps[0]) * time_base for pts in stamps]
+    return [
+        VideoFrame(i, stamps[i], float(stamps[i] * time_base)) for i in _sampled(times, sampling)
+    ]
+
+
+def _sampled(times: list[Fraction], sampling: VideoSampling) -> list[int]:
+    """The indices of the frames ``sampling`` takes, given each frame's time since the first."""
     step = 1 / Fraction(sampling.fps)
     chosen: list[int] = []
     due = Fraction(0)
-    for index, pts in enumerate(stamps):
-        elapsed = (pts - stamps[0]) * time_base
+    for index, elapsed in enumerate(times):
         if elapsed >= due:
             chosen.append(index)
             due = (math.floor(elapsed / step) + 1) * step
     if sampling.max_frames is not None and len(chosen) > sampling.max_frames:
         spread = np.linspace(0, len(chosen) - 1, sampling.max_frames).round().astype(int)
         chosen = [chosen[i] for i in spread]
-    return [VideoFrame(i, stamps[i], float(stamps[i] * time_base)) for i in chosen]
+    return chosen
 
 
 def decode_frames(path: str | Path, stamps: Collection[int]) -> dict[int, np.ndarray]:
