@@ -56,3 +56,13 @@ def test_workers_must_be_at_least_one(tmp_path, capsys):
     assert (
         capsys.readouterr().err.strip() == "s2f faces: error: --workers must be at least 1, not 0"
     )
+
+
+def test_batch_size_must_be_at_least_one(tmp_path, capsys):
+    image = tmp_path / "a.png"
+    Image.new("RGB", (64, 64)).save(image)
+    out = tmp_path / "f.parquet"
+    assert main(["faces", str(image), "--out", str(out), "--batch-size", "0"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == "s2f faces: error: --batch-size must be at least 1, not 0"
+    assert not out.exists()

@@ -130,9 +130,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_faces(args: argparse.Namespace) -> int:
     from speech2face.backends.face_inputs import face_inputs, find_media
-    from speech2face.backends.face_table import build_faces_table
+    from speech2face.backends.face_table import build_faces_table, check_batch_size
     from speech2face.backends.faces import FaceAnalyzer, FaceSettings
 
+    check_batch_size(args.batch_size)
     settings = FaceSettings(detector=args.detector, upsample=args.upsample)
     sampling = VideoSampling(fps=args.video_fps, max_frames=args.max_frames_per_video)
     inputs = face_inputs(find_media(args.images), sampling=sampling)

@@ -62,6 +62,7 @@ _FRAME_DEFAULTS = {"frame_index": NOT_A_FRAME, "frame_time_s": np.nan}
 """What a table written before video input (still images only) holds in the frame columns."""
 
 NOT_A_FACES_TABLE = "{path}: not a faces table (missing column(s) {columns})"
+BAD_BATCH_SIZE = "--batch-size must be at least 1, not {batch_size}"
 
 
 def analysis_rows(
@@ -124,6 +125,12 @@ def rows_by_path(table: pd.DataFrame) -> dict[str, int]:
     return rows
 
 
+def check_batch_size(batch_size: int) -> None:
+    """Refuse a batch size below 1 (before any model is loaded or bar drawn)."""
+    if batch_size < 1:
+        raise InputError(BAD_BATCH_SIZE.format(batch_size=batch_size))
+
+
 def build_faces_table(
     inputs: Sequence[FaceInput],
     *,
@@ -137,6 +144,7 @@ def build_faces_table(
     ``analyzer``: a :class:`FaceAnalyzer` analyses batches here, a :class:`FacePool` in its
     worker processes; the rows are the same.
     """
+    check_batch_size(batch_size)
     key = analyzer.settings.key()
     parts = parts_dir(out)
     done = _reusable_rows(out, parts, key)
