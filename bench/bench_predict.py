@@ -132,8 +132,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/s2f-bench-predict"))
     parser.add_argument("--speakers", type=int, default=DEFAULT_SPEAKERS)
-    parser.add_argument("--steps", type=int, default=800, help="voice encoder steps")
-    parser.add_argument("--batch-size", type=int, default=16, help="voice encoder batch")
+    parser.add_argument("--steps", type=int, default=400, help="voice encoder steps")
+    parser.add_argument("--batch-size", type=int, default=32, help="voice encoder batch")
     parser.add_argument("--eval-every", type=int, default=100, help="voice validation every N")
     parser.add_argument(
         "--train-arg", action="append", default=[], help="one more s2f train argument"
