@@ -38,6 +38,7 @@ NO_FACE_STACK = (
 )
 CUDA_UNAVAILABLE = "--device {device}: CUDA is not available on this machine"
 NOT_POSITIVE = "{option} must be positive, got {value}"
+BAD_DECAY = "--average-weights must be between 0 and 1 (e.g. 0.99), not {value}"
 SKIPPED_FILE = "skipped_clips.csv"
 """``RUN/skipped_clips.csv``: clip_id, path, reason of every clip ``--skip-bad-clips`` left out."""
 SKIPPED_SUMMARY = "skipped {n} clip(s) whose audio cannot be decoded; listed in {listed}"
@@ -89,6 +90,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--eval-every", type=int, default=100, metavar="STEPS")
     parser.add_argument("--checkpoint-every", type=int, default=100, metavar="STEPS")
     parser.add_argument("--duration", type=float, default=6.0, help="seconds per clip")
+    parser.add_argument(
+        "--average-weights",
+        type=float,
+        metavar="DECAY",
+        help="keep an exponential moving average of the weights with this decay (e.g. 0.99) "
+        "and validate, checkpoint and predict with it (not in the paper; steadier when most "
+        "of the target is unpredictable noise)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--workers", type=int, default=0, help="data loader processes")
     parser.add_argument("--seed", type=int, default=0)
@@ -111,6 +120,9 @@ def _check_positive(args: argparse.Namespace) -> None:
             raise InputError(
                 NOT_POSITIVE.format(option="--" + option.replace("_", "-"), value=value)
             )
+    decay = args.average_weights
+    if decay is not None and not 0 < decay < 1:
+        raise InputError(BAD_DECAY.format(value=decay))
 
 
 def _face_stack(args: argparse.Namespace):
@@ -204,6 +216,7 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         num_workers=args.workers,
+        weight_average=args.average_weights,
     )
     result = train_voice_encoder(
         model,

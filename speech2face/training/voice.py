@@ -7,7 +7,10 @@ protocol: a face encoder exposes ``.fc8``, a face decoder ``.first_layer``).
 
 Every run is reproducible from its seed; a checkpoint every
 ``checkpoint_every`` steps lets ``resume=True`` continue to bit-identical
-weights; validation loss goes to ``metrics.jsonl``.
+weights; validation loss goes to ``metrics.jsonl``. With ``weight_average``
+the checkpoint's ``model`` (what prediction loads, and what validation scores) is
+the running average of the weights (:mod:`speech2face.training.averaging`), and
+``training_model`` the weights training continues from.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from tqdm import tqdm
 from speech2face.errors import InputError
 from speech2face.models.loss import Speech2FaceLoss, speech2face_loss
 from speech2face.models.voice_encoder import VoiceEncoder, config_to_dict
+from speech2face.training.averaging import WeightAverage
 from speech2face.training.checkpoint import (
     load_checkpoint,
     restore_rng_states,
@@ -51,6 +55,8 @@ NON_FINITE_BATCH = (
     "non-finite loss at step {step} from clip(s) {clips}; training stopped, "
     "last good checkpoint kept in {checkpoint}"
 )
+TRAINING_WEIGHTS = "training_model"
+AVERAGE_STATE = "weight_average"
 RUN_EXISTS = "{path} already exists; pass --resume to continue it or choose a new run folder"
 OUT_OF_MEMORY = (
     "out of memory on {device} at batch size {batch_size} ({per_rank} per process); "
@@ -81,6 +87,8 @@ class TrainingConfig:
     seed: int = 0
     device: str = "cpu"
     num_workers: int = 0
+    weight_average: float | None = None
+    """Decay of an exponential moving average of the weights (e.g. 0.99); None: last weights."""
 
 
 class FaceEncoderLike(Protocol):
@@ -253,6 +261,11 @@ class VoiceTrainer:
         if self.on_gpu:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.wrapped = wrap_for_training(self.model, self.context)
+        self.average = (
+            None
+            if config.weight_average is None
+            else WeightAverage(self.model, decay=config.weight_average)
+        )
         self.heads = heads.frozen_on(self.device)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(),
@@ -304,7 +317,11 @@ class VoiceTrainer:
         payload = load_checkpoint(
             self.checkpoint_path, preset=self.preset, manifest_hash=self.manifest_hash
         )
-        self.model.load_state_dict(payload["model"])
+        self.model.load_state_dict(payload.get(TRAINING_WEIGHTS, payload["model"]))
+        if self.average is not None:
+            self.average.load_state_dict(
+                payload.get(AVERAGE_STATE, {"weights": payload["model"], "updates": 0})
+            )
         self.optimizer.load_state_dict(payload["optimizer"])
         self.scheduler.load_state_dict(payload["scheduler"])
         self.step = payload["step"]
@@ -321,13 +338,24 @@ class VoiceTrainer:
                     "training_config": asdict(self.config),
                     "manifest_hash": self.manifest_hash,
                     "step": self.step,
-                    "model": self.model.state_dict(),
+                    "model": self.scored_model.state_dict(),
+                    **self._averaging_state(),
                     "optimizer": self.optimizer.state_dict(),
                     "scheduler": self.scheduler.state_dict(),
                     "rng": rng_states(),
                 },
             )
         barrier(self.context)
+
+    @property
+    def scored_model(self) -> nn.Module:
+        """The weights validation scores and the checkpoint's ``model`` holds."""
+        return self.model if self.average is None else self.average.model
+
+    def _averaging_state(self) -> dict[str, Any]:
+        if self.average is None:
+            return {}
+        return {TRAINING_WEIGHTS: self.model.state_dict(), AVERAGE_STATE: self.average.state_dict()}
 
     def _loader(self, dataset: Dataset, batches: list[list[int]]) -> DataLoader:
         return DataLoader(
@@ -362,6 +390,8 @@ class VoiceTrainer:
             ) from error
         self.optimizer.step()
         self.scheduler.step()
+        if self.average is not None:
+            self.average.update(self.model)
         self.step += 1
         return sum_across_ranks(_terms(loss).cpu(), self.context) / self.context.world_size
 
@@ -393,7 +423,7 @@ class VoiceTrainer:
     @torch.no_grad()
     def evaluate(self, dataset: Dataset) -> dict[str, float]:
         """Mean loss terms over ``dataset`` (every clip once, shared across ranks)."""
-        self.model.eval()
+        model = self.scored_model.eval()
         shard = list(range(len(dataset)))[self.context.rank :: self.context.world_size]
         batches = [
             shard[start : start + self.config.batch_size]
@@ -402,7 +432,7 @@ class VoiceTrainer:
         sums = torch.zeros(len(LOSS_TERMS) + 1)
         for _, spectrograms, targets in self._loader(dataset, batches):
             spectrograms, targets = self._to_device(spectrograms, targets)
-            _, loss = self._loss(self.model, spectrograms, targets)
+            _, loss = self._loss(model, spectrograms, targets)
             sums[:-1] += _terms(loss).cpu() * len(targets)
             sums[-1] += len(targets)
         sums = sum_across_ranks(sums, self.context)
