@@ -91,6 +91,7 @@ def train_voice(manifest: Path, run: Path, args: argparse.Namespace) -> None:
     argv = ["train", "--manifest", str(manifest), "--out", str(run), "--no-progress"]
     argv += ["--steps", str(args.steps), "--batch-size", str(args.batch_size)]
     argv += ["--eval-every", str(args.eval_every), "--duration", "6"]
+    argv += ["--average-weights", str(args.average_weights)] if args.average_weights else []
     argv += args.train_arg
     timed(f"voice encoder (small, {args.steps} steps of {args.batch_size})", lambda: s2f(argv))
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -134,6 +135,13 @@ def main() -> None:
     parser.add_argument("--speakers", type=int, default=DEFAULT_SPEAKERS)
     parser.add_argument("--steps", type=int, default=400, help="voice encoder steps")
     parser.add_argument("--batch-size", type=int, default=32, help="voice encoder batch")
+    parser.add_argument(
+        "--average-weights",
+        type=float,
+        default=0.99,
+        metavar="DECAY",
+        help="s2f train --average-weights (0: the last weights)",
+    )
     parser.add_argument("--eval-every", type=int, default=100, help="voice validation every N")
     parser.add_argument(
         "--train-arg", action="append", default=[], help="one more s2f train argument"
