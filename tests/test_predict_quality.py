@@ -1,6 +1,9 @@
 """Quality of the whole pipeline with the small presets: the voice predicts the face's gender.
 
-A synthetic corpus, its face stage, a ``small`` voice encoder, then ``predict`` on the test
+A 300-speaker synthetic corpus (210 train speakers: with fewer, as the 36 of this test's
+earlier version, the voice encoder memorises identities and the reading of its
+reconstructions' gender is near chance), its face stage, a ``small`` voice encoder (200
+steps of 32 at 6 s, weights averaged), then ``predict`` on the test
 split: the S2F reconstruction's gender agrees with the true face's far above chance, and
 the F2F reconstruction (decoder on the true feature, the pseudo upper bound) agrees at
 least as well. Minutes of CPU, so ``slow``; ``bench/bench_predict.py`` runs the full-size
@@ -27,7 +30,7 @@ from speech2face.training.faces import (
 def test_small_presets_recover_gender_from_the_voice(tmp_path):
     torch.set_num_threads(2)
     manifest = generate_corpus(
-        tmp_path / "corpus", speakers=60, clips_per_speaker=4, test_fraction=0.4, progress=False
+        tmp_path / "corpus", speakers=300, clips_per_speaker=4, test_fraction=0.3, progress=False
     )
     run = tmp_path / "run"
     prepare_face_stage(
@@ -35,20 +38,21 @@ def test_small_presets_recover_gender_from_the_voice(tmp_path):
         run,
         config=FaceStageConfig(
             encoder=FaceEncoderTrainingConfig(epochs=6),
-            decoder=FaceDecoderTrainingConfig(epochs=10),
+            decoder=FaceDecoderTrainingConfig(epochs=12),
             attributes=AttributeTrainingConfig(epochs=6),
-            extra_identities=60,
+            extra_identities=100,
         ),
     )
-    argv = ["train", "--manifest", str(manifest), "--out", str(run), "--epochs", "15"]
-    assert main([*argv, "--duration", "3", "--no-progress"]) == 0
+    argv = ["train", "--manifest", str(manifest), "--out", str(run), "--steps", "200"]
+    argv += ["--batch-size", "32", "--average-weights", "0.99", "--duration", "6"]
+    assert main([*argv, "--no-progress"]) == 0
     out = tmp_path / "pred"
-    settings = PredictionSettings(durations=(3.0,), split="test")
+    settings = PredictionSettings(durations=(6.0,), split="test")
     predict(load_model(run), manifest, out, settings=settings, progress=False)
     table = read_predictions(out).table
     s2f = float((table["s2f_gender"] == table["true_gender"]).mean())
     f2f = float((table["f2f_gender"] == table["true_gender"]).mean())
     majority = float(table["true_gender"].value_counts(normalize=True).max())
-    assert majority <= 0.6 and s2f >= 0.8
+    assert majority <= 0.6 and s2f >= 0.85
     assert f2f >= s2f - 0.02
     assert pd.Series(table["true_gender"] == table["gender"]).mean() >= 0.8
