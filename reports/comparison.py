@@ -67,6 +67,7 @@ def comparison_report_html(
     changes = changes[~fmt.is_suppressed(changes["n_speakers"], privacy_k)]
     changes = changes[changes["n_speakers"] > 0].reset_index(drop=True)
     models = summary["models"]
+    changes["model_id"] = [str(models[int(index)]["model_id"]) for index in changes["model"]]
     sections = [
         Section("regressions", "Regressions", _regressions(changes)),
         Section("disparities", "Disparities: shrank, grew or stayed", _disparities(changes)),
@@ -204,7 +205,7 @@ def _change_table(rows: pd.DataFrame, *, caption: str, with_metric: bool = True)
     difference = [fmt.difference_formatter(u) for u in units]
     display = pd.DataFrame(
         {
-            "model": rows["model"],
+            "model": rows["model_id"],
             "metric": rows["metric"],
             "slice": rows["slice"],
             "group": rows["group"],

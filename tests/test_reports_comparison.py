@@ -53,7 +53,8 @@ def html(comparison_folder):
 
 
 def test_regressions_come_first_with_the_paired_change_and_its_interval(comparison_folder, html):
-    changes = ComparisonResult.load(comparison_folder).changes
+    comparison = ComparisonResult.load(comparison_folder)
+    changes, candidate = comparison.changes, comparison.summary["models"][1]["model_id"]
     row = changes[
         (changes["metric"] == "s2f_gender_agreement")
         & (changes["slice"] == "ethnicity")
@@ -64,7 +65,8 @@ def test_regressions_come_first_with_the_paired_change_and_its_interval(comparis
     assert positions == sorted(positions)
     regressions = html[positions[0] : positions[1]]
     found = re.search(
-        rf"<tr><td[^>]*>1</td><td>s2f_gender_agreement</td><td>ethnicity</td>"
+        rf"<tr><td[^>]*>{re.escape(str(escape(candidate)))}</td><td>s2f_gender_agreement</td>"
+        rf"<td>ethnicity</td>"
         rf"<td>{REGRESSED_GROUP}</td>.*?</tr>",
         regressions,
     ).group(0)
@@ -87,7 +89,8 @@ def test_unchanged_group_is_not_a_regression_and_tiny_group_is_not_shown(html):
 def test_every_shown_change_is_tabulated_per_metric_with_its_interval(comparison_folder, html):
     """Not only regressions and moved gaps: each metric has a folded table of every group's
     paired change (f2f_gender_agreement has no figure and no regression, but its table)."""
-    changes = ComparisonResult.load(comparison_folder).changes
+    comparison = ComparisonResult.load(comparison_folder)
+    changes, models = comparison.changes, comparison.summary["models"]
     shown = changes[changes["n_speakers"] >= 5]
     section = html[html.index('<section id="changes">') : html.index('<section id="models">')]
     for metric, rows in shown.groupby("metric"):
@@ -99,7 +102,8 @@ def test_every_shown_change_is_tabulated_per_metric_with_its_interval(comparison
         unit = metric_unit(metric)
         for row in rows.itertuples():
             found = re.search(
-                rf"<tr><td[^>]*>{row.model}</td><td>{re.escape(str(escape(row.slice)))}</td>"
+                rf"<tr><td[^>]*>{re.escape(str(escape(models[row.model]['model_id'])))}</td>"
+                rf"<td>{re.escape(str(escape(row.slice)))}</td>"
                 rf"<td>{re.escape(str(escape(row.group)))}</td>.*?</tr>",
                 table,
             ).group(0)
