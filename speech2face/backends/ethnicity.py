@@ -29,10 +29,10 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from speech2face.backends.face_table import read_faces, rows_by_path
+from speech2face.backends.face_table import read_faces, rows_by_path, rows_of_face_paths
 from speech2face.backends.faces import DESCRIPTOR_DIM
 from speech2face.errors import InputError
-from speech2face.manifest.io import read_manifest, resolve_path
+from speech2face.manifest.io import read_manifest
 from speech2face.manifest.schema import FACE_PATH, SPLIT
 from speech2face.vocabulary import UNKNOWN
 
@@ -83,9 +83,7 @@ def labelled_descriptors(
         if column not in frame.columns:
             raise InputError(message.format(path=manifest, column=column))
     table, descriptors = read_faces(faces)
-    row_of = rows_by_path(table)
-    paths = [str(resolve_path(manifest.parent, p).resolve()) for p in frame[FACE_PATH]]
-    rows = np.array([row_of.get(p, -1) for p in paths])
+    rows = rows_of_face_paths(rows_by_path(table), manifest.parent, frame[FACE_PATH])
     labels = frame[label].fillna(UNKNOWN).astype(str).to_numpy()
     found = rows >= 0
     usable = found & (labels != UNKNOWN)

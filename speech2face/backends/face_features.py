@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from speech2face.backends.face_table import read_faces, rows_by_path
+from speech2face.backends.face_table import read_faces, rows_by_path, rows_of_face_paths
 from speech2face.backends.faces import STATUS_ASSUMED
 from speech2face.errors import InputError
-from speech2face.manifest.io import read_manifest, resolve_path, write_manifest
+from speech2face.manifest.io import read_manifest, write_manifest
 from speech2face.manifest.schema import AGE, FACE_FEATURE_PATH, FACE_PATH, GENDER, source_column
 from speech2face.vocabulary import UNKNOWN
 
@@ -92,15 +92,7 @@ def attach_face_features(
     table, descriptors = read_faces(faces)
     features_dir = Path(features_dir) if features_dir else out.parent / "face_features"
     features_dir.mkdir(parents=True, exist_ok=True)
-    row_of = rows_by_path(table)
-    rows = np.array(
-        [
-            row_of.get(str(resolve_path(manifest.parent, p).resolve()), -1)
-            if isinstance(p, str)
-            else -1
-            for p in frame[FACE_PATH]
-        ]
-    )
+    rows = rows_of_face_paths(rows_by_path(table), manifest.parent, frame[FACE_PATH])
     found = rows >= 0
     has_face = np.zeros(len(frame), dtype=bool)
     has_face[found] = np.isfinite(descriptors[rows[found]]).all(axis=1)

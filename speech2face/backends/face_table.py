@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,7 @@ from speech2face.backends.face_pool import FacePool, analyze_batches
 from speech2face.backends.faces import DESCRIPTOR_DIM, FACE_STATUSES, FaceAnalysis, FaceAnalyzer
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES, N_LANDMARKS, craniofacial_measures
 from speech2face.errors import InputError
+from speech2face.manifest.io import resolve_path
 
 FRAME_COLUMNS = ("frame_index", "frame_time_s")
 KEY_COLUMNS = ("image_path", *FRAME_COLUMNS, "content_sha256", "settings_key")
@@ -123,6 +124,22 @@ def rows_by_path(table: pd.DataFrame) -> dict[str, int]:
     for row in order.tolist():
         rows.setdefault(paths[row], row)
     return rows
+
+
+def rows_of_face_paths(
+    row_of: dict[str, int], base_dir: Path, face_paths: Iterable[object]
+) -> np.ndarray:
+    """The faces-table row (:func:`rows_by_path`) of each manifest ``face_path``, resolved
+    against ``base_dir``; -1 where the value is missing or the image was not analysed."""
+    return np.array(
+        [
+            row_of.get(str(resolve_path(base_dir, value).resolve()), -1)
+            if isinstance(value, str) and value
+            else -1
+            for value in face_paths
+        ],
+        dtype=np.int64,
+    )
 
 
 def check_batch_size(batch_size: int) -> None:

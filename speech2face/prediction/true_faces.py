@@ -24,7 +24,6 @@ import pandas as pd
 from speech2face.backends.faces import STATUS_ASSUMED
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES
 from speech2face.errors import InputError
-from speech2face.manifest import resolve_path
 
 INFERRED = "inferred"
 LANDMARKS_DLIB = "dlib"
@@ -42,11 +41,9 @@ class FaceReadings:
 
     def rows_for(self, base_dir: Path, face_paths: pd.Series) -> np.ndarray:
         """The table row of each face path (-1: not analysed, no face, or ``assumed_aligned``)."""
-        rows = np.full(len(face_paths), -1)
-        for position, value in enumerate(face_paths):
-            if isinstance(value, str) and value:
-                key = str(resolve_path(base_dir, value).resolve())
-                rows[position] = self.row_of.get(key, -1)
+        from speech2face.backends.face_table import rows_of_face_paths
+
+        rows = rows_of_face_paths(self.row_of, base_dir, face_paths)
         found = rows >= 0
         has_face = np.zeros(len(rows), dtype=bool)
         ages = self.table["age"].to_numpy(dtype=float)
