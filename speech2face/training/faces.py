@@ -304,11 +304,11 @@ def averaged_reconstructions(
     _, cell_index = np.unique(np.asarray(cells, dtype=object), return_inverse=True)
     members = [np.flatnonzero(cell_index == c) for c in range(cell_index.max() + 1)]
     rng = np.random.default_rng(seed)
-    rows, means, mean_ages = [], [], []
-    for face in np.repeat(np.arange(len(features)), views_per_face):
+    faces = np.repeat(np.arange(len(features)), views_per_face)
+    means, mean_ages = [], []
+    for face in faces:
         partners = rng.choice(members[cell_index[face]], size=rng.choice(group_sizes) - 1)
         chosen = np.concatenate([[face], partners])
-        rows.append(face)
         means.append(features[chosen].mean(0))
         mean_ages.append(ages[chosen].mean())
     stacked = torch.as_tensor(np.asarray(means, np.float32)).reshape(-1, features.shape[1])
@@ -318,12 +318,11 @@ def averaged_reconstructions(
         + [decoder.decode(stacked[i : i + 256])[0] for i in range(0, len(stacked), 256)]
     )
     as_uint8 = (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
-    rows = np.asarray(rows, dtype=np.int64)
     return LabelledFaces(
         images=as_uint8,
-        genders=genders[rows],
+        genders=genders[faces],
         ages=np.asarray(mean_ages, np.float32),
-        ethnicities=ethnicities[rows],
+        ethnicities=ethnicities[faces],
     )
 
 
