@@ -11,7 +11,6 @@ from reports._audit_view import (
     ATTRIBUTES,
     UNIT_ORDER,
     AuditView,
-    hidden_count,
     suppressed_flag_count,
     visible_flags,
 )
@@ -146,7 +145,7 @@ def data_section(audit: AuditView, dataset_report: str | None) -> Markup:
         withheld &= frame["speakers"].notna().to_numpy()
         for column in ("speakers", "clips"):
             frame[column] = frame[column].astype(float).where(~withheld, fmt.WITHHELD)
-    small = hidden_count(audit.privacy_k)
+    small = fmt.private_count(audit.privacy_k)
     table = table_html(
         frame,
         formats={"speakers": small, "clips": small},

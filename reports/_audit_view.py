@@ -114,10 +114,6 @@ def visible_flags(audit: AuditView) -> pd.DataFrame:
     return flags.loc[order.index].reset_index(drop=True)
 
 
-def hidden_count(privacy_k: int):
-    return fmt.private_count(privacy_k)
-
-
 def primary_metrics(audit: AuditView) -> list[str]:
     """Metrics that get a forest plot: S2F agreements, age error, similarity, top recall@k."""
     names = audit.result.metrics
