@@ -14,7 +14,7 @@ import pandas as pd
 
 from audit._metrics import CORRELATION, DISTANCE, MEAN, PEARSON, SIMILARITY, YEARS, MetricSpec
 from speech2face.errors import InputError
-from speech2face.predictions import ATTRIBUTES
+from speech2face.prediction.artifact import ATTRIBUTES
 from speech2face.vocabulary import AGE_DECADE_EDGES, AGE_DECADES, UNKNOWN
 
 LABEL_COLUMNS = {"gender": "gender", "age_decade": "age_group", "ethnicity": "ethnicity"}

@@ -20,7 +20,7 @@ from sklearn.metrics import accuracy_score
 
 from audit._components import LABEL_COLUMNS, known_labels
 from audit._slices import Slice
-from speech2face.predictions import ATTRIBUTES
+from speech2face.prediction.artifact import ATTRIBUTES
 
 CONFUSION_KEYS = ("attribute", "face", "slice", "group", "true_class", "predicted_class")
 POSITIVE_GENDER = "female"

@@ -18,7 +18,7 @@ from audit._intervals import DETECTION_POWER, FAMILY_METRIC
 from audit._metrics import MetricSpec
 from audit._slices import OVERALL
 from audit.result import SCHEMA_VERSION
-from speech2face.predictions import Predictions
+from speech2face.prediction.artifact import Predictions
 from speech2face.vocabulary import LABEL_SOURCES, UNKNOWN
 
 

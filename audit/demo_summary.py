@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit._rebalance import GROUP_SEPARATOR
 from audit.result import AuditResult
+from speech2face.training.rebalance import GROUP_SEPARATOR
 
 VOICE_METRIC_PREFIXES = ("s2f_", "feature_", "recall@")
 VOICE_METRIC_SUFFIX = "_voice_added_error"

@@ -32,7 +32,7 @@ from audit.result import AuditResult
 from audit.retrieval import DEFAULT_GALLERY_SIZE
 from audit.retrieval import METRICS as DISTANCES
 from speech2face.errors import InputError
-from speech2face.predictions import Predictions, read_predictions
+from speech2face.prediction.artifact import Predictions, read_predictions
 from speech2face.vocabulary import MIN_GROUP_SPEAKERS
 
 UNKNOWN_METRIC = "unknown metric {metric!r}; known metrics: {known}"

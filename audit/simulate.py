@@ -15,7 +15,7 @@ import pandas as pd
 
 from audit._intervals import adjust_pvalues
 from audit.engine import run_audit
-from speech2face.predictions import Predictions
+from speech2face.prediction.artifact import Predictions
 
 SIM_COLUMN = "ethnicity"
 SIM_METRIC = "s2f_gender_agreement"

@@ -24,7 +24,7 @@ import pandas as pd
 from fairlearn.metrics import MetricFrame
 
 from audit.engine import run_audit
-from speech2face.predictions import Predictions
+from speech2face.prediction.artifact import Predictions
 
 ATTRIBUTE_CLASSES = {
     "gender": ["female", "male"],

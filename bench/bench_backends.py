@@ -24,7 +24,7 @@ from speech2face.audio.io import load_audio
 from speech2face.backends import voices
 from speech2face.backends.face_inputs import face_inputs, find_media
 from speech2face.backends.face_table import build_faces_table
-from speech2face.backends.faces import FaceAnalyzer, load_rgb
+from speech2face.backends.photo_faces import FaceAnalyzer, load_rgb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.backend_fixtures import codec2_wav_dir, grace_hopper, portrait_dir

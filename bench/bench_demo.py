@@ -17,7 +17,7 @@ import shutil
 import time
 from pathlib import Path
 
-from audit.demo import DemoSettings, run_demo
+from s2f.demo import DemoSettings, run_demo
 
 COLD_BUDGET_S = 600.0
 CACHED_BUDGET_S = 60.0

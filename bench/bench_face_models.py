@@ -27,7 +27,7 @@ from PIL import Image
 
 from speech2face.models.attribute_classifier import age_decades, predict_attributes
 from speech2face.models.face_encoder import encode_images
-from speech2face.training.faces import (
+from speech2face.training.face_models import (
     synthetic_face_set,
     train_attribute_classifier,
     train_face_decoder,

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from speech2face.craniofacial import craniofacial_measures
-from speech2face.synth.faces import render_face, sample_face_params, sample_variation
+from speech2face.synth.synthetic_faces import render_face, sample_face_params, sample_variation
 from speech2face.vocabulary import SYNTHETIC_ETHNICITIES
 
 BUDGET_S = 20.0

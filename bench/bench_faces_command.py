@@ -24,7 +24,7 @@ from pathlib import Path
 from speech2face.backends.face_inputs import face_inputs
 from speech2face.backends.face_pool import FacePool
 from speech2face.backends.face_table import build_faces_table
-from speech2face.backends.faces import FaceAnalyzer, FaceSettings, load_rgb
+from speech2face.backends.photo_faces import FaceAnalyzer, FaceSettings, load_rgb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.backend_fixtures import encode_video, grace_hopper, portrait_dir

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from audit.cli import main as s2f
+from s2f.cli import main as s2f
 from speech2face.audio import PAPER_CONFIG, spectrogram
 from speech2face.audio.frontend import fit_duration
 from speech2face.audio.io import load_audio

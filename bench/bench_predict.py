@@ -27,16 +27,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audit.cli import main as s2f
+from s2f.cli import main as s2f
 from speech2face.prediction import PredictionSettings, load_model, predict
-from speech2face.predictions import ATTRIBUTES, read_predictions
+from speech2face.prediction.artifact import ATTRIBUTES, read_predictions
 from speech2face.synth.corpus import DEFAULT_SPEAKERS, generate_corpus
-from speech2face.training.face_stage import FaceStageConfig, prepare_face_stage
-from speech2face.training.faces import (
+from speech2face.training.face_config import (
     AttributeTrainingConfig,
     FaceDecoderTrainingConfig,
     FaceEncoderTrainingConfig,
+    FaceStageConfig,
 )
+from speech2face.training.face_stage import prepare_face_stage
 
 
 def timed(label: str, action):

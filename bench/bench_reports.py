@@ -43,7 +43,7 @@ from audit.engine import run_audit
 from audit.imbalance import DatasetAnalysis, analyze_dataset
 from audit.result import AuditResult
 from reports import render_audit_report, render_comparison_report, render_dataset_report
-from speech2face.predictions import Predictions
+from speech2face.prediction.artifact import Predictions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.report_artifacts import planted_predictions

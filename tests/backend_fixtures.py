@@ -20,7 +20,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from speech2face.backends.faces import FaceAnalyzer, load_rgb
+from speech2face.backends.photo_faces import FaceAnalyzer, load_rgb
 
 CACHE = Path(
     os.environ.get("S2F_FIXTURE_CACHE", Path.home() / ".cache" / "speech2face-audit" / "fixtures")
@@ -76,7 +76,7 @@ def tight_small_crop(analyzer) -> np.ndarray:
     """A real pre-cropped face that `s2f faces` takes as ``assumed_aligned``.
 
     obama3's aligned chip with no margin, at 64×64 (``analyzer`` is a
-    :class:`~speech2face.backends.faces.FaceAnalyzer`): HOG misses it even upsampled;
+    :class:`~speech2face.backends.photo_faces.FaceAnalyzer`): HOG misses it even upsampled;
     framed by its edge pixels it is found, so the whole crop is taken as the face.
     """
     from PIL import Image

@@ -13,10 +13,10 @@ from speech2face.models.face_encoder import SmallFaceEncoder, SmallFaceEncoderCo
 from speech2face.models.registry import get_model
 from speech2face.models.voice_encoder import config_to_dict
 from speech2face.synth.corpus import generate_corpus
-from speech2face.synth.faces import render_face, sample_face_params
+from speech2face.synth.synthetic_faces import render_face, sample_face_params
 from speech2face.training.checkpoint import save_checkpoint
+from speech2face.training.face_models import save_face_model
 from speech2face.training.face_stage import MODEL_FILES, face_stage
-from speech2face.training.faces import save_face_model
 
 FEATURE_DIM = 16
 TINY_WIDTHS = (8, 8, 8, 8)

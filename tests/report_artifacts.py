@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from speech2face.predictions import Predictions
+from speech2face.prediction.artifact import Predictions
 
 HOSTILE = "<script>alert(1)</script>"
 ETHNICITY_SPEAKERS = {"group_a": 40, "group_b": 40, "group_c": 40, "group_d": 12}

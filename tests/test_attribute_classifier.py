@@ -13,8 +13,8 @@ from speech2face.models.attribute_classifier import (
     age_decades,
     predict_attributes,
 )
-from speech2face.training.faces import (
-    AttributeTrainingConfig,
+from speech2face.training.face_config import AttributeTrainingConfig
+from speech2face.training.face_models import (
     load_face_model,
     save_face_model,
     soften,

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.cli import main
 from audit.compare import DIFFERENT_CLIPS, ComparisonResult, compare_audits
 from audit.engine import run_audit
 from audit.simulate import simulate_predictions
+from s2f.cli import main
 from speech2face.errors import InputError
-from speech2face.predictions import Predictions, write_predictions
+from speech2face.prediction.artifact import Predictions, write_predictions
 
 RATES = {"a": 0.8, "b": 0.8, "c": 0.8, "d": 0.8}
 OPTIONS = {"n_boot": 300, "fairlearn_views": False, "metrics": ["s2f_gender_agreement"]}

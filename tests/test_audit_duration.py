@@ -4,12 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.cli import main
 from audit.compare import compare_audits
 from audit.engine import run_audit
 from audit.result import AuditResult
+from s2f.cli import main
 from speech2face.errors import InputError
-from speech2face.predictions import Predictions, write_predictions
+from speech2face.prediction.artifact import Predictions, write_predictions
 from tests.test_audit_engine import make_predictions
 
 METRICS = ["s2f_gender_agreement", "feature_l2_error", "recall@2_cosine"]

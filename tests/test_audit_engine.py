@@ -14,7 +14,7 @@ from audit._slices import UNKNOWN_SLICE
 from audit.engine import run_audit
 from audit.result import AuditResult
 from speech2face.errors import InputError
-from speech2face.predictions import Predictions, write_predictions
+from speech2face.prediction.artifact import Predictions, write_predictions
 
 FAST_METRICS = ["s2f_gender_agreement", "s2f_age_error", "feature_l2_error", "recall@2_l2"]
 CLASSES = {

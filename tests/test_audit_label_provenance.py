@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 
 from audit.engine import run_audit
-from speech2face.predictions import Predictions
+from speech2face.prediction.artifact import Predictions
 
 
 def test_landmark_sources_and_missing_labels_raise_no_source_caveat():

@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.cli import main
 from audit.engine import run_audit
 from audit.result import AuditResult
+from s2f.cli import main
 from speech2face.errors import InputError
-from speech2face.predictions import write_predictions
+from speech2face.prediction.artifact import write_predictions
 from tests.test_audit_engine import make_predictions
 
 OPTIONS = {"n_boot": 50, "metrics": ["s2f_gender_agreement"], "fairlearn_views": False}

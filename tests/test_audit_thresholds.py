@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from audit._metrics import DEFAULT_THRESHOLDS
-from audit.cli import main
 from audit.compare import compare_audits
 from audit.engine import run_audit
 from audit.result import AuditResult
+from s2f.cli import main
 from speech2face.errors import InputError
-from speech2face.predictions import Predictions, write_predictions
+from speech2face.prediction.artifact import Predictions, write_predictions
 from tests.test_audit_engine import make_predictions
 
 FEATURES = ["feature_l2_error", "feature_l1_error", "feature_cosine_score"]

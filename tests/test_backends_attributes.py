@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.cli import main
-from speech2face.backends.ethnicity import predict_attribute, train_attribute_classifier
+from s2f.cli import main
 from speech2face.backends.face_inputs import FaceInput
 from speech2face.backends.face_table import analysis_rows
-from speech2face.backends.faces import FaceAnalysis
+from speech2face.backends.label_classifier import predict_label, train_label_classifier
+from speech2face.backends.photo_faces import FaceAnalysis
 from speech2face.errors import InputError
 
 CLASSES = ("asian", "black", "indian", "white")
@@ -62,7 +62,7 @@ def _bayes_accuracy(separation: float, classes: int) -> float:
 def test_logistic_classifier_reaches_near_bayes_accuracy(tmp_path):
     separation = 3.0
     manifest, faces = _write_labelled_faces(tmp_path, n=2000, separation=separation)
-    result = train_attribute_classifier(manifest=manifest, faces=faces, out=tmp_path / "eth.pkl")
+    result = train_label_classifier(manifest=manifest, faces=faces, out=tmp_path / "eth.pkl")
     assert result.classes == CLASSES
     assert result.n_skipped == 2
     assert result.n_train + result.n_test == 1998
@@ -94,7 +94,7 @@ def test_cli_trains_and_saved_model_predicts(tmp_path, capsys):
     descriptors[0, 1] = 8.0
     descriptors[1, 3] = 8.0
     descriptors[2] = np.nan
-    predicted = predict_attribute(out, descriptors)
+    predicted = predict_label(out, descriptors)
     assert list(predicted["ethnicity"]) == ["black", "white", "unknown"]
     assert np.isnan(predicted.loc[2, "p_asian"])
 
@@ -102,7 +102,7 @@ def test_cli_trains_and_saved_model_predicts(tmp_path, capsys):
 def test_label_column_must_exist(tmp_path):
     manifest, faces = _write_labelled_faces(tmp_path, n=40)
     with pytest.raises(InputError, match="no column 'skin_tone'"):
-        train_attribute_classifier(
+        train_label_classifier(
             manifest=manifest, faces=faces, out=tmp_path / "x.pkl", label="skin_tone"
         )
 
@@ -112,11 +112,11 @@ def test_val_rows_fit_when_there_is_a_test_split_and_measure_when_there_is_none(
     frame = pd.read_parquet(manifest)
     frame["split"] = np.repeat(["train", "val", "test"], 100)
     frame.to_parquet(manifest)
-    with_test = train_attribute_classifier(manifest=manifest, faces=faces, out=tmp_path / "a.pkl")
+    with_test = train_label_classifier(manifest=manifest, faces=faces, out=tmp_path / "a.pkl")
     assert (with_test.held_out, with_test.n_train, with_test.n_test) == ("test", 198, 100)
     assert "trained on 198 train+val, tested on 100 test" in with_test.summary()
     frame[frame["split"] != "test"].to_parquet(manifest)
-    without = train_attribute_classifier(manifest=manifest, faces=faces, out=tmp_path / "b.pkl")
+    without = train_label_classifier(manifest=manifest, faces=faces, out=tmp_path / "b.pkl")
     assert (without.held_out, without.n_train, without.n_test) == ("val", 98, 100)
     assert "trained on 98 train, tested on 100 val (no test split)" in without.summary()
     assert without.balanced_accuracy_score > 0.6  # chance is 0.25; 98 faces fit 128 dimensions

@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from audit.cli import main
+from s2f.cli import main
 from speech2face.backends.face_inputs import face_inputs, find_media
 from speech2face.backends.face_pool import FacePool
 from speech2face.backends.face_table import build_faces_table, parts_dir
-from speech2face.backends.faces import FaceAnalyzer, FaceSettings, load_rgb
+from speech2face.backends.photo_faces import FaceAnalyzer, FaceSettings, load_rgb
 from speech2face.errors import InputError
 from tests.backend_fixtures import encode_video, grace_hopper, portrait_dir
 

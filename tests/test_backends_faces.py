@@ -17,12 +17,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from audit.cli import main
+from s2f.cli import main
 from speech2face.backends import faces as faces_module
 from speech2face.backends._extras import MISSING_EXTRA, require_extra
 from speech2face.backends.face_inputs import face_inputs, find_media
 from speech2face.backends.face_table import build_faces_table, parts_dir, read_faces
-from speech2face.backends.faces import FaceAnalyzer, load_rgb
+from speech2face.backends.photo_faces import FaceAnalyzer, load_rgb
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES
 from speech2face.errors import InputError
 from speech2face.manifest.load import load_manifest
@@ -231,7 +231,7 @@ def test_a_killed_run_resumes_from_its_parts_without_redoing_finished_images(tmp
         )
     out = tmp_path / "faces.parquet"
     parts = parts_dir(out)
-    command = "import sys; from audit.cli import main; sys.exit(main(sys.argv[1:]))"
+    command = "import sys; from s2f.cli import main; sys.exit(main(sys.argv[1:]))"
     run = subprocess.Popen(
         [
             sys.executable,

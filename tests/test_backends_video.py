@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 import speech2face.backends.face_inputs as face_inputs_module
-from audit.cli import main
+from s2f.cli import main
 from speech2face.backends.face_inputs import face_inputs, load_pixels
 from speech2face.backends.face_table import build_faces_table, parts_dir, read_faces
-from speech2face.backends.faces import FaceAnalysis, FaceAnalyzer, load_rgb
+from speech2face.backends.photo_faces import FaceAnalysis, FaceAnalyzer, load_rgb
 from speech2face.backends.video import VideoSampling, sample_frames
 from speech2face.errors import InputError
 from tests.backend_fixtures import CountingAnalyzer, encode_video, portrait_dir

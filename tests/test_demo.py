@@ -10,7 +10,25 @@ import pandas as pd
 import pytest
 import torch
 
-from audit._rebalance import (
+from audit.compare import ComparisonResult
+from audit.demo_summary import largest_disparity, least_represented, summary_from
+from audit.result import AuditResult
+from s2f.cli import main as s2f
+from s2f.demo import (
+    MODELS,
+    DemoSettings,
+    build_stages,
+    run_demo,
+    stage_keys,
+)
+from speech2face.errors import InputError
+from speech2face.training.face_config import (
+    AttributeTrainingConfig,
+    FaceDecoderTrainingConfig,
+    FaceEncoderTrainingConfig,
+    FaceStageConfig,
+)
+from speech2face.training.rebalance import (
     MISSING_COLUMN,
     RESAMPLE,
     REWEIGHT,
@@ -19,24 +37,6 @@ from audit._rebalance import (
     rebalanced_indices,
     resampled_indices,
     reweighted_indices,
-)
-from audit.cli import main as s2f
-from audit.compare import ComparisonResult
-from audit.demo import (
-    MODELS,
-    DemoSettings,
-    build_stages,
-    run_demo,
-    stage_keys,
-)
-from audit.demo_summary import largest_disparity, least_represented, summary_from
-from audit.result import AuditResult
-from speech2face.errors import InputError
-from speech2face.training.face_stage import FaceStageConfig
-from speech2face.training.faces import (
-    AttributeTrainingConfig,
-    FaceDecoderTrainingConfig,
-    FaceEncoderTrainingConfig,
 )
 
 WIDTHS = (8, 8, 8, 8)

@@ -14,8 +14,8 @@ from speech2face.models.face_decoder import (
     thin_plate_spline,
     warp_images,
 )
-from speech2face.training.faces import (
-    FaceDecoderTrainingConfig,
+from speech2face.training.face_config import FaceDecoderTrainingConfig
+from speech2face.training.face_models import (
     averaged_reconstructions,
     load_face_model,
     save_face_model,

@@ -15,9 +15,9 @@ from speech2face.models.face_encoder import (
     encode_images,
     load_vggface,
 )
-from speech2face.training.faces import (
+from speech2face.training.face_config import FaceEncoderTrainingConfig
+from speech2face.training.face_models import (
     TOO_FEW_IDENTITIES,
-    FaceEncoderTrainingConfig,
     _best_threshold,
     load_face_encoder,
     save_face_model,

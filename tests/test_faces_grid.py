@@ -1,7 +1,7 @@
 import numpy as np
 from PIL import Image
 
-from speech2face.synth.faces import GRID_AGES, GRID_VARIED_ROWS, face_grid, main
+from speech2face.synth.synthetic_faces import GRID_AGES, GRID_VARIED_ROWS, face_grid, main
 
 
 def test_contact_sheet_layout_and_determinism():

@@ -12,7 +12,7 @@ from speech2face.synth.face_params import (
     UNKNOWN_GENDER_ERROR,
     UNKNOWN_HAIR_STYLE_ERROR,
 )
-from speech2face.synth.faces import (
+from speech2face.synth.synthetic_faces import (
     FACE_PARAM_NAMES,
     HAIR_STYLES,
     sample_face_params,

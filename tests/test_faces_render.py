@@ -8,7 +8,7 @@ from speech2face.craniofacial import craniofacial_measures
 from speech2face.errors import InputError
 from speech2face.synth.face_geometry import CANVAS_CM
 from speech2face.synth.face_render import IMAGE_SIZE_ERROR
-from speech2face.synth.faces import (
+from speech2face.synth.synthetic_faces import (
     FaceVariation,
     render_face,
     sample_face_params,

@@ -16,17 +16,17 @@ import pandas as pd
 import pytest
 import torch
 
-from audit.cli import main
+from s2f.cli import main
 from speech2face.backends import voices
 from speech2face.models.attribute_classifier import AttributeClassifier, AttributeClassifierConfig
 from speech2face.models.face_decoder import FaceDecoder, FaceDecoderConfig, normalise_landmarks
 from speech2face.models.face_encoder import SmallFaceEncoder, SmallFaceEncoderConfig
 from speech2face.models.registry import available_models, get_config
-from speech2face.predictions import read_predictions
-from speech2face.synth.faces import render_face, sample_face_params
+from speech2face.prediction.artifact import read_predictions
+from speech2face.synth.synthetic_faces import render_face, sample_face_params
 from speech2face.training.checkpoint import load_checkpoint
+from speech2face.training.face_models import save_face_model
 from speech2face.training.face_stage import MODEL_FILES
-from speech2face.training.faces import save_face_model
 from tests.predict_support import TINY_WIDTHS, tiny_corpus
 
 DIM = 128

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from audit import cli
+from s2f import cli
 from speech2face.manifest import read_manifest
 
 FIXTURES = Path(__file__).parent / "fixtures" / "importers"
@@ -21,7 +21,7 @@ GOOD = {
 @pytest.fixture
 def s2f(monkeypatch, capsys):
     """Run ``s2f`` in-process with only this area's commands; (status, stdout, stderr)."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("speech2face.manifest.commands",))
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("s2f.commands.manifest",))
 
     def run(*argv):
         status = cli.main([str(arg) for arg in argv])

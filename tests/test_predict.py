@@ -14,16 +14,16 @@ import pytest
 import torch
 from PIL import Image
 
-from audit.cli import main
+from s2f.cli import main
 from speech2face.audio import ClipDataset, SpectrogramConfig
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES, craniofacial_measures
 from speech2face.errors import InputError
 from speech2face.models.face_encoder import encode_images
 from speech2face.prediction import PredictionSettings, chunk_counts, load_model, predict
 from speech2face.prediction import run as run_module
+from speech2face.prediction.artifact import ATTRIBUTES, FACES, read_predictions
 from speech2face.prediction.model import DIMENSION_MISMATCH
 from speech2face.prediction.run import NO_FACE
-from speech2face.predictions import ATTRIBUTES, FACES, read_predictions
 
 sys.path.insert(0, str(Path(__file__).parent))
 from predict_support import FEATURE_DIM, tiny_corpus, tiny_run
@@ -137,7 +137,7 @@ def test_resume_after_a_kill_repeats_nothing_and_matches(
     out = tmp_path / "pred"
     argv = _predict_command(corpus, run_dir, out)
     process = subprocess.Popen(
-        [sys.executable, "-m", "audit.cli", *argv, "--threads", "1"],
+        [sys.executable, "-m", "s2f", *argv, "--threads", "1"],
         env={**os.environ, "OMP_NUM_THREADS": "1"},
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -260,7 +260,7 @@ def test_two_gloo_processes_write_the_single_process_table(corpus, run_dir, refe
     out = tmp_path / "pred"
     argv = _predict_command(corpus, run_dir, out, "--threads", "1")
     launcher = subprocess.run(
-        [torchrun, "--standalone", "--nproc-per-node", "2", "-m", "audit.cli", *argv],
+        [torchrun, "--standalone", "--nproc-per-node", "2", "-m", "s2f", *argv],
         env={**os.environ, "OMP_NUM_THREADS": "1"},
         capture_output=True,
         timeout=300,

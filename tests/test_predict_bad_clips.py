@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 import torch
 
-from audit.cli import main
+from s2f.cli import main
 from speech2face.audio.io import CORRUPT_FILE, MISSING_FILE, TRUNCATED_FILE, load_audio
 from speech2face.errors import InputError
 from speech2face.prediction import PredictionSettings, chunk_counts, load_model, predict
+from speech2face.prediction.artifact import read_predictions
 from speech2face.prediction.run import ALL_SKIPPED, SKIPPED_FILE
-from speech2face.predictions import read_predictions
 
 sys.path.insert(0, str(Path(__file__).parent))
 from predict_support import tiny_corpus, tiny_run
@@ -206,7 +206,7 @@ def test_two_gloo_processes_merge_the_skipped_clips(broken, run_dir, expected_sk
     out = tmp_path / "pred"
     argv = command(broken, run_dir, out, "--skip-bad-clips", "--threads", "1")
     launcher = subprocess.run(
-        [torchrun, "--standalone", "--nproc-per-node", "2", "-m", "audit.cli", *argv],
+        [torchrun, "--standalone", "--nproc-per-node", "2", "-m", "s2f", *argv],
         env={**os.environ, "OMP_NUM_THREADS": "1"},
         capture_output=True,
         timeout=300,

@@ -9,20 +9,17 @@ import pandas as pd
 import pytest
 import torch
 
-from audit.cli import main
+from s2f.cli import main
 from speech2face.errors import InputError
-from speech2face.predictions import read_predictions
-from speech2face.training.face_stage import (
-    NOT_A_SYNTHETIC_CORPUS,
-    FaceStageConfig,
-    prepare_face_stage,
-)
-from speech2face.training.faces import (
+from speech2face.prediction.artifact import read_predictions
+from speech2face.training.face_config import (
     AttributeTrainingConfig,
     FaceDecoderTrainingConfig,
     FaceEncoderTrainingConfig,
-    load_face_model,
+    FaceStageConfig,
 )
+from speech2face.training.face_models import load_face_model
+from speech2face.training.face_stage import NOT_A_SYNTHETIC_CORPUS, prepare_face_stage
 
 sys.path.insert(0, str(Path(__file__).parent))
 from predict_support import TINY_WIDTHS, tiny_corpus

@@ -8,9 +8,9 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from audit.cli import main
-from speech2face.backends.ethnicity import save_attribute_classifier
-from speech2face.predictions import read_predictions
+from s2f.cli import main
+from speech2face.backends.label_classifier import save_attribute_classifier
+from speech2face.prediction.artifact import read_predictions
 from tests.test_training_command import write_corpus
 from tests.test_training_face_stacks import with_stored_features
 

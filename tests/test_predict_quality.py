@@ -15,16 +15,17 @@ import pandas as pd
 import pytest
 import torch
 
-from audit.cli import main
+from s2f.cli import main
 from speech2face.prediction import PredictionSettings, load_model, predict
-from speech2face.predictions import read_predictions
+from speech2face.prediction.artifact import read_predictions
 from speech2face.synth.corpus import generate_corpus
-from speech2face.training.face_stage import FaceStageConfig, prepare_face_stage
-from speech2face.training.faces import (
+from speech2face.training.face_config import (
     AttributeTrainingConfig,
     FaceDecoderTrainingConfig,
     FaceEncoderTrainingConfig,
+    FaceStageConfig,
 )
+from speech2face.training.face_stage import prepare_face_stage
 
 
 @pytest.mark.slow

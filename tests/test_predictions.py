@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from speech2face.errors import InputError
-from speech2face.predictions import read_predictions, write_predictions
+from speech2face.prediction.artifact import read_predictions, write_predictions
 
 
 def _table(n: int = 4) -> pd.DataFrame:

@@ -19,11 +19,11 @@ import soundfile
 import torch
 from PIL import Image, ImageOps
 
-from audit.cli import main
-from speech2face.backends.ethnicity import predict_attribute
+from s2f.cli import main
 from speech2face.backends.face_table import read_faces
+from speech2face.backends.label_classifier import predict_attribute
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES
-from speech2face.predictions import read_predictions
+from speech2face.prediction.artifact import read_predictions
 from tests.backend_fixtures import codec2_wav_dir, grace_hopper, portrait_dir, tight_small_crop
 
 # speaker: (portrait, codec2 recording, split, self-reported gender)
@@ -276,7 +276,7 @@ def test_predict_faces_takes_no_labels_from_assumed_aligned_crops(walkthrough, c
     # Hopper's photo is `ok`, the tight 64×64 chip of obama3 is `assumed_aligned` (the whole
     # crop taken as the face): predict --faces reads Hopper's labels from the faces table but
     # the crop's come from the manifest, which face-features fills only when trusted
-    from speech2face.backends.faces import FaceAnalyzer
+    from speech2face.backends.photo_faces import FaceAnalyzer
 
     root = walkthrough
     crops = root / "crops"

@@ -7,10 +7,10 @@ import re
 import pytest
 from markupsafe import escape
 
-from audit.cli import main
 from audit.imbalance import DatasetAnalysis, analyze_dataset, findings_for
-from reports.commands import BAD_REFERENCE_SHAPE, analysis_path
 from reports.dataset import dataset_report_html
+from s2f.cli import main
+from s2f.commands.dataset_report import BAD_REFERENCE_SHAPE, analysis_path
 from tests.browser import chromium_page
 from tests.report_artifacts import HOSTILE, planted_manifest
 from tests.report_browser import assert_clean, outline, screenshot, tables_wider_than_print

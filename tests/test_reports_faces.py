@@ -9,13 +9,13 @@ import re
 import pytest
 from PIL import Image
 
-from audit.cli import main
 from audit.engine import run_audit
 from reports._faces import INCLUDE_FACES_NEEDS_SOURCE, SPEAKERS_PER_GROUP, THUMBNAIL_PX
 from reports.audit import audit_report_html, render_audit_report
-from reports.commands import NO_DATASET_REPORT
+from s2f.cli import main
+from s2f.commands.dataset_report import NO_DATASET_REPORT
 from speech2face.errors import InputError
-from speech2face.predictions import write_predictions
+from speech2face.prediction.artifact import write_predictions
 from tests.browser import chromium_page
 from tests.report_artifacts import LOW_AGREEMENT_GROUP, face_manifest, planted_predictions
 from tests.report_browser import outline

@@ -10,11 +10,11 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from audit.cli import main
+from s2f.cli import main
+from s2f.commands.synth import thin_test_groups
 from speech2face.errors import InputError
 from speech2face.manifest import validate_manifest
 from speech2face.synth import corpus
-from speech2face.synth.commands import thin_test_groups
 from speech2face.synth.corpus import generate_corpus
 from speech2face.synth.presets import ATTRIBUTES, PRESETS
 

@@ -11,7 +11,7 @@ import torch
 from speech2face.audio import SpectrogramConfig
 from speech2face.audio.io import load_audio
 from speech2face.errors import InputError
-from speech2face.training.commands import SKIPPED_FILE, skip_bad_clips
+from speech2face.training.driver import SKIPPED_FILE, skip_bad_clips
 from speech2face.training.face_targets import face_models_stack, load_targets
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -9,13 +9,13 @@ import soundfile
 import torch
 from PIL import Image
 
-from audit.cli import main
+from s2f.cli import main
 from speech2face.models.attribute_classifier import AttributeClassifier, AttributeClassifierConfig
 from speech2face.models.face_decoder import FaceDecoder, FaceDecoderConfig
 from speech2face.models.face_encoder import SmallFaceEncoder, SmallFaceEncoderConfig
 from speech2face.training.checkpoint import load_voice_encoder
+from speech2face.training.face_models import save_face_model
 from speech2face.training.face_stage import face_stage
-from speech2face.training.faces import save_face_model
 
 SAMPLE_RATE = 16_000
 

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from audit.cli import main
+from s2f.cli import main
 from speech2face.audio import SpectrogramConfig
 from speech2face.models.face_encoder import VGGFace
 from speech2face.models.loss import speech2face_loss

@@ -7,7 +7,7 @@ import torch
 from test_training import CONFIG, assert_same_weights, records, run
 from torch import nn
 
-from audit.cli import main
+from s2f.cli import main
 from speech2face.training.averaging import WeightAverage
 from speech2face.training.checkpoint import load_checkpoint, load_voice_encoder
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from speech2face.backends.face_table import read_faces, rows_by_path, rows_of_face_paths
-from speech2face.backends.faces import STATUS_ASSUMED
+from speech2face.backends.photo_faces import STATUS_ASSUMED
 from speech2face.errors import InputError
 from speech2face.manifest.io import read_manifest, write_manifest
 from speech2face.manifest.schema import AGE, FACE_FEATURE_PATH, FACE_PATH, GENDER, source_column

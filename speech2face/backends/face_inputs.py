@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from speech2face.backends.faces import load_rgb
+from speech2face.backends.photo_faces import load_rgb
 from speech2face.backends.video import (
     VIDEO_SUFFIXES,
     VideoFrame,

@@ -16,7 +16,12 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 from speech2face.backends.face_inputs import FaceInput, load_pixels
-from speech2face.backends.faces import FaceAnalysis, FaceAnalyzer, FaceSettings, require_face_extra
+from speech2face.backends.photo_faces import (
+    FaceAnalysis,
+    FaceAnalyzer,
+    FaceSettings,
+    require_face_extra,
+)
 from speech2face.errors import InputError
 
 DEFAULT_WORKERS = 1

@@ -4,7 +4,7 @@ Columns: ``image_path`` (for a frame, its video's path), ``frame_index`` and
 ``frame_time_s`` (the frame's position in presentation order and its time in
 seconds; -1 and NaN for a still image or an unreadable video),
 ``content_sha256`` (of the file), ``settings_key``, ``status`` (see
-:data:`~speech2face.backends.faces.STATUSES`), ``n_faces``, ``box_left``,
+:data:`~speech2face.backends.photo_faces.STATUSES`), ``n_faces``, ``box_left``,
 ``box_top``, ``box_right``, ``box_bottom``, ``age``, ``age_confidence``,
 ``gender``, ``gender_confidence``, the craniofacial measures
 (:data:`~speech2face.craniofacial.CRANIOFACIAL_MEASURES`), ``landmarks`` (136
@@ -36,7 +36,12 @@ import pandas as pd
 
 from speech2face.backends.face_inputs import NOT_A_FRAME, FaceInput
 from speech2face.backends.face_pool import FacePool, analyze_batches
-from speech2face.backends.faces import DESCRIPTOR_DIM, FACE_STATUSES, FaceAnalysis, FaceAnalyzer
+from speech2face.backends.photo_faces import (
+    DESCRIPTOR_DIM,
+    FACE_STATUSES,
+    FaceAnalysis,
+    FaceAnalyzer,
+)
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES, N_LANDMARKS, craniofacial_measures
 from speech2face.errors import InputError
 from speech2face.manifest.io import resolve_path

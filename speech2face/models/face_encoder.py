@@ -6,7 +6,7 @@ Two encoders share one interface (:class:`FaceEncoder`):
   the feature Speech2Face regresses, fc8 (4096 → 2622) gives the distillation logits.
   Weights come only from a local file the user supplies (:func:`load_vggface`).
 - ``small``: a compact CNN for 64×64 renders, trained here with an identity objective
-  (``speech2face.training.faces.train_face_encoder``).
+  (``speech2face.training.face_models.train_face_encoder``).
 
 Images enter as float tensors ``(B, 3, H, W)`` in [0, 1]; each encoder resizes to its
 own input size.

@@ -30,9 +30,9 @@ from speech2face.errors import InputError
 from speech2face.manifest import resolve_path
 from speech2face.models.attribute_classifier import predict_attributes
 from speech2face.models.face_encoder import encode_images
+from speech2face.prediction.artifact import ATTRIBUTES
 from speech2face.prediction.model import Speech2FaceModel
 from speech2face.prediction.true_faces import FaceReadings
-from speech2face.predictions import ATTRIBUTES
 from speech2face.vocabulary import AGE_DECADES, UNKNOWN
 
 AUDIO_ERROR = "{manifest}: row {row} (clip {clip_id}): {reason}"

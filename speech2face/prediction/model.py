@@ -33,9 +33,9 @@ from speech2face.prediction.descriptor_attributes import (
     load_descriptor_classifiers,
 )
 from speech2face.training.checkpoint import file_sha256, load_checkpoint
+from speech2face.training.face_models import load_face_model
 from speech2face.training.face_stage import MODEL_FILES, face_stage
 from speech2face.training.face_targets import FACE_MODELS, VGGFACE, read_face_stack
-from speech2face.training.faces import load_face_model
 from speech2face.training.voice import CHECKPOINT_FILE
 
 NOT_A_RUN = (

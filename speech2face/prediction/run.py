@@ -5,7 +5,8 @@ written, whole or not at all, as its own small predictions artifact in ``OUT/.ch
 killed run resumed with ``resume=True`` computes only the chunks that are missing. Under
 ``torchrun`` rank *r* of *n* computes chunks *r, r + n, …*; when every rank is done, rank 0
 merges the chunks in order into ``OUT`` (features streamed through memory-mapped files, so a
-million 4096-D rows never sit in memory) with :func:`speech2face.predictions.write_predictions`,
+million 4096-D rows never sit in memory) with
+:func:`speech2face.prediction.artifact.write_predictions`,
 which replaces ``OUT`` atomically and removes the chunks with it. Chunks are the same
 whatever the number of processes, so the merged artifact equals a one-process run's.
 
@@ -44,17 +45,17 @@ from speech2face.manifest import (
 from speech2face.manifest.load import INVALID_MANIFEST
 from speech2face.manifest.schema import AUDIO_PATH, LABELLED_COLUMNS, source_column
 from speech2face.manifest.validate import NO_SUCH_FILE
-from speech2face.prediction.compute import ClipRows, decodable_clips, predict_clips
-from speech2face.prediction.feature_space import predict_clips_without_decoder
-from speech2face.prediction.model import Speech2FaceModel
-from speech2face.prediction.true_faces import read_face_readings
-from speech2face.predictions import (
+from speech2face.prediction.artifact import (
     FACES,
     META_FILE,
     TABLE_FILE,
     read_predictions,
     write_predictions,
 )
+from speech2face.prediction.compute import ClipRows, decodable_clips, predict_clips
+from speech2face.prediction.feature_space import predict_clips_without_decoder
+from speech2face.prediction.model import Speech2FaceModel
+from speech2face.prediction.true_faces import read_face_readings
 from speech2face.synth.corpus import GROUND_TRUTH_FILE, LANDMARKS_FILE
 from speech2face.training.checkpoint import file_sha256
 from speech2face.training.distributed import barrier, init_distributed

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from speech2face.backends.faces import STATUS_ASSUMED
+from speech2face.backends.photo_faces import STATUS_ASSUMED
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES
 from speech2face.errors import InputError
 

@@ -21,8 +21,8 @@ import numpy as np
 import soundfile as sf
 from PIL import Image
 
-from speech2face.synth.faces import render_face, sample_face_params, sample_variation
 from speech2face.synth.sentences import SENTENCES
+from speech2face.synth.synthetic_faces import render_face, sample_face_params, sample_variation
 from speech2face.synth.voices import sample_voice_params, synthesize
 
 SAMPLE_RATE = 16000

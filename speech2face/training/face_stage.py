@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +32,8 @@ from speech2face.errors import InputError
 from speech2face.manifest import load_manifest, resolve_path
 from speech2face.synth.corpus import LANDMARKS_FILE, RENDERS_FILE, SPEAKERS_FILE
 from speech2face.training.checkpoint import file_sha256
-from speech2face.training.faces import (
-    AttributeTrainingConfig,
-    FaceDecoderTrainingConfig,
-    FaceEncoderTrainingConfig,
+from speech2face.training.face_config import FaceStageConfig
+from speech2face.training.face_models import (
     averaged_reconstructions,
     load_face_model,
     save_face_model,
@@ -63,22 +61,6 @@ OTHER_FACE_MODELS = (
     "{run}: already holds other face models ({file} differs from {source}); use a new run folder"
 )
 NO_TRAIN_SPEAKERS = "{manifest}: no train-split speakers with faces to train the face models on"
-
-
-@dataclass(frozen=True)
-class FaceStageConfig:
-    """How the face models of a run are trained."""
-
-    encoder: FaceEncoderTrainingConfig = field(default_factory=FaceEncoderTrainingConfig)
-    decoder: FaceDecoderTrainingConfig = field(default_factory=FaceDecoderTrainingConfig)
-    attributes: AttributeTrainingConfig = field(default_factory=AttributeTrainingConfig)
-    extra_identities: int = 200
-    """Freshly rendered people (not in the corpus) added to the train speakers."""
-    extra_renders_per_identity: int = 4
-    reconstruction_views: int = 3
-    """Decoder reconstructions per training face (alone or averaged within its demographic
-    cell, :func:`averaged_reconstructions`) added to the attribute classifier's images;
-    0: renders only."""
 
 
 @dataclass(frozen=True)

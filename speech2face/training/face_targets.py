@@ -154,8 +154,8 @@ def check_dim(stack: FaceStack, *, preset: str, voice_dim: int) -> None:
 
 def face_models_stack(directory: str | os.PathLike) -> FaceStack:
     """The stack of a ``face_models/`` folder (small encoder + decoder, synthetic corpora)."""
+    from speech2face.training.face_models import load_face_model
     from speech2face.training.face_stage import find_face_models
-    from speech2face.training.faces import load_face_model
 
     stage = find_face_models(directory)
     encoder = load_face_model(stage.face_encoder, kind="face_encoder")

@@ -42,7 +42,12 @@ from speech2face.models.face_encoder import (
     as_image_batch,
     load_vggface,
 )
-from speech2face.synth.faces import render_face, sample_face_params, sample_variation
+from speech2face.synth.synthetic_faces import render_face, sample_face_params, sample_variation
+from speech2face.training.face_config import (
+    AttributeTrainingConfig,
+    FaceDecoderTrainingConfig,
+    FaceEncoderTrainingConfig,
+)
 from speech2face.vocabulary import AGE_DECADE_EDGES, SYNTHETIC_ETHNICITIES, UNKNOWN
 
 FACE_MODEL_FORMAT = 1
@@ -67,56 +72,6 @@ WRONG_MODEL_FORMAT = (
 LENGTH_MISMATCH = "{name} has {found} rows, expected {expected} (one per image)"
 UNKNOWN_LABEL = "{name} value {value!r} at row {row} is not one of {classes} or 'unknown'"
 TOO_FEW_IDENTITIES = "need at least 2 identities with 2 images each to verify; got {found}"
-
-
-@dataclass(frozen=True)
-class FaceEncoderTrainingConfig:
-    """The ``small`` face encoder's architecture and its identity-classification training."""
-
-    preset: str = "small"
-    feature_dim: int = 128
-    widths: tuple[int, ...] = (32, 64, 128, 256)
-    epochs: int = 12
-    batch_size: int = 64
-    learning_rate: float = 3e-3
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.1
-    max_shift: float = 0.06
-    """Largest random translation, as a fraction of the image side."""
-
-
-@dataclass(frozen=True)
-class FaceDecoderTrainingConfig:
-    """Decoder architecture and training (image L1 + texture L1 + landmark L1)."""
-
-    preset: str = "small"
-    hidden_dim: int = 1000
-    texture_channels: tuple[int, ...] = (32, 32, 16, 8)
-    epochs: int = 25
-    batch_size: int = 32
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-5
-    texture_weight: float = 1.0
-    landmark_weight: float = 10.0
-
-
-@dataclass(frozen=True)
-class AttributeTrainingConfig:
-    """Attribute classifier architecture, class lists and training."""
-
-    preset: str = "small"
-    genders: tuple[str, ...] = ("female", "male")
-    ethnicities: tuple[str, ...] = SYNTHETIC_ETHNICITIES
-    widths: tuple[int, ...] = (32, 64, 128, 128)
-    hidden_dim: int = 128
-    epochs: int = 12
-    batch_size: int = 64
-    learning_rate: float = 3e-3
-    weight_decay: float = 5e-4
-    max_shift: float = 0.06
-    blur_probability: float = 0.3
-    """Share of training images softened (2× down- and up-sampled), so that the blurrier
-    decoder reconstructions are labelled like the sharp faces they stand for."""
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,14 @@ from collections.abc import Sequence
 from speech2face.errors import InputError
 
 COMMAND_MODULES: tuple[str, ...] = (
-    "audit.demo",
-    "speech2face.manifest.commands",
-    "speech2face.synth.commands",
-    "speech2face.training.commands",
-    "speech2face.prediction_commands",
-    "audit.commands",
-    "reports.commands",
-    "speech2face.backends.commands",
+    "s2f.commands.demo",
+    "s2f.commands.manifest",
+    "s2f.commands.synth",
+    "s2f.commands.train",
+    "s2f.commands.predict",
+    "s2f.commands.audit",
+    "s2f.commands.dataset_report",
+    "s2f.commands.faces",
 )
 """Modules that each register one or more subcommands, in ``--help`` order."""
 

@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "feature, the true face's feature, attributes of the true face and of its "
         "reconstructions from the true feature (F2F) and from the voice (S2F), and their "
         "craniofacial measures. Written in chunks: --resume after a kill repeats nothing. "
-        "Runs sharded under `torchrun --nproc-per-node N -m audit.cli predict ...`.",
+        "Runs sharded under `torchrun --nproc-per-node N -m s2f predict ...`.",
     )
     parser.add_argument("--model", required=True, type=Path, metavar="RUN", help="trained run")
     parser.add_argument("--manifest", required=True, type=Path, help="voice manifest with faces")
@@ -106,8 +106,8 @@ def run_predict(args: argparse.Namespace) -> int:
     import torch
 
     from speech2face.prediction import PredictionSettings, load_model, predict
+    from speech2face.prediction.artifact import META_FILE
     from speech2face.prediction.run import SKIPPED_FILE
-    from speech2face.predictions import META_FILE
 
     if args.threads is not None:
         if args.threads < 1:
@@ -146,7 +146,8 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_train_faces(args: argparse.Namespace) -> int:
     """Handler of ``s2f train-faces``."""
-    from speech2face.training.face_stage import FaceStageConfig, prepare_face_stage
+    from speech2face.training.face_config import FaceStageConfig
+    from speech2face.training.face_stage import prepare_face_stage
 
     if args.extra_identities < 0:
         raise InputError(f"--extra-identities must be 0 or more, got {args.extra_identities}")

@@ -15,11 +15,14 @@ Both return row indices into the train split, so the trainer sees a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from speech2face.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RESAMPLE, REWEIGHT = "resample", "reweight"
 METHODS = (REWEIGHT, RESAMPLE)
@@ -72,5 +75,8 @@ def rebalanced_indices(groups: np.ndarray, *, method: str, n_draws: int, seed: i
 def group_shares(groups: np.ndarray, indices: np.ndarray | None = None) -> dict[str, float]:
     """Share of each group among ``groups[indices]`` (all rows when ``indices`` is None)."""
     chosen = groups if indices is None else groups[indices]
-    counts = pd.Series(chosen).value_counts(normalize=True).sort_index()
-    return {str(name): round(float(share), 6) for name, share in counts.items()}
+    names, counts = np.unique(chosen.astype(str), return_counts=True)
+    return {
+        str(name): round(float(count / len(chosen)), 6)
+        for name, count in zip(names, counts, strict=True)
+    }

@@ -11,7 +11,7 @@ from audit._selection import SPLIT_CHOICES
 from audit.compare import ALIGNMENTS, STRICT, compare_audits
 from audit.engine import run_audit
 from audit.retrieval import METRICS as DISTANCES
-from reports.commands import add_audit_report_options, write_audit_report
+from s2f.commands.dataset_report import add_audit_report_options, write_audit_report
 from speech2face.errors import InputError
 from speech2face.vocabulary import MIN_GROUP_SPEAKERS
 

@@ -25,7 +25,6 @@ generator, training checkpoints and prediction chunks all resume).
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -33,25 +32,22 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from audit._rebalance import (
-    METHODS,
-    REWEIGHT,
-    UNKNOWN_METHOD,
-    group_labels,
-    group_shares,
-    rebalanced_indices,
-)
 from audit.demo_summary import summary_from
 from speech2face.errors import InputError
-from speech2face.training.face_stage import FaceStageConfig
-from speech2face.training.faces import (
+from speech2face.training.face_config import (
     AttributeTrainingConfig,
     FaceDecoderTrainingConfig,
     FaceEncoderTrainingConfig,
+    FaceStageConfig,
+)
+from speech2face.training.rebalance import (
+    METHODS,
+    REWEIGHT,
+    UNKNOWN_METHOD,
 )
 from speech2face.vocabulary import MIN_GROUP_SPEAKERS
 
@@ -349,71 +345,31 @@ def _train_voice(
     method: str | None,
     resume: bool,
 ) -> None:
-    """Train a voice encoder on the train split (rebalanced by ``method`` unless None)."""
-    import torch
-    from torch.utils.data import Subset
-
-    from speech2face.audio import SpectrogramConfig
-    from speech2face.manifest.load import load_manifest
-    from speech2face.models.registry import get_model
+    """Train a voice encoder on the train split (rebalanced by ``method`` unless None), the
+    way ``s2f train --rebalance METHOD`` does, on a copy of the demo's face models."""
+    from speech2face.training.driver import VoiceRun, train_run
     from speech2face.training.face_stage import prepare_face_stage
-    from speech2face.training.faces import load_face_model
-    from speech2face.training.voice import (
-        CHECKPOINT_FILE,
-        FaceHeads,
-        TrainingConfig,
-        train_voice_encoder,
-    )
-    from speech2face.training.voice_data import load_training_data
+    from speech2face.training.voice import CHECKPOINT_FILE, TrainingConfig
 
-    stage = prepare_face_stage(manifest, run, face_models=faces)
-    face_encoder = load_face_model(stage.face_encoder, kind="face_encoder")
-    face_decoder = load_face_model(stage.face_decoder, kind="face_decoder")
-    data = load_training_data(
-        manifest,
-        face_encoder=face_encoder,
-        spectrogram_config=SpectrogramConfig(duration_s=settings.train_duration_s),
-    )
-    train_set = data.train
-    if method is not None:
-        rows = load_manifest(manifest)
-        groups = group_labels(rows[rows["split"] == "train"], settings.rebalance_on)
-        indices = rebalanced_indices(
-            groups,
-            method=method,
-            n_draws=settings.voice_steps * settings.batch_size,
-            seed=settings.seed,
+    prepare_face_stage(manifest, run, face_models=faces)
+    every = max(settings.voice_steps // 4, 1)
+    train_run(
+        VoiceRun(
+            manifest=manifest,
+            out=run,
+            preset=settings.preset,
+            duration_s=settings.train_duration_s,
+            rebalance=method,
+            rebalance_on=settings.rebalance_on,
+            resume=resume and (run / CHECKPOINT_FILE).is_file(),
+            training=TrainingConfig(
+                batch_size=settings.batch_size,
+                max_steps=settings.voice_steps,
+                eval_every=every,
+                checkpoint_every=every,
+                seed=settings.seed,
+            ),
         )
-        train_set = Subset(data.train, indices.tolist())
-        _write_json(
-            run / REBALANCE_FILE,
-            {
-                "method": method,
-                "columns": list(settings.rebalance_on),
-                "clips_before": len(groups),
-                "clips_after": len(indices),
-                "shares_before": group_shares(groups),
-                "shares_after": group_shares(groups, indices),
-            },
-        )
-    config = TrainingConfig(
-        batch_size=settings.batch_size,
-        max_steps=settings.voice_steps,
-        eval_every=max(settings.voice_steps // 4, 1),
-        checkpoint_every=max(settings.voice_steps // 4, 1),
-        seed=settings.seed,
-    )
-    torch.manual_seed(settings.seed)
-    train_voice_encoder(
-        get_model(settings.preset),
-        preset=settings.preset,
-        train_set=train_set,
-        val_set=data.val,
-        heads=FaceHeads.from_models(face_encoder, face_decoder),
-        config=config,
-        out_dir=run,
-        manifest_hash=data.manifest_hash,
-        resume=resume and (run / CHECKPOINT_FILE).is_file(),
     )
 
 
@@ -513,58 +469,3 @@ def summary_lines(out: str | os.PathLike) -> list[str]:
     changes = ComparisonResult.load(out / "comparison").changes
     rebalance = _recorded(out / "runs" / "rebalanced" / REBALANCE_FILE)
     return summary_from(baseline, rebalanced, changes, rebalance=rebalance)
-
-
-# --- the command line -------------------------------------------------------------------
-
-
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``demo``."""
-    parser = subparsers.add_parser(
-        "demo",
-        help="the embedded default end to end: corpus, models, audits, comparison, reports",
-        description="Synthesise a corpus with the paper_like imbalance, train the small face "
-        "models and a baseline voice encoder, audit it, retrain the voice encoder on a "
-        "rebalanced train split with the same face models, audit that, and compare the two. "
-        "Every stage is cached under --out and rerun only when its settings or inputs change.",
-    )
-    defaults = DemoSettings()
-    parser.add_argument("--out", type=Path, default=Path("demo-output"), help="output folder")
-    parser.add_argument(
-        "--speakers",
-        type=int,
-        default=defaults.speakers,
-        help=f"corpus speakers, half in the test split (default {defaults.speakers})",
-    )
-    parser.add_argument(
-        "--rebalance",
-        choices=METHODS,
-        default=defaults.rebalance,
-        help="reweight: sample clips by inverse group share; resample: equal clips per group",
-    )
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="one seed for everything")
-    parser.add_argument(
-        "--steps", type=int, default=defaults.voice_steps, help="voice encoder training steps"
-    )
-    parser.add_argument("--n-boot", type=int, default=defaults.n_boot, help="bootstrap replicates")
-    parser.set_defaults(handler=run_demo_command)
-
-
-def run_demo_command(args: argparse.Namespace) -> int:
-    """Handler of ``s2f demo``."""
-    settings = replace(
-        DemoSettings(),
-        speakers=args.speakers,
-        rebalance=args.rebalance,
-        seed=args.seed,
-        voice_steps=args.steps,
-        n_boot=args.n_boot,
-    )
-    result = run_demo(args.out, settings)
-    print("Reports:")
-    for name, path in result.reports.items():
-        print(f"  {name:<11} {path}")
-    print("What the audit found:")
-    for line in result.summary:
-        print(f"  {line}")
-    return 0

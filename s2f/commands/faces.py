@@ -131,7 +131,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_faces(args: argparse.Namespace) -> int:
     from speech2face.backends.face_inputs import face_inputs, find_media
     from speech2face.backends.face_table import build_faces_table, check_batch_size
-    from speech2face.backends.faces import FaceAnalyzer, FaceSettings
+    from speech2face.backends.photo_faces import FaceAnalyzer, FaceSettings
 
     check_batch_size(args.batch_size)
     settings = FaceSettings(detector=args.detector, upsample=args.upsample)
@@ -185,9 +185,9 @@ def run_face_features(args: argparse.Namespace) -> int:
 
 
 def run_attributes_train(args: argparse.Namespace) -> int:
-    from speech2face.backends.ethnicity import train_attribute_classifier
+    from speech2face.backends.label_classifier import train_label_classifier
 
-    result = train_attribute_classifier(
+    result = train_label_classifier(
         manifest=args.manifest,
         faces=args.faces,
         out=args.out,

@@ -30,7 +30,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from speech2face.backends.face_table import read_faces, rows_by_path, rows_of_face_paths
-from speech2face.backends.faces import DESCRIPTOR_DIM
+from speech2face.backends.photo_faces import DESCRIPTOR_DIM
 from speech2face.errors import InputError
 from speech2face.manifest.io import read_manifest
 from speech2face.manifest.schema import FACE_PATH, SPLIT
@@ -109,7 +109,7 @@ def make_classifier(model: str, *, seed: int) -> Pipeline:
     return make_pipeline(StandardScaler(), head)
 
 
-def train_attribute_classifier(
+def train_label_classifier(
     *,
     manifest: str | os.PathLike | Sequence[str | os.PathLike],
     faces: str | os.PathLike,
@@ -162,7 +162,7 @@ def save_attribute_classifier(classifier: Pipeline, path: Path, *, label: str) -
     os.replace(temporary, path)
 
 
-def predict_attribute(path: str | os.PathLike, descriptors: np.ndarray) -> pd.DataFrame:
+def predict_label(path: str | os.PathLike, descriptors: np.ndarray) -> pd.DataFrame:
     """Labels and class probabilities for descriptors; ``unknown`` where a row has no face."""
     with Path(path).open("rb") as handle:
         saved = pickle.load(handle)

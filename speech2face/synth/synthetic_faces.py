@@ -5,7 +5,7 @@ it (canonical with ``variation=None``, varied with ``sample_variation``) and
 returns the image with its 68 landmarks, from which
 ``speech2face.craniofacial.craniofacial_measures`` computes exact measures.
 
-``python -m speech2face.synth.faces --out grid.png`` writes a contact sheet
+``python -m speech2face.synth.synthetic_faces --out grid.png`` writes a contact sheet
 (``face_grid``) to look at.
 """
 
