@@ -113,3 +113,64 @@ def test_s2f_train_without_face_models_says_how_to_make_them(tmp_path, capsys):
     manifest = write_corpus(tmp_path, speakers=3, clips_per_speaker=2)
     assert main(["train", "--manifest", str(manifest), "--out", str(tmp_path / "run")]) == 2
     assert "no face models there (expected face_encoder.pt" in capsys.readouterr().err
+
+
+def test_s2f_train_rebalance_gives_every_group_an_equal_share(tmp_path, face_models, capsys):
+    """Four train speakers, three of one gender: resampling evens the shares, reweighting draws
+    the run's clips by inverse share, and the run records both shares."""
+    torch.set_num_threads(1)
+    manifest = write_corpus(tmp_path)
+    frame = pd.read_csv(manifest)
+    frame["gender"] = np.where(frame["speaker_id"] == "s0", "female", "male")
+    frame.to_csv(manifest, index=False)
+    run = tmp_path / "resampled"
+    assert (
+        train(
+            manifest,
+            run,
+            face_models,
+            "--steps",
+            "2",
+            "--rebalance",
+            "resample",
+            "--rebalance-on",
+            "gender",
+        )
+        == 0
+    )
+    record = json.loads((run / "rebalance.json").read_text())
+    assert record["method"] == "resample" and record["columns"] == ["gender"]
+    assert record["shares_before"] == {"female": 0.25, "male": 0.75}
+    assert record["shares_after"] == {"female": 0.5, "male": 0.5}
+    run = tmp_path / "reweighted"
+    assert (
+        train(
+            manifest,
+            run,
+            face_models,
+            "--steps",
+            "3",
+            "--rebalance",
+            "reweight",
+            "--rebalance-on",
+            "gender",
+        )
+        == 0
+    )
+    record = json.loads((run / "rebalance.json").read_text())
+    assert record["clips_after"] == 3 * 4  # steps × batch
+    assert 0.25 < record["shares_after"]["female"]
+    capsys.readouterr()
+    assert (
+        train(
+            manifest,
+            tmp_path / "bad",
+            face_models,
+            "--rebalance-on",
+            "accent",
+            "--rebalance",
+            "resample",
+        )
+        == 2
+    )
+    assert "cannot rebalance on 'accent'" in capsys.readouterr().err
