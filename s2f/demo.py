@@ -38,6 +38,7 @@ from typing import Any
 
 from audit.demo_summary import summary_from
 from speech2face.errors import InputError
+from speech2face.training.driver import REBALANCE_FILE
 from speech2face.training.face_config import (
     AttributeTrainingConfig,
     FaceDecoderTrainingConfig,
@@ -54,7 +55,6 @@ from speech2face.vocabulary import MIN_GROUP_SPEAKERS
 DEMO_OUT_VARIABLE = "S2F_DEMO_OUT"
 STAGES_DIR = ".stages"
 SUMMARY_FILE = "summary.txt"
-REBALANCE_FILE = "rebalance.json"
 REPORT_FILE = "report.html"
 MODELS = ("baseline", "rebalanced")
 

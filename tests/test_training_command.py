@@ -159,7 +159,7 @@ def test_s2f_train_rebalance_gives_every_group_an_equal_share(tmp_path, face_mod
     )
     record = json.loads((run / "rebalance.json").read_text())
     assert record["clips_after"] == 3 * 4  # steps × batch
-    assert 0.25 < record["shares_after"]["female"]
+    assert record["shares_after"]["female"] > 0.25
     capsys.readouterr()
     assert (
         train(
