@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from s2f.cli import main
-from speech2face.backends import faces as faces_module
+from speech2face.backends import photo_faces as faces_module
 from speech2face.backends._extras import MISSING_EXTRA, require_extra
 from speech2face.backends.face_inputs import face_inputs, find_media
 from speech2face.backends.face_table import build_faces_table, parts_dir, read_faces

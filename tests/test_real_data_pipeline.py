@@ -21,7 +21,7 @@ from PIL import Image, ImageOps
 
 from s2f.cli import main
 from speech2face.backends.face_table import read_faces
-from speech2face.backends.label_classifier import predict_attribute
+from speech2face.backends.label_classifier import predict_label
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES
 from speech2face.prediction.artifact import read_predictions
 from tests.backend_fixtures import codec2_wav_dir, grace_hopper, portrait_dir, tight_small_crop
@@ -166,8 +166,8 @@ def test_predictions_carry_true_descriptors_and_feature_space_attributes(walkthr
         )
     # F2F is the gender classifier on the true descriptor, S2F the same on the voice's feature
     classifier = walkthrough / "attribute_models" / "gender.pkl"
-    f2f = predict_attribute(classifier, np.asarray(pred.features["true_feature"]))
-    s2f_ = predict_attribute(classifier, np.asarray(pred.features["pred_feature"]))
+    f2f = predict_label(classifier, np.asarray(pred.features["true_feature"]))
+    s2f_ = predict_label(classifier, np.asarray(pred.features["pred_feature"]))
     assert list(table["f2f_gender"]) == list(f2f["gender"])
     assert list(table["s2f_gender"]) == list(s2f_["gender"])
     assert pred.meta["classes"]["gender"] == ["female", "male"]
@@ -250,7 +250,7 @@ def test_fairface_recipe_trains_on_train_and_measures_on_val(tmp_path, capsys):
     assert "trained on 3 train, tested on 3 val (no test split)" in summary
     faces, descriptors = read_faces(tmp_path / "fairface_faces.parquet")
     val = faces["image_path"].str.contains("/val/").to_numpy()
-    predicted = predict_attribute(tmp_path / "gender.pkl", descriptors[val])
+    predicted = predict_label(tmp_path / "gender.pkl", descriptors[val])
     assert set(predicted["gender"]) <= {"female", "male"} and len(predicted) == 3
     # the training import alone has nothing to hold out: one line naming what is missing
     code = main(
