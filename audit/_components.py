@@ -1,4 +1,4 @@
-"""Per-clip components, computed once from a predictions table, and the metric catalogue.
+"""Per-clip components, the component kinds computing them, and the metric catalogue.
 
 A component is one number per clip (NaN where the clip has no evidence for it): an
 agreement indicator, an age error in years, a feature distance, a craniofacial

@@ -100,8 +100,8 @@ def retrieval_evidence(
     galleries = {MIXED: None}
     if any(spec.gallery == MATCHED for spec in recall):
         galleries[MATCHED] = match_on
-    for name, column in galleries.items():
-        wanted = [spec for spec in recall if spec.gallery == name]
+    for mode, column in galleries.items():
+        wanted = [spec for spec in recall if spec.gallery == mode]
         distances = sorted({str(spec.subject) for spec in wanted})
         ks = sorted({int(spec.k or 0) for spec in wanted})
         gallery = retrieval.build_gallery(
@@ -124,7 +124,7 @@ def retrieval_evidence(
                 hit = hits[column_name].to_numpy(dtype=np.float64)
                 values[rows] = np.where(ranked, hit, np.nan)
             components[spec.name] = values
-        summary[name] = _gallery_summary(gallery, ks)
+        summary[mode] = _gallery_summary(gallery, ks)
     confusion = pd.DataFrame()
     if confusion_column is not None:
         mixed = retrieval.build_gallery(subset, size=gallery_size, seed=seed)
