@@ -1,4 +1,4 @@
-"""Per-clip components, computed once from a predictions table, and the metric catalogue.
+"""Per-clip components, the component kinds computing them, and the metric catalogue.
 
 A component is one number per clip (NaN where the clip has no evidence for it): an
 agreement indicator, an age error in years, a feature distance, a craniofacial
@@ -7,12 +7,22 @@ measure. Metrics aggregate components per group (see ``_metrics``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from audit._metrics import CORRELATION, DISTANCE, MEAN, PEARSON, SIMILARITY, YEARS, MetricSpec
+from audit._metrics import (
+    COLUMNS,
+    CORRELATION,
+    DISTANCE,
+    MEAN,
+    PEARSON,
+    SIMILARITY,
+    YEARS,
+    MetricSpec,
+)
 from speech2face.errors import InputError
 from speech2face.prediction.artifact import ATTRIBUTES
 from speech2face.vocabulary import AGE_DECADE_EDGES, AGE_DECADES, UNKNOWN
@@ -23,6 +33,14 @@ PRED_FEATURE = "pred_feature"
 TRUE_FEATURE = "true_feature"
 CF_PREFIX = "true_cf_"
 _CHUNK = 8192
+FEATURE_DISTANCES = ("cosine", "l1", "l2")
+
+AGREEMENT = "agreement"
+VOICE_ADDED = "voice_added"
+ABSOLUTE_ERROR = "absolute_error"
+FEATURE = "feature"
+RETRIEVAL = "retrieval"
+"""Component kinds (keys of ``COMPONENTS``), besides ``COLUMNS``."""
 
 BAD_NUMBER = "row {row}, column {column!r}: {value!r} is not a finite number"
 """InputError message for a non-numeric or infinite value in a numeric column."""
@@ -33,62 +51,119 @@ NON_FINITE_FEATURES = (
 """InputError message for invalid feature rows (exclude them with exclude_invalid=True)."""
 
 
-def mean_metric(name: str, requires: tuple[str, ...], **traits) -> MetricSpec:
+def mean_metric(name: str, component: str, requires: tuple[str, ...], **traits) -> MetricSpec:
     """A metric that averages its own per-clip component (named like the metric)."""
-    return MetricSpec(name, MEAN, (name,), requires, **traits)
+    return MetricSpec(name, MEAN, (name,), requires, component=component, **traits)
 
 
-def metric_catalogue(columns: set[str]) -> list[MetricSpec]:
-    """Every metric the toolkit defines, given the table's columns (for craniofacial names)."""
+def _metrics() -> list[MetricSpec]:
+    """The catalogue's metrics that every predictions table may have (see ``METRICS``)."""
     agreement = {"higher_is_better": True, "family": "agreement", "binary": True}
     accuracy = {"higher_is_better": True, "family": "accuracy", "binary": True}
-    age = {"higher_is_better": False, "family": "age", "unit": YEARS}
+    age = {"higher_is_better": False, "family": "age", "unit": YEARS, "subject": "age"}
     specs: list[MetricSpec] = []
     for attribute in ATTRIBUTES:
         faces = {face: f"{face}_{attribute}" for face in ("s2f", "f2f", "true")}
         for face in ("s2f", "f2f"):
-            name = f"{face}_{attribute}_agreement"
-            specs.append(mean_metric(name, (faces[face], faces["true"]), **agreement))
+            specs.append(
+                mean_metric(
+                    f"{face}_{attribute}_agreement",
+                    AGREEMENT,
+                    (faces[face], faces["true"]),
+                    face=face,
+                    subject=attribute,
+                    headline=face == "s2f",
+                    **agreement,
+                )
+            )
         specs.append(
             mean_metric(
                 f"{attribute}_voice_added_error",
+                VOICE_ADDED,
                 tuple(faces.values()),
                 higher_is_better=False,
                 family="decomposition",
+                subject=attribute,
             )
         )
         for face, column in faces.items():
-            name = f"{face}_{attribute}_accuracy_score"
-            specs.append(mean_metric(name, (column, LABEL_COLUMNS[attribute]), **accuracy))
-    for face in ("s2f", "f2f"):
-        specs.append(
-            mean_metric(f"{face}_age_error", (f"{face}_age_years", "true_age_years"), **age)
-        )
-    for face in ("s2f", "f2f", "true"):
-        specs.append(mean_metric(f"{face}_age_label_error", (f"{face}_age_years", "age"), **age))
-    features = (f"feature:{PRED_FEATURE}", f"feature:{TRUE_FEATURE}")
-    for name, higher in (("cosine_score", True), ("l1_error", False), ("l2_error", False)):
-        unit = SIMILARITY if higher else DISTANCE
-        specs.append(
-            mean_metric(
-                f"feature_{name}", features, higher_is_better=higher, family="feature", unit=unit
-            )
-        )
-    for measure in sorted(c[len(CF_PREFIX) :] for c in columns if c.startswith(CF_PREFIX)):
-        for face in ("s2f", "f2f"):
-            pair = (f"{CF_PREFIX}{measure}", f"{face}_cf_{measure}")
             specs.append(
-                MetricSpec(
-                    f"{face}_cf_{measure}_pearson",
-                    PEARSON,
-                    pair,
-                    pair,
-                    higher_is_better=True,
-                    family="craniofacial",
-                    unit=CORRELATION,
+                mean_metric(
+                    f"{face}_{attribute}_accuracy_score",
+                    AGREEMENT,
+                    (column, LABEL_COLUMNS[attribute]),
+                    face=face,
+                    subject=attribute,
+                    **accuracy,
                 )
             )
+    for face in ("s2f", "f2f"):
+        specs.append(
+            mean_metric(
+                f"{face}_age_error",
+                ABSOLUTE_ERROR,
+                (f"{face}_age_years", "true_age_years"),
+                face=face,
+                headline=face == "s2f",
+                **age,
+            )
+        )
+    for face in ("s2f", "f2f", "true"):
+        specs.append(
+            mean_metric(
+                f"{face}_age_label_error",
+                ABSOLUTE_ERROR,
+                (f"{face}_age_years", "age"),
+                face=face,
+                **age,
+            )
+        )
+    features = (f"feature:{PRED_FEATURE}", f"feature:{TRUE_FEATURE}")
+    for distance, name in (("cosine", "score"), ("l1", "error"), ("l2", "error")):
+        higher = distance == "cosine"
+        specs.append(
+            mean_metric(
+                f"feature_{distance}_{name}",
+                FEATURE,
+                features,
+                higher_is_better=higher,
+                family="feature",
+                unit=SIMILARITY if higher else DISTANCE,
+                subject=distance,
+                headline=higher,
+            )
+        )
     return specs
+
+
+METRICS = _metrics()
+"""The metric catalogue, in report order; craniofacial metrics are added per table
+(``metric_catalogue``), recall@k per audit (``_retrieval_view.retrieval_specs``).
+Adding a metric is one entry here, computed by a component kind of ``COMPONENTS``."""
+
+
+def metric_catalogue(columns: set[str]) -> list[MetricSpec]:
+    """Every metric the toolkit defines, given the table's columns (for craniofacial names)."""
+    measures = sorted(c[len(CF_PREFIX) :] for c in columns if c.startswith(CF_PREFIX))
+    return [
+        *METRICS,
+        *(
+            MetricSpec(
+                f"{face}_cf_{measure}_pearson",
+                PEARSON,
+                pair,
+                pair,
+                higher_is_better=True,
+                family="craniofacial",
+                unit=CORRELATION,
+                face=face,
+                subject=measure,
+            )
+            for measure in measures
+            for face in ("s2f", "f2f")
+            for pair in [(f"{CF_PREFIX}{measure}", f"{face}_cf_{measure}")]
+        ),
+    ]
 
 
 def missing_requirements(
@@ -151,14 +226,14 @@ def numeric_values(
 def _feature_components(
     predicted: np.ndarray, true: np.ndarray, rows: np.ndarray | None = None
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Cosine, L1 and L2 of L2-normalised features, and which rows are invalid.
+    """Cosine, L1 and L2 (by distance) of L2-normalised features, and which rows are invalid.
 
     ``rows`` (ascending feature rows, default all) selects the rows to read. Chunked so
     memory-mapped features stay on disk. A row is invalid when either feature holds a
     non-finite value or has zero norm.
     """
     n = len(predicted) if rows is None else len(rows)
-    out = {name: np.full(n, np.nan) for name in ("cosine_score", "l1_error", "l2_error")}
+    out = {distance: np.full(n, np.nan) for distance in FEATURE_DISTANCES}
     invalid = np.zeros(n, dtype=bool)
     for start in range(0, n, _CHUNK):
         chunk = slice(start, start + _CHUNK) if rows is None else rows[start : start + _CHUNK]
@@ -170,10 +245,10 @@ def _feature_components(
         with np.errstate(invalid="ignore", divide="ignore"):
             p, t = p / p_norm[:, None], t / t_norm[:, None]
         rows = slice(start, start + len(p))
-        out["cosine_score"][rows] = np.where(bad, np.nan, (p * t).sum(1))
-        out["l1_error"][rows] = np.where(bad, np.nan, np.abs(p - t).sum(1))
-        out["l2_error"][rows] = np.where(bad, np.nan, np.linalg.norm(p - t, axis=1))
-    return {f"feature_{k}": v for k, v in out.items()}, invalid
+        out["cosine"][rows] = np.where(bad, np.nan, (p * t).sum(1))
+        out["l1"][rows] = np.where(bad, np.nan, np.abs(p - t).sum(1))
+        out["l2"][rows] = np.where(bad, np.nan, np.linalg.norm(p - t, axis=1))
+    return out, invalid
 
 
 def compute_components(
@@ -192,10 +267,10 @@ def compute_components(
     zero-norm) are an error naming the clips, unless ``exclude_invalid``: then those clips
     carry no feature or retrieval component.
     """
-    out: dict[str, np.ndarray] = {}
+    distances: dict[str, np.ndarray] = {}
     valid = np.ones(len(table), dtype=bool)
     if any(need.startswith("feature:") for spec in specs for need in spec.requires):
-        feature_out, invalid = _feature_components(
+        distances, invalid = _feature_components(
             features[PRED_FEATURE], features[TRUE_FEATURE], feature_rows
         )
         if invalid.any() and not exclude_invalid:
@@ -206,23 +281,64 @@ def compute_components(
                 )
             )
         valid = ~invalid
-        out.update({s.name: feature_out[s.name] for s in specs if s.family == "feature"})
+    inputs = ComponentInputs(table, feature_rows, distances)
+    out: dict[str, np.ndarray] = {}
     for spec in specs:
-        if spec.kind == PEARSON:
-            for column in spec.components:
-                out[column] = numeric_values(table, column, feature_rows)
-        elif spec.family == "agreement":
-            out[spec.name] = _agreement(table, *spec.requires)
-        elif spec.family == "decomposition":
-            s2f, f2f, true = spec.requires
-            out[spec.name] = _agreement(table, f2f, true) - _agreement(table, s2f, true)
-        elif spec.family == "accuracy":
-            face, attribute = spec.name.split("_accuracy_score")[0].split("_", 1)
-            out[spec.name] = _agreement(table, f"{face}_{attribute}", LABEL_COLUMNS[attribute])
-        elif spec.family == "age":
-            predicted, reference = spec.requires
-            out[spec.name] = np.abs(
-                numeric_values(table, predicted, feature_rows)
-                - numeric_values(table, reference, feature_rows)
-            )
+        out.update(COMPONENTS[spec.component](inputs, spec))
     return out, valid
+
+
+@dataclass(frozen=True)
+class ComponentInputs:
+    """What a component kind reads: the table, its feature rows, the feature distances."""
+
+    table: pd.DataFrame
+    feature_rows: np.ndarray | None
+    distances: Mapping[str, np.ndarray]
+    """Per-clip distance of predicted and true features: ``cosine``, ``l1``, ``l2``."""
+
+    def numbers(self, column: str) -> np.ndarray:
+        return numeric_values(self.table, column, self.feature_rows)
+
+
+def _agreement_kind(inputs: ComponentInputs, spec: MetricSpec) -> dict[str, np.ndarray]:
+    """1 where the two label columns of ``requires`` agree, 0 where not, NaN if unknown."""
+    return {spec.name: _agreement(inputs.table, *spec.requires)}
+
+
+def _voice_added_kind(inputs: ComponentInputs, spec: MetricSpec) -> dict[str, np.ndarray]:
+    """F2F minus S2F agreement with the true face (``requires``: s2f, f2f, true columns)."""
+    s2f, f2f, true = spec.requires
+    return {spec.name: _agreement(inputs.table, f2f, true) - _agreement(inputs.table, s2f, true)}
+
+
+def _absolute_error_kind(inputs: ComponentInputs, spec: MetricSpec) -> dict[str, np.ndarray]:
+    """|predicted − reference| of the two numeric columns of ``requires``."""
+    predicted, reference = spec.requires
+    return {spec.name: np.abs(inputs.numbers(predicted) - inputs.numbers(reference))}
+
+
+def _feature_kind(inputs: ComponentInputs, spec: MetricSpec) -> dict[str, np.ndarray]:
+    """The ``spec.subject`` distance of predicted and true features."""
+    return {spec.name: inputs.distances[spec.subject]}
+
+
+def _columns_kind(inputs: ComponentInputs, spec: MetricSpec) -> dict[str, np.ndarray]:
+    """The component columns themselves, as numbers."""
+    return {column: inputs.numbers(column) for column in spec.components}
+
+
+def _retrieval_kind(inputs: ComponentInputs, spec: MetricSpec) -> dict[str, np.ndarray]:
+    """None here: recall@k hits need a gallery (``_retrieval_view.retrieval_evidence``)."""
+    return {}
+
+
+COMPONENTS: dict[str, Callable[[ComponentInputs, MetricSpec], dict[str, np.ndarray]]] = {
+    AGREEMENT: _agreement_kind,
+    VOICE_ADDED: _voice_added_kind,
+    ABSOLUTE_ERROR: _absolute_error_kind,
+    FEATURE: _feature_kind,
+    COLUMNS: _columns_kind,
+    RETRIEVAL: _retrieval_kind,
+}
+"""Each component kind's function: the per-clip component columns of one metric."""

@@ -12,8 +12,9 @@ sums serves the point value and every bootstrap replicate:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 
 import numpy as np
 
@@ -21,6 +22,8 @@ from speech2face.errors import InputError
 
 MEAN = "mean"
 PEARSON = "pearson"
+COLUMNS = "columns"
+"""Component kind of a metric whose components are numeric predictions columns."""
 PROPORTION = "proportion"
 """Unit of a metric on [0, 1] where a difference of 0.05 is five points."""
 YEARS = "years"
@@ -71,7 +74,11 @@ def check_threshold(key: str, rule: float | str) -> float | str:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """One audit metric: its name, its per-clip component columns and how it aggregates."""
+    """One audit metric: what it means, the component kind computing it, how it aggregates.
+
+    Everything a report needs (unit, direction, family, headline, facets) is here and is
+    saved whole in ``audit.json`` and ``comparison.json`` (:meth:`to_dict`).
+    """
 
     name: str
     kind: Literal["mean", "pearson"]
@@ -84,10 +91,41 @@ class MetricSpec:
     unit: str = PROPORTION
     binary: bool = False
     """Whether the component is 0/1 (a proportion: Wilson intervals apply)."""
+    component: str = COLUMNS
+    """The component kind computing it from ``requires`` (a key of ``_components.COMPONENTS``)."""
+    headline: bool = False
+    """Whether reports lead with it (a forest plot of its own, a plotted change)."""
+    face: str | None = None
+    """The face whose prediction is scored: ``s2f``, ``f2f`` or ``true``."""
+    subject: str | None = None
+    """What is scored: an attribute, a craniofacial measure or a feature distance."""
+    k: int | None = None
+    """Retrieval: the rank cutoff of recall@k."""
+    gallery: str | None = None
+    """Retrieval: ``mixed`` or ``matched`` gallery."""
 
     @property
     def n_moments(self) -> int:
         return 2 if self.kind == MEAN else 6
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON-ready values (tuples as lists)."""
+        return {f.name: _listed(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, saved: Mapping[str, Any]) -> MetricSpec:
+        """A spec from :meth:`to_dict` output; other keys (a threshold) are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in saved.items() if key in known}
+        return cls(**{key: _tupled(value) for key, value in values.items()})
+
+
+def _listed(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _tupled(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def metric_moments(spec: MetricSpec, components: dict[str, np.ndarray]) -> np.ndarray:

@@ -17,25 +17,41 @@ import numpy as np
 import pandas as pd
 
 from audit import retrieval
-from audit._components import PRED_FEATURE, TRUE_FEATURE, mean_metric
+from audit._components import PRED_FEATURE, RETRIEVAL, TRUE_FEATURE, mean_metric
 from audit._metrics import MetricSpec
 
 MATCHED_SUFFIX = "_matched"
+MIXED, MATCHED = "mixed", "matched"
+PREFERRED_DISTANCE = "cosine"
 CONFUSION_K = 10
 
 
 def retrieval_specs(
     distances: Sequence[str], *, ks: Sequence[int] = retrieval.KS, matched: bool = False
 ) -> list[MetricSpec]:
-    """recall@k metrics for each distance, mixed gallery and (optionally) matched gallery."""
-    suffixes = ["", MATCHED_SUFFIX] if matched else [""]
+    """recall@k metrics for each distance, mixed gallery and (optionally) matched gallery.
+
+    The headline is the largest k of the mixed gallery, by cosine (else the first distance).
+    """
+    galleries = {"": MIXED, MATCHED_SUFFIX: MATCHED} if matched else {"": MIXED}
     features = (f"feature:{PRED_FEATURE}", f"feature:{TRUE_FEATURE}")
+    preferred = PREFERRED_DISTANCE if PREFERRED_DISTANCE in distances else next(iter(distances), "")
     return [
-        mean_metric(name, features, higher_is_better=True, family="retrieval", binary=True)
-        for suffix in suffixes
+        mean_metric(
+            f"recall@{k}_{distance}{suffix}",
+            RETRIEVAL,
+            features,
+            higher_is_better=True,
+            family="retrieval",
+            binary=True,
+            subject=distance,
+            k=k,
+            gallery=gallery,
+            headline=gallery == MIXED and distance == preferred and k == max(ks),
+        )
+        for suffix, gallery in galleries.items()
         for distance in distances
         for k in ks
-        for name in [f"recall@{k}_{distance}{suffix}"]
     ]
 
 
@@ -71,8 +87,8 @@ def retrieval_evidence(
     Clips whose features are not ``valid`` take part in no gallery and get NaN.
     ``feature_rows[i]`` is the feature row of table row i (default: the same row).
     """
-    names = {spec.name for spec in specs if spec.family == "retrieval"}
-    if not names:
+    recall = [spec for spec in specs if spec.component == RETRIEVAL]
+    if not recall:
         return {}, {}, pd.DataFrame()
     rows = np.flatnonzero(valid)
     subset = table.iloc[rows].reset_index(drop=True)
@@ -81,13 +97,13 @@ def retrieval_evidence(
     predicted, true = features[PRED_FEATURE], features[TRUE_FEATURE]
     components: dict[str, np.ndarray] = {}
     summary: dict[str, Any] = {}
-    galleries = {"": None}
-    if any(name.endswith(MATCHED_SUFFIX) for name in names):
-        galleries[MATCHED_SUFFIX] = match_on
-    for suffix, column in galleries.items():
-        wanted = [n for n in names if n.endswith(suffix) and (suffix or MATCHED_SUFFIX not in n)]
-        distances = sorted({n.split("_", 1)[1].removesuffix(suffix) for n in wanted})
-        ks = sorted({int(n.split("@")[1].split("_")[0]) for n in wanted})
+    galleries = {MIXED: None}
+    if any(spec.gallery == MATCHED for spec in recall):
+        galleries[MATCHED] = match_on
+    for mode, column in galleries.items():
+        wanted = [spec for spec in recall if spec.gallery == mode]
+        distances = sorted({str(spec.subject) for spec in wanted})
+        ks = sorted({int(spec.k or 0) for spec in wanted})
         gallery = retrieval.build_gallery(
             subset,
             size=gallery_size,
@@ -101,14 +117,14 @@ def retrieval_evidence(
         hits = retrieval.retrieval_components(
             predicted, true, gallery, metrics=distances, ks=ks, feature_rows=read_rows
         )
-        for name in wanted:
-            column_name = name.removesuffix(suffix)
+        for spec in wanted:
+            column_name = f"recall@{spec.k}_{spec.subject}"
             values = np.full(len(table), np.nan)
             if column_name in hits.columns:
                 hit = hits[column_name].to_numpy(dtype=np.float64)
                 values[rows] = np.where(ranked, hit, np.nan)
-            components[name] = values
-        summary["matched" if suffix else "mixed"] = _gallery_summary(gallery, ks)
+            components[spec.name] = values
+        summary[mode] = _gallery_summary(gallery, ks)
     confusion = pd.DataFrame()
     if confusion_column is not None:
         mixed = retrieval.build_gallery(subset, size=gallery_size, seed=seed)

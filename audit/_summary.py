@@ -106,13 +106,7 @@ def audit_summary(
         },
         "metrics": [
             {
-                "name": spec.name,
-                "family": spec.family,
-                "kind": spec.kind,
-                "components": list(spec.components),
-                "unit": spec.unit,
-                "binary": spec.binary,
-                "higher_is_better": spec.higher_is_better,
+                **spec.to_dict(),
                 "threshold": config.threshold_for(spec, overall["value"].get(spec.name, np.nan)),
                 "threshold_rule": str(config.threshold_rule(spec)),
             }

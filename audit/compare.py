@@ -33,6 +33,7 @@ from audit._aggregate import KEY_COLUMNS, SLICE_PREFIX, Aggregates, aggregate
 from audit._disparities import OVERALL_REFERENCE
 from audit._evaluate import AuditConfig, correct, evaluate
 from audit._intervals import CORRECTIONS, bootstrap_z_pvalue, percentile_interval
+from audit._metrics import MetricSpec
 from audit._slices import OVERALL
 from audit.result import AuditResult, save_folder, with_stable_dtypes
 from speech2face.errors import InputError
@@ -40,6 +41,8 @@ from speech2face.errors import InputError
 STRICT = "strict"
 INTERSECTION = "intersection"
 ALIGNMENTS = (STRICT, INTERSECTION)
+SCHEMA_VERSION = 2
+"""2: ``metrics`` holds each metric's full spec (unit, direction, headline, …), not its name."""
 COMPARISON_FILE = "comparison.json"
 CHANGES_FILE = "changes.parquet"
 
@@ -55,6 +58,10 @@ LABEL_MISMATCH = (
 )
 NO_SHARED_METRICS = "the audits share no metric; nothing to compare"
 NOT_A_COMPARISON = "{path}: not a comparison result (no {file})"
+OLD_COMPARISON = (
+    "{path}: comparison schema_version {found}, this toolkit reads {expected}; "
+    "compare the audits again"
+)
 BAD_ALIGN = "align must be one of {choices}, got {value!r}"
 
 
@@ -78,7 +85,18 @@ class ComparisonResult:
             if not (path / file).exists():
                 raise InputError(NOT_A_COMPARISON.format(path=path, file=file))
         summary = json.loads((path / COMPARISON_FILE).read_text())
+        if summary.get("schema_version") != SCHEMA_VERSION:
+            found, expected = summary.get("schema_version"), SCHEMA_VERSION
+            raise InputError(OLD_COMPARISON.format(path=path, found=found, expected=expected))
         return cls(summary=summary, changes=pd.read_parquet(path / CHANGES_FILE))
+
+    def metric_specs(self) -> list[MetricSpec]:
+        """The compared metrics' definitions, as saved in ``comparison.json``."""
+        return [MetricSpec.from_dict(m) for m in self.summary["metrics"]]
+
+    def spec(self, metric: str) -> dict[str, Any]:
+        """One metric's saved spec: unit, direction, family, headline, …"""
+        return next(m for m in self.summary["metrics"] if m["name"] == metric)
 
     def regressions(self) -> pd.DataFrame:
         """Cells where a model is significantly worse, or a gap significantly wider."""
@@ -162,7 +180,7 @@ def compare_audits(
     )
     changes = with_stable_dtypes(_correct(changes, config))
     summary = {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "kind": "comparison",
         "baseline": 0,
         "models": [
@@ -179,7 +197,7 @@ def compare_audits(
         "label_provenance": results[0].summary.get("label_provenance", {}),
         "n_clips": len(frames[0]),
         "n_speakers": aggregates[0].n_speakers_total,
-        "metrics": metrics,
+        "metrics": [spec.to_dict() for spec in specs],
         "config": baseline_config,
         "bootstrap": {
             "method": "paired speaker-clustered Poisson bootstrap (weights keyed by speaker id)",

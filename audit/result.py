@@ -36,9 +36,10 @@ import pandas as pd
 from audit._metrics import MetricSpec
 from speech2face.errors import InputError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """2: one duration per audit (``duration_s``), per-metric thresholds, detectable differences;
-3: ``n_speakers_evaluated`` per group, the count the minimum of speakers applies to."""
+3: ``n_speakers_evaluated`` per group, the count the minimum of speakers applies to;
+4: each metric's full spec (component kind, headline, face, subject, k, gallery)."""
 SUMMARY_FILE = "audit.json"
 TABLE_FILES = {
     "groups": "groups.parquet",
@@ -86,6 +87,7 @@ TEST_COLUMNS = (
     "for_reference",
 )
 NOT_AN_AUDIT = "{path}: not an audit result (no {file})"
+OLD_AUDIT = "{path}: audit schema_version {found}, this toolkit reads {expected}; audit again"
 UNKNOWN_METRIC = "metric {metric!r} is not in this audit; it has: {known}"
 UNKNOWN_SLICE = "slice {slice!r} is not in this audit; it has: {known}"
 
@@ -176,6 +178,9 @@ class AuditResult:
             if not (path / file).exists():
                 raise InputError(NOT_AN_AUDIT.format(path=path, file=file))
         summary = json.loads((path / SUMMARY_FILE).read_text())
+        if summary.get("schema_version") != SCHEMA_VERSION:
+            found, expected = summary.get("schema_version"), SCHEMA_VERSION
+            raise InputError(OLD_AUDIT.format(path=path, found=found, expected=expected))
         tables = {name: pd.read_parquet(path / file) for name, file in TABLE_FILES.items()}
         return cls(summary=summary, **tables)
 
@@ -194,20 +199,12 @@ class AuditResult:
         return [m["name"] for m in self.summary["metrics"]]
 
     def metric_specs(self) -> list[MetricSpec]:
-        """The audited metrics' definitions, as saved (enough to re-aggregate components)."""
-        return [
-            MetricSpec(
-                name=m["name"],
-                kind=m["kind"],
-                components=tuple(m["components"]),
-                requires=(),
-                higher_is_better=m["higher_is_better"],
-                family=m["family"],
-                unit=m["unit"],
-                binary=m["binary"],
-            )
-            for m in self.summary["metrics"]
-        ]
+        """The audited metrics' definitions, as saved in ``audit.json``."""
+        return [MetricSpec.from_dict(m) for m in self.summary["metrics"]]
+
+    def spec(self, metric: str) -> dict[str, Any]:
+        """One metric's saved spec (``audit.json``): unit, direction, family, headline, …"""
+        return next(m for m in self.summary["metrics"] if m["name"] == metric)
 
     def overall(self) -> pd.DataFrame:
         """One row per metric: the value over every clip with its interval."""

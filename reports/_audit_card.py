@@ -8,7 +8,6 @@ from markupsafe import Markup
 from reports import _figures as figures
 from reports import _format as fmt
 from reports._audit_view import (
-    ATTRIBUTES,
     UNIT_ORDER,
     AuditView,
     suppressed_flag_count,
@@ -367,10 +366,10 @@ def limits(audit: AuditView, *, faces: str = "No face image is embedded.") -> Li
 def _domain_gap(audit: AuditView) -> str:
     overall = audit.summary["overall"]
     sentences = []
-    for attribute in ATTRIBUTES:
-        metric = f"f2f_{attribute}_agreement"
+    for metric in audit.find(family="agreement", face="f2f"):
         if metric in overall and overall[metric].get("value") is not None:
-            sentences.append(f"{attribute.replace('_', ' ')} {overall[metric]['value'] * 100:.1f}%")
+            subject = audit.spec(metric)["subject"].replace("_", " ")
+            sentences.append(f"{subject} {overall[metric]['value'] * 100:.1f}%")
     if not sentences:
         return ""
     return " Here, F2F agreement with the true face is: " + ", ".join(sentences) + "."

@@ -8,8 +8,6 @@ from markupsafe import Markup
 from reports import _figures as figures
 from reports import _format as fmt
 from reports._audit_view import (
-    ATTRIBUTES,
-    RECALL,
     AuditView,
     metric_table,
     primary_metrics,
@@ -224,7 +222,7 @@ def retrieval_section(audit: AuditView) -> Markup:
         chance = {
             k: chance_rows[0][f"chance@{k}"] for k in recall if f"chance@{k}" in chance_rows[0]
         }
-    distance = RECALL.match(next(iter(recall.values()))).group(2)
+    distance = audit.spec(next(iter(recall.values())))["subject"]
     intro = Markup(
         "<p>Each voice's predicted face feature ranks a gallery of true faces (one per "
         "speaker); recall@k is the share of voices whose own face is among the k closest "
@@ -258,7 +256,6 @@ def retrieval_section(audit: AuditView) -> Markup:
 
 
 def decomposition_section(audit: AuditView) -> Markup:
-    metrics = set(audit.result.metrics)
     parts = [
         Markup(
             "<p>The S2F pipeline (voice → face → attribute classifier) errs both because the "
@@ -268,11 +265,14 @@ def decomposition_section(audit: AuditView) -> Markup:
             "(<code>&lt;attribute&gt;_voice_added_error</code>).</p>"
         )
     ]
-    for attribute in ATTRIBUTES:
-        s2f, f2f = f"s2f_{attribute}_agreement", f"f2f_{attribute}_agreement"
-        added = f"{attribute}_voice_added_error"
-        if not {s2f, f2f} <= metrics:
+    for attribute in dict.fromkeys(
+        audit.spec(m)["subject"] for m in audit.find(family="agreement")
+    ):
+        s2f = audit.find(family="agreement", face="s2f", subject=attribute)
+        f2f = audit.find(family="agreement", face="f2f", subject=attribute)
+        if not (s2f and f2f):
             continue
+        s2f, f2f = s2f[0], f2f[0]
         rows = []
         for slice_name in ["overall", *audit.single_slices(with_duration=False)]:
             a, b = audit.rows(f2f, slice_name), audit.rows(s2f, slice_name)
@@ -292,17 +292,13 @@ def decomposition_section(audit: AuditView) -> Markup:
                 caption=f"F2F ({f2f}) and S2F ({s2f}) agreement with the true face per group",
             )
         )
-        if added in metrics:
+        for added in audit.find(family="decomposition", subject=attribute):
             parts.append(metric_table(audit, added))
     return Markup("").join(parts) if len(parts) > 1 else Markup("")
 
 
 def craniofacial_section(audit: AuditView) -> Markup:
-    metrics = [
-        m["name"]
-        for m in audit.summary["metrics"]
-        if m["family"] == "craniofacial" and m["name"].startswith("s2f_")
-    ]
+    metrics = audit.find(family="craniofacial", face="s2f")
     if not metrics:
         return Markup("")
     parts = [
@@ -316,9 +312,7 @@ def craniofacial_section(audit: AuditView) -> Markup:
     for slice_name in ["overall", *audit.single_slices(with_duration=False)]:
         frame = pd.concat(
             [
-                audit.rows(metric, slice_name).assign(
-                    measure=metric.removeprefix("s2f_cf_").removesuffix("_pearson")
-                )
+                audit.rows(metric, slice_name).assign(measure=audit.spec(metric)["subject"])
                 for metric in metrics
             ],
             ignore_index=True,

@@ -7,7 +7,6 @@ Shared by the model-card sections (``_audit_card``) and the figure sections
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +17,7 @@ from audit.result import AuditResult
 from reports import _format as fmt
 from reports._page import table_html
 
-ATTRIBUTES = ("gender", "age_decade", "ethnicity")
-
 DURATION_COLUMN = "duration_s"
-
-RECALL = re.compile(r"^recall@(\d+)_([a-z0-9]+)$")
 
 PREFERRED_DISTANCE = "cosine"
 
@@ -69,10 +64,18 @@ class AuditView:
         return self.result.summary
 
     def spec(self, metric: str) -> dict[str, Any]:
-        return next(m for m in self.summary["metrics"] if m["name"] == metric)
+        return self.result.spec(metric)
 
     def unit(self, metric: str) -> str:
         return self.spec(metric)["unit"]
+
+    def find(self, **facets: Any) -> list[str]:
+        """Metrics whose spec holds every value of ``facets`` (``family="agreement"``)."""
+        return [
+            m["name"]
+            for m in self.summary["metrics"]
+            if all(m[key] == value for key, value in facets.items())
+        ]
 
     def single_slices(self, *, with_duration: bool = True) -> list[str]:
         return [
@@ -115,27 +118,16 @@ def visible_flags(audit: AuditView) -> pd.DataFrame:
 
 
 def primary_metrics(audit: AuditView) -> list[str]:
-    """Metrics that get a forest plot: S2F agreements, age error, similarity, top recall@k."""
-    names = audit.result.metrics
-    recall = recall_metrics(audit)
-    top_recall = {recall[max(recall)]} if recall else set()
-    chosen = [
-        name
-        for name in names
-        if (name.startswith("s2f_") and name.endswith("_agreement"))
-        or name in ("s2f_age_error", "feature_cosine_score")
-        or name in top_recall
-    ]
-    return chosen
+    """Metrics that get a forest plot: the headline metrics of their specs."""
+    return audit.find(headline=True)
 
 
 def recall_metrics(audit: AuditView) -> dict[int, str]:
     """recall@k metric of the preferred distance (mixed gallery), by k."""
     found: dict[str, dict[int, str]] = {}
-    for name in audit.result.metrics:
-        match = RECALL.match(name)
-        if match:
-            found.setdefault(match.group(2), {})[int(match.group(1))] = name
+    for name in audit.find(family="retrieval", gallery="mixed"):
+        spec = audit.spec(name)
+        found.setdefault(spec["subject"], {})[spec["k"]] = name
     if not found:
         return {}
     return found.get(PREFERRED_DISTANCE, next(iter(found.values())))

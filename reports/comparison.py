@@ -24,7 +24,6 @@ from reports._page import Section, figure_html, render_page, table_html, write_h
 
 GREW, SHRANK, STAYED, NO_GAP = "grew", "shrank", "stayed", "no gap"
 MAX_ROWS = 40
-PLOTTED_PREFIXES = ("s2f_", "feature_cosine", "recall@10_")
 
 
 def render_comparison_report(
@@ -42,17 +41,6 @@ def render_comparison_report(
     return write_html(html, path)
 
 
-def metric_unit(metric: str) -> str:
-    """The unit of a metric, from its name (``comparison.json`` does not record units)."""
-    if "age" in metric and metric.endswith("_error") and "decade" not in metric:
-        return "years"
-    if metric.endswith("_pearson"):
-        return "correlation"
-    if metric.startswith("feature_"):
-        return "similarity" if metric.endswith("_score") else "distance"
-    return "proportion"
-
-
 def comparison_report_html(
     comparison: ComparisonResult, *, source: str | os.PathLike, privacy_k: int = fmt.PRIVACY_K
 ) -> str:
@@ -60,6 +48,9 @@ def comparison_report_html(
     summary = comparison.summary
     limits = _limits(comparison, privacy_k)
     changes = _classified(comparison.changes, summary["tests"]["alpha"])
+    specs = pd.DataFrame(summary["metrics"]).set_index("name")
+    changes["unit"] = changes["metric"].map(specs["unit"])
+    changes["headline"] = changes["metric"].map(specs["headline"]).astype(bool)
     by = [c for c in ("model", "metric", "slice") if c in changes.columns]
     withheld = fmt.protected(changes, by=by, privacy_k=privacy_k)
     withheld &= ~fmt.is_suppressed(changes["n_speakers"], privacy_k).to_numpy()
@@ -120,19 +111,24 @@ def _limits(comparison: ComparisonResult, privacy_k: int) -> Limits:
         empty=list(labels[speakers == 0]),
         suppressed=list(labels[suppressed]),
         notes=summary.get("notes", []),
-        domain_gap=_domain_gap(comparison.changes),
+        domain_gap=_domain_gap(comparison),
     )
 
 
-def _domain_gap(changes: pd.DataFrame) -> str:
+def _domain_gap(comparison: ComparisonResult) -> str:
     """The baseline's F2F agreement over all clips, when the comparison holds it."""
-    overall = changes[(changes["slice"] == "overall") & changes["metric"].str.startswith("f2f_")]
-    overall = overall[overall["metric"].str.endswith("_agreement")].drop_duplicates("metric")
+    subjects = {
+        m["name"]: m["subject"]
+        for m in comparison.summary["metrics"]
+        if m["family"] == "agreement" and m["face"] == "f2f"
+    }
+    changes = comparison.changes
+    overall = changes[(changes["slice"] == "overall") & changes["metric"].isin(list(subjects))]
+    overall = overall.drop_duplicates("metric")
     if overall.empty:
         return ""
     shown = ", ".join(
-        f"{metric.removeprefix('f2f_').removesuffix('_agreement').replace('_', ' ')} "
-        f"{value * 100:.1f}%"
+        f"{subjects[metric].replace('_', ' ')} {value * 100:.1f}%"
         for metric, value in zip(overall["metric"], overall["value_baseline"], strict=True)
     )
     return f" Here, the baseline's F2F agreement with the true face is: {shown}."
@@ -170,7 +166,7 @@ def _findings(changes: pd.DataFrame, summary: dict) -> list[str]:
         "the practical threshold."
     ]
     for row in regressions.head(5).itertuples():
-        unit = metric_unit(row.metric)
+        unit = row.unit
         if row.regression:
             what = (
                 f"{row.metric} changed by {fmt.difference_formatter(unit)(row.delta)} "
@@ -200,7 +196,7 @@ def _findings(changes: pd.DataFrame, summary: dict) -> list[str]:
 def _change_table(rows: pd.DataFrame, *, caption: str, with_metric: bool = True) -> Markup:
     """Paired changes with their keys; ``with_metric`` False leaves out the metric column
     (a table of one metric, named in its caption)."""
-    units = [metric_unit(m) for m in rows["metric"]]
+    units = list(rows["unit"])
     value = [fmt.value_formatter(u) for u in units]
     difference = [fmt.difference_formatter(u) for u in units]
     display = pd.DataFrame(
@@ -360,7 +356,7 @@ def _every_change(changes: pd.DataFrame) -> Markup:
 
 def _change_plots(changes: pd.DataFrame, models: list[dict]) -> Markup:
     single = changes[~changes["slice"].str.contains(" & ", regex=False)]
-    metrics = [m for m in dict.fromkeys(single["metric"]) if m.startswith(PLOTTED_PREFIXES)]
+    metrics = list(dict.fromkeys(single.loc[single["headline"], "metric"]))
     flagged = set(changes.loc[changes["regression"] | changes["gap_widened"], "metric"])
     metrics = [
         *metrics,

@@ -13,7 +13,7 @@ from audit.compare import ComparisonResult, compare_audits
 from audit.engine import run_audit
 from reports import render_comparison_report
 from reports._format import difference_formatter, interval
-from reports.comparison import comparison_report_html, metric_unit
+from reports.comparison import comparison_report_html
 from tests.browser import chromium_page
 from tests.report_artifacts import (
     HOSTILE,
@@ -99,7 +99,7 @@ def test_every_shown_change_is_tabulated_per_metric_with_its_interval(comparison
         summary = section[:start].rsplit("<summary>", 1)[1]
         assert summary.startswith(f"Table: {metric} for every group and intersection")
         assert table.count("<tr><td") == len(rows)  # every row, overall and intersections too
-        unit = metric_unit(metric)
+        unit = comparison.spec(metric)["unit"]
         for row in rows.itertuples():
             found = re.search(
                 rf"<tr><td[^>]*>{re.escape(str(escape(models[row.model]['model_id'])))}</td>"
