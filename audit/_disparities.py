@@ -19,9 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from audit._intervals import bootstrap_se, bootstrap_z_pvalue, percentile_interval
-
-BEST = "best"
-OVERALL_REFERENCE = "overall"
+from audit.config import OVERALL_REFERENCE
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ over every test of the audit, and the flags.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -17,8 +16,6 @@ import pandas as pd
 
 from audit._aggregate import Aggregates, MetricCells
 from audit._disparities import (
-    BEST,
-    OVERALL_REFERENCE,
     Disparities,
     choose_best,
     no_disparities,
@@ -27,28 +24,18 @@ from audit._disparities import (
 )
 from audit._intervals import (
     DETECTION_POWER,
-    FAMILY_ALL,
-    FAMILY_METRIC,
     adjust_pvalues,
     detectable_difference,
     fisher_z_interval,
     percentile_interval,
     wilson_interval,
 )
-from audit._metrics import (
-    DEFAULT_THRESHOLDS,
-    MEAN,
-    PROPORTION,
-    YEARS,
-    MetricSpec,
-    threshold_value,
-)
+from audit._metrics import MEAN
 from audit._slices import OVERALL, SEPARATOR
+from audit.config import BEST, FAMILY_METRIC, OVERALL_REFERENCE, AuditConfig
 from audit.result import GROUP_COLUMNS, TEST_COLUMNS, with_stable_dtypes
-from audit.retrieval import DEFAULT_GALLERY_SIZE
-from audit.retrieval import METRICS as DISTANCES
 from speech2face.errors import InputError
-from speech2face.vocabulary import MIN_GROUP_SPEAKERS, UNKNOWN
+from speech2face.vocabulary import UNKNOWN
 
 EMPTY_REFERENCE = "reference group {group!r} of slice {slice!r} has no clips"
 
@@ -67,56 +54,6 @@ STATUS_REFERENCE = "reference"
 STATUS_INSUFFICIENT = "insufficient"
 STATUS_SINGLE_SPEAKER = "single_speaker"
 STATUS_EMPTY = "empty"
-
-
-@dataclass(frozen=True)
-class AuditConfig:
-    """What an audit computes; saved in ``audit.json`` so the audit can be repeated."""
-
-    slices: list[str] | None = None
-    intersections: int = 2
-    metrics: list[str] | None = None
-    n_boot: int = 1000
-    seed: int = 0
-    min_speakers: int = MIN_GROUP_SPEAKERS
-    reference: str | dict[str, str] = BEST
-    correction: str = "holm"
-    threshold: float = float(DEFAULT_THRESHOLDS[PROPORTION])
-    """Practical threshold of proportions (0.05 = 5 points)."""
-    age_threshold: float = float(DEFAULT_THRESHOLDS[YEARS])
-    """Practical threshold of age errors, in years."""
-    level: float = 0.95
-    exclude_invalid: bool = False
-    gallery_size: int = DEFAULT_GALLERY_SIZE
-    retrieval_distances: list[str] = field(default_factory=lambda: list(DISTANCES))
-    matched_gallery: str | None = None
-    duration: float | None = None
-    """Seconds of speech audited; None: the longest duration in the predictions."""
-    split: str | None = None
-    """Split audited (``test``, ``val``, ``train``, ``all``); None: ``test`` if there is one."""
-
-    manifest: str | None = None
-    """Manifest whose columns were joined onto the predictions (None: none)."""
-    family: str = FAMILY_ALL
-    """Scope of the correction: ``all`` tests of the audit, or each ``metric``'s tests apart."""
-    thresholds: dict[str, float | str] = field(default_factory=dict)
-    """Overrides by metric name, family or unit: a number, or ``"N%"`` of the overall value."""
-
-    def threshold_rule(self, spec: MetricSpec) -> float | str:
-        """A metric's practical threshold rule: the most specific override, else the default
-        of its unit (``threshold`` for proportions, ``age_threshold`` for years)."""
-        for key in (spec.name, spec.family, spec.unit):
-            if key in self.thresholds:
-                return self.thresholds[key]
-        if spec.unit == PROPORTION:
-            return self.threshold
-        if spec.unit == YEARS:
-            return self.age_threshold
-        return DEFAULT_THRESHOLDS.get(spec.unit, self.threshold)
-
-    def threshold_for(self, spec: MetricSpec, overall: float = float("nan")) -> float:
-        """The practical threshold in the metric's units (a relative rule scales ``overall``)."""
-        return threshold_value(self.threshold_rule(spec), overall)
 
 
 def _reference_index(

@@ -7,13 +7,8 @@ import warnings
 import numpy as np
 from scipy import stats
 
-HOLM = "holm"
-BH = "bh"
-CORRECTIONS = (HOLM, BH)
-FAMILY_ALL = "all"
-FAMILY_METRIC = "metric"
-FAMILIES = (FAMILY_ALL, FAMILY_METRIC)
-"""Scope of a correction: every test of the audit, or the tests of each metric apart."""
+from audit.config import BH, CORRECTIONS, HOLM
+
 DETECTION_POWER = 0.8
 
 

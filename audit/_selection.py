@@ -19,16 +19,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from audit.config import ALL_SPLITS
 from speech2face.errors import InputError
-from speech2face.vocabulary import SPLITS
 
 DURATION_COLUMN = "duration_s"
 SPLIT_COLUMN = "split"
-ALL_SPLITS = "all"
-SPLIT_CHOICES = (*SPLITS, ALL_SPLITS)
 DEFAULT_SPLIT = "test"
 
-BAD_SPLIT = "split must be one of {choices}, got {value!r}"
 NO_SPLIT_COLUMN = "split {split!r} asked for, but the predictions have no 'split' column"
 NO_SUCH_SPLIT = (
     "no rows with split {split!r} to audit; the predictions hold {available} "
@@ -92,8 +89,6 @@ def select_rows(
 
 def _split_rows(table: pd.DataFrame, split: str | None) -> tuple[np.ndarray, str | None, list]:
     """Rows of the chosen split, the split's name and a note on the rows left out."""
-    if split is not None and split not in SPLIT_CHOICES:
-        raise InputError(BAD_SPLIT.format(choices=", ".join(SPLIT_CHOICES), value=split))
     everything = np.ones(len(table), dtype=bool)
     if SPLIT_COLUMN not in table.columns:
         if split not in (None, ALL_SPLITS):

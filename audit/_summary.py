@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import platform
 from collections.abc import Sequence
-from dataclasses import asdict
 from importlib import metadata
 from typing import Any
 
@@ -13,10 +12,11 @@ import numpy as np
 import pandas as pd
 
 from audit._aggregate import Aggregates
-from audit._evaluate import FLAG_FIELDS, AuditConfig, family_sizes
-from audit._intervals import DETECTION_POWER, FAMILY_METRIC
+from audit._evaluate import FLAG_FIELDS, family_sizes
+from audit._intervals import DETECTION_POWER
 from audit._metrics import MetricSpec
 from audit._slices import OVERALL
+from audit.config import FAMILY_METRIC, AuditConfig
 from audit.result import SCHEMA_VERSION
 from speech2face.prediction.artifact import Predictions
 from speech2face.vocabulary import LABEL_SOURCES, UNKNOWN
@@ -80,7 +80,7 @@ def audit_summary(
     overall = groups[groups["slice"] == OVERALL].set_index("metric")
     flags = groups[groups["flag"]]
     provenance, caveats = _label_caveats(table)
-    config_dict = asdict(config)
+    config_dict = config.to_dict()
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "audit",

@@ -30,17 +30,21 @@ import numpy as np
 import pandas as pd
 
 from audit._aggregate import KEY_COLUMNS, SLICE_PREFIX, Aggregates, aggregate
-from audit._disparities import OVERALL_REFERENCE
-from audit._evaluate import AuditConfig, correct, evaluate
-from audit._intervals import CORRECTIONS, bootstrap_z_pvalue, percentile_interval
+from audit._evaluate import correct, evaluate
+from audit._intervals import bootstrap_z_pvalue, percentile_interval
 from audit._metrics import MetricSpec
 from audit._slices import OVERALL
+from audit.config import (
+    ALIGNMENTS,
+    INTERSECTION,
+    OVERALL_REFERENCE,
+    STRICT,
+    AuditConfig,
+    CompareConfig,
+)
 from audit.result import AuditResult, save_folder, with_stable_dtypes
 from speech2face.errors import InputError
 
-STRICT = "strict"
-INTERSECTION = "intersection"
-ALIGNMENTS = (STRICT, INTERSECTION)
 SCHEMA_VERSION = 2
 """2: ``metrics`` holds each metric's full spec (unit, direction, headline, …), not its name."""
 COMPARISON_FILE = "comparison.json"
@@ -62,7 +66,8 @@ OLD_COMPARISON = (
     "{path}: comparison schema_version {found}, this toolkit reads {expected}; "
     "compare the audits again"
 )
-BAD_ALIGN = "align must be one of {choices}, got {value!r}"
+
+__all__ = ["ALIGNMENTS", "INTERSECTION", "STRICT", "ComparisonResult", "compare_audits"]
 
 
 @dataclass
@@ -120,30 +125,26 @@ class ComparisonResult:
 
 def compare_audits(
     audits: Sequence[AuditResult | str | os.PathLike],
-    *,
-    align: str = STRICT,
-    correction: str | None = None,
-    threshold: float | None = None,
+    config: CompareConfig | None = None,
+    **options: Any,
 ) -> ComparisonResult:
     """Paired comparison of every audit against the first (the baseline).
 
-    ``align="strict"`` refuses audits of different clip sets; ``"intersection"`` compares
-    on the clips all audits share. ``correction`` and ``threshold`` default to the
-    baseline audit's.
+    ``config`` (:class:`~audit.config.CompareConfig`) or its fields as keywords (which
+    override ``config``'s): ``align="strict"`` refuses audits of different clip sets;
+    ``"intersection"`` compares on the clips all audits share. ``correction`` and
+    ``threshold`` default to the baseline audit's.
     """
+    settings = CompareConfig.from_options(config, **options)
     if len(audits) < 2:
         raise InputError(TOO_FEW_AUDITS.format(count=len(audits)))
-    if align not in ALIGNMENTS:
-        raise InputError(BAD_ALIGN.format(choices=ALIGNMENTS, value=align))
     results = [a if isinstance(a, AuditResult) else AuditResult.load(a) for a in audits]
     baseline_config = dict(results[0].summary["config"])
-    if correction is not None:
-        if correction not in CORRECTIONS:
-            raise InputError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
-        baseline_config["correction"] = correction
-    if threshold is not None:
-        baseline_config["threshold"] = threshold
-    config = AuditConfig(**baseline_config)
+    for name in ("correction", "threshold"):
+        if getattr(settings, name) is not None:
+            baseline_config[name] = getattr(settings, name)
+    audit_config = AuditConfig(**baseline_config)
+    align = settings.align
     frames, notes = _aligned_frames(results, align=align)
     durations = [r.duration_s for r in results]
     if len(set(durations)) > 1:
@@ -164,21 +165,21 @@ def compare_audits(
             frame,
             specs,
             slice_columns=slice_columns,
-            intersections=config.intersections,
-            n_boot=config.n_boot,
-            seed=config.seed,
+            intersections=audit_config.intersections,
+            n_boot=audit_config.n_boot,
+            seed=audit_config.seed,
         )
         for frame in frames
     ]
-    baseline_groups, _, _ = evaluate(aggregates[0], config)
+    baseline_groups, _, _ = evaluate(aggregates[0], audit_config)
     changes = pd.concat(
         [
-            _changes(aggregates[0], aggregates[i], baseline_groups, config, model=i)
+            _changes(aggregates[0], aggregates[i], baseline_groups, audit_config, model=i)
             for i in range(1, len(aggregates))
         ],
         ignore_index=True,
     )
-    changes = with_stable_dtypes(_correct(changes, config))
+    changes = with_stable_dtypes(_correct(changes, audit_config))
     summary = {
         "schema_version": SCHEMA_VERSION,
         "kind": "comparison",
@@ -201,16 +202,16 @@ def compare_audits(
         "config": baseline_config,
         "bootstrap": {
             "method": "paired speaker-clustered Poisson bootstrap (weights keyed by speaker id)",
-            "n_boot": config.n_boot,
-            "seed": config.seed,
+            "n_boot": audit_config.n_boot,
+            "seed": audit_config.seed,
         },
         "tests": {
-            "correction": config.correction,
+            "correction": audit_config.correction,
             "n_tests": int(changes["p_value"].notna().sum() + changes["gap_p_value"].notna().sum()),
-            "alpha": round(1 - config.level, 12),
-            "scope": config.family,
+            "alpha": round(1 - audit_config.level, 12),
+            "scope": audit_config.family,
             "family": "every metric change and every gap change of every model"
-            + (", per metric" if config.family == "metric" else ""),
+            + (", per metric" if audit_config.family == "metric" else ""),
         },
         "regressions": _records(changes[changes["regression"] | changes["gap_widened"]]),
         "notes": notes,

@@ -18,22 +18,18 @@ import pandas as pd
 
 from audit._aggregate import KEY_COLUMNS, SLICE_PREFIX, aggregate
 from audit._components import compute_components, metric_catalogue, missing_requirements
-from audit._disparities import BEST, OVERALL_REFERENCE
-from audit._evaluate import AuditConfig, evaluate
+from audit._evaluate import evaluate
 from audit._fairness import confusion_tables, fairlearn_summaries
-from audit._intervals import CORRECTIONS, FAMILIES, FAMILY_ALL
 from audit._manifest_join import join_manifest
-from audit._metrics import DEFAULT_THRESHOLDS, THRESHOLD_KEYS, MetricSpec, check_threshold
+from audit._metrics import DEFAULT_THRESHOLDS, THRESHOLD_KEYS, MetricSpec
 from audit._retrieval_view import retrieval_evidence, retrieval_specs
 from audit._selection import select_rows
 from audit._slices import resolve_columns, slice_labels
 from audit._summary import audit_summary
+from audit.config import AuditConfig
 from audit.result import AuditResult
-from audit.retrieval import DEFAULT_GALLERY_SIZE
-from audit.retrieval import METRICS as DISTANCES
 from speech2face.errors import InputError
 from speech2face.prediction.artifact import Predictions, read_predictions
-from speech2face.vocabulary import MIN_GROUP_SPEAKERS
 
 UNKNOWN_METRIC = "unknown metric {metric!r}; known metrics: {known}"
 METRIC_NEEDS_COLUMN = "metric {metric!r} needs column {column!r}, which the predictions lack"
@@ -41,85 +37,40 @@ MISSING_SPEAKER = "row {row}: speaker_id is missing (clip_id {clip!r})"
 REFERENCE_NOT_SLICED = (
     "reference column {column!r} is not a sliced column of this audit; sliced: {known}"
 )
-BAD_OPTION = "{option} must be {expected}, got {value!r}"
 
 __all__ = ["AuditConfig", "run_audit"]
 
 
 def run_audit(
     predictions: Predictions | str | os.PathLike,
+    config: AuditConfig | None = None,
     *,
-    slices: Sequence[str] | None = None,
-    intersections: int = 2,
-    metrics: Sequence[str] | None = None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    min_speakers: int = MIN_GROUP_SPEAKERS,
-    reference: str | Mapping[str, str] = BEST,
-    correction: str = "holm",
-    threshold: float = 0.05,
-    age_threshold: float = 2.0,
-    level: float = 0.95,
-    exclude_invalid: bool = False,
-    gallery_size: int = DEFAULT_GALLERY_SIZE,
-    retrieval_distances: Sequence[str] = DISTANCES,
-    matched_gallery: str | None = None,
+    manifest: str | os.PathLike | pd.DataFrame | None = None,
     fairlearn_views: bool = True,
     progress: bool = False,
-    duration: float | None = None,
-    split: str | None = None,
-    thresholds: Mapping[str, float | str] | None = None,
-    family: str = FAMILY_ALL,
-    manifest: str | os.PathLike | pd.DataFrame | None = None,
+    **options: Any,
 ) -> AuditResult:
     """Audit a predictions artifact: metrics per group, intervals, disparities, flags.
 
-    ``reference`` is ``"best"`` (the best group of each slice with enough speakers),
-    ``"overall"``, or a mapping from slice column to group (``{"gender": "male"}``);
-    slices whose columns are not all in the mapping use the best group. ``correction``
-    is ``"holm"`` (family-wise) or ``"bh"`` (false discovery rate), applied across every
-    test of the audit (``family="all"``) or within each metric (``family="metric"``).
-    A disparity is flagged when significant after correction and at least its metric's
-    practical threshold away from the reference: ``threshold`` for proportions,
-    ``age_threshold`` years for age errors, the unit defaults of
-    ``audit._metrics.DEFAULT_THRESHOLDS`` otherwise; ``thresholds`` overrides them by
-    metric name, family or unit (a number, or ``"10%"`` of the metric's overall value).
-    Retrieval ranks each predicted feature against a gallery of ``gallery_size`` true
-    faces (one per speaker) with each of ``retrieval_distances``; ``matched_gallery``
-    (a column such as ``"ethnicity"``) adds recall against galleries of the query's own group.
-    An audit analyses one clip duration: ``duration`` seconds, by default the longest in
-    the predictions (the paper's 6 s); rows of other durations are left out (compare two
-    audits with :func:`audit.compare.compare_audits` for 3 s versus 6 s). ``split``
-    (``test``, ``val``, ``train`` or ``all``) chooses the rows of a ``split`` column; by
-    default only ``test`` rows are audited (and form the retrieval gallery).
-    ``manifest`` (a manifest file or table) adds its scalar columns the predictions lack,
-    matched on ``clip_id``, so that any of them can be a slice (``slices=["accent"]``).
-    ``fairlearn_views=False`` leaves out fairlearn's clip-level summaries (slow on big tables);
-    ``progress`` shows a progress bar on stderr.
+    What is computed is an :class:`~audit.config.AuditConfig`: pass one as ``config``, or
+    its fields as keywords (``run_audit(pred, n_boot=200, seed=1)``), which override
+    ``config``'s; the fields' help says what each does. ``reference`` is ``"best"`` (the
+    best group of each slice with enough speakers), ``"overall"``, or a mapping from
+    slice column to group (``{"gender": "male"}``); slices whose columns are not all in
+    the mapping use the best group. A disparity is flagged when significant after
+    correction and at least its metric's practical threshold away from the reference.
+    An audit analyses one clip duration (``duration``, by default the longest in the
+    predictions) and, where there is a ``split`` column, the ``test`` rows.
+    ``manifest`` (a manifest file or table; a file is ``config.manifest``) adds its
+    scalar columns the predictions lack, matched on ``clip_id``, so that any of them can
+    be a slice (``slices=["accent"]``). ``fairlearn_views=False`` leaves out fairlearn's
+    clip-level summaries (slow on big tables); ``progress`` shows a progress bar on stderr.
     """
-    config = AuditConfig(
-        slices=None if slices is None else list(slices),
-        intersections=intersections,
-        metrics=None if metrics is None else list(metrics),
-        n_boot=n_boot,
-        seed=seed,
-        min_speakers=min_speakers,
-        reference=reference if isinstance(reference, str) else dict(reference),
-        correction=correction,
-        threshold=threshold,
-        age_threshold=age_threshold,
-        level=level,
-        exclude_invalid=exclude_invalid,
-        gallery_size=gallery_size,
-        retrieval_distances=list(retrieval_distances),
-        matched_gallery=matched_gallery,
-        duration=None if duration is None else float(duration),
-        split=split,
-        family=family,
-        manifest=None if manifest is None or isinstance(manifest, pd.DataFrame) else str(manifest),
-        thresholds={key: check_threshold(key, value) for key, value in (thresholds or {}).items()},
-    )
-    _check_config(config)
+    if manifest is not None:  # a table is joined but not recorded
+        options["manifest"] = None if isinstance(manifest, pd.DataFrame) else manifest
+    config = AuditConfig.from_options(config, **options)
+    if manifest is None and config.manifest is not None:
+        manifest = config.manifest
     loaded = predictions if isinstance(predictions, Predictions) else read_predictions(predictions)
     table = loaded.table.reset_index(drop=True)
     _check_speakers(table)
@@ -138,7 +89,7 @@ def run_audit(
         loaded.features,
         specs,
         slice_columns,
-        exclude_invalid=exclude_invalid,
+        exclude_invalid=config.exclude_invalid,
         feature_rows=feature_rows,
     )
     if not valid.all():
@@ -151,14 +102,14 @@ def run_audit(
         loaded.features,
         specs,
         valid=valid,
-        gallery_size=gallery_size,
-        seed=seed,
-        match_on=matched_gallery,
+        gallery_size=config.gallery_size,
+        seed=config.seed,
+        match_on=config.matched_gallery,
         confusion_column=_confusion_column(
-            [c for c in slice_columns if c in table.columns], matched_gallery
+            [c for c in slice_columns if c in table.columns], config.matched_gallery
         ),
         feature_rows=feature_rows,
-        min_group_speakers=min_speakers,
+        min_group_speakers=config.min_speakers,
     )
     for name, values in retrieval_components.items():
         frame[name] = values
@@ -166,9 +117,9 @@ def run_audit(
         frame,
         specs,
         slice_columns=slice_columns,
-        intersections=intersections,
-        n_boot=n_boot,
-        seed=seed,
+        intersections=config.intersections,
+        n_boot=config.n_boot,
+        seed=config.seed,
         progress=progress,
     )
     groups, tests, reference_notes = evaluate(aggregates, config)
@@ -209,32 +160,6 @@ def _confusion_column(slice_columns: Sequence[str], matched: str | None) -> str 
         return matched
     preferred = [c for c in ("ethnicity", "gender", "language") if c in slice_columns]
     return (preferred or list(slice_columns) or [None])[0]
-
-
-def _check_config(config: AuditConfig) -> None:
-    checks = [
-        ("n_boot", config.n_boot >= 2, "an integer of at least 2", config.n_boot),
-        ("intersections", config.intersections >= 1, "at least 1", config.intersections),
-        ("min_speakers", config.min_speakers >= 2, "at least 2", config.min_speakers),
-        ("correction", config.correction in CORRECTIONS, " or ".join(CORRECTIONS), None),
-        ("family", config.family in FAMILIES, " or ".join(FAMILIES), config.family),
-        ("level", 0 < config.level < 1, "between 0 and 1", config.level),
-        ("threshold", config.threshold >= 0, "non-negative", config.threshold),
-        ("age_threshold", config.age_threshold >= 0, "non-negative", config.age_threshold),
-        ("gallery_size", config.gallery_size >= 2, "at least 2", config.gallery_size),
-    ]
-    for option, ok, expected, value in checks:
-        if not ok:
-            shown = config.correction if option == "correction" else value
-            raise InputError(BAD_OPTION.format(option=option, expected=expected, value=shown))
-    if isinstance(config.reference, str) and config.reference not in (BEST, OVERALL_REFERENCE):
-        raise InputError(
-            BAD_OPTION.format(
-                option="reference",
-                expected="'best', 'overall' or column=group pairs",
-                value=config.reference,
-            )
-        )
 
 
 def _check_reference_columns(reference: str | dict[str, str], slice_columns: Sequence[str]) -> None:

@@ -32,12 +32,13 @@ import numpy as np
 import pandas as pd
 import torch
 
+from audit.config import DEFAULT_GALLERY_SIZE, DISTANCES
 from speech2face.errors import InputError
 from speech2face.vocabulary import UNKNOWN
 
-METRICS = ("cosine", "l2", "l1")
+METRICS = DISTANCES
+"""Retrieval distances, declared in ``audit.config``."""
 KS = (1, 2, 5, 10)
-DEFAULT_GALLERY_SIZE = 5000
 SCORE_BLOCK_ELEMENTS = 2**25
 """Query chunks hold about this many scores (128 MiB of float32) unless told otherwise."""
 

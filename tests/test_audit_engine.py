@@ -301,7 +301,7 @@ def test_empty_reference_group_is_an_input_error(predictions):
     [("correction", "bonferroni"), ("n_boot", 1), ("reference", "worst"), ("level", 1.5)],
 )
 def test_bad_options_are_input_errors(predictions, option, value):
-    with pytest.raises(InputError, match=option):
+    with pytest.raises(InputError, match="--" + option.replace("_", "-")):
         run_audit(predictions, **{option: value})
 
 

@@ -13,7 +13,7 @@ from audit.engine import run_audit
 from reports._faces import INCLUDE_FACES_NEEDS_SOURCE, SPEAKERS_PER_GROUP, THUMBNAIL_PX
 from reports.audit import audit_report_html, render_audit_report
 from s2f.cli import main
-from s2f.commands.dataset_report import NO_DATASET_REPORT
+from s2f.commands.options import NO_DATASET_REPORT
 from speech2face.errors import InputError
 from speech2face.prediction.artifact import write_predictions
 from tests.browser import chromium_page

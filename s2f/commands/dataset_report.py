@@ -19,7 +19,6 @@ from speech2face.manifest.load import load_manifest
 from speech2face.vocabulary import MIN_GROUP_SPEAKERS
 
 ANALYSIS_SUFFIX = ".analysis"
-NO_DATASET_REPORT = "{path}: no such dataset report (write it first with s2f dataset-report)"
 BAD_REFERENCE_FILE = "{path}: cannot read the reference population: {reason}"
 BAD_REFERENCE_SHAPE = (
     "{path}: the reference population must map columns to {{group: share}}, "
@@ -107,30 +106,6 @@ def run_dataset_report(args: argparse.Namespace) -> int:
     for finding in findings[:5]:
         print(f"  {finding}")
     return 0
-
-
-def add_audit_report_options(parser: argparse.ArgumentParser) -> None:
-    """The audit report's own options of ``s2f audit``."""
-    parser.add_argument(
-        "--include-faces",
-        action="store_true",
-        help="show example true faces of flagged groups even when they are photographs of "
-        "real people (synthetic faces are shown anyway; faces come from the predictions' "
-        "face_path or their manifest)",
-    )
-    parser.add_argument(
-        "--dataset-report",
-        type=_existing_file,
-        metavar="REPORT.html",
-        help="link the evaluation data section to this dataset report (s2f dataset-report)",
-    )
-
-
-def _existing_file(text: str) -> Path:
-    path = Path(text)
-    if not path.is_file():
-        raise argparse.ArgumentTypeError(NO_DATASET_REPORT.format(path=path))
-    return path
 
 
 def dataset_report_link(dataset_report: str | os.PathLike, report: str | os.PathLike) -> str:
