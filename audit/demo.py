@@ -46,6 +46,7 @@ from audit._rebalance import (
     rebalanced_indices,
 )
 from audit.demo_summary import summary_from
+from speech2face.atomic import write_json
 from speech2face.errors import InputError
 from speech2face.training.face_stage import FaceStageConfig
 from speech2face.training.faces import (
@@ -290,9 +291,7 @@ def _recorded(path: Path) -> dict[str, Any]:
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
-    os.replace(temporary, path)
+    write_json(path, payload, indent=2, sort_keys=True, default=str)
 
 
 def _clear(output: Path, *, keep_corpus: bool) -> None:

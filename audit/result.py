@@ -26,7 +26,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 import pandas as pd
 
 from audit._metrics import MetricSpec
+from speech2face.atomic import atomic_folder
 from speech2face.errors import InputError
 
 SCHEMA_VERSION = 3
@@ -134,21 +134,15 @@ def save_folder(
     Files already in the folder that are not rewritten (a rendered report) are kept.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_folder(path) as staging:
         text = json.dumps(_json_safe(summary), indent=2, allow_nan=False)
         (staging / summary_file).write_text(text)
         for name, frame in tables.items():
             frame.to_parquet(staging / name, index=False)
-        if path.exists():
-            kept = [p for p in path.iterdir() if p.name not in {summary_file, *tables}]
-            for extra in kept:
-                shutil.move(str(extra), staging / extra.name)
-            shutil.rmtree(path)
-        staging.rename(path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        kept = path.iterdir() if path.is_dir() else ()
+        for extra in (p for p in kept if p.name not in {summary_file, *tables}):
+            copy = shutil.copytree if extra.is_dir() else shutil.copy2
+            copy(extra, staging / extra.name)
     return path
 
 

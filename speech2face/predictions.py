@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from speech2face.atomic import atomic_folder
 from speech2face.errors import InputError
 
 SCHEMA_VERSION = 1
@@ -76,19 +75,12 @@ def write_predictions(
         **dict(meta or {}),
         "features": {name: list(np.shape(matrix)[1:]) for name, matrix in features.items()},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_folder(path) as staging:
         table.reset_index(drop=True).to_parquet(staging / TABLE_FILE, index=False)
         (staging / FEATURES_DIR).mkdir()
         for name, matrix in features.items():
             np.save(staging / FEATURES_DIR / f"{name}.npy", np.asarray(matrix, dtype=np.float32))
         (staging / META_FILE).write_text(json.dumps(meta_out, indent=2, sort_keys=True))
-        if path.exists():
-            shutil.rmtree(path)
-        staging.rename(path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return path
 
 

@@ -30,6 +30,7 @@ from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from speech2face import __version__
+from speech2face.atomic import write_json
 from speech2face.audio import SpectrogramConfig
 from speech2face.audio.dataset import BadClip, read_bad_clips, write_bad_clips
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES
@@ -304,9 +305,7 @@ def _open_chunks(chunks: Path, signature: dict[str, Any], *, out: Path, resume: 
         return
     shutil.rmtree(chunks, ignore_errors=True)
     chunks.mkdir(parents=True)
-    temporary = chunks / f".{SIGNATURE_FILE}.tmp"
-    temporary.write_text(json.dumps(signature, indent=2, sort_keys=True))
-    os.replace(temporary, signature_path)
+    write_json(signature_path, signature, indent=2, sort_keys=True)
 
 
 def _chunk_path(chunks: Path, k: int) -> Path:

@@ -34,6 +34,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from speech2face.atomic import hidden_sibling, swap_folder
 from speech2face.errors import InputError
 from speech2face.manifest import write_manifest
 from speech2face.synth.assets import (
@@ -148,7 +149,7 @@ def generate_corpus(
     if occupied and _cached_digest(out) is None:
         raise InputError(NOT_A_CORPUS.format(path=out))
 
-    staging = out.parent / f".{out.name}.partial-{digest[:16]}"
+    staging = hidden_sibling(out, f"partial-{digest[:16]}")
     staging.mkdir(parents=True, exist_ok=True)
     jobs = [
         SpeakerJob(
@@ -163,7 +164,7 @@ def generate_corpus(
     ]
     _run_jobs(jobs, total=len(table), workers=workers, progress=progress)
     _write_tables(staging, table, settings, digest)
-    _swap_into_place(staging, out)
+    swap_folder(staging, out)
     return out / MANIFEST_FILE
 
 
@@ -278,14 +279,3 @@ def _counts(speakers: pd.DataFrame, split: str) -> dict[str, dict[str, int]]:
         attribute: {str(k): int(v) for k, v in rows[attribute].value_counts().sort_index().items()}
         for attribute in ("ethnicity", "gender", "age_group", "language", "language_mismatch")
     }
-
-
-def _swap_into_place(staging: Path, out: Path) -> None:
-    """Rename the finished staging folder to ``out``, replacing an older corpus there."""
-    retired = None
-    if out.exists():
-        retired = out.parent / f".{out.name}.retired-{os.getpid()}"
-        os.replace(out, retired)
-    os.replace(staging, out)
-    if retired is not None:
-        shutil.rmtree(retired)
