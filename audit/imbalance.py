@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from audit.privacy import is_suppressed
 from audit.result import save_folder
 from speech2face.errors import InputError
 from speech2face.manifest.load import fill_unknowns
@@ -546,7 +547,7 @@ class _Hidden:
     privacy_k: int
 
     def __call__(self, split: str, slice_name: str, group: str) -> bool:
-        return 0 < self.speakers.get((split, slice_name, group), 0) < self.privacy_k
+        return is_suppressed(self.speakers.get((split, slice_name, group), 0), self.privacy_k)
 
 
 def _detectable_clause(

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+from audit.privacy import is_suppressed
 from speech2face.vocabulary import AGE_DECADES
 
 PRIVACY_K = 5
@@ -57,11 +58,6 @@ def badge(value: object) -> str | None:
     return BADGES.get(str(value))
 
 
-def is_suppressed(n_speakers: pd.Series, privacy_k: int) -> pd.Series:
-    """Groups with some speakers but fewer than ``privacy_k``: their numbers are not shown."""
-    return (n_speakers > 0) & (n_speakers < privacy_k)
-
-
 def protected(
     frame: pd.DataFrame,
     *,
@@ -82,7 +78,7 @@ def protected(
     re-checked until nothing changes, as a withheld cell can break another line.
     """
     values = frame[n].to_numpy(dtype=float)
-    hidden = (values > 0) & (values < privacy_k)
+    hidden = is_suppressed(values, privacy_k)
     if not hidden.any():
         return hidden
     base = [tuple(row) for row in frame[list(by)].astype(str).to_numpy()]

@@ -17,6 +17,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from audit.compare import ComparisonResult
+from audit.privacy import is_suppressed
 from reports import _figures as figures
 from reports import _format as fmt
 from reports._limits import ETHICS, Limits, caveats_section, inferred_findings
@@ -62,9 +63,9 @@ def comparison_report_html(
     changes = _classified(comparison.changes, summary["tests"]["alpha"])
     by = [c for c in ("model", "metric", "slice") if c in changes.columns]
     withheld = fmt.protected(changes, by=by, privacy_k=privacy_k)
-    withheld &= ~fmt.is_suppressed(changes["n_speakers"], privacy_k).to_numpy()
+    withheld &= ~is_suppressed(changes["n_speakers"], privacy_k).to_numpy()
     changes = changes.assign(withheld=withheld)
-    changes = changes[~fmt.is_suppressed(changes["n_speakers"], privacy_k)]
+    changes = changes[~is_suppressed(changes["n_speakers"], privacy_k)]
     changes = changes[changes["n_speakers"] > 0].reset_index(drop=True)
     models = summary["models"]
     changes["model_id"] = [str(models[int(index)]["model_id"]) for index in changes["model"]]
@@ -111,7 +112,7 @@ def _limits(comparison: ComparisonResult, privacy_k: int) -> Limits:
     cells = cells[cells["slice"] != "overall"]
     labels = cells["slice"] + " = " + cells["group"]
     speakers = cells["n_speakers"]
-    suppressed = fmt.is_suppressed(speakers, privacy_k)
+    suppressed = is_suppressed(speakers, privacy_k)
     return Limits(
         provenance=summary.get("label_provenance"),
         min_speakers=min_speakers,

@@ -17,6 +17,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from audit.imbalance import ALL, DatasetAnalysis, findings_for
+from audit.privacy import is_suppressed
 from reports import _figures as figures
 from reports import _format as fmt
 from reports._page import Section, figure_html, render_page, table_html, write_html
@@ -109,7 +110,7 @@ PRIVACY_NOTE = Markup(
 def _private_counts(counts: pd.DataFrame, privacy_k: int) -> pd.DataFrame:
     """Counts with the numbers of groups below the privacy threshold removed."""
     counts = counts.copy()
-    hidden = fmt.is_suppressed(counts["n_speakers"], privacy_k).to_numpy()
+    hidden = is_suppressed(counts["n_speakers"], privacy_k).to_numpy()
     withheld = fmt.protected(counts, by=["split", "slice"], privacy_k=privacy_k) & ~hidden
     counts["suppressed"] = hidden
     counts["withheld"] = withheld
@@ -424,7 +425,7 @@ def _language(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
     value_columns = [c for c in display.columns if c != "language"]
     cells = display.melt(id_vars="language", value_vars=value_columns, var_name="ethnicity")
     cells["group"] = cells["language"].astype(str) + " & " + cells["ethnicity"].astype(str)
-    hidden = fmt.is_suppressed(cells["value"].astype(float), privacy_k).to_numpy()
+    hidden = is_suppressed(cells["value"].astype(float), privacy_k).to_numpy()
     withheld = fmt.protected(cells, by=[], privacy_k=privacy_k, n="value") & ~hidden
     values = cells["value"].astype(float).where(~hidden).where(~withheld, fmt.WITHHELD)
     shown = cells.assign(value=values).pivot(index="language", columns="ethnicity", values="value")
