@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from speech2face.artifacts import DURATION_COLUMN
 from speech2face.errors import InputError
 from speech2face.vocabulary import SPLITS
 
-DURATION_COLUMN = "duration_s"
 SPLIT_COLUMN = "split"
 ALL_SPLITS = "all"
 SPLIT_CHOICES = (*SPLITS, ALL_SPLITS)

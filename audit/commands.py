@@ -8,6 +8,7 @@ import sys
 from audit._disparities import BEST, OVERALL_REFERENCE
 from audit._intervals import CORRECTIONS, FAMILIES, FAMILY_ALL
 from audit._selection import SPLIT_CHOICES
+from audit.artifacts import REPORT_FILE
 from audit.compare import ALIGNMENTS, STRICT, compare_audits
 from audit.engine import run_audit
 from audit.retrieval import METRICS as DISTANCES
@@ -19,7 +20,6 @@ BAD_REFERENCE = (
     "--reference must be 'best', 'overall' or column=group[,column=group...], got {value!r}"
 )
 EXIT_REGRESSION = 1
-REPORT_FILE = "report.html"
 
 
 def _columns(text: str) -> list[str]:

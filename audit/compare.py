@@ -29,19 +29,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit._aggregate import KEY_COLUMNS, SLICE_PREFIX, Aggregates, aggregate
+from audit._aggregate import KEY_COLUMNS, Aggregates, aggregate
 from audit._disparities import OVERALL_REFERENCE
 from audit._evaluate import AuditConfig, correct, evaluate
 from audit._intervals import CORRECTIONS, bootstrap_z_pvalue, percentile_interval
 from audit._slices import OVERALL
-from audit.result import AuditResult, save_folder, with_stable_dtypes
+from audit.artifacts import (
+    CHANGES_FILE,
+    COMPARISON_FILE,
+    COMPARISON_SCHEMA_VERSION,
+    COMPARISON_SCHEMA_VERSIONS,
+    SLICE_PREFIX,
+)
+from audit.result import AuditResult, read_summary, save_folder, with_stable_dtypes
 from speech2face.errors import InputError
 
 STRICT = "strict"
 INTERSECTION = "intersection"
 ALIGNMENTS = (STRICT, INTERSECTION)
-COMPARISON_FILE = "comparison.json"
-CHANGES_FILE = "changes.parquet"
 
 TOO_FEW_AUDITS = "a comparison needs at least two audits, got {count}"
 DIFFERENT_CLIPS = (
@@ -77,7 +82,7 @@ class ComparisonResult:
         for file in (COMPARISON_FILE, CHANGES_FILE):
             if not (path / file).exists():
                 raise InputError(NOT_A_COMPARISON.format(path=path, file=file))
-        summary = json.loads((path / COMPARISON_FILE).read_text())
+        summary = read_summary(path / COMPARISON_FILE, COMPARISON_SCHEMA_VERSIONS)
         return cls(summary=summary, changes=pd.read_parquet(path / CHANGES_FILE))
 
     def regressions(self) -> pd.DataFrame:
@@ -162,7 +167,7 @@ def compare_audits(
     )
     changes = with_stable_dtypes(_correct(changes, config))
     summary = {
-        "schema_version": 1,
+        "schema_version": COMPARISON_SCHEMA_VERSION,
         "kind": "comparison",
         "baseline": 0,
         "models": [

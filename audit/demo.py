@@ -45,7 +45,9 @@ from audit._rebalance import (
     group_shares,
     rebalanced_indices,
 )
+from audit.artifacts import REPORT_FILE
 from audit.demo_summary import summary_from
+from speech2face.artifacts import CORPUS_MANIFEST_FILE
 from speech2face.atomic import write_json
 from speech2face.errors import InputError
 from speech2face.training.face_stage import FaceStageConfig
@@ -60,7 +62,6 @@ DEMO_OUT_VARIABLE = "S2F_DEMO_OUT"
 STAGES_DIR = ".stages"
 SUMMARY_FILE = "summary.txt"
 REBALANCE_FILE = "rebalance.json"
-REPORT_FILE = "report.html"
 MODELS = ("baseline", "rebalanced")
 
 UNFINISHED_DEMO = "{out}: an unfinished demo is there; finish it with `s2f demo --out {out}`"
@@ -151,7 +152,7 @@ def _voice_settings(s: DemoSettings) -> dict[str, Any]:
 def build_stages(settings: DemoSettings, out: Path) -> list[Stage]:
     """The demo's stages in order (each reads only earlier ones)."""
     s = settings
-    manifest = out / "corpus" / "manifest.parquet"
+    manifest = out / "corpus" / CORPUS_MANIFEST_FILE
     corpus = {
         "speakers": s.speakers,
         "clips_per_speaker": s.clips_per_speaker,

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit._aggregate import KEY_COLUMNS, SLICE_PREFIX, aggregate
+from audit._aggregate import KEY_COLUMNS, aggregate
 from audit._components import compute_components, metric_catalogue, missing_requirements
 from audit._disparities import BEST, OVERALL_REFERENCE
 from audit._evaluate import AuditConfig, evaluate
@@ -28,6 +28,7 @@ from audit._retrieval_view import retrieval_evidence, retrieval_specs
 from audit._selection import select_rows
 from audit._slices import resolve_columns, slice_labels
 from audit._summary import audit_summary
+from audit.artifacts import SLICE_PREFIX
 from audit.result import AuditResult
 from audit.retrieval import DEFAULT_GALLERY_SIZE
 from audit.retrieval import METRICS as DISTANCES

@@ -33,20 +33,13 @@ from typing import Any
 import pandas as pd
 
 from audit._metrics import MetricSpec
+from audit.artifacts import AUDIT_FILE as SUMMARY_FILE
+from audit.artifacts import AUDIT_SCHEMA_VERSIONS
+from audit.artifacts import AUDIT_TABLE_FILES as TABLE_FILES
+from speech2face.artifacts import check_schema_version
 from speech2face.atomic import atomic_folder
 from speech2face.errors import InputError
 
-SCHEMA_VERSION = 3
-"""2: one duration per audit (``duration_s``), per-metric thresholds, detectable differences;
-3: ``n_speakers_evaluated`` per group, the count the minimum of speakers applies to."""
-SUMMARY_FILE = "audit.json"
-TABLE_FILES = {
-    "groups": "groups.parquet",
-    "tests": "tests.parquet",
-    "confusion": "confusion.parquet",
-    "components": "components.parquet",
-    "retrieval_confusion": "retrieval_confusion.parquet",
-}
 GROUP_COLUMNS = (
     "metric",
     "slice",
@@ -146,6 +139,13 @@ def save_folder(
     return path
 
 
+def read_summary(path: Path, known: tuple[int, ...]) -> dict[str, Any]:
+    """A folder artifact's JSON summary; one of an unknown ``schema_version`` is refused."""
+    summary = json.loads(path.read_text())
+    check_schema_version(path, summary.get("schema_version"), known)
+    return summary
+
+
 @dataclass
 class AuditResult:
     """An audit: its summary (``audit.json``) and its tables."""
@@ -169,7 +169,7 @@ class AuditResult:
         for file in (SUMMARY_FILE, *TABLE_FILES.values()):
             if not (path / file).exists():
                 raise InputError(NOT_AN_AUDIT.format(path=path, file=file))
-        summary = json.loads((path / SUMMARY_FILE).read_text())
+        summary = read_summary(path / SUMMARY_FILE, AUDIT_SCHEMA_VERSIONS)
         tables = {name: pd.read_parquet(path / file) for name, file in TABLE_FILES.items()}
         return cls(summary=summary, **tables)
 

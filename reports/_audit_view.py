@@ -14,14 +14,15 @@ from typing import Any
 import pandas as pd
 from markupsafe import Markup
 
+from audit.artifacts import SEPARATOR
 from audit.privacy import is_suppressed
 from audit.result import AuditResult
 from reports import _format as fmt
 from reports._page import table_html
+from speech2face.artifacts import DURATION_COLUMN
 
 ATTRIBUTES = ("gender", "age_decade", "ethnicity")
 
-DURATION_COLUMN = "duration_s"
 
 RECALL = re.compile(r"^recall@(\d+)_([a-z0-9]+)$")
 
@@ -104,7 +105,7 @@ def visible_flags(audit: AuditView) -> pd.DataFrame:
     flags = flags[~is_suppressed(flags["n_speakers"], audit.privacy_k)]
     order = pd.DataFrame(
         {
-            "order": flags["slice"].str.count(" & "),
+            "order": flags["slice"].str.count(SEPARATOR),
             "unit": [UNIT_ORDER.get(audit.unit(m), len(UNIT_ORDER)) for m in flags["metric"]],
             "size": -(
                 flags["difference"].abs() / flags["threshold"].where(flags["threshold"] > 0, 1)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+from audit.artifacts import SEPARATOR
 from audit.privacy import is_suppressed
 from speech2face.vocabulary import AGE_DECADES
 
@@ -82,7 +83,7 @@ def protected(
     if not hidden.any():
         return hidden
     base = [tuple(row) for row in frame[list(by)].astype(str).to_numpy()]
-    parts = [str(g).split(" & ") for g in frame[group]]
+    parts = [str(g).split(SEPARATOR) for g in frame[group]]
     lines: dict[tuple, list[int]] = {}
     for index, (key, values_of) in enumerate(zip(base, parts, strict=True)):
         lines.setdefault((key, None), []).append(index)

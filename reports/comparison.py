@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+from audit.artifacts import SEPARATOR
 from audit.compare import ComparisonResult
 from audit.privacy import is_suppressed
 from reports import _figures as figures
@@ -260,7 +261,7 @@ def _change_table(rows: pd.DataFrame, *, caption: str, with_metric: bool = True)
 def _ordered(rows: pd.DataFrame) -> pd.DataFrame:
     """One-column slices before intersections; within, the largest change (in thresholds)."""
     size = (rows["delta"].abs() / rows["threshold"].where(rows["threshold"] > 0, 1)).fillna(0)
-    order = rows["slice"].str.count(" & ").where(rows["slice"] != "overall", -1)
+    order = rows["slice"].str.count(SEPARATOR).where(rows["slice"] != "overall", -1)
     key = pd.DataFrame({"order": order, "size": -size}, index=rows.index)
     return rows.loc[key.sort_values(["order", "size"], kind="stable").index]
 
@@ -360,7 +361,7 @@ def _every_change(changes: pd.DataFrame) -> Markup:
 
 
 def _change_plots(changes: pd.DataFrame, models: list[dict]) -> Markup:
-    single = changes[~changes["slice"].str.contains(" & ", regex=False)]
+    single = changes[~changes["slice"].str.contains(SEPARATOR, regex=False)]
     metrics = [m for m in dict.fromkeys(single["metric"]) if m.startswith(PLOTTED_PREFIXES)]
     flagged = set(changes.loc[changes["regression"] | changes["gap_widened"], "metric"])
     metrics = [

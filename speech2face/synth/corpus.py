@@ -34,6 +34,8 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from speech2face.artifacts import CORPUS_MANIFEST_FILE as MANIFEST_FILE
+from speech2face.artifacts import GROUND_TRUTH_FILE
 from speech2face.atomic import hidden_sibling, swap_folder
 from speech2face.errors import InputError
 from speech2face.manifest import write_manifest
@@ -51,11 +53,9 @@ from speech2face.vocabulary import SPLITS
 GENERATOR_VERSION = "1.0"
 """Bump whenever the same settings would produce different bytes."""
 
-MANIFEST_FILE = "manifest.parquet"
 SPEAKERS_FILE = "speakers.parquet"
 RENDERS_FILE = "renders.parquet"
 LANDMARKS_FILE = "landmarks.parquet"
-GROUND_TRUTH_FILE = "ground_truth.json"
 
 FACE_SIZES = (64, 128)
 LABELLED = ("age", "age_group", "gender", "ethnicity", "language")

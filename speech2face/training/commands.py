@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from speech2face.artifacts import SKIPPED_CLIPS_FILE as SKIPPED_FILE
 from speech2face.audio import SpectrogramConfig
 from speech2face.errors import InputError
 from speech2face.models.registry import available_models, get_config, get_model
@@ -39,7 +40,6 @@ NO_FACE_STACK = (
 CUDA_UNAVAILABLE = "--device {device}: CUDA is not available on this machine"
 NOT_POSITIVE = "{option} must be positive, got {value}"
 BAD_DECAY = "--average-weights must be between 0 and 1 (e.g. 0.99), not {value}"
-SKIPPED_FILE = "skipped_clips.csv"
 """``RUN/skipped_clips.csv``: clip_id, path, reason of every clip ``--skip-bad-clips`` left out."""
 SKIPPED_SUMMARY = "skipped {n} clip(s) whose audio cannot be decoded; listed in {listed}"
 

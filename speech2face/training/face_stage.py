@@ -27,6 +27,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from speech2face.artifacts import FACE_MODEL_FILES as MODEL_FILES
+from speech2face.artifacts import FACE_MODELS_DIR
+from speech2face.artifacts import FACE_STAGE_FILE as STAGE_FILE
 from speech2face.atomic import atomic_folder
 from speech2face.errors import InputError
 from speech2face.manifest import load_manifest, resolve_path
@@ -44,14 +47,6 @@ from speech2face.training.faces import (
     train_face_decoder,
     train_face_encoder,
 )
-
-FACE_MODELS_DIR = "face_models"
-STAGE_FILE = "face_stage.json"
-MODEL_FILES = {
-    "face_encoder": "face_encoder.pt",
-    "face_decoder": "face_decoder.pt",
-    "attribute_classifier": "attribute_classifier.pt",
-}
 
 WAIT_POLL_S = 1.0
 NOT_A_SYNTHETIC_CORPUS = (

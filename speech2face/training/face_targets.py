@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from speech2face.artifacts import FACE_STACK_FILE
 from speech2face.atomic import write_json
 from speech2face.audio import SpectrogramConfig
 from speech2face.errors import InputError
@@ -40,7 +41,6 @@ from speech2face.training.voice_data import (
     face_features,
 )
 
-FACE_STACK_FILE = "face_stack.json"
 FACE_MODELS, FEATURES, VGGFACE = "face_models", "stored_features", "vggface"
 FACE_STACKS = (FACE_MODELS, FEATURES, VGGFACE)
 
