@@ -37,13 +37,6 @@ BADGES = {
     "improved": "ok",
     "reference": "ok",
 }
-STATUS_TEXT = {
-    "ok": "ok",
-    "reference": "reference",
-    "insufficient": "insufficient evidence",
-    "single_speaker": "single speaker",
-    "empty": "empty",
-}
 
 
 CORRECTION_NAMES = {"holm": "Holm", "bh": "Benjamini–Hochberg"}

@@ -42,7 +42,6 @@ from speech2face.training.voice_data import (
 )
 
 FACE_MODELS, FEATURES, VGGFACE = "face_models", "stored_features", "vggface"
-FACE_STACKS = (FACE_MODELS, FEATURES, VGGFACE)
 
 NO_FEATURE = (
     "{manifest}: row {row} (clip {clip_id}) has no face_feature_path; training on stored "
