@@ -560,7 +560,7 @@ def _detectable_clause(
     if evaluated["n_rest_speakers"] == 0:
         return f"; {split} has no other group to compare them with"
     power = f"(alpha {settings['alpha']:g}, power {settings['power']:g})"
-    if evaluated["n_speakers"] < privacy_k:
+    if is_suppressed(evaluated["n_speakers"], privacy_k):
         size = f"; with fewer than {privacy_k} {split} speakers"
         mdd = float(
             min_detectable_difference(
