@@ -25,8 +25,8 @@ from audit._metrics import (
     metric_values,
 )
 from audit._slices import Slice, build_slices, group_counts
+from audit.artifacts import SLICE_PREFIX
 
-SLICE_PREFIX = "slice:"
 KEY_COLUMNS = ("clip_id", "duration_s", "speaker_id")
 REPLICATE_BLOCK = 250
 """Replicates drawn at a time: the weight matrix never exceeds 250 × n_speakers."""

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from audit.config import ALL_SPLITS
+from speech2face.artifacts import DURATION_COLUMN
 from speech2face.errors import InputError
 
-DURATION_COLUMN = "duration_s"
 SPLIT_COLUMN = "split"
 DEFAULT_SPLIT = "test"
 

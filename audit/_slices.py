@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 
 from audit._components import age_groups
+from audit.artifacts import SEPARATOR
 from speech2face.errors import InputError
 from speech2face.vocabulary import DEMOGRAPHIC_COLUMNS, UNKNOWN
 
 OVERALL = "overall"
 ALL = "all"
-SEPARATOR = " & "
 DEFAULT_SLICE_COLUMNS = DEMOGRAPHIC_COLUMNS
 """Sliced by default where present; an audit analyses one duration, so not ``duration_s``."""
 

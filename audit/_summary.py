@@ -16,8 +16,8 @@ from audit._evaluate import FLAG_FIELDS, family_sizes
 from audit._intervals import DETECTION_POWER
 from audit._metrics import MetricSpec
 from audit._slices import OVERALL
+from audit.artifacts import AUDIT_SCHEMA_VERSION
 from audit.config import FAMILY_METRIC, AuditConfig
-from audit.result import SCHEMA_VERSION
 from speech2face.prediction.artifact import Predictions
 from speech2face.vocabulary import LABEL_SOURCES, UNKNOWN
 
@@ -82,7 +82,7 @@ def audit_summary(
     provenance, caveats = _label_caveats(table)
     config_dict = config.to_dict()
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": AUDIT_SCHEMA_VERSION,
         "kind": "audit",
         "model": {
             "model_id": loaded.meta.get("model_id", "unknown"),

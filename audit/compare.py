@@ -29,11 +29,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit._aggregate import KEY_COLUMNS, SLICE_PREFIX, Aggregates, aggregate
+from audit._aggregate import KEY_COLUMNS, Aggregates, aggregate
 from audit._evaluate import correct, evaluate
 from audit._intervals import bootstrap_z_pvalue, percentile_interval
 from audit._metrics import MetricSpec
 from audit._slices import OVERALL
+from audit.artifacts import (
+    CHANGES_FILE,
+    COMPARISON_FILE,
+    COMPARISON_SCHEMA_VERSION,
+    COMPARISON_SCHEMA_VERSIONS,
+    SLICE_PREFIX,
+)
 from audit.config import (
     ALIGNMENTS,
     INTERSECTION,
@@ -42,13 +49,8 @@ from audit.config import (
     AuditConfig,
     CompareConfig,
 )
-from audit.result import AuditResult, save_folder, with_stable_dtypes
+from audit.result import AuditResult, read_summary, save_folder, with_stable_dtypes
 from speech2face.errors import InputError
-
-SCHEMA_VERSION = 2
-"""2: ``metrics`` holds each metric's full spec (unit, direction, headline, …), not its name."""
-COMPARISON_FILE = "comparison.json"
-CHANGES_FILE = "changes.parquet"
 
 TOO_FEW_AUDITS = "a comparison needs at least two audits, got {count}"
 DIFFERENT_CLIPS = (
@@ -62,10 +64,6 @@ LABEL_MISMATCH = (
 )
 NO_SHARED_METRICS = "the audits share no metric; nothing to compare"
 NOT_A_COMPARISON = "{path}: not a comparison result (no {file})"
-OLD_COMPARISON = (
-    "{path}: comparison schema_version {found}, this toolkit reads {expected}; "
-    "compare the audits again"
-)
 
 __all__ = ["ALIGNMENTS", "INTERSECTION", "STRICT", "ComparisonResult", "compare_audits"]
 
@@ -89,10 +87,7 @@ class ComparisonResult:
         for file in (COMPARISON_FILE, CHANGES_FILE):
             if not (path / file).exists():
                 raise InputError(NOT_A_COMPARISON.format(path=path, file=file))
-        summary = json.loads((path / COMPARISON_FILE).read_text())
-        if summary.get("schema_version") != SCHEMA_VERSION:
-            found, expected = summary.get("schema_version"), SCHEMA_VERSION
-            raise InputError(OLD_COMPARISON.format(path=path, found=found, expected=expected))
+        summary = read_summary(path / COMPARISON_FILE, COMPARISON_SCHEMA_VERSIONS)
         return cls(summary=summary, changes=pd.read_parquet(path / CHANGES_FILE))
 
     def metric_specs(self) -> list[MetricSpec]:
@@ -181,7 +176,7 @@ def compare_audits(
     )
     changes = with_stable_dtypes(_correct(changes, audit_config))
     summary = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": COMPARISON_SCHEMA_VERSION,
         "kind": "comparison",
         "baseline": 0,
         "models": [

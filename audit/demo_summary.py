@@ -7,12 +7,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit.artifacts import SEPARATOR
 from audit.result import AuditResult
-from speech2face.training.rebalance import GROUP_SEPARATOR
+from speech2face.artifacts import DURATION_COLUMN
 
 VOICE_METRIC_PREFIXES = ("s2f_", "feature_", "recall@")
 VOICE_METRIC_SUFFIX = "_voice_added_error"
-DURATION_COLUMN = "duration_s"
 ALPHA = 0.05
 
 
@@ -63,7 +63,7 @@ def least_represented(rebalance: dict[str, Any]) -> list[tuple[str, str, float, 
 def _marginal(joint: dict[str, float], position: int) -> dict[str, float]:
     shares: dict[str, float] = {}
     for key, share in joint.items():
-        group = key.split(GROUP_SEPARATOR)[position]
+        group = key.split(SEPARATOR)[position]
         shares[group] = shares.get(group, 0.0) + share
     return shares
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit._aggregate import KEY_COLUMNS, SLICE_PREFIX, aggregate
+from audit._aggregate import KEY_COLUMNS, aggregate
 from audit._components import compute_components, metric_catalogue, missing_requirements
 from audit._evaluate import evaluate
 from audit._fairness import confusion_tables, fairlearn_summaries
@@ -26,6 +26,7 @@ from audit._retrieval_view import retrieval_evidence, retrieval_specs
 from audit._selection import select_rows
 from audit._slices import resolve_columns, slice_labels
 from audit._summary import audit_summary
+from audit.artifacts import SLICE_PREFIX
 from audit.config import AuditConfig
 from audit.result import AuditResult
 from speech2face.errors import InputError

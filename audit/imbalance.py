@@ -33,7 +33,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from audit.result import save_folder
+from audit.artifacts import (
+    ANALYSIS_FILE,
+    ANALYSIS_SCHEMA_VERSION,
+    ANALYSIS_SCHEMA_VERSIONS,
+    ANALYSIS_TABLES,
+    SEPARATOR,
+)
+from audit.privacy import is_suppressed
+from audit.result import read_summary, save_folder
 from speech2face.errors import InputError
 from speech2face.manifest.load import fill_unknowns
 from speech2face.vocabulary import (
@@ -45,12 +53,8 @@ from speech2face.vocabulary import (
 )
 
 ALL = "all"
-SEPARATOR = " & "
-"""Joins the columns of an intersection (``gender & ethnicity``) and its values."""
 SHIFT_SPLITS = ("train", "test")
 NOT_RECORDED = "not recorded"
-SCHEMA_VERSION = 1
-SUMMARY_FILE = "analysis.json"
 MDD_FORMULA = "(z[1-alpha/2] + z[power]) * sqrt(p * (1 - p) * (1/n_group + 1/n_rest))"
 """Minimum detectable difference of a proportion between a group and the rest."""
 
@@ -79,14 +83,7 @@ class DatasetAnalysis:
     findings: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
 
-    TABLES: ClassVar[tuple[str, ...]] = (
-        "counts",
-        "imbalance",
-        "shift",
-        "reference",
-        "provenance",
-        "language_by_ethnicity",
-    )
+    TABLES: ClassVar[tuple[str, ...]] = ANALYSIS_TABLES
 
     @property
     def cells(self) -> pd.DataFrame:
@@ -107,21 +104,21 @@ class DatasetAnalysis:
     def save(self, path: str | os.PathLike) -> Path:
         """Write a folder (``analysis.json`` + one Parquet per table), replacing it whole."""
         summary = {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": ANALYSIS_SCHEMA_VERSION,
             "settings": self.settings,
             "findings": self.findings,
         }
         tables = {f"{name}.parquet": getattr(self, name) for name in self.TABLES}
-        return save_folder(path, summary, tables, summary_file=SUMMARY_FILE)
+        return save_folder(path, summary, tables, summary_file=ANALYSIS_FILE)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> DatasetAnalysis:
         """Read a folder written by :meth:`save`."""
         path = Path(path)
-        summary_file = path / SUMMARY_FILE
+        summary_file = path / ANALYSIS_FILE
         if not summary_file.exists():
-            raise InputError(f"{path}: not a dataset analysis (no {SUMMARY_FILE})")
-        summary = json.loads(summary_file.read_text())
+            raise InputError(f"{path}: not a dataset analysis (no {ANALYSIS_FILE})")
+        summary = read_summary(summary_file, ANALYSIS_SCHEMA_VERSIONS)
         tables = {name: pd.read_parquet(path / f"{name}.parquet") for name in cls.TABLES}
         return cls(**tables, findings=summary["findings"], settings=summary["settings"])
 
@@ -546,7 +543,7 @@ class _Hidden:
     privacy_k: int
 
     def __call__(self, split: str, slice_name: str, group: str) -> bool:
-        return 0 < self.speakers.get((split, slice_name, group), 0) < self.privacy_k
+        return is_suppressed(self.speakers.get((split, slice_name, group), 0), self.privacy_k)
 
 
 def _detectable_clause(
@@ -563,7 +560,7 @@ def _detectable_clause(
     if evaluated["n_rest_speakers"] == 0:
         return f"; {split} has no other group to compare them with"
     power = f"(alpha {settings['alpha']:g}, power {settings['power']:g})"
-    if evaluated["n_speakers"] < privacy_k:
+    if is_suppressed(evaluated["n_speakers"], privacy_k):
         size = f"; with fewer than {privacy_k} {split} speakers"
         mdd = float(
             min_detectable_difference(

@@ -26,7 +26,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,20 +33,13 @@ from typing import Any
 import pandas as pd
 
 from audit._metrics import MetricSpec
+from audit.artifacts import AUDIT_FILE as SUMMARY_FILE
+from audit.artifacts import AUDIT_SCHEMA_VERSIONS
+from audit.artifacts import AUDIT_TABLE_FILES as TABLE_FILES
+from speech2face.artifacts import check_schema_version
+from speech2face.atomic import atomic_folder
 from speech2face.errors import InputError
 
-SCHEMA_VERSION = 4
-"""2: one duration per audit (``duration_s``), per-metric thresholds, detectable differences;
-3: ``n_speakers_evaluated`` per group, the count the minimum of speakers applies to;
-4: each metric's full spec (component kind, headline, face, subject, k, gallery)."""
-SUMMARY_FILE = "audit.json"
-TABLE_FILES = {
-    "groups": "groups.parquet",
-    "tests": "tests.parquet",
-    "confusion": "confusion.parquet",
-    "components": "components.parquet",
-    "retrieval_confusion": "retrieval_confusion.parquet",
-}
 GROUP_COLUMNS = (
     "metric",
     "slice",
@@ -87,7 +79,6 @@ TEST_COLUMNS = (
     "for_reference",
 )
 NOT_AN_AUDIT = "{path}: not an audit result (no {file})"
-OLD_AUDIT = "{path}: audit schema_version {found}, this toolkit reads {expected}; audit again"
 UNKNOWN_METRIC = "metric {metric!r} is not in this audit; it has: {known}"
 UNKNOWN_SLICE = "slice {slice!r} is not in this audit; it has: {known}"
 
@@ -136,22 +127,23 @@ def save_folder(
     Files already in the folder that are not rewritten (a rendered report) are kept.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_folder(path) as staging:
         text = json.dumps(_json_safe(summary), indent=2, allow_nan=False)
         (staging / summary_file).write_text(text)
         for name, frame in tables.items():
             frame.to_parquet(staging / name, index=False)
-        if path.exists():
-            kept = [p for p in path.iterdir() if p.name not in {summary_file, *tables}]
-            for extra in kept:
-                shutil.move(str(extra), staging / extra.name)
-            shutil.rmtree(path)
-        staging.rename(path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        kept = path.iterdir() if path.is_dir() else ()
+        for extra in (p for p in kept if p.name not in {summary_file, *tables}):
+            copy = shutil.copytree if extra.is_dir() else shutil.copy2
+            copy(extra, staging / extra.name)
     return path
+
+
+def read_summary(path: Path, known: tuple[int, ...]) -> dict[str, Any]:
+    """A folder artifact's JSON summary; one of an unknown ``schema_version`` is refused."""
+    summary = json.loads(path.read_text())
+    check_schema_version(path, summary.get("schema_version"), known)
+    return summary
 
 
 @dataclass
@@ -177,10 +169,7 @@ class AuditResult:
         for file in (SUMMARY_FILE, *TABLE_FILES.values()):
             if not (path / file).exists():
                 raise InputError(NOT_AN_AUDIT.format(path=path, file=file))
-        summary = json.loads((path / SUMMARY_FILE).read_text())
-        if summary.get("schema_version") != SCHEMA_VERSION:
-            found, expected = summary.get("schema_version"), SCHEMA_VERSION
-            raise InputError(OLD_AUDIT.format(path=path, found=found, expected=expected))
+        summary = read_summary(path / SUMMARY_FILE, AUDIT_SCHEMA_VERSIONS)
         tables = {name: pd.read_parquet(path / file) for name, file in TABLE_FILES.items()}
         return cls(summary=summary, **tables)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from markupsafe import Markup
 
+from audit.privacy import is_suppressed
 from reports import _figures as figures
 from reports import _format as fmt
 from reports._audit_view import (
@@ -125,7 +126,7 @@ def data_section(audit: AuditView, dataset_report: str | None) -> Markup:
         ):
             if len(slice_["columns"]) != 1:
                 continue
-            hidden = 0 < speakers < audit.privacy_k
+            hidden = is_suppressed(speakers, audit.privacy_k)
             rows.append(
                 {
                     "slice": slice_["name"],
@@ -236,7 +237,7 @@ def flags_section(audit: AuditView) -> Markup:
     flags = visible_flags(audit)
     if flags.empty:
         largest = audit.result.disparities()
-        largest = largest[~fmt.is_suppressed(largest["n_speakers"], audit.privacy_k)].head(10)
+        largest = largest[~is_suppressed(largest["n_speakers"], audit.privacy_k)].head(10)
         hidden = suppressed_flag_count(audit)
         note = (
             Markup(
@@ -344,7 +345,7 @@ def limits(audit: AuditView, *, faces: str = "No face image is embedded.") -> Li
     for slice_ in summary["slices"]:
         for group, speakers in zip(slice_["groups"], slice_["n_speakers"], strict=True):
             label = f"{slice_['name']} = {group}"
-            if 0 < speakers < k:
+            if is_suppressed(speakers, k):
                 suppressed.append(label)
             if group in slice_["insufficient"]:
                 insufficient.append(label)

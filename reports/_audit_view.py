@@ -13,11 +13,12 @@ from typing import Any
 import pandas as pd
 from markupsafe import Markup
 
+from audit.artifacts import SEPARATOR
+from audit.privacy import is_suppressed
 from audit.result import AuditResult
 from reports import _format as fmt
 from reports._page import table_html
-
-DURATION_COLUMN = "duration_s"
+from speech2face.artifacts import DURATION_COLUMN
 
 PREFERRED_DISTANCE = "cosine"
 
@@ -36,7 +37,7 @@ class AuditView:
     @classmethod
     def of(cls, result: AuditResult, privacy_k: int) -> AuditView:
         groups = result.groups.copy()
-        groups["suppressed"] = fmt.is_suppressed(groups["n_speakers"], privacy_k)
+        groups["suppressed"] = is_suppressed(groups["n_speakers"], privacy_k)
         groups["withheld"] = fmt.protected(
             groups, by=["metric", "slice"], privacy_k=privacy_k
         ) & ~groups["suppressed"].to_numpy(dtype=bool)
@@ -96,17 +97,17 @@ class AuditView:
 def suppressed_flag_count(audit: AuditView) -> int:
     """Flags in groups below the privacy threshold: counted, never shown."""
     flags = audit.result.flags()
-    return int(fmt.is_suppressed(flags["n_speakers"], audit.privacy_k).sum())
+    return int(is_suppressed(flags["n_speakers"], audit.privacy_k).sum())
 
 
 def visible_flags(audit: AuditView) -> pd.DataFrame:
     """Flags shown: one-column slices first, points before years before other units (whose
     threshold means less), then by difference relative to the threshold."""
     flags = audit.result.flags()
-    flags = flags[~fmt.is_suppressed(flags["n_speakers"], audit.privacy_k)]
+    flags = flags[~is_suppressed(flags["n_speakers"], audit.privacy_k)]
     order = pd.DataFrame(
         {
-            "order": flags["slice"].str.count(" & "),
+            "order": flags["slice"].str.count(SEPARATOR),
             "unit": [UNIT_ORDER.get(audit.unit(m), len(UNIT_ORDER)) for m in flags["metric"]],
             "size": -(
                 flags["difference"].abs() / flags["threshold"].where(flags["threshold"] > 0, 1)

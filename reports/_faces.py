@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,16 +22,13 @@ import pandas as pd
 from markupsafe import Markup
 from PIL import Image
 
+from audit.artifacts import SEPARATOR, SLICE_PREFIX
 from reports._audit_view import AuditView, visible_flags
+from speech2face.artifacts import GROUND_TRUTH_FILE, PREDICTIONS_TABLE_FILE
 from speech2face.errors import InputError
 from speech2face.manifest.io import read_manifest
+from speech2face.prediction.artifact import read_meta
 
-PREDICTIONS_TABLE = "predictions.parquet"
-PREDICTIONS_META = "meta.json"
-GROUND_TRUTH_FILE = "ground_truth.json"
-"""Written beside a synthetic corpus's manifest by ``s2f synth``: its faces are synthetic."""
-SLICE_PREFIX = "slice:"
-"""Per-clip slice labels in an audit's components (``slice:<column>``)."""
 FACE_COLUMN = "face_path"
 THUMBNAIL_PX = 72
 MAX_THUMBNAIL_BYTES = 8_000
@@ -65,10 +61,10 @@ class FaceSource:
 
     @classmethod
     def _from_predictions(cls, folder: Path) -> FaceSource:
-        table_file, meta_file = folder / PREDICTIONS_TABLE, folder / PREDICTIONS_META
+        table_file = folder / PREDICTIONS_TABLE_FILE
         if not table_file.is_file():
-            raise InputError(f"{folder}: not a predictions artifact (no {PREDICTIONS_TABLE})")
-        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+            raise InputError(f"{folder}: not a predictions artifact (no {PREDICTIONS_TABLE_FILE})")
+        meta = read_meta(folder)
         synthetic = bool(meta.get("synthetic_faces", False))
         table = pd.read_parquet(table_file)
         if FACE_COLUMN in table.columns:
@@ -112,7 +108,7 @@ def example_faces(
     readable face image; each thumbnail is at most ``THUMBNAIL_PX`` pixels a side.
     """
     members = pd.Series(True, index=components.index)
-    for column, label in zip(slice_columns, group.split(" & "), strict=True):
+    for column, label in zip(slice_columns, group.split(SEPARATOR), strict=True):
         members &= components[SLICE_PREFIX + column].astype(str) == label
     clips = components.loc[members, ["speaker_id", "clip_id"]].astype(str)
     first = clips.drop_duplicates("speaker_id").sort_values("speaker_id")

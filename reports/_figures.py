@@ -16,6 +16,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
+from audit.privacy import is_suppressed
+
 INK = "#1d2430"
 MUTED = "#8a93a3"
 ACCENT = "#2f5d8a"
@@ -191,7 +193,7 @@ def count_heatmap(
     for axes, panel, withheld in zip(axes_list, panels, masks, strict=True):
         split, frame = panel[0], panel[1]
         values = frame.to_numpy(dtype=float)
-        shown = np.where(((values > 0) & (values < privacy_k)) | withheld, np.nan, values)
+        shown = np.where(is_suppressed(values, privacy_k) | withheld, np.nan, values)
         axes.imshow(shown, cmap="Blues", vmin=0, vmax=top, aspect="auto")
         for (i, j), count in np.ndenumerate(values):
             if count == 0:
@@ -200,7 +202,7 @@ def count_heatmap(
             elif withheld[i, j]:
                 text, color = "withheld", MUTED
             else:
-                text = f"<{privacy_k}" if count < privacy_k else f"{int(count)}"
+                text = f"<{privacy_k}" if is_suppressed(count, privacy_k) else f"{int(count)}"
                 color = "white" if count > 0.6 * top else INK
                 if count < min_speakers:
                     axes.add_patch(_cell_patch(i, j, hatch=None, edge=WARN))
@@ -245,7 +247,7 @@ def share_bars(frame: pd.DataFrame, *, column: str, privacy_k: int) -> Figure:
     for index, split in enumerate(splits):
         part = frame[frame["split"] == split].set_index("group").reindex(groups)
         shares = part["speaker_share"].to_numpy(dtype=float)
-        hidden = (part["n_speakers"] > 0) & (part["n_speakers"] < privacy_k)
+        hidden = is_suppressed(part["n_speakers"], privacy_k)
         withheld = (
             part["withheld"].fillna(False).astype(bool)
             if "withheld" in part

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+from audit.artifacts import SEPARATOR
+from audit.privacy import is_suppressed
 from speech2face.vocabulary import AGE_DECADES
 
 PRIVACY_K = 5
@@ -35,13 +37,6 @@ BADGES = {
     "improved": "ok",
     "reference": "ok",
 }
-STATUS_TEXT = {
-    "ok": "ok",
-    "reference": "reference",
-    "insufficient": "insufficient evidence",
-    "single_speaker": "single speaker",
-    "empty": "empty",
-}
 
 
 CORRECTION_NAMES = {"holm": "Holm", "bh": "Benjamini–Hochberg"}
@@ -55,11 +50,6 @@ def correction_name(name: str) -> str:
 def badge(value: object) -> str | None:
     """The badge class of a status word, or None for plain text."""
     return BADGES.get(str(value))
-
-
-def is_suppressed(n_speakers: pd.Series, privacy_k: int) -> pd.Series:
-    """Groups with some speakers but fewer than ``privacy_k``: their numbers are not shown."""
-    return (n_speakers > 0) & (n_speakers < privacy_k)
 
 
 def protected(
@@ -82,11 +72,11 @@ def protected(
     re-checked until nothing changes, as a withheld cell can break another line.
     """
     values = frame[n].to_numpy(dtype=float)
-    hidden = (values > 0) & (values < privacy_k)
+    hidden = is_suppressed(values, privacy_k)
     if not hidden.any():
         return hidden
     base = [tuple(row) for row in frame[list(by)].astype(str).to_numpy()]
-    parts = [str(g).split(" & ") for g in frame[group]]
+    parts = [str(g).split(SEPARATOR) for g in frame[group]]
     lines: dict[tuple, list[int]] = {}
     for index, (key, values_of) in enumerate(zip(base, parts, strict=True)):
         lines.setdefault((key, None), []).append(index)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from markupsafe import Markup, escape
 from matplotlib.figure import Figure
 
 import speech2face
+from speech2face.atomic import write_text
 
 _TEMPLATES = resources.files("reports") / "templates"
 _SCRIPTS = ("sortable.js", "print.js")
@@ -73,21 +73,7 @@ def render_page(
 
 def write_html(html: str, path: str | os.PathLike) -> Path:
     """Write a report atomically: a good earlier report is never left half overwritten."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
-    ) as handle:
-        handle.write(html)
-    os.chmod(handle.name, 0o666 & ~_umask())  # as open() would create it, not 0600
-    os.replace(handle.name, path)
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return write_text(path, html)
 
 
 def figure_html(

@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+from audit.artifacts import SEPARATOR
 from audit.compare import ComparisonResult
+from audit.privacy import is_suppressed
 from reports import _figures as figures
 from reports import _format as fmt
 from reports._limits import ETHICS, Limits, caveats_section, inferred_findings
@@ -53,9 +55,9 @@ def comparison_report_html(
     changes["headline"] = changes["metric"].map(specs["headline"]).astype(bool)
     by = [c for c in ("model", "metric", "slice") if c in changes.columns]
     withheld = fmt.protected(changes, by=by, privacy_k=privacy_k)
-    withheld &= ~fmt.is_suppressed(changes["n_speakers"], privacy_k).to_numpy()
+    withheld &= ~is_suppressed(changes["n_speakers"], privacy_k).to_numpy()
     changes = changes.assign(withheld=withheld)
-    changes = changes[~fmt.is_suppressed(changes["n_speakers"], privacy_k)]
+    changes = changes[~is_suppressed(changes["n_speakers"], privacy_k)]
     changes = changes[changes["n_speakers"] > 0].reset_index(drop=True)
     models = summary["models"]
     changes["model_id"] = [str(models[int(index)]["model_id"]) for index in changes["model"]]
@@ -102,7 +104,7 @@ def _limits(comparison: ComparisonResult, privacy_k: int) -> Limits:
     cells = cells[cells["slice"] != "overall"]
     labels = cells["slice"] + " = " + cells["group"]
     speakers = cells["n_speakers"]
-    suppressed = fmt.is_suppressed(speakers, privacy_k)
+    suppressed = is_suppressed(speakers, privacy_k)
     return Limits(
         provenance=summary.get("label_provenance"),
         min_speakers=min_speakers,
@@ -255,7 +257,7 @@ def _change_table(rows: pd.DataFrame, *, caption: str, with_metric: bool = True)
 def _ordered(rows: pd.DataFrame) -> pd.DataFrame:
     """One-column slices before intersections; within, the largest change (in thresholds)."""
     size = (rows["delta"].abs() / rows["threshold"].where(rows["threshold"] > 0, 1)).fillna(0)
-    order = rows["slice"].str.count(" & ").where(rows["slice"] != "overall", -1)
+    order = rows["slice"].str.count(SEPARATOR).where(rows["slice"] != "overall", -1)
     key = pd.DataFrame({"order": order, "size": -size}, index=rows.index)
     return rows.loc[key.sort_values(["order", "size"], kind="stable").index]
 
@@ -355,7 +357,7 @@ def _every_change(changes: pd.DataFrame) -> Markup:
 
 
 def _change_plots(changes: pd.DataFrame, models: list[dict]) -> Markup:
-    single = changes[~changes["slice"].str.contains(" & ", regex=False)]
+    single = changes[~changes["slice"].str.contains(SEPARATOR, regex=False)]
     metrics = list(dict.fromkeys(single.loc[single["headline"], "metric"]))
     flagged = set(changes.loc[changes["regression"] | changes["gap_widened"], "metric"])
     metrics = [

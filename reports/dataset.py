@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
+from audit.artifacts import SEPARATOR
 from audit.imbalance import ALL, DatasetAnalysis, findings_for
+from audit.privacy import is_suppressed
 from reports import _figures as figures
 from reports import _format as fmt
 from reports._page import Section, figure_html, render_page, table_html, write_html
@@ -109,7 +111,7 @@ PRIVACY_NOTE = Markup(
 def _private_counts(counts: pd.DataFrame, privacy_k: int) -> pd.DataFrame:
     """Counts with the numbers of groups below the privacy threshold removed."""
     counts = counts.copy()
-    hidden = fmt.is_suppressed(counts["n_speakers"], privacy_k).to_numpy()
+    hidden = is_suppressed(counts["n_speakers"], privacy_k).to_numpy()
     withheld = fmt.protected(counts, by=["split", "slice"], privacy_k=privacy_k) & ~hidden
     counts["suppressed"] = hidden
     counts["withheld"] = withheld
@@ -244,12 +246,12 @@ def _intersections(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
         ).format(analysis.settings["min_speakers"], privacy_k)
     ]
     for slice_name in dict.fromkeys(pairs["slice"]):
-        rows_label, columns_label = slice_name.split(" & ")
+        rows_label, columns_label = slice_name.split(SEPARATOR)
         part = pairs[pairs["slice"] == slice_name]
         panels = []
         for split in splits:
             cells = part[part["split"] == split]
-            labels = cells["group"].str.split(" & ", expand=True)
+            labels = cells["group"].str.split(SEPARATOR, expand=True)
             matrix = pd.crosstab(labels[0], labels[1], values=cells["n_speakers"], aggfunc="sum")
             matrix = matrix.reindex(
                 index=fmt.group_order(matrix.index), columns=fmt.group_order(matrix.columns)
@@ -423,8 +425,8 @@ def _language(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
     display = frame.copy()
     value_columns = [c for c in display.columns if c != "language"]
     cells = display.melt(id_vars="language", value_vars=value_columns, var_name="ethnicity")
-    cells["group"] = cells["language"].astype(str) + " & " + cells["ethnicity"].astype(str)
-    hidden = fmt.is_suppressed(cells["value"].astype(float), privacy_k).to_numpy()
+    cells["group"] = cells["language"].astype(str) + SEPARATOR + cells["ethnicity"].astype(str)
+    hidden = is_suppressed(cells["value"].astype(float), privacy_k).to_numpy()
     withheld = fmt.protected(cells, by=[], privacy_k=privacy_k, n="value") & ~hidden
     values = cells["value"].astype(float).where(~hidden).where(~withheld, fmt.WITHHELD)
     shown = cells.assign(value=values).pivot(index="language", columns="ethnicity", values="value")

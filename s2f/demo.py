@@ -36,9 +36,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audit.artifacts import REPORT_FILE
 from audit.demo_summary import summary_from
+from speech2face.artifacts import CORPUS_MANIFEST_FILE, REBALANCE_FILE
+from speech2face.atomic import write_json
 from speech2face.errors import InputError
-from speech2face.training.driver import REBALANCE_FILE
 from speech2face.training.face_config import (
     AttributeTrainingConfig,
     FaceDecoderTrainingConfig,
@@ -55,7 +57,6 @@ from speech2face.vocabulary import MIN_GROUP_SPEAKERS
 DEMO_OUT_VARIABLE = "S2F_DEMO_OUT"
 STAGES_DIR = ".stages"
 SUMMARY_FILE = "summary.txt"
-REPORT_FILE = "report.html"
 MODELS = ("baseline", "rebalanced")
 
 UNFINISHED_DEMO = "{out}: an unfinished demo is there; finish it with `s2f demo --out {out}`"
@@ -146,7 +147,7 @@ def _voice_settings(s: DemoSettings) -> dict[str, Any]:
 def build_stages(settings: DemoSettings, out: Path) -> list[Stage]:
     """The demo's stages in order (each reads only earlier ones)."""
     s = settings
-    manifest = out / "corpus" / "manifest.parquet"
+    manifest = out / "corpus" / CORPUS_MANIFEST_FILE
     corpus = {
         "speakers": s.speakers,
         "clips_per_speaker": s.clips_per_speaker,
@@ -286,9 +287,7 @@ def _recorded(path: Path) -> dict[str, Any]:
 
 
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
-    os.replace(temporary, path)
+    write_json(path, payload, indent=2, sort_keys=True, default=str)
 
 
 def _clear(output: Path, *, keep_corpus: bool) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from audit.artifacts import REPORT_FILE
 from audit.config import AuditConfig, CompareConfig
 from s2f.commands.options import (
     ReportConfig,
@@ -19,7 +20,6 @@ from s2f.commands.options import (
 )
 
 EXIT_REGRESSION = 1
-REPORT_FILE = "report.html"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

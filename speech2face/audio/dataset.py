@@ -9,8 +9,6 @@ is lost silently, even from DataLoader worker processes.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from speech2face.atomic import atomic_write
 from speech2face.audio.frontend import PAPER_CONFIG, SpectrogramConfig, fit_duration, spectrogram
 from speech2face.audio.io import load_audio
 from speech2face.errors import InputError
@@ -183,18 +182,10 @@ def read_bad_clips(path: str | Path) -> list[BadClip]:
 
 
 def write_bad_clips(path: str | Path, bad_clips: Sequence[BadClip]) -> None:
-    """Write ``bad_clips`` as CSV (clip_id, path, reason) via a temporary file and rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``bad_clips`` as CSV (clip_id, path, reason) atomically."""
     table = pd.DataFrame([vars(clip) for clip in bad_clips], columns=list(BAD_CLIP_COLUMNS))
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        table.to_csv(temporary, index=False)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w") as handle:
+        table.to_csv(handle, index=False)
 
 
 def _optional_seconds(value: object) -> float | None:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from speech2face.atomic import atomic_write
 from speech2face.backends.face_table import read_faces, rows_by_path, rows_of_face_paths
 from speech2face.backends.photo_faces import STATUS_ASSUMED
 from speech2face.errors import InputError
@@ -148,6 +149,5 @@ def _feature_name(table: pd.DataFrame, row: int) -> str:
 
 
 def _save_atomic(path: Path, vector: np.ndarray) -> None:
-    temporary = path.with_name(f".{path.stem}.tmp.npy")
-    np.save(temporary, np.asarray(vector, dtype=np.float32))
-    os.replace(temporary, path)
+    with atomic_write(path) as handle:
+        np.save(handle, np.asarray(vector, dtype=np.float32))

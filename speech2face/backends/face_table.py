@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from speech2face.atomic import atomic_write
 from speech2face.backends.face_inputs import NOT_A_FRAME, FaceInput
 from speech2face.backends.face_pool import FacePool, analyze_batches
 from speech2face.backends.photo_faces import (
@@ -226,7 +227,5 @@ def _row_keys(table: pd.DataFrame) -> list[tuple[str, int]]:
 
 
 def _write_atomic(table: pd.DataFrame, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.tmp")
-    table.to_parquet(temporary, index=False)
-    os.replace(temporary, out)
+    with atomic_write(out) as handle:
+        table.to_parquet(handle, index=False)

@@ -29,6 +29,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from speech2face.atomic import atomic_write
 from speech2face.backends.face_table import read_faces, rows_by_path, rows_of_face_paths
 from speech2face.backends.photo_faces import DESCRIPTOR_DIM
 from speech2face.errors import InputError
@@ -155,11 +156,8 @@ def train_label_classifier(
 
 def save_attribute_classifier(classifier: Pipeline, path: Path, *, label: str) -> None:
     """Pickle ``{"label", "classifier"}`` to ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("wb") as handle:
+    with atomic_write(path) as handle:
         pickle.dump({"label": label, "classifier": classifier}, handle)
-    os.replace(temporary, path)
 
 
 def predict_label(path: str | os.PathLike, descriptors: np.ndarray) -> pd.DataFrame:

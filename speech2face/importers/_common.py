@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -216,8 +216,3 @@ def ordered(frame: pd.DataFrame, *, source: str | os.PathLike) -> pd.DataFrame:
     first = [column for column in COLUMN_ORDER if column in frame.columns]
     rest = sorted(column for column in frame.columns if column not in first)
     return frame[first + rest].reset_index(drop=True)
-
-
-def forced_values(mapping: Mapping[str, str], values: pd.Series) -> pd.Series:
-    """``values`` looked up case-insensitively in ``mapping``; absent ones become missing."""
-    return values.astype(str).str.strip().str.casefold().map(mapping)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from speech2face.atomic import atomic_write
 from speech2face.errors import InputError
 from speech2face.manifest.schema import CLIP_ID, SPEAKER_ID, SPLIT
 
@@ -53,15 +53,8 @@ def write_manifest(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix.lower() not in PARQUET_SUFFIXES:
         raise InputError(WRITE_PARQUET_ONLY.format(path=path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        frame.reset_index(drop=True).to_parquet(staging, index=False)
-        os.replace(staging, path)
-    finally:
-        if os.path.exists(staging):
-            os.unlink(staging)
+    with atomic_write(path) as handle:
+        frame.reset_index(drop=True).to_parquet(handle, index=False)
     return path
 
 

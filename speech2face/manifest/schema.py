@@ -31,7 +31,6 @@ LANGUAGE = "language"
 
 VOICE = "voice"
 FACE = "face"
-KINDS = (VOICE, FACE)
 
 IDENTITY_COLUMNS = (CLIP_ID, SPEAKER_ID, SPLIT)
 """Required in every manifest."""

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,15 +36,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from speech2face.artifacts import DURATION_COLUMN, PREDICTIONS_SCHEMA_VERSIONS, check_schema_version
+from speech2face.artifacts import PREDICTIONS_FEATURES_DIR as FEATURES_DIR
+from speech2face.artifacts import PREDICTIONS_META_FILE as META_FILE
+from speech2face.artifacts import PREDICTIONS_SCHEMA_VERSION as SCHEMA_VERSION
+from speech2face.artifacts import PREDICTIONS_TABLE_FILE as TABLE_FILE
+from speech2face.atomic import atomic_folder
 from speech2face.errors import InputError
 
-SCHEMA_VERSION = 1
-REQUIRED_COLUMNS = ("clip_id", "speaker_id", "duration_s")
+REQUIRED_COLUMNS = ("clip_id", "speaker_id", DURATION_COLUMN)
 FACES = ("true", "f2f", "s2f")
 ATTRIBUTES = ("gender", "age_decade", "ethnicity")
-TABLE_FILE = "predictions.parquet"
-META_FILE = "meta.json"
-FEATURES_DIR = "features"
 
 
 @dataclass
@@ -76,19 +76,12 @@ def write_predictions(
         **dict(meta or {}),
         "features": {name: list(np.shape(matrix)[1:]) for name, matrix in features.items()},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+    with atomic_folder(path) as staging:
         table.reset_index(drop=True).to_parquet(staging / TABLE_FILE, index=False)
         (staging / FEATURES_DIR).mkdir()
         for name, matrix in features.items():
             np.save(staging / FEATURES_DIR / f"{name}.npy", np.asarray(matrix, dtype=np.float32))
         (staging / META_FILE).write_text(json.dumps(meta_out, indent=2, sort_keys=True))
-        if path.exists():
-            shutil.rmtree(path)
-        staging.rename(path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return path
 
 
@@ -102,15 +95,24 @@ def read_predictions(path: str | os.PathLike, *, mmap: bool = True) -> Predictio
     table_file = path / TABLE_FILE
     if not table_file.exists():
         raise InputError(f"{path}: not a predictions artifact (no {TABLE_FILE})")
+    meta = read_meta(path)
     table = pd.read_parquet(table_file)
-    meta_file = path / META_FILE
-    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
     features = {
         npy.stem: np.load(npy, mmap_mode="r" if mmap else None)
         for npy in sorted((path / FEATURES_DIR).glob("*.npy"))
     }
     _check(table, features, source=str(path))
     return Predictions(table=table, features=features, meta=meta)
+
+
+def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
+    """A predictions folder's ``meta.json`` ({} when absent); an unknown schema is refused."""
+    meta_file = Path(folder) / META_FILE
+    if not meta_file.exists():
+        return {}
+    meta = json.loads(meta_file.read_text())
+    check_schema_version(meta_file, meta.get("schema_version"), PREDICTIONS_SCHEMA_VERSIONS)
+    return meta
 
 
 def _read_single_parquet(path: Path) -> Predictions:
@@ -137,12 +139,12 @@ def _check(table: pd.DataFrame, features: Mapping[str, np.ndarray], *, source: s
     missing = [column for column in REQUIRED_COLUMNS if column not in table.columns]
     if missing:
         raise InputError(f"{source}: predictions table lacks required column(s) {missing}")
-    duplicated = table.duplicated(subset=["clip_id", "duration_s"])
+    duplicated = table.duplicated(subset=["clip_id", DURATION_COLUMN])
     if duplicated.any():
         row = int(np.flatnonzero(duplicated.to_numpy())[0])
         raise InputError(
             f"{source}: row {row}: clip_id {table['clip_id'].iloc[row]!r} appears twice "
-            f"for duration_s {table['duration_s'].iloc[row]}"
+            f"for {DURATION_COLUMN} {table[DURATION_COLUMN].iloc[row]}"
         )
     for name, matrix in features.items():
         if np.ndim(matrix) < 1 or len(matrix) != len(table):

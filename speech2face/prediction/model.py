@@ -23,6 +23,7 @@ from typing import Any
 from torch import nn
 
 from speech2face import __version__
+from speech2face.artifacts import ATTRIBUTE_MODELS_DIR
 from speech2face.errors import InputError
 from speech2face.models.attribute_classifier import AttributeClassifier
 from speech2face.models.face_decoder import FaceDecoder
@@ -56,8 +57,6 @@ STALE_FACE_MODEL = (
 WRONG_CLASSIFIER_DIM = (
     "{path}: this attribute classifier reads {found}-D features but the run's are {expected}-D"
 )
-ATTRIBUTE_MODELS_DIR = "attribute_models"
-"""A run's own descriptor-space attribute classifiers (``s2f attributes train`` files)."""
 IGNORED_TRAINING_KEYS = ("device", "num_workers")
 """Training settings that do not change the weights' meaning, left out of ``config_hash``."""
 

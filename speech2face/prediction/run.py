@@ -31,6 +31,8 @@ from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from speech2face import __version__
+from speech2face.artifacts import SKIPPED_CLIPS_FILE as SKIPPED_FILE
+from speech2face.atomic import write_json
 from speech2face.audio import SpectrogramConfig
 from speech2face.audio.dataset import BadClip, read_bad_clips, write_bad_clips
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES
@@ -47,8 +49,8 @@ from speech2face.manifest.schema import AUDIO_PATH, LABELLED_COLUMNS, source_col
 from speech2face.manifest.validate import NO_SUCH_FILE
 from speech2face.prediction.artifact import (
     FACES,
-    META_FILE,
     TABLE_FILE,
+    read_meta,
     read_predictions,
     write_predictions,
 )
@@ -64,7 +66,6 @@ from speech2face.vocabulary import AGE_DECADES, SPLITS
 CHUNKS_DIR = ".chunks"
 SIGNATURE_FILE = "signature.json"
 CHUNK_PREFIX = "part-"
-SKIPPED_FILE = "skipped_clips.csv"
 """``OUT/skipped_clips.csv``: clip_id, path, reason of every clip left out by skip_bad_clips."""
 
 NO_FACE = (
@@ -284,8 +285,7 @@ def _finished(out: Path, signature: dict[str, Any]) -> bool:
         return False
     if signature.get("skip_bad_clips") and not (out / SKIPPED_FILE).is_file():
         return False  # killed between the merge and the list: predict again
-    meta = json.loads((out / META_FILE).read_text())
-    return meta.get("signature") == signature
+    return read_meta(out).get("signature") == signature
 
 
 def _open_chunks(chunks: Path, signature: dict[str, Any], *, out: Path, resume: bool) -> None:
@@ -305,9 +305,7 @@ def _open_chunks(chunks: Path, signature: dict[str, Any], *, out: Path, resume: 
         return
     shutil.rmtree(chunks, ignore_errors=True)
     chunks.mkdir(parents=True)
-    temporary = chunks / f".{SIGNATURE_FILE}.tmp"
-    temporary.write_text(json.dumps(signature, indent=2, sort_keys=True))
-    os.replace(temporary, signature_path)
+    write_json(signature_path, signature, indent=2, sort_keys=True)
 
 
 def _chunk_path(chunks: Path, k: int) -> Path:

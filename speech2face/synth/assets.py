@@ -10,7 +10,6 @@ is complete and an interrupted run resumes from the speakers without one.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import numpy as np
 import soundfile as sf
 from PIL import Image
 
+from speech2face.atomic import write_json
 from speech2face.synth.sentences import SENTENCES
 from speech2face.synth.synthetic_faces import render_face, sample_face_params, sample_variation
 from speech2face.synth.voices import sample_voice_params, synthesize
@@ -114,11 +114,7 @@ def render_speaker(job: SpeakerJob) -> str:
         "landmarks": landmarks,
         "renders": renders,
     }
-    path = part_path(staging, speaker_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(record), encoding="utf-8")
-    os.replace(temporary, path)
+    write_json(part_path(staging, speaker_id), record)
     return speaker_id
 
 

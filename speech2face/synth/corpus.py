@@ -34,6 +34,9 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from speech2face.artifacts import CORPUS_MANIFEST_FILE as MANIFEST_FILE
+from speech2face.artifacts import GROUND_TRUTH_FILE
+from speech2face.atomic import hidden_sibling, swap_folder
 from speech2face.errors import InputError
 from speech2face.manifest import write_manifest
 from speech2face.synth.assets import (
@@ -50,11 +53,9 @@ from speech2face.vocabulary import SPLITS
 GENERATOR_VERSION = "1.0"
 """Bump whenever the same settings would produce different bytes."""
 
-MANIFEST_FILE = "manifest.parquet"
 SPEAKERS_FILE = "speakers.parquet"
 RENDERS_FILE = "renders.parquet"
 LANDMARKS_FILE = "landmarks.parquet"
-GROUND_TRUTH_FILE = "ground_truth.json"
 
 FACE_SIZES = (64, 128)
 LABELLED = ("age", "age_group", "gender", "ethnicity", "language")
@@ -148,7 +149,7 @@ def generate_corpus(
     if occupied and _cached_digest(out) is None:
         raise InputError(NOT_A_CORPUS.format(path=out))
 
-    staging = out.parent / f".{out.name}.partial-{digest[:16]}"
+    staging = hidden_sibling(out, f"partial-{digest[:16]}")
     staging.mkdir(parents=True, exist_ok=True)
     jobs = [
         SpeakerJob(
@@ -163,7 +164,7 @@ def generate_corpus(
     ]
     _run_jobs(jobs, total=len(table), workers=workers, progress=progress)
     _write_tables(staging, table, settings, digest)
-    _swap_into_place(staging, out)
+    swap_folder(staging, out)
     return out / MANIFEST_FILE
 
 
@@ -278,14 +279,3 @@ def _counts(speakers: pd.DataFrame, split: str) -> dict[str, dict[str, int]]:
         attribute: {str(k): int(v) for k, v in rows[attribute].value_counts().sort_index().items()}
         for attribute in ("ethnicity", "gender", "age_group", "language", "language_mismatch")
     }
-
-
-def _swap_into_place(staging: Path, out: Path) -> None:
-    """Rename the finished staging folder to ``out``, replacing an older corpus there."""
-    retired = None
-    if out.exists():
-        retired = out.parent / f".{out.name}.retired-{os.getpid()}"
-        os.replace(out, retired)
-    os.replace(staging, out)
-    if retired is not None:
-        shutil.rmtree(retired)

@@ -44,7 +44,6 @@ SPEAKER_COLUMNS = (
 )
 """speakers table: true attributes, the recorded (possibly noisy) labels, the latent identity."""
 
-SPLIT_ORDER = ("train", "val", "test")
 _IDENTITY_STREAM = 1
 _SPLIT_STREAMS = {"train": 2, "val": 3, "test": 4}
 

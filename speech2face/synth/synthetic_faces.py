@@ -12,11 +12,11 @@ returns the image with its 68 landmarks, from which
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
 from PIL import Image
 
+from speech2face.atomic import atomic_write
 from speech2face.synth.face_geometry import FaceVariation
 from speech2face.synth.face_params import (
     FACE_PARAM_NAMES,
@@ -85,9 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     grid = face_grid(seed=args.seed, size=args.size)
-    partial = f"{args.out}.partial"
-    Image.fromarray(grid).save(partial, format="PNG")
-    os.replace(partial, args.out)  # atomic: no half-written image
+    with atomic_write(args.out) as handle:  # no half-written image
+        Image.fromarray(grid).save(handle, format="PNG")
     return 0
 
 

@@ -8,7 +8,6 @@ preset name, the package version and the hash of the manifest it trained on.
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 
 from speech2face import __version__
+from speech2face.atomic import atomic_write
 from speech2face.errors import InputError
 from speech2face.models.voice_encoder import VoiceEncoder, config_from_dict
 
@@ -64,11 +64,8 @@ def restore_rng_states(states: dict[str, Any]) -> None:
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` (plus format and version) to ``path`` via a temp file and rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({"format": CHECKPOINT_FORMAT, "version": __version__, **payload}, temporary)
-    os.replace(temporary, path)
+    with atomic_write(path) as handle:
+        torch.save({"format": CHECKPOINT_FORMAT, "version": __version__, **payload}, handle)
 
 
 def load_checkpoint(

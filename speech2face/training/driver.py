@@ -8,13 +8,15 @@ leaves out undecodable clips and rebalances the train split, and trains.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from speech2face.artifacts import REBALANCE_FILE
+from speech2face.artifacts import SKIPPED_CLIPS_FILE as SKIPPED_FILE
+from speech2face.atomic import write_json
 from speech2face.errors import InputError
 from speech2face.training.rebalance import METHODS, UNKNOWN_METHOD
 
@@ -38,11 +40,7 @@ NO_FACE_STACK = (
 CUDA_UNAVAILABLE = "--device {device}: CUDA is not available on this machine"
 NOT_POSITIVE = "{option} must be positive, got {value}"
 BAD_DECAY = "--average-weights must be between 0 and 1 (e.g. 0.99), not {value}"
-SKIPPED_FILE = "skipped_clips.csv"
-"""``RUN/skipped_clips.csv``: clip_id, path, reason of every clip ``--skip-bad-clips`` left out."""
 SKIPPED_SUMMARY = "skipped {n} clip(s) whose audio cannot be decoded; listed in {listed}"
-REBALANCE_FILE = "rebalance.json"
-"""``RUN/rebalance.json``: the method, columns and group shares before and after."""
 DEFAULT_REBALANCE_ON = ("ethnicity", "gender")
 
 
@@ -185,10 +183,7 @@ def rebalanced_train_set(data: TrainingData, run: VoiceRun) -> Any:
             "shares_before": group_shares(groups),
             "shares_after": group_shares(groups, indices),
         }
-        run.out.mkdir(parents=True, exist_ok=True)
-        temporary = run.out / f".{REBALANCE_FILE}.tmp"
-        temporary.write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
-        os.replace(temporary, run.out / REBALANCE_FILE)
+        write_json(run.out / REBALANCE_FILE, record, indent=2, sort_keys=True, default=str)
     return Subset(data.train, indices.tolist())
 
 

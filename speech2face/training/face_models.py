@@ -10,8 +10,6 @@ and version metadata, atomically.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from speech2face import __version__
+from speech2face.atomic import atomic_write
 from speech2face.errors import InputError
 from speech2face.models.attribute_classifier import (
     AttributeClassifier,
@@ -501,16 +500,8 @@ def save_face_model(model: nn.Module, path: str | Path) -> None:
         "loss_history": list(getattr(model, "loss_history", [])),
         "state_dict": model.state_dict(),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as stream:
+        torch.save(payload, stream)
 
 
 def load_face_model(path: str | Path, *, kind: str, preset: str | None = None) -> nn.Module:

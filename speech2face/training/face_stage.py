@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +27,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from speech2face.artifacts import FACE_MODEL_FILES as MODEL_FILES
+from speech2face.artifacts import FACE_MODELS_DIR
+from speech2face.artifacts import FACE_STAGE_FILE as STAGE_FILE
+from speech2face.atomic import atomic_folder
 from speech2face.errors import InputError
 from speech2face.manifest import load_manifest, resolve_path
 from speech2face.synth.corpus import LANDMARKS_FILE, RENDERS_FILE, SPEAKERS_FILE
@@ -42,14 +45,6 @@ from speech2face.training.face_models import (
     train_face_decoder,
     train_face_encoder,
 )
-
-FACE_MODELS_DIR = "face_models"
-STAGE_FILE = "face_stage.json"
-MODEL_FILES = {
-    "face_encoder": "face_encoder.pt",
-    "face_decoder": "face_decoder.pt",
-    "attribute_classifier": "attribute_classifier.pt",
-}
 
 WAIT_POLL_S = 1.0
 NOT_A_SYNTHETIC_CORPUS = (
@@ -163,17 +158,10 @@ def _check_same_models(stage: FaceStage, source: FaceStage, *, run_dir: str | os
 
 def _publish(stage: FaceStage, build) -> None:
     """Build the face models in a staging folder, then rename it to ``stage.directory``."""
-    stage.directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".face_models.", dir=stage.directory.parent))
-    try:
+    with atomic_folder(stage.directory) as staging:
         info = build(staging)
         info["digests"] = FaceStage(staging).digests()
         (staging / STAGE_FILE).write_text(json.dumps(info, indent=2, sort_keys=True))
-        if stage.directory.exists():
-            shutil.rmtree(stage.directory)
-        staging.rename(stage.directory)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _copy_models(source: FaceStage, staging: Path) -> dict:

@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from speech2face.artifacts import FACE_STACK_FILE
+from speech2face.atomic import write_json
 from speech2face.audio import SpectrogramConfig
 from speech2face.errors import InputError
 from speech2face.manifest.io import read_manifest, resolve_path
@@ -39,9 +41,7 @@ from speech2face.training.voice_data import (
     face_features,
 )
 
-FACE_STACK_FILE = "face_stack.json"
 FACE_MODELS, FEATURES, VGGFACE = "face_models", "stored_features", "vggface"
-FACE_STACKS = (FACE_MODELS, FEATURES, VGGFACE)
 
 NO_FEATURE = (
     "{manifest}: row {row} (clip {clip_id}) has no face_feature_path; training on stored "
@@ -267,7 +267,4 @@ def record_face_stack(run_dir: str | os.PathLike, stack: FaceStack, *, resume: b
         )
     if int(os.environ.get("RANK", "0")) != 0:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(described, indent=2, sort_keys=True))
-    os.replace(temporary, path)
+    write_json(path, described, indent=2, sort_keys=True)

@@ -27,6 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm import tqdm
 
+from speech2face.artifacts import CHECKPOINT_FILE, METRICS_FILE
 from speech2face.errors import InputError
 from speech2face.models.loss import Speech2FaceLoss, speech2face_loss
 from speech2face.models.voice_encoder import VoiceEncoder, config_to_dict
@@ -49,8 +50,6 @@ from speech2face.training.distributed import (
     wrap_for_training,
 )
 
-CHECKPOINT_FILE = "checkpoint.pt"
-METRICS_FILE = "metrics.jsonl"
 NON_FINITE_BATCH = (
     "non-finite loss at step {step} from clip(s) {clips}; training stopped, "
     "last good checkpoint kept in {checkpoint}"

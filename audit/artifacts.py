@@ -1,0 +1,51 @@
+"""The audit layer's artifact contracts: file names, column conventions, schema versions.
+
+Each name is declared here once; other modules and the reports layer import it.
+"""
+
+from __future__ import annotations
+
+# --- the audit result (a folder; see audit.result) ---------------------------------------
+AUDIT_SCHEMA_VERSION = 4
+"""2: one duration per audit (``duration_s``), per-metric thresholds, detectable differences;
+3: ``n_speakers_evaluated`` per group, the count the minimum of speakers applies to;
+4: each metric's full spec (component kind, headline, face, subject, k, gallery)."""
+AUDIT_SCHEMA_VERSIONS = (4,)
+"""The audit schema versions this toolkit reads (reports need the saved specs of version 4)."""
+AUDIT_FILE = "audit.json"
+AUDIT_TABLE_FILES = {
+    "groups": "groups.parquet",
+    "tests": "tests.parquet",
+    "confusion": "confusion.parquet",
+    "components": "components.parquet",
+    "retrieval_confusion": "retrieval_confusion.parquet",
+}
+REPORT_FILE = "report.html"
+"""The report rendered into an audit or comparison folder."""
+
+# --- a comparison of audits (a folder; see audit.compare) ---------------------------------
+COMPARISON_SCHEMA_VERSION = 2
+"""2: ``metrics`` holds each metric's full spec (unit, direction, headline, …), not its name."""
+COMPARISON_SCHEMA_VERSIONS = (2,)
+COMPARISON_FILE = "comparison.json"
+CHANGES_FILE = "changes.parquet"
+
+# --- a dataset analysis (a folder; see audit.imbalance) -----------------------------------
+ANALYSIS_SCHEMA_VERSION = 1
+ANALYSIS_SCHEMA_VERSIONS = (1,)
+ANALYSIS_FILE = "analysis.json"
+ANALYSIS_TABLES = (
+    "counts",
+    "imbalance",
+    "shift",
+    "reference",
+    "provenance",
+    "language_by_ethnicity",
+)
+"""One ``<name>.parquet`` per table."""
+
+# --- slice conventions ----------------------------------------------------------------------
+SLICE_PREFIX = "slice:"
+"""Per-clip slice labels in an audit's components (``slice:<column>``)."""
+SEPARATOR = " & "
+"""Joins the columns of an intersection (``gender & ethnicity``) and its values."""

@@ -1,0 +1,56 @@
+"""The speech2face layer's artifact contracts: file and folder names, columns, schema versions.
+
+Each name is declared here once; other modules and later layers import it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection
+
+from speech2face.errors import InputError
+
+# --- the predictions artifact (a folder; see speech2face.prediction.artifact) ----------
+PREDICTIONS_SCHEMA_VERSION = 1
+PREDICTIONS_SCHEMA_VERSIONS = (1,)
+"""The predictions schema versions this toolkit reads."""
+PREDICTIONS_TABLE_FILE = "predictions.parquet"
+PREDICTIONS_META_FILE = "meta.json"
+PREDICTIONS_FEATURES_DIR = "features"
+DURATION_COLUMN = "duration_s"
+"""Seconds of speech each prediction heard: one row per clip and evaluated duration."""
+SKIPPED_CLIPS_FILE = "skipped_clips.csv"
+"""Clips whose audio could not be decoded, in a run folder and in a predictions folder."""
+
+# --- a training run folder ---------------------------------------------------------------
+CHECKPOINT_FILE = "checkpoint.pt"
+METRICS_FILE = "metrics.jsonl"
+FACE_STACK_FILE = "face_stack.json"
+FACE_MODELS_DIR = "face_models"
+FACE_STAGE_FILE = "face_stage.json"
+FACE_MODEL_FILES = {
+    "face_encoder": "face_encoder.pt",
+    "face_decoder": "face_decoder.pt",
+    "attribute_classifier": "attribute_classifier.pt",
+}
+REBALANCE_FILE = "rebalance.json"
+"""The method, columns and group shares before and after of a ``--rebalance`` run."""
+ATTRIBUTE_MODELS_DIR = "attribute_models"
+"""A run's own descriptor-space attribute classifiers (``s2f attributes train`` files)."""
+
+# --- a synthetic corpus folder -------------------------------------------------------------
+CORPUS_MANIFEST_FILE = "manifest.parquet"
+GROUND_TRUTH_FILE = "ground_truth.json"
+"""Written beside a synthetic corpus's manifest by ``s2f synth``: its faces are synthetic."""
+
+UNKNOWN_SCHEMA = (
+    "{path}: schema_version {found!r} is not one this toolkit reads ({known}); "
+    "write it again with this version"
+)
+
+
+def check_schema_version(path: str | os.PathLike, found: object, known: Collection[int]) -> None:
+    """Refuse an artifact whose ``schema_version`` is not in ``known`` (a one-line InputError)."""
+    if found not in known:
+        listed = ", ".join(map(str, known))
+        raise InputError(UNKNOWN_SCHEMA.format(path=path, found=found, known=listed))
