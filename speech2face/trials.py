@@ -136,9 +136,7 @@ def read_trials(path: str | os.PathLike) -> Trials:
         raise InputError(WRONG_KIND.format(path=path, kind=meta["kind"]))
     if meta.get("schema_version", SCHEMA_VERSION) != SCHEMA_VERSION:
         raise InputError(
-            UNKNOWN_VERSION.format(
-                path=path, version=meta["schema_version"], known=SCHEMA_VERSION
-            )
+            UNKNOWN_VERSION.format(path=path, version=meta["schema_version"], known=SCHEMA_VERSION)
         )
     return Trials(table=validate_trials(table, source=str(path)), meta=meta)
 
