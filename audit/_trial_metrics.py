@@ -102,12 +102,15 @@ def eer_threshold(cell: SortedCell) -> float:
 
 
 def cell_metrics(
-    cell: SortedCell, voice: np.ndarray, face: np.ndarray, operating_point: OperatingPoint
+    cell: SortedCell,
+    target_weights: np.ndarray,
+    impostor_weights: np.ndarray,
+    operating_point: OperatingPoint,
 ) -> np.ndarray:
-    """``(n_boot, len(RANK_METRICS))`` metrics under per-speaker weights ``voice`` and
-    ``face`` (``(n_boot, n_speakers)`` each; a trial weighs their product)."""
-    target_sums = _cumulative(voice[:, cell.target_voice] * face[:, cell.target_face])
-    impostor_sums = _cumulative(voice[:, cell.impostor_voice] * face[:, cell.impostor_face])
+    """``(n_boot, len(RANK_METRICS))`` metrics under trial weights ``(n_boot, n_targets)``
+    and ``(n_boot, n_impostors)`` in the cell's order; sums keep the weights' dtype."""
+    target_sums = _cumulative(target_weights)
+    impostor_sums = _cumulative(impostor_weights)
     tp, fp = target_sums[:, cell.at_target], impostor_sums[:, cell.at_impostor]
     n_t, n_i = target_sums[:, -1:], impostor_sums[:, -1:]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -116,17 +119,16 @@ def cell_metrics(
         crossing = np.argmax(fp * n_t + tp * n_i >= n_t * n_i, axis=1)[:, None]
         before = np.maximum(crossing - 1, 0)
         gap_before = np.take_along_axis(gap, before, 1)
-        gap_after = np.take_along_axis(gap, crossing, 1)
-        share = gap_before / (gap_before - gap_after)
+        share = gap_before / (gap_before - np.take_along_axis(gap, crossing, 1))
         fmr_before = np.take_along_axis(fmr, before, 1)
         eer = fmr_before + share * (np.take_along_axis(fmr, crossing, 1) - fmr_before)
-        auc = np.sum(np.diff(fp, axis=1) * (tp[:, 1:] + tp[:, :-1]), axis=1) / (2 * n_t * n_i)[:, 0]
+        area = np.einsum("ij,ij->i", np.diff(fp, axis=1), tp[:, 1:] + tp[:, :-1])
         op = operating_point
-        cost = op.c_miss * op.p_target * fnmr + op.c_fa * (1 - op.p_target) * fmr
+        cost = (op.c_miss * op.p_target) * fnmr + (op.c_fa * (1 - op.p_target)) * fmr
         metrics = np.column_stack(
             [
                 eer[:, 0],
-                auc,
+                area / (2 * n_t * n_i)[:, 0],
                 cost.min(axis=1) / op.normaliser,
                 impostor_sums[:, cell.fixed_impostor] / n_i[:, 0],
                 1 - target_sums[:, cell.fixed_target] / n_t[:, 0],
@@ -137,7 +139,7 @@ def cell_metrics(
 
 
 def _cumulative(weights: np.ndarray) -> np.ndarray:
-    """``(n_boot, n + 1)`` float64 cumulative sums with a leading zero column."""
-    sums = np.zeros((weights.shape[0], weights.shape[1] + 1))
+    """``(n_boot, n + 1)`` cumulative sums with a leading zero column."""
+    sums = np.zeros((weights.shape[0], weights.shape[1] + 1), dtype=weights.dtype)
     np.cumsum(weights, axis=1, out=sums[:, 1:])
     return sums

@@ -9,13 +9,14 @@
   trial's voice group with its face speaker's group (``face_<column>``).
 - **1-of-2 matching**: every (target, impostor) pair of trials of the same voice clip is
   one question, correct when the target scores higher (ties count 0.5). A pair's group
-  is its voice clip's; its bootstrap weight is the product of its voice speaker's and
-  both face speakers' weights.
+  is its voice clip's; it is clustered by its voice speaker (whose own face is the
+  target face) and by the impostor's face speaker.
 - Intervals: percentile, from the two-way clustered Poisson bootstrap of
   :mod:`audit._trial_weights` (voice and face speakers resampled independently, a
-  trial weighing the product). Every group is differenced against a reference fixed
-  in advance (``overall``, or a named group of a slice) within each replicate; the
-  difference has its own interval and a bootstrap (Wald, on the bootstrap SE) p-value.
+  trial weighing the product), rescaled to the two-way cluster-robust variance. Every
+  group is differenced against a reference fixed in advance (``overall``, or a named
+  group of a slice) within each replicate; the difference has its own interval and a
+  bootstrap (Wald, on the bootstrap SE) p-value.
 - With ``heard_languages``, every cell is also split by whether the voice clip's
   language was heard in training; the cross-lingual gap (unheard − heard) is taken
   within each replicate, so a speaker in both halves carries the same weight in both
@@ -49,7 +50,7 @@ from audit._trial_metrics import (
     eer_threshold,
     sort_cell,
 )
-from audit._trial_weights import CellRatios, TwoWayWeights, cell_ratios
+from audit._trial_weights import CellRatios, TwoWayWeights, cell_ratios, cgm_replicates, two_way
 from speech2face import trials as schema
 from speech2face.errors import InputError
 from speech2face.vocabulary import DEMOGRAPHIC_COLUMNS, MIN_GROUP_SPEAKERS, UNKNOWN
@@ -60,8 +61,10 @@ MATCH_1OF2 = "match_1of2"
 METRICS = (*RANK_METRICS, MATCH_1OF2)
 OK, INSUFFICIENT = "ok", "insufficient"
 DEFAULT_OPERATING_POINT = OperatingPoint()
-BLOCK_ELEMENTS = 1 << 22
-"""Replicates run in blocks of about this many trial weights per cell, to bound memory."""
+CHUNK = 64
+"""Replicates whose per-speaker weights are drawn at once (one task of the thread pool)."""
+BLOCK_ELEMENTS = 1 << 20
+"""Within a chunk, replicates run in blocks of about this many trial weights per cell."""
 
 UNKNOWN_SLICE = "slice column {column!r} is not in the trials table"
 UNKNOWN_REFERENCE = "reference group {group!r} is not a group of slice {column!r}"
@@ -133,42 +136,54 @@ def audit_trials(
     fmr_cells, fmr_ratios = _fmr_matrix(table, slices, scores >= threshold, voice, face)
     weights = TwoWayWeights(list(voice_ids), list(face_ids), seed)
     largest = max(len(c.trials) for c in cells)
-    block = int(np.clip(BLOCK_ELEMENTS // max(largest, 1), 1, 64))
+    block = int(np.clip(BLOCK_ELEMENTS // max(largest, 1), 1, CHUNK))
 
-    def run(first: int, n: int, draw=weights.block) -> tuple[np.ndarray, np.ndarray]:
-        voice_w, face_w = draw(first, n)
-        values = np.full((n, len(cells), len(METRICS)), np.nan)
+    def evaluate(voice_w: np.ndarray, face_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Metrics ``(2, n, cells, metrics)`` and FMR-matrix cells ``(2, n, cells)``
+        under the product (0) and the mean (1) weights."""
+        n = len(voice_w)
+        values = np.full((2, n, len(cells), len(METRICS)), np.nan)
         for i, cell in enumerate(sorted_cells):
-            if cell is not None:
-                values[:, i, : len(RANK_METRICS)] = cell_metrics(
-                    cell, voice_w, face_w, operating_point
+            if cell is None:
+                continue
+            targets = two_way(voice_w, face_w, cell.target_voice, cell.target_face)
+            impostors = two_way(voice_w, face_w, cell.impostor_voice, cell.impostor_face)
+            for scheme in range(2):
+                values[scheme, :, i, : len(RANK_METRICS)] = cell_metrics(
+                    cell, targets[scheme], impostors[scheme], operating_point
                 )
         if matching is not None:
-            values[:, :, -1] = matching.replicates(voice_w, face_w)
-        return values, fmr_ratios.replicates(voice_w, face_w)
+            values[..., -1] = matching.replicates(voice_w, face_w)
+        if fmr_ratios is None:
+            return values, np.empty((2, n, 0))
+        return values, np.stack(fmr_ratios.replicates(voice_w, face_w))
 
-    point, fmr_point = run(
-        0, 1, draw=lambda _, n: (np.ones((n, len(voice_ids))), np.ones((n, len(face_ids))))
+    def chunk(first: int) -> tuple[np.ndarray, np.ndarray]:
+        voice_w, face_w = weights.block(first, min(CHUNK, n_boot - first))
+        parts = [
+            evaluate(voice_w[s : s + block], face_w[s : s + block])
+            for s in range(0, len(voice_w), block)
+        ]
+        return tuple(np.concatenate(part, axis=1) for part in zip(*parts, strict=True))
+
+    point, fmr_point = (
+        part[0, 0] for part in evaluate(np.ones((1, len(voice_ids))), np.ones((1, len(face_ids))))
     )
-    starts = range(0, n_boot, block)
     with ThreadPoolExecutor(max(1, n_jobs)) as pool:
-        parts = list(pool.map(lambda s: run(s, min(block, n_boot - s)), starts))
-    replicates = np.concatenate([p[0] for p in parts])
-    fmr_replicates = np.concatenate([p[1] for p in parts])
+        parts = list(pool.map(chunk, range(0, n_boot, CHUNK)))
+    replicates, fmr_replicates = (np.concatenate(part, axis=1) for part in zip(*parts, strict=True))
 
     counts = _counts(cells, voice, face, min_speakers)
     groups, languages = _group_tables(
-        cells, counts, point[0], replicates, reference=reference, level=level
+        cells, counts, point, replicates, reference=reference, level=level
     )
     tested = [frame["p_value"].to_numpy() for frame in (groups, languages) if len(frame)]
     adjusted = adjust_pvalues(np.concatenate(tested), method=correction)
     groups["p_adjusted"] = adjusted[: len(groups)]
     if len(languages):
         languages["p_adjusted"] = adjusted[len(groups) :]
-    fmr_interval = percentile_interval(fmr_replicates, level=level)
-    fmr_matrix = fmr_cells.assign(
-        value=fmr_point[0], ci_low=fmr_interval[0], ci_high=fmr_interval[1]
-    )
+    fmr_interval = percentile_interval(cgm_replicates(fmr_point, *fmr_replicates), level=level)
+    fmr_matrix = fmr_cells.assign(value=fmr_point, ci_low=fmr_interval[0], ci_high=fmr_interval[1])
     config = {
         "slices": list(slices),
         "heard_languages": None if heard_languages is None else list(heard_languages),
@@ -245,7 +260,7 @@ def _matching(
         member[:] = False
         member[cell.trials] = True
         groups.append(np.flatnonzero(member[first]))
-    return cell_ratios(groups, correct, voice[first], (face[first], face[second]))
+    return cell_ratios(groups, correct, voice[first], face[second])
 
 
 def _fmr_matrix(
@@ -291,7 +306,7 @@ def _fmr_matrix(
             "n_face_speakers",
         ],
     )
-    ratios = cell_ratios(groups, accepted.astype(np.float64), voice, (face,)) if groups else None
+    ratios = cell_ratios(groups, accepted.astype(np.float64), voice, face) if groups else None
     return frame, ratios
 
 
@@ -341,7 +356,8 @@ def _difference(
     """Cells ``first`` − cells ``second``: difference, its interval, and the p-value of
     ``tested`` rows (NaN elsewhere)."""
     difference = point[first] - point[second]
-    difference_replicates = replicates[:, first] - replicates[:, second]
+    schemes = replicates[:, :, first] - replicates[:, :, second]
+    difference_replicates = cgm_replicates(difference, *schemes)
     low, high = percentile_interval(difference_replicates, level=level)
     p = _p_value(difference, difference_replicates)
     return {
@@ -367,7 +383,7 @@ def _group_tables(
     for column, group in named.items():
         if (column, group, ALL) not in index:
             raise InputError(UNKNOWN_REFERENCE.format(group=group, column=column))
-    low, high = percentile_interval(replicates, level=level)
+    low, high = percentile_interval(cgm_replicates(point, *replicates), level=level)
     testable = (counts["status"] == OK).to_numpy()
 
     whole = np.array([i for i, c in enumerate(cells) if c.half == ALL])
