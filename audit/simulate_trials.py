@@ -1,16 +1,20 @@
 """Simulated trials with speaker effects on both sides, to check the trials audit's intervals.
 
-Each speaker has a voice effect ``a ~ N(0, voice_sd²)``, a face effect
-``b ~ N(0, face_sd²)``, a gender and a language. Each of a speaker's clips is scored
-against the speaker's own face (a target trial) and against ``impostors_per_clip``
-faces of other speakers drawn at random (impostor trials)::
+Speaker effects as in Doddington's menagerie: each speaker has a target effect
+``g ~ N(0, target_sd²)`` (how well the model matches the speaker's voice to their own
+face: goats and sheep), a voice impostor effect ``a ~ N(0, voice_sd²)`` (wolves) and a
+face impostor effect ``b ~ N(0, face_sd²)`` (hub faces that attract every voice). Each
+of a speaker's clips is scored against the speaker's own face (a target trial) and
+against ``impostors_per_clip`` faces of other speakers drawn at random::
 
-    score = separation · target + a_voice + b_face + e,    e ~ N(0, noise_sd²)
+    target:    score = separation + g_speaker + e
+    impostor:  score = a_voice + b_face + e,          e ~ N(0, noise_sd²)
 
-so every trial of one voice speaker shares ``a`` and every trial of one face shares
-``b``: the crossed random effects the two-way bootstrap must respect. Target and
-impostor scores are normal with equal variance, so the population EER is
-``Φ(−separation / (2·sqrt(voice_sd² + face_sd² + noise_sd²)))``.
+so trials of one voice speaker share ``g`` and ``a`` and impostor trials of one face
+share ``b``: crossed random effects. (A shift added to both target and impostor
+scores of a speaker would largely cancel in the EER.) Target and impostor scores are
+normal with standard deviations ``s_t``, ``s_i``, so the population EER is
+``Φ(−separation / (s_t + s_i))``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ def simulate_trials(
     clips_per_speaker: int = 2,
     impostors_per_clip: int = 4,
     separation: float = 1.05,
+    target_sd: float = 0.45,
     voice_sd: float = 0.45,
     face_sd: float = 0.45,
     noise_sd: float = 0.77,
@@ -37,6 +42,7 @@ def simulate_trials(
     """A trials table of ``n_speakers`` speakers (voice speaker demographics and ``face_``
     demographics of the face speaker)."""
     rng = np.random.default_rng(seed)
+    target_effect = rng.normal(0, target_sd, n_speakers)
     voice_effect = rng.normal(0, voice_sd, n_speakers)
     face_effect = rng.normal(0, face_sd, n_speakers)
     gender = rng.choice(["female", "male"], n_speakers)
@@ -49,12 +55,9 @@ def simulate_trials(
     face = faces.ravel()
     clip = np.repeat(np.arange(n_clips), impostors_per_clip + 1)
     target = voice == face
-    score = (
-        separation * target
-        + voice_effect[voice]
-        + face_effect[face]
-        + rng.normal(0, noise_sd, len(voice))
-    )
+    score = np.where(
+        target, separation + target_effect[voice], voice_effect[voice] + face_effect[face]
+    ) + rng.normal(0, noise_sd, len(voice))
     speaker = np.char.add("spk", np.arange(n_speakers).astype(str))
     return pd.DataFrame(
         {
@@ -76,10 +79,12 @@ def simulate_trials(
 def normal_eer(
     *,
     separation: float = 1.05,
+    target_sd: float = 0.45,
     voice_sd: float = 0.45,
     face_sd: float = 0.45,
     noise_sd: float = 0.77,
 ) -> float:
     """The population EER of :func:`simulate_trials` with the same parameters."""
-    total_sd = np.sqrt(voice_sd**2 + face_sd**2 + noise_sd**2)
-    return float(stats.norm.cdf(-separation / (2 * total_sd)))
+    target_total = np.hypot(target_sd, noise_sd)
+    impostor_total = np.sqrt(voice_sd**2 + face_sd**2 + noise_sd**2)
+    return float(stats.norm.cdf(-separation / (target_total + impostor_total)))
