@@ -158,7 +158,7 @@ def validate_trials(table: pd.DataFrame, *, source: str) -> pd.DataFrame:
     bad = ~np.isfinite(score)
     if bad.any():
         row = int(np.argmax(bad))
-        raise InputError(NOT_FINITE.format(path=source, row=row, value=table[SCORE].iloc[row]))
+        raise InputError(NOT_FINITE.format(path=source, row=row, value=str(table[SCORE].iloc[row])))
     table[SCORE] = score
     table[TARGET] = _booleans(table[TARGET], source=source)
     repeated = table[TRIAL_ID].duplicated().to_numpy()
