@@ -1,0 +1,443 @@
+"""Trials audit of a voice–face matching model: per-group EER, AUC, minDCF, FMR, FNMR and
+1-of-2 matching accuracy with two-way speaker-clustered bootstrap intervals.
+
+- Groups are slices over the voice speaker's demographics (plus ``overall``); a missing
+  value is the group ``unknown``.
+- FMR and FNMR use one global threshold fixed on the whole set (by default the EER
+  threshold of all trials, as NIST FRVT does for demographic effects), so groups are
+  compared at the same operating point. The group-pair FMR matrix crosses the impostor
+  trial's voice group with its face speaker's group (``face_<column>``).
+- **1-of-2 matching**: every (target, impostor) pair of trials of the same voice clip is
+  one question, correct when the target scores higher (ties count 0.5). A pair's group
+  is its voice clip's; it is clustered by its voice speaker (whose own face is the
+  target face) and by the impostor's face speaker.
+- Intervals: percentile, from the two-way clustered Poisson bootstrap of
+  :mod:`audit._trial_weights` (voice and face speakers resampled independently, a
+  trial weighing the product), rescaled to the two-way cluster-robust variance. Every
+  group is differenced against a reference fixed in advance (``overall``, or a named
+  group of a slice) within each replicate; the difference has its own interval and a
+  bootstrap (Wald, on the bootstrap SE) p-value.
+- With ``heard_languages``, every cell is also split by whether the voice clip's
+  language was heard in training; the cross-lingual gap (unheard − heard) is taken
+  within each replicate, so a speaker in both halves carries the same weight in both
+  (a paired, within-speaker difference). Trials of unknown language are in neither half.
+- One family of tests (every difference and every gap) corrected by Holm (default) or
+  Benjamini–Hochberg. A group with fewer than ``min_speakers`` voice or face speakers
+  is ``insufficient``: shown, with intervals, never tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit._intervals import (
+    HOLM,
+    adjust_pvalues,
+    bootstrap_se,
+    bootstrap_z_pvalue,
+    percentile_interval,
+)
+from audit._trial_metrics import (
+    RANK_METRICS,
+    OperatingPoint,
+    cell_metrics,
+    eer_threshold,
+    sort_cell,
+)
+from audit._trial_weights import CellRatios, TwoWayWeights, cell_ratios, cgm_replicates, two_way
+from speech2face import trials as schema
+from speech2face.errors import InputError
+from speech2face.vocabulary import DEMOGRAPHIC_COLUMNS, MIN_GROUP_SPEAKERS, UNKNOWN
+
+OVERALL = "overall"
+ALL, HEARD, UNHEARD, GAP = "all", "heard", "unheard", "gap"
+MATCH_1OF2 = "match_1of2"
+METRICS = (*RANK_METRICS, MATCH_1OF2)
+OK, INSUFFICIENT = "ok", "insufficient"
+DEFAULT_OPERATING_POINT = OperatingPoint()
+CHUNK = 64
+"""Replicates whose per-speaker weights are drawn at once (one task of the thread pool)."""
+BLOCK_ELEMENTS = 1 << 20
+"""Within a chunk, replicates run in blocks of about this many trial weights per cell."""
+
+UNKNOWN_SLICE = "slice column {column!r} is not in the trials table"
+UNKNOWN_REFERENCE = "reference group {group!r} is not a group of slice {column!r}"
+NO_LANGUAGE = "heard_languages needs the trials table's column 'language'"
+
+
+@dataclass(frozen=True)
+class TrialsAudit:
+    """The result of a trials audit: long tables ready to save and render."""
+
+    config: dict[str, Any]
+    threshold: float
+    """The global score threshold of FMR and FNMR (accept ``score >= threshold``)."""
+    groups: pd.DataFrame
+    """One row per metric, slice and group (language half ``all``), with disparities."""
+    fmr_matrix: pd.DataFrame
+    """Impostor FMR per (slice, voice group, face group) at the global threshold."""
+    languages: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Heard, unheard and gap rows per metric, slice and group (empty without
+    ``heard_languages``)."""
+
+
+@dataclass(frozen=True)
+class _Cell:
+    slice: str
+    group: str
+    half: str
+    trials: np.ndarray
+
+
+def audit_trials(
+    table: pd.DataFrame,
+    *,
+    slices: Sequence[str] | None = None,
+    heard_languages: Sequence[str] | None = None,
+    reference: str | Mapping[str, str] = OVERALL,
+    correction: str = HOLM,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    operating_point: OperatingPoint = DEFAULT_OPERATING_POINT,
+    threshold: float | None = None,
+    min_speakers: int = MIN_GROUP_SPEAKERS,
+    n_jobs: int = 2,
+) -> TrialsAudit:
+    """Audit a trials table (see :mod:`speech2face.trials`) per group of voice speakers.
+
+    ``slices`` default to the demographic columns present. ``reference`` is ``overall``
+    or ``{slice: group}``; slices not named are compared with ``overall``.
+    """
+    table = schema.validate_trials(table, source="trials table")
+    slices = _slices(table, slices)
+    voice, voice_ids = pd.factorize(table[schema.VOICE_SPEAKER_ID])
+    face, face_ids = pd.factorize(table[schema.FACE_SPEAKER_ID])
+    scores = table[schema.SCORE].to_numpy()
+    target = table[schema.TARGET].to_numpy()
+    cells = _cells(table, slices, heard_languages)
+    if threshold is None:
+        threshold = eer_threshold(sort_cell(scores, target, voice, face, threshold=np.inf))
+    sorted_cells = [
+        sort_cell(
+            scores[c.trials], target[c.trials], voice[c.trials], face[c.trials], threshold=threshold
+        )
+        if len(c.trials)
+        else None
+        for c in cells
+    ]
+    matching = _matching(table, cells, voice, face)
+    fmr_cells, fmr_ratios = _fmr_matrix(table, slices, scores >= threshold, voice, face)
+    weights = TwoWayWeights(list(voice_ids), list(face_ids), seed)
+    largest = max(len(c.trials) for c in cells)
+    block = int(np.clip(BLOCK_ELEMENTS // max(largest, 1), 1, CHUNK))
+
+    def evaluate(voice_w: np.ndarray, face_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Metrics ``(2, n, cells, metrics)`` and FMR-matrix cells ``(2, n, cells)``
+        under the product (0) and the mean (1) weights."""
+        n = len(voice_w)
+        values = np.full((2, n, len(cells), len(METRICS)), np.nan)
+        for i, cell in enumerate(sorted_cells):
+            if cell is None:
+                continue
+            targets = two_way(voice_w, face_w, cell.target_voice, cell.target_face)
+            impostors = two_way(voice_w, face_w, cell.impostor_voice, cell.impostor_face)
+            for scheme in range(2):
+                values[scheme, :, i, : len(RANK_METRICS)] = cell_metrics(
+                    cell, targets[scheme], impostors[scheme], operating_point
+                )
+        if matching is not None:
+            values[..., -1] = matching.replicates(voice_w, face_w)
+        if fmr_ratios is None:
+            return values, np.empty((2, n, 0))
+        return values, np.stack(fmr_ratios.replicates(voice_w, face_w))
+
+    def chunk(first: int) -> tuple[np.ndarray, np.ndarray]:
+        voice_w, face_w = weights.block(first, min(CHUNK, n_boot - first))
+        parts = [
+            evaluate(voice_w[s : s + block], face_w[s : s + block])
+            for s in range(0, len(voice_w), block)
+        ]
+        return tuple(np.concatenate(part, axis=1) for part in zip(*parts, strict=True))
+
+    point, fmr_point = (
+        part[0, 0] for part in evaluate(np.ones((1, len(voice_ids))), np.ones((1, len(face_ids))))
+    )
+    with ThreadPoolExecutor(max(1, n_jobs)) as pool:
+        parts = list(pool.map(chunk, range(0, n_boot, CHUNK)))
+    replicates, fmr_replicates = (np.concatenate(part, axis=1) for part in zip(*parts, strict=True))
+
+    counts = _counts(cells, voice, face, min_speakers)
+    groups, languages = _group_tables(
+        cells, counts, point, replicates, reference=reference, level=level
+    )
+    tested = [frame["p_value"].to_numpy() for frame in (groups, languages) if len(frame)]
+    adjusted = adjust_pvalues(np.concatenate(tested), method=correction)
+    groups["p_adjusted"] = adjusted[: len(groups)]
+    if len(languages):
+        languages["p_adjusted"] = adjusted[len(groups) :]
+    fmr_interval = percentile_interval(cgm_replicates(fmr_point, *fmr_replicates), level=level)
+    fmr_matrix = fmr_cells.assign(value=fmr_point, ci_low=fmr_interval[0], ci_high=fmr_interval[1])
+    config = {
+        "slices": list(slices),
+        "heard_languages": None if heard_languages is None else list(heard_languages),
+        "reference": reference if isinstance(reference, str) else dict(reference),
+        "correction": correction,
+        "n_boot": n_boot,
+        "seed": seed,
+        "level": level,
+        "operating_point": asdict(operating_point),
+        "min_speakers": min_speakers,
+        "bootstrap": "two-way (voice speaker x face speaker) Poisson product weights",
+    }
+    return TrialsAudit(
+        config=config,
+        threshold=float(threshold),
+        groups=groups,
+        fmr_matrix=fmr_matrix,
+        languages=languages,
+    )
+
+
+def _labels(table: pd.DataFrame, column: str) -> np.ndarray:
+    return table[column].astype("string").fillna(UNKNOWN).to_numpy(dtype=object)
+
+
+def _slices(table: pd.DataFrame, slices: Sequence[str] | None) -> tuple[str, ...]:
+    if slices is None:
+        return tuple(column for column in DEMOGRAPHIC_COLUMNS if column in table.columns)
+    for column in slices:
+        if column not in table.columns:
+            raise InputError(UNKNOWN_SLICE.format(column=column))
+    return tuple(slices)
+
+
+def _cells(
+    table: pd.DataFrame, slices: Sequence[str], heard_languages: Sequence[str] | None
+) -> list[_Cell]:
+    """Overall and every group of every slice, for the whole set and each language half."""
+    halves = {ALL: np.ones(len(table), dtype=bool)}
+    if heard_languages is not None:
+        if schema.LANGUAGE not in table.columns:
+            raise InputError(NO_LANGUAGE)
+        language = _labels(table, schema.LANGUAGE)
+        heard = np.isin(language, list(heard_languages))
+        halves |= {HEARD: heard, UNHEARD: ~heard & (language != UNKNOWN)}
+    cells = []
+    for half, mask in halves.items():
+        cells.append(_Cell(OVERALL, OVERALL, half, np.flatnonzero(mask)))
+        for column in slices:
+            labels = _labels(table, column)
+            for group in sorted(set(labels)):
+                cells.append(_Cell(column, group, half, np.flatnonzero(mask & (labels == group))))
+    return cells
+
+
+def _matching(
+    table: pd.DataFrame, cells: Sequence[_Cell], voice: np.ndarray, face: np.ndarray
+) -> CellRatios | None:
+    """1-of-2 accuracy over (target, impostor) pairs of one voice clip, per cell."""
+    target = table[schema.TARGET].to_numpy()
+    clip = table[schema.VOICE_CLIP_ID].to_numpy()
+    rows = np.arange(len(table))
+    pairs = pd.DataFrame({"clip": clip[target], "t": rows[target]}).merge(
+        pd.DataFrame({"clip": clip[~target], "i": rows[~target]}), on="clip"
+    )
+    if pairs.empty:
+        return None
+    first, second = pairs["t"].to_numpy(), pairs["i"].to_numpy()
+    scores = table[schema.SCORE].to_numpy()
+    correct = (scores[first] > scores[second]) + 0.5 * (scores[first] == scores[second])
+    member = np.zeros(len(table), dtype=bool)
+    groups = []
+    for cell in cells:
+        member[:] = False
+        member[cell.trials] = True
+        groups.append(np.flatnonzero(member[first]))
+    return cell_ratios(groups, correct, voice[first], face[second])
+
+
+def _fmr_matrix(
+    table: pd.DataFrame,
+    slices: Sequence[str],
+    accepted: np.ndarray,
+    voice: np.ndarray,
+    face: np.ndarray,
+) -> tuple[pd.DataFrame, CellRatios | None]:
+    """Impostor cells (voice group × face group) of every slice with a ``face_`` column."""
+    impostors = np.flatnonzero(~table[schema.TARGET].to_numpy())
+    rows, groups = [], []
+    for column in slices:
+        if schema.face_column(column) not in table.columns:
+            continue
+        pair = pd.DataFrame(
+            {
+                "voice": _labels(table, column)[impostors],
+                "face": _labels(table, schema.face_column(column))[impostors],
+            }
+        )
+        for (voice_group, face_group), where in pair.groupby(["voice", "face"]).indices.items():
+            trials = impostors[where]
+            groups.append(trials)
+            rows.append(
+                {
+                    "slice": column,
+                    "voice_group": voice_group,
+                    "face_group": face_group,
+                    "n_trials": len(trials),
+                    "n_voice_speakers": len(np.unique(voice[trials])),
+                    "n_face_speakers": len(np.unique(face[trials])),
+                }
+            )
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "slice",
+            "voice_group",
+            "face_group",
+            "n_trials",
+            "n_voice_speakers",
+            "n_face_speakers",
+        ],
+    )
+    ratios = cell_ratios(groups, accepted.astype(np.float64), voice, face) if groups else None
+    return frame, ratios
+
+
+def _counts(
+    cells: Sequence[_Cell], voice: np.ndarray, face: np.ndarray, min_speakers: int
+) -> pd.DataFrame:
+    counts = pd.DataFrame(
+        {
+            "slice": [c.slice for c in cells],
+            "group": [c.group for c in cells],
+            "half": [c.half for c in cells],
+            "n_trials": [len(c.trials) for c in cells],
+            "n_voice_speakers": [len(np.unique(voice[c.trials])) for c in cells],
+            "n_face_speakers": [len(np.unique(face[c.trials])) for c in cells],
+        }
+    )
+    enough = counts[["n_voice_speakers", "n_face_speakers"]].min(axis=1) >= min_speakers
+    return counts.assign(status=np.where(enough, OK, INSUFFICIENT))
+
+
+def _p_value(estimate: np.ndarray, replicates: np.ndarray) -> np.ndarray:
+    """Two-sided Wald p-value on the bootstrap SE; a difference that is exactly zero in
+    every replicate gets 1, and no p-value is exactly 0."""
+    se = bootstrap_se(replicates)
+    p = bootstrap_z_pvalue(estimate, replicates)
+    p = np.where((se == 0) & (estimate == 0), 1.0, p)
+    return np.where(np.isnan(p), p, np.clip(p, np.finfo(np.float64).tiny, 1.0))
+
+
+def _long(rows: pd.DataFrame, **columns: np.ndarray) -> pd.DataFrame:
+    """``rows`` (one per cell) × METRICS as a metric-major long table; each of
+    ``columns`` is ``(len(rows), len(METRICS))``."""
+    frame = rows.iloc[np.tile(np.arange(len(rows)), len(METRICS))].reset_index(drop=True)
+    frame.insert(0, "metric", np.repeat(METRICS, len(rows)))
+    return frame.assign(**{name: array.T.ravel() for name, array in columns.items()})
+
+
+def _difference(
+    point: np.ndarray,
+    replicates: np.ndarray,
+    first: np.ndarray,
+    second: np.ndarray,
+    *,
+    tested: np.ndarray,
+    level: float,
+) -> dict[str, np.ndarray]:
+    """Cells ``first`` − cells ``second``: difference, its interval, and the p-value of
+    ``tested`` rows (NaN elsewhere)."""
+    difference = point[first] - point[second]
+    schemes = replicates[:, :, first] - replicates[:, :, second]
+    difference_replicates = cgm_replicates(difference, *schemes)
+    low, high = percentile_interval(difference_replicates, level=level)
+    p = _p_value(difference, difference_replicates)
+    return {
+        "difference": difference,
+        "ci_low": low,
+        "ci_high": high,
+        "p_value": np.where(tested[:, None], p, np.nan),
+    }
+
+
+def _group_tables(
+    cells: Sequence[_Cell],
+    counts: pd.DataFrame,
+    point: np.ndarray,
+    replicates: np.ndarray,
+    *,
+    reference: str | Mapping[str, str],
+    level: float,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The groups table (with disparities) and the heard/unheard table (with gaps)."""
+    index = {(c.slice, c.group, c.half): i for i, c in enumerate(cells)}
+    named = {} if isinstance(reference, str) else dict(reference)
+    for column, group in named.items():
+        if (column, group, ALL) not in index:
+            raise InputError(UNKNOWN_REFERENCE.format(group=group, column=column))
+    low, high = percentile_interval(cgm_replicates(point, *replicates), level=level)
+    testable = (counts["status"] == OK).to_numpy()
+
+    whole = np.array([i for i, c in enumerate(cells) if c.half == ALL])
+    ref = np.array(
+        [
+            index[(cells[i].slice, named[cells[i].slice], ALL)]
+            if cells[i].slice in named
+            else index[(OVERALL, OVERALL, ALL)]
+            for i in whole
+        ]
+    )
+    compared = ref != whole
+    diff = _difference(
+        point,
+        replicates,
+        whole,
+        ref,
+        tested=compared & testable[whole] & testable[ref],
+        level=level,
+    )
+    blank = ~compared[:, None]
+    groups = _long(
+        counts.iloc[whole]
+        .drop(columns="half")
+        .assign(reference=np.where(compared, counts["group"].to_numpy()[ref], None)),
+        value=point[whole],
+        ci_low=low[whole],
+        ci_high=high[whole],
+        difference=np.where(blank, np.nan, diff["difference"]),
+        diff_ci_low=np.where(blank, np.nan, diff["ci_low"]),
+        diff_ci_high=np.where(blank, np.nan, diff["ci_high"]),
+        p_value=diff["p_value"],
+    )
+    heard = np.array([i for i, c in enumerate(cells) if c.half == HEARD], dtype=np.int64)
+    if not len(heard):
+        return groups, pd.DataFrame()
+    unheard = np.array([index[(cells[i].slice, cells[i].group, UNHEARD)] for i in heard])
+    gap = _difference(
+        point, replicates, unheard, heard, tested=testable[heard] & testable[unheard], level=level
+    )
+    halves = {HEARD: heard, UNHEARD: unheard}
+    rows = counts.iloc[heard][["slice", "group"]].reset_index(drop=True)
+    for half, cell in halves.items():
+        for count in ("n_trials", "n_voice_speakers", "n_face_speakers"):
+            rows[f"{count}_{half}"] = counts[count].to_numpy()[cell]
+    rows["status"] = np.where(testable[heard] & testable[unheard], OK, INSUFFICIENT)
+    values = {}
+    for half, cell in halves.items():
+        values |= {half: point[cell], f"{half}_ci_low": low[cell], f"{half}_ci_high": high[cell]}
+    return groups, _long(
+        rows,
+        **values,
+        gap=gap["difference"],
+        gap_ci_low=gap["ci_low"],
+        gap_ci_high=gap["ci_high"],
+        p_value=gap["p_value"],
+    )
