@@ -26,7 +26,10 @@ from speech2face.vocabulary import AGE_DECADES, SYNTHETIC_ETHNICITIES
 
 @pytest.fixture(scope="module")
 def labelled():
-    return synthetic_face_set(120, renders_per_identity=2, seed=11)
+    """240 people: 60 held out (120 images), so that a 0.7 bar sits about two standard
+    errors below the accuracy measured over seeds (gender 0.775-0.800; with 30 held out,
+    seed 0 landed at 0.667 on this machine's package versions)."""
+    return synthetic_face_set(240, renders_per_identity=2, seed=11)
 
 
 def test_decade_probabilities_are_normal_masses_between_the_edges():
@@ -41,7 +44,7 @@ def test_decade_probabilities_are_normal_masses_between_the_edges():
 def test_classifier_beats_chance_on_held_out_identities(labelled, tmp_path):
     torch.set_num_threads(1)
     rows = labelled.identities
-    train, test = rows < 90, rows >= 90
+    train, test = rows < 180, rows >= 180
     genders, ages = labelled.genders[rows], labelled.ages[rows]
     ethnicities = labelled.ethnicities[rows]
     config = AttributeTrainingConfig(widths=(16, 32, 32, 32), hidden_dim=64, epochs=20)
