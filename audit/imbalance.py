@@ -41,7 +41,7 @@ from audit.artifacts import (
     SEPARATOR,
 )
 from audit.privacy import is_suppressed
-from audit.result import read_summary, save_folder
+from audit.result import Render, read_summary, save_folder
 from speech2face.errors import InputError
 from speech2face.manifest.load import fill_unknowns
 from speech2face.vocabulary import (
@@ -101,15 +101,17 @@ class DatasetAnalysis:
             },
         }
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write a folder (``analysis.json`` + one Parquet per table), replacing it whole."""
+    def save(self, path: str | os.PathLike, *, render: Render | None = None) -> Path:
+        """Write a folder (``analysis.json``, one Parquet per table, ``render``'s report)."""
         summary = {
             "schema_version": ANALYSIS_SCHEMA_VERSION,
             "settings": self.settings,
             "findings": self.findings,
         }
         tables = {f"{name}.parquet": getattr(self, name) for name in self.TABLES}
-        return save_folder(path, summary, tables, summary_file=ANALYSIS_FILE)
+        return save_folder(
+            path, summary, tables, summary_file=ANALYSIS_FILE, kind="dataset-report", render=render
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> DatasetAnalysis:

@@ -36,14 +36,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from speech2face.artifacts import DURATION_COLUMN, PREDICTIONS_SCHEMA_VERSIONS, check_schema_version
+from speech2face.artifacts import (
+    DURATION_COLUMN,
+    PREDICTIONS_SCHEMA_VERSIONS,
+    check_schema_version,
+    read_json_object,
+)
 from speech2face.artifacts import PREDICTIONS_FEATURES_DIR as FEATURES_DIR
 from speech2face.artifacts import PREDICTIONS_META_FILE as META_FILE
 from speech2face.artifacts import PREDICTIONS_SCHEMA_VERSION as SCHEMA_VERSION
 from speech2face.artifacts import PREDICTIONS_TABLE_FILE as TABLE_FILE
 from speech2face.atomic import atomic_folder
 from speech2face.errors import InputError
+from speech2face.outputs import check_out, mark
 
+KIND = "predictions"
 REQUIRED_COLUMNS = ("clip_id", "speaker_id", DURATION_COLUMN)
 FACES = ("true", "f2f", "s2f")
 ATTRIBUTES = ("gender", "age_decade", "ethnicity")
@@ -68,8 +75,11 @@ def write_predictions(
     features: Mapping[str, np.ndarray],
     meta: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write a predictions artifact atomically: a good earlier artifact is replaced only whole."""
-    path = Path(path)
+    """Write a predictions artifact atomically: an earlier one is replaced only whole.
+
+    ``path`` must be new, empty or a predictions artifact (see :mod:`speech2face.outputs`).
+    """
+    path = check_out(path, KIND)
     _check(table, features, source=str(path))
     meta_out = {
         "schema_version": SCHEMA_VERSION,
@@ -82,6 +92,7 @@ def write_predictions(
         for name, matrix in features.items():
             np.save(staging / FEATURES_DIR / f"{name}.npy", np.asarray(matrix, dtype=np.float32))
         (staging / META_FILE).write_text(json.dumps(meta_out, indent=2, sort_keys=True))
+        mark(staging, KIND)
     return path
 
 
@@ -110,7 +121,7 @@ def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
     meta_file = Path(folder) / META_FILE
     if not meta_file.exists():
         return {}
-    meta = json.loads(meta_file.read_text())
+    meta = read_json_object(meta_file)
     check_schema_version(meta_file, meta.get("schema_version"), PREDICTIONS_SCHEMA_VERSIONS)
     return meta
 

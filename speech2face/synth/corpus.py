@@ -39,6 +39,7 @@ from speech2face.artifacts import GROUND_TRUTH_FILE
 from speech2face.atomic import hidden_sibling, swap_folder
 from speech2face.errors import InputError
 from speech2face.manifest import write_manifest
+from speech2face.outputs import check_out, mark
 from speech2face.synth.assets import (
     PARTS_DIR,
     SAMPLE_RATE,
@@ -66,7 +67,6 @@ DEFAULT_VAL_FRACTION = 0.1
 NOT_A_POSITIVE_INTEGER = "--{option} must be a positive integer, got {value!r}"
 NOT_A_COUNT = "--{option} must be a whole number of at least 0, got {value!r}"
 BAD_FACE_SIZE = f"--face-size must be one of {', '.join(map(str, FACE_SIZES))}, got {{value!r}}"
-NOT_A_CORPUS = "{path} exists and is not a synthetic corpus; choose an empty or new --out folder"
 
 
 @dataclass(frozen=True)
@@ -145,9 +145,7 @@ def generate_corpus(
     digest = settings.digest()
     if _cached_digest(out) == digest:
         return out / MANIFEST_FILE
-    occupied = out.exists() and (not out.is_dir() or any(out.iterdir()))
-    if occupied and _cached_digest(out) is None:
-        raise InputError(NOT_A_CORPUS.format(path=out))
+    check_out(out, "corpus")
 
     staging = hidden_sibling(out, f"partial-{digest[:16]}")
     staging.mkdir(parents=True, exist_ok=True)
@@ -164,6 +162,7 @@ def generate_corpus(
     ]
     _run_jobs(jobs, total=len(table), workers=workers, progress=progress)
     _write_tables(staging, table, settings, digest)
+    mark(staging, "corpus")
     swap_folder(staging, out)
     return out / MANIFEST_FILE
 

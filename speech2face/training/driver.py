@@ -18,6 +18,7 @@ from speech2face.artifacts import REBALANCE_FILE
 from speech2face.artifacts import SKIPPED_CLIPS_FILE as SKIPPED_FILE
 from speech2face.atomic import write_json
 from speech2face.errors import InputError
+from speech2face.outputs import open_folder
 from speech2face.training.rebalance import METHODS, UNKNOWN_METHOD
 
 if TYPE_CHECKING:
@@ -201,6 +202,7 @@ def train_run(run: VoiceRun) -> dict[str, Any]:
         raise InputError(CUDA_UNAVAILABLE.format(device=config.device))
     if not run.resume and (run.out / CHECKPOINT_FILE).exists():
         raise InputError(RUN_EXISTS.format(path=run.out / CHECKPOINT_FILE))
+    open_folder(run.out, "run", inputs=[run.manifest])
     stack = resolve_face_stack(run)
     check_dim(stack, preset=run.preset, voice_dim=get_config(run.preset).out_dim)
     torch.manual_seed(config.seed)
