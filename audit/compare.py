@@ -50,6 +50,7 @@ from audit.config import (
     CompareConfig,
 )
 from audit.result import AuditResult, Render, read_summary, save_folder, with_stable_dtypes
+from speech2face.artifacts import read_table
 from speech2face.errors import InputError
 
 TOO_FEW_AUDITS = "a comparison needs at least two audits, got {count}"
@@ -94,7 +95,7 @@ class ComparisonResult:
             if not (path / file).exists():
                 raise InputError(NOT_A_COMPARISON.format(path=path, file=file))
         summary = read_summary(path / COMPARISON_FILE, COMPARISON_SCHEMA_VERSIONS)
-        return cls(summary=summary, changes=pd.read_parquet(path / CHANGES_FILE))
+        return cls(summary=summary, changes=read_table(path / CHANGES_FILE))
 
     def metric_specs(self) -> list[MetricSpec]:
         """The compared metrics' definitions, as saved in ``comparison.json``."""

@@ -42,6 +42,7 @@ from audit.artifacts import (
 )
 from audit.privacy import is_suppressed
 from audit.result import Render, read_summary, save_folder
+from speech2face.artifacts import read_table
 from speech2face.errors import InputError
 from speech2face.manifest.load import fill_unknowns
 from speech2face.vocabulary import (
@@ -121,7 +122,7 @@ class DatasetAnalysis:
         if not summary_file.exists():
             raise InputError(f"{path}: not a dataset analysis (no {ANALYSIS_FILE})")
         summary = read_summary(summary_file, ANALYSIS_SCHEMA_VERSIONS)
-        tables = {name: pd.read_parquet(path / f"{name}.parquet") for name in cls.TABLES}
+        tables = {name: read_table(path / f"{name}.parquet") for name in cls.TABLES}
         return cls(**tables, findings=summary["findings"], settings=summary["settings"])
 
 

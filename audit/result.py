@@ -37,7 +37,7 @@ from audit._metrics import MetricSpec
 from audit.artifacts import AUDIT_FILE as SUMMARY_FILE
 from audit.artifacts import AUDIT_SCHEMA_VERSIONS
 from audit.artifacts import AUDIT_TABLE_FILES as TABLE_FILES
-from speech2face.artifacts import check_schema_version, read_json_object
+from speech2face.artifacts import check_schema_version, read_json_object, read_table
 from speech2face.atomic import atomic_folder
 from speech2face.errors import InputError
 from speech2face.outputs import check_out, mark
@@ -177,7 +177,7 @@ class AuditResult:
             if not (path / file).exists():
                 raise InputError(NOT_AN_AUDIT.format(path=path, file=file))
         summary = read_summary(path / SUMMARY_FILE, AUDIT_SCHEMA_VERSIONS)
-        tables = {name: pd.read_parquet(path / file) for name, file in TABLE_FILES.items()}
+        tables = {name: read_table(path / file) for name, file in TABLE_FILES.items()}
         return cls(summary=summary, **tables)
 
     @property

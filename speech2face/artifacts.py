@@ -9,9 +9,13 @@ import json
 import os
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from speech2face.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 # --- the predictions artifact (a folder; see speech2face.prediction.artifact) ----------
 PREDICTIONS_SCHEMA_VERSION = 1
@@ -88,3 +92,31 @@ def read_json_object(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(found, dict):
         raise InputError(UNREADABLE.format(path=path, reason="not a JSON object"))
     return found
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """An artifact's Parquet table; a missing, truncated or corrupt file is an InputError."""
+    import pandas as pd  # here: this module of names stays light for ``s2f --help``
+
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError, TypeError, NotImplementedError) as error:
+        reason = " ".join(str(error).split())
+        raise InputError(UNREADABLE.format(path=path, reason=reason)) from None
+
+
+def read_matrix(path: str | os.PathLike, *, mmap: bool = True) -> np.ndarray:
+    """A feature matrix (``.npy``, numbers, 2-D), memory-mapped; anything else an InputError."""
+    import numpy as np
+
+    try:
+        matrix = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        reason = " ".join(str(error).split())
+        raise InputError(UNREADABLE.format(path=path, reason=reason)) from None
+    if not isinstance(matrix, np.ndarray) or matrix.dtype.kind not in "biuf":
+        raise InputError(UNREADABLE.format(path=path, reason="not an array of numbers"))
+    if matrix.ndim != 2:
+        shape = "x".join(map(str, matrix.shape)) or "a scalar"
+        raise InputError(UNREADABLE.format(path=path, reason=f"{shape}, not one row per clip"))
+    return matrix

@@ -96,6 +96,9 @@ def analysis_path(report: str | Path) -> Path:
 
 
 def run_dataset_report(args: argparse.Namespace) -> int:
+    from s2f.commands.options import ReportConfig
+
+    ReportConfig(privacy_k=args.privacy_k)  # checks it: a one-line error
     check_outs(args.out, inputs=[args.manifest])
     reference = (
         read_reference_population(args.reference_population) if args.reference_population else None

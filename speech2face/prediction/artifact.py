@@ -41,6 +41,8 @@ from speech2face.artifacts import (
     PREDICTIONS_SCHEMA_VERSIONS,
     check_schema_version,
     read_json_object,
+    read_matrix,
+    read_table,
 )
 from speech2face.artifacts import PREDICTIONS_FEATURES_DIR as FEATURES_DIR
 from speech2face.artifacts import PREDICTIONS_META_FILE as META_FILE
@@ -53,6 +55,8 @@ from speech2face.outputs import check_out, mark
 KIND = "predictions"
 REQUIRED_COLUMNS = ("clip_id", "speaker_id", DURATION_COLUMN)
 FACES = ("true", "f2f", "s2f")
+PAIRED_FEATURES = ("pred_feature", "true_feature")
+"""Compared row by row: they must have one width."""
 ATTRIBUTES = ("gender", "age_decade", "ethnicity")
 
 
@@ -107,10 +111,9 @@ def read_predictions(path: str | os.PathLike, *, mmap: bool = True) -> Predictio
     if not table_file.exists():
         raise InputError(f"{path}: not a predictions artifact (no {TABLE_FILE})")
     meta = read_meta(path)
-    table = pd.read_parquet(table_file)
+    table = read_table(table_file)
     features = {
-        npy.stem: np.load(npy, mmap_mode="r" if mmap else None)
-        for npy in sorted((path / FEATURES_DIR).glob("*.npy"))
+        npy.stem: read_matrix(npy, mmap=mmap) for npy in sorted((path / FEATURES_DIR).glob("*.npy"))
     }
     _check(table, features, source=str(path))
     return Predictions(table=table, features=features, meta=meta)
@@ -127,7 +130,7 @@ def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
 
 
 def _read_single_parquet(path: Path) -> Predictions:
-    table = pd.read_parquet(path)
+    table = read_table(path)
     vector_columns = [
         column
         for column in table.columns
@@ -137,9 +140,9 @@ def _read_single_parquet(path: Path) -> Predictions:
     for column in vector_columns:
         try:
             features[column] = np.stack(table[column].to_numpy()).astype(np.float32)
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             raise InputError(
-                f"{path}: column {column!r} holds vectors of unequal length"
+                f"{path}: column {column!r} holds vectors of unequal length or non-numbers"
             ) from error
     table = table.drop(columns=vector_columns)
     _check(table, features, source=str(path))
@@ -162,3 +165,7 @@ def _check(table: pd.DataFrame, features: Mapping[str, np.ndarray], *, source: s
             raise InputError(
                 f"{source}: feature {name!r} has {len(matrix)} rows, the table has {len(table)}"
             )
+    widths = {name: np.shape(features[name])[1:] for name in PAIRED_FEATURES if name in features}
+    if len(set(widths.values())) > 1:
+        shown = ", ".join(f"{name} {width}" for name, width in widths.items())
+        raise InputError(f"{source}: predicted and true features differ in width ({shown})")

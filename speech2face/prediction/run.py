@@ -18,6 +18,7 @@ order, into ``OUT/skipped_clips.csv``.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from dataclasses import asdict, dataclass
@@ -76,10 +77,10 @@ NO_FACE = (
 )
 NO_CLIPS = "{manifest}: no clips with split {split!r} to predict"
 BAD_SPLIT = "--split must be one of {splits}, got {split!r}"
-BAD_DURATION = "--durations must be positive seconds, got {value!r}"
+BAD_DURATION = "--durations must be positive finite seconds, got {value!r}"
 NOT_POSITIVE = "{name} must be a positive integer, got {value!r}"
 RESUME_MISMATCH = (
-    "{out}: the prediction there was made with another {key} "
+    "{out}: the prediction there was started with another {key} "
     "({found!r}, now {expected!r}); --resume refused, choose another --out"
 )
 
@@ -107,7 +108,7 @@ class PredictionSettings:
 
     def __post_init__(self) -> None:
         for value in self.durations:
-            if not value > 0:
+            if not (value > 0 and math.isfinite(value)):
                 raise InputError(BAD_DURATION.format(value=value))
         if self.split is not None and self.split not in SPLITS:
             raise InputError(BAD_SPLIT.format(splits=", ".join(SPLITS), split=self.split))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 from collections.abc import Iterable
@@ -66,6 +67,7 @@ DEFAULT_VAL_FRACTION = 0.1
 
 NOT_A_POSITIVE_INTEGER = "--{option} must be a positive integer, got {value!r}"
 NOT_A_COUNT = "--{option} must be a whole number of at least 0, got {value!r}"
+NOT_A_SEED = "--{option} must be an integer in [0, 2**32), got {value!r}"
 BAD_FACE_SIZE = f"--face-size must be one of {', '.join(map(str, FACE_SIZES))}, got {{value!r}}"
 
 
@@ -95,9 +97,11 @@ class CorpusSettings:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _check_count(option: str, value: Any, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+def _check_count(option: str, value: Any, *, minimum: int, limit: float = math.inf) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value < limit:
         template = NOT_A_POSITIVE_INTEGER if minimum > 0 else NOT_A_COUNT
+        if limit < math.inf:
+            template = NOT_A_SEED
         raise InputError(template.format(option=option, value=value))
     return value
 
@@ -126,7 +130,7 @@ def generate_corpus(
     settings = CorpusSettings(
         speakers=_check_count("speakers", speakers, minimum=1),
         clips_per_speaker=_check_count("clips-per-speaker", clips_per_speaker, minimum=1),
-        seed=_check_count("seed", seed, minimum=0),
+        seed=_check_count("seed", seed, minimum=0, limit=2**32),
         imbalance=spec,
         face_size=face_size,
         renders_per_speaker=_check_count("renders-per-speaker", renders_per_speaker, minimum=0),

@@ -8,7 +8,9 @@ leaves out undecodable clips and rebalances the train split, and trains.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +41,12 @@ NO_FACE_STACK = (
     "to train on stored face features"
 )
 CUDA_UNAVAILABLE = "--device {device}: CUDA is not available on this machine"
-NOT_POSITIVE = "{option} must be positive, got {value}"
+NOT_POSITIVE = "{option} must be a positive finite number, got {value}"
+BAD_WORKERS = "--workers must be 0 or more, got {value}"
+BAD_SEED = "--seed must be an integer in [0, 2**32), got {value}"
+BAD_DEVICE = "--device must be cpu, cuda, cuda:N or mps, got {value!r}"
+DEVICE_PATTERN = re.compile(r"cpu|mps|cuda(:\d+)?")
+SEED_LIMIT = 2**32
 BAD_DECAY = "--average-weights must be between 0 and 1 (e.g. 0.99), not {value}"
 SKIPPED_SUMMARY = "skipped {n} clip(s) whose audio cannot be decoded; listed in {listed}"
 DEFAULT_REBALANCE_ON = ("ethnicity", "gender")
@@ -93,8 +100,14 @@ def _check_positive(run: VoiceRun) -> None:
         "--duration": run.duration_s,
     }
     for option, value in options.items():
-        if value <= 0:
+        if not (value > 0 and math.isfinite(value)):
             raise InputError(NOT_POSITIVE.format(option=option, value=value))
+    if config.num_workers < 0:
+        raise InputError(BAD_WORKERS.format(value=config.num_workers))
+    if not 0 <= config.seed < SEED_LIMIT:
+        raise InputError(BAD_SEED.format(value=config.seed))
+    if not DEVICE_PATTERN.fullmatch(config.device):
+        raise InputError(BAD_DEVICE.format(value=config.device))
     decay = config.weight_average
     if decay is not None and not 0 < decay < 1:
         raise InputError(BAD_DECAY.format(value=decay))
