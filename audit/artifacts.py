@@ -5,6 +5,8 @@ Each name is declared here once; other modules and the reports layer import it.
 
 from __future__ import annotations
 
+from speech2face.artifacts import GROUP_SEPARATOR
+
 # --- the audit result (a folder; see audit.result) ---------------------------------------
 AUDIT_SCHEMA_VERSION = 4
 """2: one duration per audit (``duration_s``), per-metric thresholds, detectable differences;
@@ -47,5 +49,5 @@ ANALYSIS_TABLES = (
 # --- slice conventions ----------------------------------------------------------------------
 SLICE_PREFIX = "slice:"
 """Per-clip slice labels in an audit's components (``slice:<column>``)."""
-SEPARATOR = " & "
+SEPARATOR = GROUP_SEPARATOR
 """Joins the columns of an intersection (``gender & ethnicity``) and its values."""

@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from audit.artifacts import SEPARATOR
 from audit.compare import ComparisonResult
-from audit.privacy import is_suppressed
+from audit.privacy import PRIVACY_K, is_suppressed
 from reports import _figures as figures
 from reports import _format as fmt
 from reports._limits import ETHICS, Limits, caveats_section, inferred_findings
@@ -32,7 +32,7 @@ def render_comparison_report(
     comparison: ComparisonResult,
     path: str | os.PathLike,
     *,
-    privacy_k: int = fmt.PRIVACY_K,
+    privacy_k: int = PRIVACY_K,
     source: str | os.PathLike | None = None,
 ) -> Path:
     """Write the comparison report to ``path`` (one self-contained HTML file)."""
@@ -44,7 +44,7 @@ def render_comparison_report(
 
 
 def comparison_report_html(
-    comparison: ComparisonResult, *, source: str | os.PathLike, privacy_k: int = fmt.PRIVACY_K
+    comparison: ComparisonResult, *, source: str | os.PathLike, privacy_k: int = PRIVACY_K
 ) -> str:
     """The comparison report as an HTML string (see :func:`render_comparison_report`)."""
     summary = comparison.summary
