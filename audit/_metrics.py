@@ -103,6 +103,21 @@ class MetricSpec:
     """Retrieval: the rank cutoff of recall@k."""
     gallery: str | None = None
     """Retrieval: ``mixed`` or ``matched`` gallery."""
+    match_on: str | None = None
+    """Retrieval on a matched gallery: the column whose groups each gallery is drawn from."""
+
+    def compared_on(self, columns: tuple[str, ...]) -> bool:
+        """Whether groups of a slice over ``columns`` are tested against each other.
+
+        Mixed-gallery recall never is (its groups face galleries of different composition,
+        so a gap can be the gallery's, not the model's); matched-gallery recall only on
+        the slice of the column its galleries are matched on.
+        """
+        if self.gallery == "mixed":
+            return False
+        if self.gallery == "matched" and self.match_on is not None:
+            return tuple(columns) == (self.match_on,)
+        return True
 
     @property
     def n_moments(self) -> int:

@@ -27,10 +27,16 @@ CONFUSION_K = 10
 
 
 def retrieval_specs(
-    distances: Sequence[str], *, ks: Sequence[int] = retrieval.KS, matched: bool = False
+    distances: Sequence[str],
+    *,
+    ks: Sequence[int] = retrieval.KS,
+    matched: bool = False,
+    match_on: str | None = None,
 ) -> list[MetricSpec]:
     """recall@k metrics for each distance, mixed gallery and (optionally) matched gallery.
 
+    Mixed-gallery recall is an overall and per-group figure, never tested across groups;
+    matched-gallery recall (galleries of ``match_on``'s groups) is tested on that slice.
     The headline is the largest k of the mixed gallery, by cosine (else the first distance).
     """
     galleries = {"": MIXED, MATCHED_SUFFIX: MATCHED} if matched else {"": MIXED}
@@ -47,6 +53,7 @@ def retrieval_specs(
             subject=distance,
             k=k,
             gallery=gallery,
+            match_on=match_on if gallery == MATCHED else None,
             headline=gallery == MIXED and distance == preferred and k == max(ks),
         )
         for suffix, gallery in galleries.items()

@@ -26,9 +26,10 @@ REPORT_FILE = "report.html"
 """The report rendered into an audit or comparison folder."""
 
 # --- a comparison of audits (a folder; see audit.compare) ---------------------------------
-COMPARISON_SCHEMA_VERSION = 2
-"""2: ``metrics`` holds each metric's full spec (unit, direction, headline, …), not its name."""
-COMPARISON_SCHEMA_VERSIONS = (2,)
+COMPARISON_SCHEMA_VERSION = 3
+"""2: ``metrics`` holds full specs. 3: signed ``toward_parity`` against a reference fixed by
+the baseline (never ``best``); regressions are the model's own changes only."""
+COMPARISON_SCHEMA_VERSIONS = (3,)
 COMPARISON_FILE = "comparison.json"
 CHANGES_FILE = "changes.parquet"
 

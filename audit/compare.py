@@ -7,10 +7,13 @@ the replicate (a paired bootstrap). For every later model against the first (the
 baseline) it reports, per metric, slice and group:
 
 - the change of the metric (``delta``), its interval and p-value; a *regression* is a
-  change for the worse that is significant after correction and at least the threshold;
-- the change of the group's disparity against the baseline audit's reference group
-  (``gap_change`` = |gap| − |baseline gap|); a *widened gap* is likewise significant and
-  at least the threshold.
+  change of the model's own value for the worse, significant after correction and at
+  least the threshold (a collapse of another group is never one);
+- the change of the group's gap to a reference fixed by the baseline audit (the group
+  it named, else the whole population: never a group chosen by looking at outcomes),
+  signed: ``toward_parity`` = |baseline gap| − |gap|, computed in each replicate, so
+  positive is a gap that narrowed; ``gap_narrowed`` / ``gap_widened`` mark significant
+  ones. ``gap_change`` = −``toward_parity`` is kept for older readers.
 
 All tests of the comparison form one family (Holm by default, or the baseline audit's
 correction, or the one asked for).
@@ -18,6 +21,7 @@ correction, or the one asked for).
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import os
@@ -43,6 +47,7 @@ from audit.artifacts import (
 )
 from audit.config import (
     ALIGNMENTS,
+    BEST,
     INTERSECTION,
     OVERALL_REFERENCE,
     STRICT,
@@ -106,8 +111,8 @@ class ComparisonResult:
         return next(m for m in self.summary["metrics"] if m["name"] == metric)
 
     def regressions(self) -> pd.DataFrame:
-        """Cells where a model is significantly worse, or a gap significantly wider."""
-        rows = self.changes[self.changes["regression"] | self.changes["gap_widened"]]
+        """Cells where a model's own value is significantly worse by the threshold or more."""
+        rows = self.changes[self.changes["regression"]]
         return rows.reset_index(drop=True)
 
     @property
@@ -173,7 +178,8 @@ def compare_audits(
         )
         for frame in frames
     ]
-    baseline_groups, _, _ = evaluate(aggregates[0], audit_config)
+    gap_config = dataclasses.replace(audit_config, reference=_fixed_reference(audit_config))
+    baseline_groups, _, _ = evaluate(aggregates[0], gap_config)
     changes = pd.concat(
         [
             _changes(aggregates[0], aggregates[i], baseline_groups, audit_config, model=i)
@@ -215,7 +221,8 @@ def compare_audits(
             "family": "every metric change and every gap change of every model"
             + (", per metric" if audit_config.family == "metric" else ""),
         },
-        "regressions": _records(changes[changes["regression"] | changes["gap_widened"]]),
+        "gap_reference": _fixed_reference(audit_config),
+        "regressions": _records(changes[changes["regression"]]),
         "notes": notes,
     }
     return ComparisonResult(summary=summary, changes=changes)
@@ -283,6 +290,11 @@ def _check_labels(frames: Sequence[pd.DataFrame]) -> None:
                 )
 
 
+def _fixed_reference(config: AuditConfig) -> str | dict[str, str]:
+    """The baseline's reference when fixed in advance; ``overall`` in place of ``best``."""
+    return OVERALL_REFERENCE if config.reference == BEST else config.reference
+
+
 def _gap(aggregates: Aggregates, metric: str, slice_name: str, reference: str | None):
     """A slice's gaps to the reference: (point (G,), replicates (B, G)), NaN if none."""
     cells = aggregates.cells[metric, slice_name]
@@ -323,10 +335,10 @@ def _changes(
         reference = references.get((metric, slice_name))
         gap_base, gap_base_replicates = _gap(baseline, metric, slice_name, reference)
         gap, gap_replicates = _gap(other, metric, slice_name, reference)
-        gap_change = np.abs(gap) - np.abs(gap_base)
-        gap_change_replicates = np.abs(gap_replicates) - np.abs(gap_base_replicates)
+        toward = np.abs(gap_base) - np.abs(gap)
+        toward_replicates = np.abs(gap_base_replicates) - np.abs(gap_replicates)
         delta_interval = percentile_interval(delta_replicates, level=config.level)
-        gap_interval = percentile_interval(gap_change_replicates, level=config.level)
+        toward_interval = percentile_interval(toward_replicates, level=config.level)
         blocks.append(
             pd.DataFrame(
                 {
@@ -353,11 +365,14 @@ def _changes(
                     "reference": reference,
                     "gap_baseline": gap_base,
                     "gap": gap,
-                    "gap_change": gap_change,
-                    "gap_change_ci_low": gap_interval[0],
-                    "gap_change_ci_high": gap_interval[1],
+                    "toward_parity": toward,
+                    "toward_parity_ci_low": toward_interval[0],
+                    "toward_parity_ci_high": toward_interval[1],
+                    "gap_change": -toward,
+                    "gap_change_ci_low": -toward_interval[1],
+                    "gap_change_ci_high": -toward_interval[0],
                     "gap_p_value": np.where(
-                        testable, bootstrap_z_pvalue(gap_change, gap_change_replicates), np.nan
+                        testable, bootstrap_z_pvalue(toward, toward_replicates), np.nan
                     ),
                 }
             )
@@ -381,9 +396,9 @@ def _correct(changes: pd.DataFrame, config: AuditConfig) -> pd.DataFrame:
     changes["regression"] = (changes["p_adjusted"] < alpha) & (
         changes["delta"] * direction <= -changes["threshold"]
     )
-    changes["gap_widened"] = (changes["gap_p_adjusted"] < alpha) & (
-        changes["gap_change"] >= changes["threshold"]
-    )
+    gap_significant = changes["gap_p_adjusted"] < alpha
+    changes["gap_narrowed"] = gap_significant & (changes["toward_parity"] > 0)
+    changes["gap_widened"] = gap_significant & (changes["toward_parity"] < 0)
     return changes
 
 

@@ -193,7 +193,9 @@ def select_metrics(
     columns = set(table.columns)
     catalogue = {spec.name: spec for spec in metric_catalogue(columns)}
     matched = config.matched_gallery is not None
-    for spec in retrieval_specs(config.retrieval_distances, matched=matched):
+    for spec in retrieval_specs(
+        config.retrieval_distances, matched=matched, match_on=config.matched_gallery
+    ):
         catalogue[spec.name] = spec
     if matched and config.matched_gallery not in columns:
         raise InputError(

@@ -137,12 +137,11 @@ def _domain_gap(comparison: ComparisonResult) -> str:
 
 
 def _classified(changes: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    """Each row's disparity outcome: grew (a widened gap), shrank, stayed, or no gap."""
+    """Each row's disparity outcome: grew or shrank (significant, signed ``toward_parity``),
+    stayed, or no gap."""
     changes = changes.copy()
-    significant = changes["gap_p_adjusted"] < alpha
-    shrank = significant & (changes["gap_change"] <= -changes["threshold"])
     changes["disparity"] = np.select(
-        [changes["gap_change"].isna(), changes["gap_widened"], shrank],
+        [changes["toward_parity"].isna(), changes["gap_widened"], changes["gap_narrowed"]],
         [NO_GAP, GREW, SHRANK],
         default=STAYED,
     )
@@ -158,7 +157,7 @@ def _model_name(summary: dict, index: int) -> str:
 
 
 def _findings(changes: pd.DataFrame, summary: dict) -> list[str]:
-    regressions = _ordered(changes[changes["regression"] | changes["gap_widened"]])
+    regressions = _ordered(changes[changes["regression"]])
     tests = summary["tests"]
     baseline = _model_name(summary, summary.get("baseline", 0))
     out = [
@@ -169,25 +168,19 @@ def _findings(changes: pd.DataFrame, summary: dict) -> list[str]:
     ]
     for row in regressions.head(5).itertuples():
         unit = row.unit
-        if row.regression:
-            what = (
-                f"{row.metric} changed by {fmt.difference_formatter(unit)(row.delta)} "
-                f"(95% CI {fmt.interval(row.delta_ci_low, row.delta_ci_high, unit, signed=True)})"
-            )
-        else:
-            what = (
-                f"its {row.metric} gap to {row.reference} widened by "
-                f"{fmt.difference_formatter(unit)(row.gap_change)}"
-            )
+        what = (
+            f"{row.metric} changed by {fmt.difference_formatter(unit)(row.delta)} "
+            f"(95% CI {fmt.interval(row.delta_ci_low, row.delta_ci_high, unit, signed=True)})"
+        )
         out.append(
             f"{_model_name(summary, row.model)}, {row.slice} = {row.group}: {what}, "
-            f"adjusted p {fmt.p_value(row.p_adjusted if row.regression else row.gap_p_adjusted)}."
+            f"adjusted p {fmt.p_value(row.p_adjusted)}."
         )
     outcome = changes["disparity"].value_counts()
     out.append(
-        f"Disparities against the reference group: {outcome.get(GREW, 0)} grew, "
-        f"{outcome.get(SHRANK, 0)} shrank, {outcome.get(STAYED, 0)} stayed within noise or "
-        "threshold."
+        f"Gaps to the baseline's fixed reference: {outcome.get(GREW, 0)} widened, "
+        f"{outcome.get(SHRANK, 0)} narrowed significantly, {outcome.get(STAYED, 0)} stayed "
+        "within noise."
     )
     improved = int(changes["improved"].sum())
     if improved:
@@ -220,14 +213,15 @@ def _change_table(rows: pd.DataFrame, *, caption: str, with_metric: bool = True)
                 )
             ],
             "p (adj.)": rows["p_adjusted"],
-            "gap change [95% CI]": [
+            "threshold": [f(t) for f, t in zip(difference, rows["threshold"], strict=True)],
+            "gap toward parity [95% CI]": [
                 f"{f(g)} {fmt.interval(lo, hi, u, signed=True)}" if fmt.finite(g) else "–"
                 for f, u, g, lo, hi in zip(
                     difference,
                     units,
-                    rows["gap_change"],
-                    rows["gap_change_ci_low"],
-                    rows["gap_change_ci_high"],
+                    rows["toward_parity"],
+                    rows["toward_parity_ci_low"],
+                    rows["toward_parity_ci_high"],
                     strict=True,
                 )
             ],
@@ -263,18 +257,20 @@ def _ordered(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _regressions(changes: pd.DataFrame) -> Markup:
-    rows = changes[changes["regression"] | changes["gap_widened"]]
+    rows = changes[changes["regression"]]
     if rows.empty:
         return Markup(
             '<p class="ok-note">No regression: no metric got significantly worse by at least '
-            "its threshold for any group, and no disparity widened significantly.</p>"
+            "its threshold for any group.</p>"
         )
     rows = _ordered(rows)
     note = Markup(
-        "<p>A <em>regression</em> is a change for the worse, significant after correction and "
-        "at least the threshold; a <em>widened gap</em> (outcome <em>grew</em>) is the same "
-        "for the group's distance to the baseline's reference group. Keys: rows of "
-        "<code>changes.parquet</code> (model, metric, slice, group).</p>"
+        "<p>A <em>regression</em> is a change of the group's own value for the worse, "
+        "significant after correction (p adj.) and at least the threshold: the columns "
+        "<em>change</em>, its CI, <em>p (adj.)</em> and <em>threshold</em> made each row one. "
+        "A reference group that collapses never makes one. <em>Gap toward parity</em> = "
+        "|baseline gap| − |gap| to the baseline's fixed reference (positive: narrower). "
+        "Keys: rows of <code>changes.parquet</code> (model, metric, slice, group).</p>"
     )
     return (
         note
@@ -306,16 +302,17 @@ def _disparities(changes: pd.DataFrame) -> Markup:
     )
     parts = [
         Markup(
-            "<p>For each group, the change of its absolute gap to the baseline's reference "
-            "group: <em>grew</em> and <em>shrank</em> are significant after correction and at "
-            "least the threshold; everything else <em>stayed</em>.</p>"
+            "<p>For each group, the signed change of its gap to the reference fixed by the "
+            "baseline audit (|baseline gap| − |gap|, paired per replicate): <em>grew</em> and "
+            "<em>shrank</em> are significant after correction; everything else "
+            "<em>stayed</em>. A gap that moves is not a regression by itself.</p>"
         ),
         table_html(counts, caption="Disparity outcomes per metric"),
     ]
     moved = with_gap[with_gap["disparity"].isin([GREW, SHRANK])]
     if len(moved):
         moved = moved.assign(order=moved["disparity"].map({GREW: 0, SHRANK: 1})).sort_values(
-            ["order", "gap_change"], ascending=[True, False]
+            ["order", "toward_parity"], ascending=[True, True]
         )
         parts.append(_change_table(moved.head(MAX_ROWS), caption="Disparities that moved"))
         if len(moved) > MAX_ROWS:
@@ -329,7 +326,7 @@ def _every_change(changes: pd.DataFrame) -> Markup:
     parts = []
     for metric, rows in changes.groupby("metric", sort=False):
         rows = _ordered(rows.sort_values(["model"], kind="stable"))
-        worse = int((rows["regression"] | rows["gap_widened"]).sum())
+        worse = int(rows["regression"].sum())
         parts.append(
             Markup(
                 "<details><summary>Table: {} for every group and intersection ({} rows{})"
@@ -337,7 +334,7 @@ def _every_change(changes: pd.DataFrame) -> Markup:
             ).format(
                 metric,
                 len(rows),
-                f", {worse} regression(s) or widened gap(s)" if worse else "",
+                f", {worse} regression(s)" if worse else "",
                 _change_table(
                     rows,
                     caption=f"changes.parquet rows with metric = {metric}",
@@ -359,7 +356,7 @@ def _every_change(changes: pd.DataFrame) -> Markup:
 def _change_plots(changes: pd.DataFrame, models: list[dict]) -> Markup:
     single = changes[~changes["slice"].str.contains(SEPARATOR, regex=False)]
     metrics = list(dict.fromkeys(single.loc[single["headline"], "metric"]))
-    flagged = set(changes.loc[changes["regression"] | changes["gap_widened"], "metric"])
+    flagged = set(changes.loc[changes["regression"], "metric"])
     metrics = [
         *metrics,
         *(m for m in dict.fromkeys(single["metric"]) if m in flagged and m not in metrics),
