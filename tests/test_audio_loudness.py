@@ -56,7 +56,7 @@ def test_loudness_equals_pyloudnorm_default_meter_at_wideband_rates(rate):
 
 
 def test_gates_drop_silence_and_short_signals_are_nan():
-    """Silence as long as the tone: ungated, 3 LU quieter; gated, only the edge blocks count."""
+    """Silence as long as the tone is gated out (only the blocks at the edge count)."""
     rate = 16000
     tone = 0.5 * np.sin(2 * np.pi * 997 * np.arange(rate * 4) / rate)
     padded = np.concatenate([tone, np.zeros(rate * 4)])
