@@ -42,11 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_conditions(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from speech2face.audio.conditions_table import build_conditions_table, summary
+    from speech2face.audio.conditions_table import build_conditions_table, check_workers, summary
     from speech2face.manifest.load import load_manifest
 
     if args.out.suffix.lower() != ".parquet":
         raise InputError(NOT_PARQUET.format(path=args.out))
+    check_workers(args.workers)
     manifest = load_manifest(args.manifest, check_files=False, allow_speaker_leakage=True)
     with tqdm(
         total=len(manifest),

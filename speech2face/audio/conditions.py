@@ -3,9 +3,9 @@
 ``speech_s``: seconds of 30 ms frames a voice activity detector (VAD) calls speech, at
 16 kHz: webrtcvad at aggressiveness :data:`WEBRTC_AGGRESSIVENESS` when installed, else an
 energy VAD (a frame louder than the clip's quietest tenth by :data:`ENERGY_MARGIN_DB`).
-``snr_db``: mean power of speech frames less the median power of non-speech frames (the
-noise), over the noise,
-in dB (without non-speech frames, the quietest tenth of frames stands for the noise).
+``snr_db``: mean power of speech frames less the noise power, over the noise power, in dB;
+the noise is the median power of non-speech frames (without any, the mean of the quietest
+tenth of frames).
 ``loudness_lufs``: ITU-R BS.1770-4 integrated loudness at the file's own rate.
 ``clipping_fraction``: share of samples at or beyond :data:`CLIP_LEVEL` of full scale.
 ``bandwidth_hz``: frequency below which :data:`BANDWIDTH_SHARE` of the energy lies, at the

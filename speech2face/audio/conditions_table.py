@@ -79,6 +79,12 @@ def read_conditions(path: str | Path) -> pd.DataFrame:
     return table[list(TABLE_COLUMNS)]
 
 
+def check_workers(workers: int) -> None:
+    """Refuse fewer than one worker (before any file is read or bar drawn)."""
+    if workers < 1:
+        raise InputError(BAD_WORKERS.format(workers=workers))
+
+
 def build_conditions_table(
     manifest: pd.DataFrame,
     *,
@@ -94,8 +100,7 @@ def build_conditions_table(
     ``workers`` > 1 measures batches in spawned processes; the table is the same for any
     number. ``progress`` is called with the number of clips each step finished.
     """
-    if workers < 1:
-        raise InputError(BAD_WORKERS.format(workers=workers))
+    check_workers(workers)
     if AUDIO_PATH not in manifest.columns:
         raise InputError(NO_AUDIO_COLUMN)
     out = Path(out)
