@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import welch
+from scipy.fft import next_fast_len, rfft, rfftfreq
 
 from speech2face.audio.io import DEFAULT_SAMPLE_RATE, load_audio
 from speech2face.audio.loudness import integrated_loudness
@@ -50,7 +50,6 @@ POWER_FLOOR = 1e-10
 """-100 dBFS: the least power either side of the SNR can have (digital silence stays finite)."""
 CLIP_LEVEL = 0.999
 BANDWIDTH_SHARE = 0.99
-BANDWIDTH_RESOLUTION_HZ = 10.0
 
 UNKNOWN_VAD = f"vad must be one of {', '.join(VADS)}, not {{vad!r}}"
 
@@ -138,12 +137,16 @@ def snr_db(power: np.ndarray, speech: np.ndarray) -> float:
 
 
 def bandwidth_hz(wave: np.ndarray, rate: int) -> float:
-    """The frequency below which :data:`BANDWIDTH_SHARE` of ``wave``'s energy lies (Welch PSD)."""
-    segment = min(len(wave), 2 ** math.ceil(math.log2(rate / BANDWIDTH_RESOLUTION_HZ)))
-    frequencies, density = welch(wave, fs=rate, nperseg=segment)
-    cumulative = np.cumsum(density)
+    """The frequency below which :data:`BANDWIDTH_SHARE` of ``wave``'s energy (DC removed) lies.
+
+    From the periodogram of the whole clip (one FFT, zero-padded to a fast length).
+    """
+    centred = np.asarray(wave, dtype=np.float64) - np.mean(wave)
+    length = next_fast_len(len(centred), real=True)
+    cumulative = np.cumsum(np.abs(rfft(centred, n=length)) ** 2)
     if cumulative[-1] <= 0:
         return math.nan
+    frequencies = rfftfreq(length, d=1.0 / rate)
     return float(frequencies[np.searchsorted(cumulative, BANDWIDTH_SHARE * cumulative[-1])])
 
 

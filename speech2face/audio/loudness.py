@@ -12,7 +12,7 @@ that passed it.
 from __future__ import annotations
 
 import numpy as np
-from scipy.signal import lfilter
+from scipy.signal import sosfilt
 
 BLOCK_S = 0.4
 BLOCK_STEP = 0.25
@@ -61,9 +61,7 @@ def integrated_loudness(wave: np.ndarray, rate: float) -> float:
     step = round(BLOCK_S * BLOCK_STEP * rate)
     if len(wave) < block:
         return float("nan")
-    weighted = np.asarray(wave, dtype=np.float64)
-    for b, a in k_weighting(rate):
-        weighted = lfilter(b, a, weighted)
+    weighted = sosfilt(np.vstack([np.concatenate(ba) for ba in k_weighting(rate)]), wave)
     energy = np.concatenate(([0.0], np.cumsum(weighted * weighted)))
     starts = np.arange(0, len(wave) - block + 1, step)
     mean_square = (energy[starts + block] - energy[starts]) / block
