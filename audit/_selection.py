@@ -32,6 +32,7 @@ NO_SUCH_SPLIT = (
     "(choose one with split=..., --split)"
 )
 
+NO_ROWS = "the predictions hold no rows to audit"
 NO_SUCH_DURATION = "no rows with duration_s = {duration:g}; the predictions hold {available}"
 BAD_DURATION = "row {row}, column 'duration_s': {value!r} is not a finite number of seconds"
 
@@ -73,6 +74,8 @@ def select_rows(
     keep, chosen_split, notes = _split_rows(table, split)
     seconds = durations_of(table)
     available = sorted({float(v) for v in np.unique(seconds[keep])})
+    if not available and duration is None:
+        raise InputError(NO_ROWS)
     chosen = max(available) if duration is None else float(duration)
     of_duration = seconds == chosen
     if not (keep & of_duration).any():

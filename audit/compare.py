@@ -49,7 +49,8 @@ from audit.config import (
     AuditConfig,
     CompareConfig,
 )
-from audit.result import AuditResult, read_summary, save_folder, with_stable_dtypes
+from audit.result import AuditResult, Render, read_summary, save_folder, with_stable_dtypes
+from speech2face.artifacts import read_table
 from speech2face.errors import InputError
 
 TOO_FEW_AUDITS = "a comparison needs at least two audits, got {count}"
@@ -75,10 +76,16 @@ class ComparisonResult:
     summary: dict[str, Any]
     changes: pd.DataFrame
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the comparison folder atomically; other files in it are kept."""
+    def save(self, path: str | os.PathLike, *, render: Render | None = None) -> Path:
+        """Write the comparison folder, and ``render``'s report into it, replacing it whole."""
+        tables = {CHANGES_FILE: self.changes}
         return save_folder(
-            path, self.summary, {CHANGES_FILE: self.changes}, summary_file=COMPARISON_FILE
+            path,
+            self.summary,
+            tables,
+            summary_file=COMPARISON_FILE,
+            kind="comparison",
+            render=render,
         )
 
     @classmethod
@@ -88,7 +95,7 @@ class ComparisonResult:
             if not (path / file).exists():
                 raise InputError(NOT_A_COMPARISON.format(path=path, file=file))
         summary = read_summary(path / COMPARISON_FILE, COMPARISON_SCHEMA_VERSIONS)
-        return cls(summary=summary, changes=pd.read_parquet(path / CHANGES_FILE))
+        return cls(summary=summary, changes=read_table(path / CHANGES_FILE))
 
     def metric_specs(self) -> list[MetricSpec]:
         """The compared metrics' definitions, as saved in ``comparison.json``."""

@@ -32,6 +32,10 @@ from audit.result import AuditResult
 from speech2face.errors import InputError
 from speech2face.prediction.artifact import Predictions, read_predictions
 
+NO_METRIC = (
+    "no metric can be computed from these predictions (columns: {columns}); "
+    "see docs/predict.md for the columns each metric needs"
+)
 UNKNOWN_METRIC = "unknown metric {metric!r}; known metrics: {known}"
 METRIC_NEEDS_COLUMN = "metric {metric!r} needs column {column!r}, which the predictions lack"
 MISSING_SPEAKER = "row {row}: speaker_id is missing (clip_id {clip!r})"
@@ -221,6 +225,8 @@ def select_metrics(
             notes.append(f"metric {spec.name} skipped: needs {', '.join(missing)}")
         else:
             chosen.append(spec)
+    if not chosen:
+        raise InputError(NO_METRIC.format(columns=", ".join(map(str, table.columns))))
     return chosen, notes
 
 

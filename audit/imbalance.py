@@ -41,7 +41,8 @@ from audit.artifacts import (
     SEPARATOR,
 )
 from audit.privacy import is_suppressed
-from audit.result import read_summary, save_folder
+from audit.result import Render, read_summary, save_folder
+from speech2face.artifacts import read_table
 from speech2face.errors import InputError
 from speech2face.manifest.load import fill_unknowns
 from speech2face.vocabulary import (
@@ -101,15 +102,17 @@ class DatasetAnalysis:
             },
         }
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write a folder (``analysis.json`` + one Parquet per table), replacing it whole."""
+    def save(self, path: str | os.PathLike, *, render: Render | None = None) -> Path:
+        """Write a folder (``analysis.json``, one Parquet per table, ``render``'s report)."""
         summary = {
             "schema_version": ANALYSIS_SCHEMA_VERSION,
             "settings": self.settings,
             "findings": self.findings,
         }
         tables = {f"{name}.parquet": getattr(self, name) for name in self.TABLES}
-        return save_folder(path, summary, tables, summary_file=ANALYSIS_FILE)
+        return save_folder(
+            path, summary, tables, summary_file=ANALYSIS_FILE, kind="dataset-report", render=render
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> DatasetAnalysis:
@@ -119,7 +122,7 @@ class DatasetAnalysis:
         if not summary_file.exists():
             raise InputError(f"{path}: not a dataset analysis (no {ANALYSIS_FILE})")
         summary = read_summary(summary_file, ANALYSIS_SCHEMA_VERSIONS)
-        tables = {name: pd.read_parquet(path / f"{name}.parquet") for name in cls.TABLES}
+        tables = {name: read_table(path / f"{name}.parquet") for name in cls.TABLES}
         return cls(**tables, findings=summary["findings"], settings=summary["settings"])
 
 

@@ -16,7 +16,8 @@
                         from, against the gallery's composition (chance); empty without
                         retrieval
 
-``report.html`` is written next to them by the reports package.
+``report.html`` is rendered by the reports package into the same staging folder, so that
+an audit and its report are replaced together (see :meth:`AuditResult.save`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import html
 import json
 import math
 import os
-import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,13 @@ from audit._metrics import MetricSpec
 from audit.artifacts import AUDIT_FILE as SUMMARY_FILE
 from audit.artifacts import AUDIT_SCHEMA_VERSIONS
 from audit.artifacts import AUDIT_TABLE_FILES as TABLE_FILES
-from speech2face.artifacts import check_schema_version
+from speech2face.artifacts import check_schema_version, read_json_object, read_table
 from speech2face.atomic import atomic_folder
 from speech2face.errors import InputError
+from speech2face.outputs import check_out, mark
+
+Render = Callable[[Path], object]
+"""Writes a report into the staging folder it is given (before the folder is swapped in)."""
 
 GROUP_COLUMNS = (
     "metric",
@@ -121,27 +126,29 @@ def save_folder(
     tables: dict[str, Any],
     *,
     summary_file: str = SUMMARY_FILE,
+    kind: str = "audit",
+    render: Render | None = None,
 ) -> Path:
-    """Write JSON + Parquet tables into a folder atomically (a good old folder survives).
+    """Write JSON + Parquet tables (and ``render``'s report) into a folder, replacing it whole.
 
-    Files already in the folder that are not rewritten (a rendered report) are kept.
+    ``path`` must be new, empty or a ``kind`` artifact (:func:`~speech2face.outputs.check_out`);
+    until ``render`` returns, the old folder, its report included, is left as it was.
     """
-    path = Path(path)
+    path = check_out(path, kind)
     with atomic_folder(path) as staging:
         text = json.dumps(_json_safe(summary), indent=2, allow_nan=False)
         (staging / summary_file).write_text(text)
         for name, frame in tables.items():
             frame.to_parquet(staging / name, index=False)
-        kept = path.iterdir() if path.is_dir() else ()
-        for extra in (p for p in kept if p.name not in {summary_file, *tables}):
-            copy = shutil.copytree if extra.is_dir() else shutil.copy2
-            copy(extra, staging / extra.name)
+        if render is not None:
+            render(staging)
+        mark(staging, kind)
     return path
 
 
 def read_summary(path: Path, known: tuple[int, ...]) -> dict[str, Any]:
     """A folder artifact's JSON summary; one of an unknown ``schema_version`` is refused."""
-    summary = json.loads(path.read_text())
+    summary = read_json_object(path)
     check_schema_version(path, summary.get("schema_version"), known)
     return summary
 
@@ -157,10 +164,10 @@ class AuditResult:
     components: pd.DataFrame
     retrieval_confusion: pd.DataFrame
 
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the audit folder atomically; other files in it (a report) are kept."""
+    def save(self, path: str | os.PathLike, *, render: Render | None = None) -> Path:
+        """Write the audit folder, and ``render``'s report into it, replacing it whole."""
         tables = {TABLE_FILES[name]: getattr(self, name) for name in TABLE_FILES}
-        return save_folder(path, self.summary, tables)
+        return save_folder(path, self.summary, tables, render=render)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> AuditResult:
@@ -170,7 +177,7 @@ class AuditResult:
             if not (path / file).exists():
                 raise InputError(NOT_AN_AUDIT.format(path=path, file=file))
         summary = read_summary(path / SUMMARY_FILE, AUDIT_SCHEMA_VERSIONS)
-        tables = {name: pd.read_parquet(path / file) for name, file in TABLE_FILES.items()}
+        tables = {name: read_table(path / file) for name, file in TABLE_FILES.items()}
         return cls(summary=summary, **tables)
 
     @property

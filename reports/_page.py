@@ -1,7 +1,9 @@
 """Page assembly shared by every report: template, escaping, tables, figures, atomic write.
 
 Every string that comes from user data goes through Jinja's autoescaping or
-:func:`markupsafe.escape`; only markup built here is marked safe.
+:func:`markupsafe.escape`; only markup built here is marked safe. On the finished page,
+NUL, other control characters and bidirectional overrides are shown as ``\\uXXXX``
+(:func:`visible_controls`), so that no user string can hide or reorder text.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +25,16 @@ from matplotlib.figure import Figure
 
 import speech2face
 from speech2face.atomic import write_text
+
+_CONTROLS = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def visible_controls(html: str) -> str:
+    """``html`` with each control or bidi character written out as the text ``\\uXXXX``."""
+    return _CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", html)
+
 
 _TEMPLATES = resources.files("reports") / "templates"
 _SCRIPTS = ("sortable.js", "print.js")
@@ -57,7 +70,7 @@ def render_page(
 
     ``subtitle`` is one line under the title (what was evaluated, e.g. the clip duration).
     """
-    return _ENVIRONMENT.get_template("report.html.j2").render(
+    page = _ENVIRONMENT.get_template("report.html.j2").render(
         title=title,
         subtitle=subtitle,
         kind=kind,
@@ -69,6 +82,7 @@ def render_page(
         css=(_TEMPLATES / "report.css").read_text(),
         script="\n".join((_TEMPLATES / name).read_text() for name in _SCRIPTS),
     )
+    return visible_controls(page)
 
 
 def write_html(html: str, path: str | os.PathLike) -> Path:

@@ -41,6 +41,7 @@ from audit.demo_summary import summary_from
 from speech2face.artifacts import CORPUS_MANIFEST_FILE, REBALANCE_FILE
 from speech2face.atomic import write_json
 from speech2face.errors import InputError
+from speech2face.outputs import open_folder
 from speech2face.training.face_config import (
     AttributeTrainingConfig,
     FaceDecoderTrainingConfig,
@@ -238,8 +239,7 @@ def run_demo(
 ) -> DemoResult:
     """Run (or reuse) every stage of the demo under ``out``; return where the reports are."""
     settings = settings or DemoSettings()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = open_folder(out, "demo")
     (out / STAGES_DIR).mkdir(exist_ok=True)
     stages = build_stages(settings, out)
     keys = stage_keys(stages)
@@ -321,12 +321,11 @@ def _synthesise(path: Path, *, settings: DemoSettings) -> None:
 
 def _dataset_report(manifest: Path, path: Path) -> None:
     from audit.imbalance import analyze_dataset
-    from reports.dataset import render_dataset_report
+    from s2f.commands.dataset_report import write_dataset_report
     from speech2face.manifest.load import load_manifest
 
     analysis = analyze_dataset(load_manifest(manifest))
-    analysis.save(path / "dataset.analysis")
-    render_dataset_report(analysis, path / "dataset.html", source=manifest)
+    write_dataset_report(analysis, path / "dataset.html", source=manifest)
 
 
 def _face_models(manifest: Path, path: Path, *, settings: DemoSettings) -> None:
@@ -397,13 +396,15 @@ def _audit(predictions: Path, path: Path, *, settings: DemoSettings) -> None:
         min_speakers=settings.min_speakers,
         progress=True,
     )
-    result.save(path)
-    render_audit_report(
-        result,
-        path / REPORT_FILE,
-        source=predictions,
-        faces=predictions,  # synthetic faces: example speakers of each flagged group
-        dataset_report="../../reports/dataset.html",
+    result.save(
+        path,
+        render=lambda staging: render_audit_report(
+            result,
+            staging / REPORT_FILE,
+            source=predictions,
+            faces=predictions,  # synthetic faces: example speakers of each flagged group
+            dataset_report="../../reports/dataset.html",
+        ),
     )
 
 
@@ -412,8 +413,12 @@ def _compare(audits: list[Path], path: Path) -> None:
     from reports.comparison import render_comparison_report
 
     comparison = compare_audits(audits)
-    comparison.save(path)
-    render_comparison_report(comparison, path / REPORT_FILE, source=path)
+    comparison.save(
+        path,
+        render=lambda staging: render_comparison_report(
+            comparison, staging / REPORT_FILE, source=path
+        ),
+    )
 
 
 def small_settings() -> DemoSettings:

@@ -5,10 +5,17 @@ Each name is declared here once; other modules and later layers import it.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Collection
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from speech2face.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 # --- the predictions artifact (a folder; see speech2face.prediction.artifact) ----------
 PREDICTIONS_SCHEMA_VERSION = 1
@@ -43,6 +50,23 @@ CORPUS_MANIFEST_FILE = "manifest.parquet"
 GROUND_TRUTH_FILE = "ground_truth.json"
 """Written beside a synthetic corpus's manifest by ``s2f synth``: its faces are synthetic."""
 
+# --- what every artifact the toolkit writes carries ---------------------------------------
+KIND_FILE = ".s2f-kind"
+"""A folder artifact's marker: one line, its kind (one of :data:`ARTIFACT_KINDS`)."""
+ARTIFACT_KINDS = ("predictions", "audit", "comparison", "run", "dataset-report", "corpus", "demo")
+LEGACY_KIND_FILES = {
+    "audit.json": "audit",
+    "comparison.json": "comparison",
+    "analysis.json": "dataset-report",
+    PREDICTIONS_META_FILE: "predictions",
+    CHECKPOINT_FILE: "run",
+    GROUND_TRUTH_FILE: "corpus",
+}
+"""Folders written before :data:`KIND_FILE` existed are recognised by these files."""
+REPORT_MARKER = '<meta name="s2f-kind" content="{kind}">'
+"""The head of every HTML report names its kind: a report file is recognised by it."""
+REPORT_KINDS = ("Dataset report", "Model audit", "Model comparison")
+
 UNKNOWN_SCHEMA = (
     "{path}: schema_version {found!r} is not one this toolkit reads ({known}); "
     "write it again with this version"
@@ -54,3 +78,45 @@ def check_schema_version(path: str | os.PathLike, found: object, known: Collecti
     if found not in known:
         listed = ", ".join(map(str, known))
         raise InputError(UNKNOWN_SCHEMA.format(path=path, found=found, known=listed))
+
+
+UNREADABLE = "{path}: cannot be read: {reason}"
+
+
+def read_json_object(path: str | os.PathLike) -> dict[str, Any]:
+    """An artifact's JSON object file; unreadable, bad JSON or not an object: an InputError."""
+    try:
+        found = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise InputError(UNREADABLE.format(path=path, reason=error)) from None
+    if not isinstance(found, dict):
+        raise InputError(UNREADABLE.format(path=path, reason="not a JSON object"))
+    return found
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """An artifact's Parquet table; a missing, truncated or corrupt file is an InputError."""
+    import pandas as pd  # here: this module of names stays light for ``s2f --help``
+
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError, TypeError, NotImplementedError) as error:
+        reason = " ".join(str(error).split())
+        raise InputError(UNREADABLE.format(path=path, reason=reason)) from None
+
+
+def read_matrix(path: str | os.PathLike, *, mmap: bool = True) -> np.ndarray:
+    """A feature matrix (``.npy``, numbers, 2-D), memory-mapped; anything else an InputError."""
+    import numpy as np
+
+    try:
+        matrix = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        reason = " ".join(str(error).split())
+        raise InputError(UNREADABLE.format(path=path, reason=reason)) from None
+    if not isinstance(matrix, np.ndarray) or matrix.dtype.kind not in "biuf":
+        raise InputError(UNREADABLE.format(path=path, reason="not an array of numbers"))
+    if matrix.ndim != 2:
+        shape = "x".join(map(str, matrix.shape)) or "a scalar"
+        raise InputError(UNREADABLE.format(path=path, reason=f"{shape}, not one row per clip"))
+    return matrix

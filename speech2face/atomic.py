@@ -76,6 +76,22 @@ def write_json(path: str | os.PathLike, payload: Any, **dumps: Any) -> Path:
     return write_text(path, json.dumps(payload, **dumps))
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet reads a cell that begins with one of these as a formula."""
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """``value``, with a leading ``'`` when it is text a spreadsheet would run as a formula."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def write_csv(path: str | os.PathLike, frame: Any) -> Path:
+    """Write the DataFrame ``frame`` as CSV atomically, every text cell spreadsheet-safe."""
+    with atomic_write(path, "w") as handle:
+        frame.map(spreadsheet_safe).to_csv(handle, index=False)
+    return Path(path)
+
+
 def swap_folder(staging: str | os.PathLike, target: str | os.PathLike) -> None:
     """Move the finished folder ``staging`` to ``target``, replacing an older ``target`` whole.
 

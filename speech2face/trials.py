@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from speech2face.atomic import atomic_write
 from speech2face.errors import InputError
 
 SCHEMA_VERSION = 1
@@ -95,15 +95,8 @@ def write_trials(
     arrow = arrow.replace_schema_metadata(
         {**(arrow.schema.metadata or {}), META_KEY: json.dumps(meta_out, sort_keys=True)}
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        pq.write_table(arrow, staging)
-        os.replace(staging, path)
-    finally:
-        if os.path.exists(staging):
-            os.unlink(staging)
+    with atomic_write(path) as handle:
+        pq.write_table(arrow, handle)
     return path
 
 

@@ -181,7 +181,7 @@ def test_new_settings_replace_an_old_corpus_but_never_a_foreign_folder(tmp_path)
     foreign = tmp_path / "photos"
     foreign.mkdir()
     (foreign / "holiday.jpg").write_bytes(b"not yours")
-    with pytest.raises(InputError, match="is not a synthetic corpus"):
+    with pytest.raises(InputError, match="not a corpus written by s2f"):
         generate_corpus(foreign, workers=1, **settings)
     assert [p.name for p in foreign.iterdir()] == ["holiday.jpg"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from audit.artifacts import REPORT_FILE
 from audit.config import AuditConfig, CompareConfig
@@ -62,12 +63,17 @@ def _audit(args: argparse.Namespace) -> int:
     report = config_from_args(ReportConfig, args)
     from audit.engine import run_audit
     from s2f.commands.dataset_report import write_audit_report
+    from speech2face.outputs import check_out
 
+    out = check_out(args.out, "audit", inputs=[args.predictions])
     print(f"auditing {args.predictions} ({config.n_boot} replicates)", file=sys.stderr)
     result = run_audit(args.predictions, config, progress=True)
-    path = result.save(args.out)
-    if not report.no_report:
-        write_audit_report(result, path / REPORT_FILE, args)
+    render = (
+        None
+        if report.no_report
+        else (lambda staging: write_audit_report(result, staging, out, args))
+    )
+    path = result.save(out, render=render)
     tests = result.summary["tests"]
     print(
         f"{path}: {result.summary['predictions']['n_clips']} clips of "
@@ -89,13 +95,17 @@ def _compare(args: argparse.Namespace) -> int:
     report = config_from_args(ReportConfig, args)
     from audit.compare import compare_audits
     from reports import render_comparison_report
+    from speech2face.outputs import check_out
 
+    out = check_out(args.out, "comparison", inputs=args.audits)
     result = compare_audits(args.audits, config)
-    path = result.save(args.out)
-    if not report.no_report:
+
+    def render(staging: Path) -> None:
         render_comparison_report(
-            result, path / REPORT_FILE, privacy_k=report.privacy_k, source=path
+            result, staging / REPORT_FILE, privacy_k=report.privacy_k, source=out
         )
+
+    path = result.save(out, render=None if report.no_report else render)
     regressions = result.regressions()
     print(f"{path}: {len(regressions)} regression(s) over {result.summary['n_clips']} clips")
     for row in regressions.itertuples():

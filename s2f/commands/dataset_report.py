@@ -6,19 +6,26 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
 
-from audit.imbalance import analyze_dataset, findings_for
+from audit.artifacts import REPORT_FILE
+from audit.imbalance import DatasetAnalysis, analyze_dataset, findings_for
 from audit.result import AuditResult
 from reports._format import PRIVACY_K
+from reports._page import write_html
 from reports.audit import render_audit_report
-from reports.dataset import render_dataset_report
+from reports.dataset import dataset_report_html
 from speech2face.errors import InputError
 from speech2face.manifest.load import load_manifest
+from speech2face.outputs import check_out
 from speech2face.vocabulary import MIN_GROUP_SPEAKERS
 
 ANALYSIS_SUFFIX = ".analysis"
+ANALYSIS_KIND = "dataset-report"
+REPORT_KIND = "Dataset report"
+"""The kind its HTML head names (``speech2face.artifacts.REPORT_MARKER``)."""
 BAD_REFERENCE_FILE = "{path}: cannot read the reference population: {reason}"
 BAD_REFERENCE_SHAPE = (
     "{path}: the reference population must map columns to {{group: share}}, "
@@ -89,6 +96,10 @@ def analysis_path(report: str | Path) -> Path:
 
 
 def run_dataset_report(args: argparse.Namespace) -> int:
+    from s2f.commands.options import ReportConfig
+
+    ReportConfig(privacy_k=args.privacy_k)  # checks it: a one-line error
+    check_outs(args.out, inputs=[args.manifest])
     reference = (
         read_reference_population(args.reference_population) if args.reference_population else None
     )
@@ -97,15 +108,40 @@ def run_dataset_report(args: argparse.Namespace) -> int:
     analysis = analyze_dataset(
         manifest, reference_population=reference, min_speakers=args.min_speakers
     )
-    saved = analysis.save(analysis_path(args.out))
-    report = render_dataset_report(
+    report = write_dataset_report(
         analysis, args.out, source=args.manifest, privacy_k=args.privacy_k
     )
+    saved = analysis_path(report)
     findings = findings_for(analysis, privacy_k=args.privacy_k)
     print(f"{report}: {len(findings)} finding(s); analysis in {saved}")
     for finding in findings[:5]:
         print(f"  {finding}")
     return 0
+
+
+def check_outs(report: str | Path, *, inputs: Sequence[str | os.PathLike] = ()) -> Path:
+    """Check the dataset report's two outputs: ``REPORT.html`` and ``REPORT.analysis/``."""
+    check_out(analysis_path(report), ANALYSIS_KIND, inputs=inputs)
+    return check_out(report, REPORT_KIND, inputs=inputs, file=True)
+
+
+def write_dataset_report(
+    analysis: DatasetAnalysis,
+    report: str | Path,
+    *,
+    source: str | os.PathLike,
+    privacy_k: int = PRIVACY_K,
+) -> Path:
+    """Write ``REPORT.analysis/`` (the analysis with its report) whole, then ``REPORT.html``.
+
+    The report is rendered before anything is written: a failure leaves both old outputs.
+    """
+    report = check_outs(report)
+    html = dataset_report_html(analysis, source=source, privacy_k=privacy_k)
+    analysis.save(
+        analysis_path(report), render=lambda staging: write_html(html, staging / REPORT_FILE)
+    )
+    return write_html(html, report)
 
 
 def dataset_report_link(dataset_report: str | os.PathLike, report: str | os.PathLike) -> str:
@@ -114,15 +150,20 @@ def dataset_report_link(dataset_report: str | os.PathLike, report: str | os.Path
     return quote(Path(relative).as_posix())
 
 
-def write_audit_report(result: AuditResult, report: Path, args: argparse.Namespace) -> Path:
-    """``s2f audit``'s report: faces from the audited predictions, the dataset report linked."""
-    link = args.dataset_report and dataset_report_link(args.dataset_report, report)
+def write_audit_report(
+    result: AuditResult, staging: Path, out: Path, args: argparse.Namespace
+) -> Path:
+    """``s2f audit``'s report, rendered into ``staging`` before it becomes the folder ``out``.
+
+    Faces come from the audited predictions; the dataset report is linked relative to ``out``.
+    """
+    link = args.dataset_report and dataset_report_link(args.dataset_report, out / REPORT_FILE)
     return render_audit_report(
         result,
-        report,
+        staging / REPORT_FILE,
         privacy_k=args.privacy_k,
         include_faces=args.include_faces,
         faces=args.predictions,
-        source=report.parent,
+        source=out,
         dataset_report=link or None,
     )

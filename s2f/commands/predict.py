@@ -105,10 +105,13 @@ def run_predict(args: argparse.Namespace) -> int:
     """Handler of ``s2f predict``."""
     import torch
 
+    from speech2face.outputs import check_out
     from speech2face.prediction import PredictionSettings, load_model, predict
     from speech2face.prediction.artifact import META_FILE
     from speech2face.prediction.run import SKIPPED_FILE
 
+    inputs = [p for p in (args.manifest, args.model, args.faces) if p is not None]
+    check_out(args.out, "predictions", inputs=inputs)
     if args.threads is not None:
         if args.threads < 1:
             raise InputError(f"--threads must be positive, got {args.threads}")

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from speech2face.atomic import atomic_write
+from speech2face.atomic import write_csv
 from speech2face.audio.frontend import PAPER_CONFIG, SpectrogramConfig, fit_duration, spectrogram
 from speech2face.audio.io import load_audio
 from speech2face.errors import InputError
@@ -182,10 +182,9 @@ def read_bad_clips(path: str | Path) -> list[BadClip]:
 
 
 def write_bad_clips(path: str | Path, bad_clips: Sequence[BadClip]) -> None:
-    """Write ``bad_clips`` as CSV (clip_id, path, reason) atomically."""
+    """Write ``bad_clips`` as CSV (clip_id, path, reason) atomically, safe to open."""
     table = pd.DataFrame([vars(clip) for clip in bad_clips], columns=list(BAD_CLIP_COLUMNS))
-    with atomic_write(path, "w") as handle:
-        table.to_csv(handle, index=False)
+    write_csv(path, table)
 
 
 def _optional_seconds(value: object) -> float | None:

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from speech2face.artifacts import read_table
 from speech2face.atomic import atomic_write
 from speech2face.backends.face_inputs import NOT_A_FRAME, FaceInput
 from speech2face.backends.face_pool import FacePool, analyze_batches
@@ -45,7 +46,7 @@ from speech2face.backends.photo_faces import (
 )
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES, N_LANDMARKS, craniofacial_measures
 from speech2face.errors import InputError
-from speech2face.manifest.io import resolve_path
+from speech2face.manifest.io import PARQUET_SUFFIXES, resolve_path
 
 FRAME_COLUMNS = ("frame_index", "frame_time_s")
 KEY_COLUMNS = ("image_path", *FRAME_COLUMNS, "content_sha256", "settings_key")
@@ -70,6 +71,9 @@ _FRAME_DEFAULTS = {"frame_index": NOT_A_FRAME, "frame_time_s": np.nan}
 
 NOT_A_FACES_TABLE = "{path}: not a faces table (missing column(s) {columns})"
 BAD_BATCH_SIZE = "--batch-size must be at least 1, not {batch_size}"
+NO_FACES_TABLE = "{path}: no such faces table (write one with s2f faces)"
+BAD_DESCRIPTORS = "{path}: column 'descriptor' must hold {dim} numbers per row"
+NOT_PARQUET = "--out {path}: a faces table is written as Parquet; name it *.parquet"
 
 
 def analysis_rows(
@@ -106,15 +110,20 @@ def analysis_rows(
 def read_faces(path: str | os.PathLike) -> tuple[pd.DataFrame, np.ndarray]:
     """A faces table and its descriptors as one ``(n, 128)`` float32 array (NaN without a face)."""
     path = Path(path)
-    table = pd.read_parquet(path)
+    if not path.is_file():
+        raise InputError(NO_FACES_TABLE.format(path=path))
+    table = read_table(path)
     for column, default in _FRAME_DEFAULTS.items():
         if column not in table.columns:
             table.insert(COLUMNS.index(column), column, default)
     missing = [column for column in COLUMNS if column not in table.columns]
     if missing:
         raise InputError(NOT_A_FACES_TABLE.format(path=path, columns=missing))
-    descriptors = np.stack([np.asarray(d, dtype=np.float32) for d in table["descriptor"]])
-    return table, descriptors.reshape(len(table), DESCRIPTOR_DIM)
+    try:
+        descriptors = np.stack([np.asarray(d, dtype=np.float32) for d in table["descriptor"]])
+        return table, descriptors.reshape(len(table), DESCRIPTOR_DIM)
+    except (TypeError, ValueError):
+        raise InputError(BAD_DESCRIPTORS.format(path=path, dim=DESCRIPTOR_DIM)) from None
 
 
 def rows_by_path(table: pd.DataFrame) -> dict[str, int]:
@@ -168,6 +177,8 @@ def build_faces_table(
     worker processes; the rows are the same.
     """
     check_batch_size(batch_size)
+    if Path(out).suffix.lower() not in PARQUET_SUFFIXES:
+        raise InputError(NOT_PARQUET.format(path=out))
     key = analyzer.settings.key()
     parts = parts_dir(out)
     done = _reusable_rows(out, parts, key)

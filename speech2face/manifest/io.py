@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
                 na_values=[""],
                 encoding="utf-8-sig",
             )
-    except (OSError, ValueError, pd.errors.ParserError) as error:
+    except (OSError, ValueError, TypeError, NotImplementedError, pd.errors.ParserError) as error:
         reason = " ".join(str(error).split())
         raise InputError(UNREADABLE.format(path=path, reason=reason)) from error
     raise InputError(UNKNOWN_FORMAT.format(path=path))
@@ -59,6 +60,19 @@ def write_manifest(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
 
 
 def resolve_path(manifest_dir: str | os.PathLike, value: str | os.PathLike) -> Path:
-    """A path column's value as a path: absolute as given, relative to ``manifest_dir``."""
-    candidate = Path(value).expanduser()
+    """A path column's value as a path: absolute as given, relative to ``manifest_dir``.
+
+    ``~user`` is expanded when that user exists, else kept as written.
+    """
+    candidate = Path(value)
+    with contextlib.suppress(RuntimeError):  # ~nosuchuser: no home folder to expand to
+        candidate = candidate.expanduser()
     return candidate if candidate.is_absolute() else Path(manifest_dir) / candidate
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, False (not an error) for a name too long or holding a NUL."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False

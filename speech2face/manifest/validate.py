@@ -5,6 +5,8 @@ Rows are counted as in pandas: row 0 is the first data row (line 2 of a CSV).
 
 from __future__ import annotations
 
+import decimal
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from speech2face.manifest.io import resolve_path
+from speech2face.manifest.io import is_file, resolve_path
 from speech2face.manifest.schema import (
     AGE,
     CLIP_ID,
@@ -41,6 +43,8 @@ DUPLICATE_CLIP_ID = "clip_id {value!r} is already used by row {first}"
 UNKNOWN_SPLIT = f"split {{value!r}} is not one of {', '.join(SPLITS)}"
 NO_SUCH_FILE = "file {path} does not exist"
 NOT_A_NUMBER = "{value!r} is not a number"
+NOT_FINITE = "{value} is not a finite number"
+NOT_A_CELL = "holds a {type} value; a manifest cell is text or a number"
 NEGATIVE_NUMBER = "{value} is negative"
 IMPLAUSIBLE_AGE = f"age {{value}} is above {MAX_AGE} years"
 UNKNOWN_GENDER = f"gender {{value!r}} is not one of {', '.join((*GENDERS, UNKNOWN))}"
@@ -85,9 +89,9 @@ def validate_manifest(
     first, then the rest in row order.
     """
     source = str(source)
-    frame = frame.reset_index(drop=True)
-    kind = manifest_kind(frame)
     findings: list[tuple[int | None, str | None, str]] = []
+    frame, findings = _plain_cells(frame.reset_index(drop=True))
+    kind = manifest_kind(frame)
     for column in required_columns(kind):
         if column not in frame.columns:
             findings.append((None, column, MISSING_COLUMN.format(kind=kind)))
@@ -106,11 +110,34 @@ def validate_manifest(
     return [Problem(source, row, column, message) for row, column, message in findings]
 
 
+PLAIN = (str, int, float, bool, np.generic, decimal.Decimal, type(None))
+
+
+def _plain_cells(frame: pd.DataFrame) -> tuple[pd.DataFrame, list]:
+    """``frame`` with every cell that is not text or a number (bytes, a list, …) made
+    missing, and one problem for each; Decimal values become floats."""
+    findings, cleaned = [], {}
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype != object:
+            continue
+        odd = values.map(lambda v: not isinstance(v, PLAIN)).to_numpy(dtype=bool)
+        findings += [
+            (row, str(column), NOT_A_CELL.format(type=type(values.iloc[row]).__name__))
+            for row in _rows(odd)
+        ]
+        decimals = values.map(lambda v: isinstance(v, decimal.Decimal)).to_numpy(dtype=bool)
+        if odd.any() or decimals.any():
+            plain = values.where(~odd, None)
+            cleaned[column] = plain.map(lambda v: float(v) if isinstance(v, decimal.Decimal) else v)
+    return (frame.assign(**cleaned) if cleaned else frame), findings
+
+
 def _is_missing(series: pd.Series) -> np.ndarray:
     missing = series.isna().to_numpy(dtype=bool, copy=True)
     if series.dtype == object or isinstance(series.dtype, pd.StringDtype):
-        blank = series.str.strip().eq("")
-        missing |= blank.fillna(False).to_numpy(dtype=bool)
+        blank = series.map(lambda value: isinstance(value, str) and not value.strip())
+        missing |= blank.to_numpy(dtype=bool)
     return missing
 
 
@@ -157,7 +184,7 @@ def _missing_files(frame: pd.DataFrame, base_dir: Path) -> list:
         values = frame[column]
         present = ~_is_missing(values)
         text = values.astype(str)
-        gone = [v for v in pd.unique(text[present]) if not resolve_path(base_dir, v).is_file()]
+        gone = [v for v in pd.unique(text[present]) if not is_file(resolve_path(base_dir, v))]
         absent = present & text.isin(gone).to_numpy(dtype=bool)
         findings += [
             (row, column, NO_SUCH_FILE.format(path=resolve_path(base_dir, text.iloc[row])))
@@ -176,7 +203,10 @@ def _numbers(frame: pd.DataFrame) -> list:
         present = ~_is_missing(raw)
         for row in _rows(present & numbers.isna().to_numpy()):
             findings.append((row, column, NOT_A_NUMBER.format(value=raw.iloc[row])))
-        for row in _rows(present & (numbers < 0).to_numpy()):
+        infinite = present & numbers.map(lambda v: isinstance(v, float) and math.isinf(v))
+        for row in _rows(infinite.to_numpy(dtype=bool)):
+            findings.append((row, column, NOT_FINITE.format(value=numbers.iloc[row])))
+        for row in _rows(present & ~infinite.to_numpy(dtype=bool) & (numbers < 0).to_numpy()):
             findings.append((row, column, NEGATIVE_NUMBER.format(value=numbers.iloc[row])))
         if column == AGE:
             for row in _rows(present & (numbers > MAX_AGE).to_numpy()):

@@ -36,16 +36,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from speech2face.artifacts import DURATION_COLUMN, PREDICTIONS_SCHEMA_VERSIONS, check_schema_version
+from speech2face.artifacts import (
+    DURATION_COLUMN,
+    PREDICTIONS_SCHEMA_VERSIONS,
+    check_schema_version,
+    read_json_object,
+    read_matrix,
+    read_table,
+)
 from speech2face.artifacts import PREDICTIONS_FEATURES_DIR as FEATURES_DIR
 from speech2face.artifacts import PREDICTIONS_META_FILE as META_FILE
 from speech2face.artifacts import PREDICTIONS_SCHEMA_VERSION as SCHEMA_VERSION
 from speech2face.artifacts import PREDICTIONS_TABLE_FILE as TABLE_FILE
 from speech2face.atomic import atomic_folder
 from speech2face.errors import InputError
+from speech2face.outputs import check_out, mark
 
+KIND = "predictions"
 REQUIRED_COLUMNS = ("clip_id", "speaker_id", DURATION_COLUMN)
 FACES = ("true", "f2f", "s2f")
+PAIRED_FEATURES = ("pred_feature", "true_feature")
+"""Compared row by row: they must have one width."""
 ATTRIBUTES = ("gender", "age_decade", "ethnicity")
 
 
@@ -68,8 +79,11 @@ def write_predictions(
     features: Mapping[str, np.ndarray],
     meta: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write a predictions artifact atomically: a good earlier artifact is replaced only whole."""
-    path = Path(path)
+    """Write a predictions artifact atomically: an earlier one is replaced only whole.
+
+    ``path`` must be new, empty or a predictions artifact (see :mod:`speech2face.outputs`).
+    """
+    path = check_out(path, KIND)
     _check(table, features, source=str(path))
     meta_out = {
         "schema_version": SCHEMA_VERSION,
@@ -82,6 +96,7 @@ def write_predictions(
         for name, matrix in features.items():
             np.save(staging / FEATURES_DIR / f"{name}.npy", np.asarray(matrix, dtype=np.float32))
         (staging / META_FILE).write_text(json.dumps(meta_out, indent=2, sort_keys=True))
+        mark(staging, KIND)
     return path
 
 
@@ -96,10 +111,9 @@ def read_predictions(path: str | os.PathLike, *, mmap: bool = True) -> Predictio
     if not table_file.exists():
         raise InputError(f"{path}: not a predictions artifact (no {TABLE_FILE})")
     meta = read_meta(path)
-    table = pd.read_parquet(table_file)
+    table = read_table(table_file)
     features = {
-        npy.stem: np.load(npy, mmap_mode="r" if mmap else None)
-        for npy in sorted((path / FEATURES_DIR).glob("*.npy"))
+        npy.stem: read_matrix(npy, mmap=mmap) for npy in sorted((path / FEATURES_DIR).glob("*.npy"))
     }
     _check(table, features, source=str(path))
     return Predictions(table=table, features=features, meta=meta)
@@ -110,13 +124,13 @@ def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
     meta_file = Path(folder) / META_FILE
     if not meta_file.exists():
         return {}
-    meta = json.loads(meta_file.read_text())
+    meta = read_json_object(meta_file)
     check_schema_version(meta_file, meta.get("schema_version"), PREDICTIONS_SCHEMA_VERSIONS)
     return meta
 
 
 def _read_single_parquet(path: Path) -> Predictions:
-    table = pd.read_parquet(path)
+    table = read_table(path)
     vector_columns = [
         column
         for column in table.columns
@@ -126,9 +140,9 @@ def _read_single_parquet(path: Path) -> Predictions:
     for column in vector_columns:
         try:
             features[column] = np.stack(table[column].to_numpy()).astype(np.float32)
-        except ValueError as error:
+        except (ValueError, TypeError) as error:
             raise InputError(
-                f"{path}: column {column!r} holds vectors of unequal length"
+                f"{path}: column {column!r} holds vectors of unequal length or non-numbers"
             ) from error
     table = table.drop(columns=vector_columns)
     _check(table, features, source=str(path))
@@ -151,3 +165,7 @@ def _check(table: pd.DataFrame, features: Mapping[str, np.ndarray], *, source: s
             raise InputError(
                 f"{source}: feature {name!r} has {len(matrix)} rows, the table has {len(table)}"
             )
+    widths = {name: np.shape(features[name])[1:] for name in PAIRED_FEATURES if name in features}
+    if len(set(widths.values())) > 1:
+        shown = ", ".join(f"{name} {width}" for name, width in widths.items())
+        raise InputError(f"{source}: predicted and true features differ in width ({shown})")

@@ -18,7 +18,7 @@ order, into ``OUT/skipped_clips.csv``.
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import shutil
 from dataclasses import asdict, dataclass
@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from speech2face import __version__
 from speech2face.artifacts import SKIPPED_CLIPS_FILE as SKIPPED_FILE
+from speech2face.artifacts import read_json_object
 from speech2face.atomic import write_json
 from speech2face.audio import SpectrogramConfig
 from speech2face.audio.dataset import BadClip, read_bad_clips, write_bad_clips
@@ -47,10 +48,12 @@ from speech2face.manifest import (
 from speech2face.manifest.load import INVALID_MANIFEST
 from speech2face.manifest.schema import AUDIO_PATH, LABELLED_COLUMNS, source_column
 from speech2face.manifest.validate import NO_SUCH_FILE
+from speech2face.outputs import check_out, open_folder
 from speech2face.prediction.artifact import (
     FACES,
+    KIND,
+    META_FILE,
     TABLE_FILE,
-    read_meta,
     read_predictions,
     write_predictions,
 )
@@ -74,13 +77,13 @@ NO_FACE = (
 )
 NO_CLIPS = "{manifest}: no clips with split {split!r} to predict"
 BAD_SPLIT = "--split must be one of {splits}, got {split!r}"
-BAD_DURATION = "--durations must be positive seconds, got {value!r}"
+BAD_DURATION = "--durations must be positive finite seconds, got {value!r}"
 NOT_POSITIVE = "{name} must be a positive integer, got {value!r}"
-OUT_IS_FILE = "{out} is a file; --out must be a folder for the predictions artifact"
 RESUME_MISMATCH = (
-    "{out}: the unfinished prediction there was started with another {key} "
-    "({found!r}, now {expected!r}); rerun without --resume to start afresh"
+    "{out}: the prediction there was started with another {key} "
+    "({found!r}, now {expected!r}); --resume refused, choose another --out"
 )
+
 ALL_SKIPPED = "{manifest}: no clip's audio could be decoded ({n} skipped, listed in {listed})"
 FAILED_CHUNK = "{error} ({done} finished chunk(s) kept in {chunks}; fix it and rerun with --resume)"
 
@@ -105,7 +108,7 @@ class PredictionSettings:
 
     def __post_init__(self) -> None:
         for value in self.durations:
-            if not value > 0:
+            if not (value > 0 and math.isfinite(value)):
                 raise InputError(BAD_DURATION.format(value=value))
         if self.split is not None and self.split not in SPLITS:
             raise InputError(BAD_SPLIT.format(splits=", ".join(SPLITS), split=self.split))
@@ -127,8 +130,7 @@ def predict(
     """Write the predictions artifact of ``manifest``'s clips by ``model`` to ``out``."""
     settings = settings or PredictionSettings()
     manifest, out = Path(manifest), Path(out)
-    if out.is_file():
-        raise InputError(OUT_IS_FILE.format(out=out))
+    check_out(out, KIND, inputs=[manifest])
     frame = _load_manifest(manifest, skip_bad_clips=settings.skip_bad_clips)
     rows = _select(frame, manifest, settings.split)
     signature = _signature(model, manifest, settings)
@@ -280,31 +282,37 @@ def _signature(
 
 
 def _finished(out: Path, signature: dict[str, Any]) -> bool:
-    """True when ``out`` already holds the finished artifact of this very prediction."""
+    """True when ``out`` already holds the finished artifact of this very prediction.
+
+    A finished artifact of another prediction (model, manifest, durations, …) is refused.
+    """
     if not (out / TABLE_FILE).is_file() or (out / CHUNKS_DIR).exists():
         return False
-    if signature.get("skip_bad_clips") and not (out / SKIPPED_FILE).is_file():
-        return False  # killed between the merge and the list: predict again
-    return read_meta(out).get("signature") == signature
+    _check_resumed(out, read_json_object(out / META_FILE).get("signature", {}), signature)
+    # killed between the merge and the list of skipped clips: predict again
+    return not (signature.get("skip_bad_clips") and not (out / SKIPPED_FILE).is_file())
+
+
+def _check_resumed(out: Path, found: dict[str, Any], signature: dict[str, Any]) -> None:
+    """Refuse to resume into ``out`` a prediction with another model, manifest, durations, …"""
+    for key, expected in signature.items():
+        if found.get(key) != expected:
+            raise InputError(
+                RESUME_MISMATCH.format(out=out, key=key, found=found.get(key), expected=expected)
+            )
 
 
 def _open_chunks(chunks: Path, signature: dict[str, Any], *, out: Path, resume: bool) -> None:
     """Start a fresh chunk folder, or check that the one being resumed matches."""
     signature_path = chunks / SIGNATURE_FILE
     if resume and signature_path.is_file():
-        found = json.loads(signature_path.read_text())
-        for key, expected in signature.items():
-            if found.get(key) != expected:
-                raise InputError(
-                    RESUME_MISMATCH.format(
-                        out=out, key=key, found=found.get(key), expected=expected
-                    )
-                )
+        _check_resumed(out, read_json_object(signature_path), signature)
         for leftover in chunks.glob(".*"):  # staging folders of chunks cut short by a kill
             shutil.rmtree(leftover, ignore_errors=True)
         return
     shutil.rmtree(chunks, ignore_errors=True)
-    chunks.mkdir(parents=True)
+    open_folder(out, KIND)  # an unfinished prediction is a predictions artifact already
+    chunks.mkdir()
     write_json(signature_path, signature, indent=2, sort_keys=True)
 
 

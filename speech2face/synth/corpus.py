@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 from collections.abc import Iterable
@@ -39,6 +40,7 @@ from speech2face.artifacts import GROUND_TRUTH_FILE
 from speech2face.atomic import hidden_sibling, swap_folder
 from speech2face.errors import InputError
 from speech2face.manifest import write_manifest
+from speech2face.outputs import check_out, mark
 from speech2face.synth.assets import (
     PARTS_DIR,
     SAMPLE_RATE,
@@ -65,8 +67,8 @@ DEFAULT_VAL_FRACTION = 0.1
 
 NOT_A_POSITIVE_INTEGER = "--{option} must be a positive integer, got {value!r}"
 NOT_A_COUNT = "--{option} must be a whole number of at least 0, got {value!r}"
+NOT_A_SEED = "--{option} must be an integer in [0, 2**32), got {value!r}"
 BAD_FACE_SIZE = f"--face-size must be one of {', '.join(map(str, FACE_SIZES))}, got {{value!r}}"
-NOT_A_CORPUS = "{path} exists and is not a synthetic corpus; choose an empty or new --out folder"
 
 
 @dataclass(frozen=True)
@@ -95,9 +97,11 @@ class CorpusSettings:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _check_count(option: str, value: Any, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+def _check_count(option: str, value: Any, *, minimum: int, limit: float = math.inf) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value < limit:
         template = NOT_A_POSITIVE_INTEGER if minimum > 0 else NOT_A_COUNT
+        if limit < math.inf:
+            template = NOT_A_SEED
         raise InputError(template.format(option=option, value=value))
     return value
 
@@ -126,7 +130,7 @@ def generate_corpus(
     settings = CorpusSettings(
         speakers=_check_count("speakers", speakers, minimum=1),
         clips_per_speaker=_check_count("clips-per-speaker", clips_per_speaker, minimum=1),
-        seed=_check_count("seed", seed, minimum=0),
+        seed=_check_count("seed", seed, minimum=0, limit=2**32),
         imbalance=spec,
         face_size=face_size,
         renders_per_speaker=_check_count("renders-per-speaker", renders_per_speaker, minimum=0),
@@ -145,9 +149,7 @@ def generate_corpus(
     digest = settings.digest()
     if _cached_digest(out) == digest:
         return out / MANIFEST_FILE
-    occupied = out.exists() and (not out.is_dir() or any(out.iterdir()))
-    if occupied and _cached_digest(out) is None:
-        raise InputError(NOT_A_CORPUS.format(path=out))
+    check_out(out, "corpus")
 
     staging = hidden_sibling(out, f"partial-{digest[:16]}")
     staging.mkdir(parents=True, exist_ok=True)
@@ -164,6 +166,7 @@ def generate_corpus(
     ]
     _run_jobs(jobs, total=len(table), workers=workers, progress=progress)
     _write_tables(staging, table, settings, digest)
+    mark(staging, "corpus")
     swap_folder(staging, out)
     return out / MANIFEST_FILE
 

@@ -88,8 +88,8 @@ def spread(counts: Mapping[str, int]) -> list[str]:
 def split_sizes(n_speakers: int, *, test_fraction: float, val_fraction: float) -> dict[str, int]:
     """Speakers per split: test and val rounded from their fractions, train the rest."""
     valid = 0 <= val_fraction < 1 and 0 < test_fraction < 1 and test_fraction + val_fraction < 1
-    n_test = round(n_speakers * test_fraction)
-    n_val = round(n_speakers * val_fraction)
+    n_test = round(n_speakers * test_fraction) if valid else 0
+    n_val = round(n_speakers * val_fraction) if valid else 0
     if not valid or n_test < 1 or n_speakers - n_test - n_val < 1:
         raise InputError(BAD_FRACTIONS.format(test=test_fraction, val=val_fraction))
     return {"train": n_speakers - n_test - n_val, "val": n_val, "test": n_test}

@@ -8,7 +8,9 @@ leaves out undecodable clips and rebalances the train split, and trains.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ from speech2face.artifacts import REBALANCE_FILE
 from speech2face.artifacts import SKIPPED_CLIPS_FILE as SKIPPED_FILE
 from speech2face.atomic import write_json
 from speech2face.errors import InputError
+from speech2face.outputs import open_folder
 from speech2face.training.rebalance import METHODS, UNKNOWN_METHOD
 
 if TYPE_CHECKING:
@@ -38,7 +41,12 @@ NO_FACE_STACK = (
     "to train on stored face features"
 )
 CUDA_UNAVAILABLE = "--device {device}: CUDA is not available on this machine"
-NOT_POSITIVE = "{option} must be positive, got {value}"
+NOT_POSITIVE = "{option} must be a positive finite number, got {value}"
+BAD_WORKERS = "--workers must be 0 or more, got {value}"
+BAD_SEED = "--seed must be an integer in [0, 2**32), got {value}"
+BAD_DEVICE = "--device must be cpu, cuda, cuda:N or mps, got {value!r}"
+DEVICE_PATTERN = re.compile(r"cpu|mps|cuda(:\d+)?")
+SEED_LIMIT = 2**32
 BAD_DECAY = "--average-weights must be between 0 and 1 (e.g. 0.99), not {value}"
 SKIPPED_SUMMARY = "skipped {n} clip(s) whose audio cannot be decoded; listed in {listed}"
 DEFAULT_REBALANCE_ON = ("ethnicity", "gender")
@@ -92,8 +100,14 @@ def _check_positive(run: VoiceRun) -> None:
         "--duration": run.duration_s,
     }
     for option, value in options.items():
-        if value <= 0:
+        if not (value > 0 and math.isfinite(value)):
             raise InputError(NOT_POSITIVE.format(option=option, value=value))
+    if config.num_workers < 0:
+        raise InputError(BAD_WORKERS.format(value=config.num_workers))
+    if not 0 <= config.seed < SEED_LIMIT:
+        raise InputError(BAD_SEED.format(value=config.seed))
+    if not DEVICE_PATTERN.fullmatch(config.device):
+        raise InputError(BAD_DEVICE.format(value=config.device))
     decay = config.weight_average
     if decay is not None and not 0 < decay < 1:
         raise InputError(BAD_DECAY.format(value=decay))
@@ -201,6 +215,7 @@ def train_run(run: VoiceRun) -> dict[str, Any]:
         raise InputError(CUDA_UNAVAILABLE.format(device=config.device))
     if not run.resume and (run.out / CHECKPOINT_FILE).exists():
         raise InputError(RUN_EXISTS.format(path=run.out / CHECKPOINT_FILE))
+    open_folder(run.out, "run", inputs=[run.manifest])
     stack = resolve_face_stack(run)
     check_dim(stack, preset=run.preset, voice_dim=get_config(run.preset).out_dim)
     torch.manual_seed(config.seed)

@@ -33,6 +33,7 @@ from speech2face.artifacts import FACE_STAGE_FILE as STAGE_FILE
 from speech2face.atomic import atomic_folder
 from speech2face.errors import InputError
 from speech2face.manifest import load_manifest, resolve_path
+from speech2face.outputs import open_folder
 from speech2face.synth.corpus import LANDMARKS_FILE, RENDERS_FILE, SPEAKERS_FILE
 from speech2face.training.checkpoint import file_sha256
 from speech2face.training.face_config import FaceStageConfig
@@ -123,6 +124,7 @@ def prepare_face_stage(
     stage = face_stage(run_dir)
     if int(os.environ.get("RANK", "0")) != 0:
         return _wait_for(stage)
+    open_folder(run_dir, "run", inputs=[manifest])
     if face_models is not None:
         source = find_face_models(face_models)
         if stage.is_complete():
