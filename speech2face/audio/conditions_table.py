@@ -97,7 +97,7 @@ def build_conditions_table(
 ) -> pd.DataFrame:
     """Measure every clip of ``manifest`` into ``out`` (Parquet), reusing earlier rows.
 
-    ``workers`` > 1 measures batches in spawned processes; the table is the same for any
+    ``workers`` > 1 measures batches in forked processes; the table is the same for any
     number. ``progress`` is called with the number of clips each step finished.
     """
     check_workers(workers)
@@ -165,13 +165,18 @@ def _key(digest: str, start: float | None, end: float | None, vad: str) -> _Key:
 def _measure_batches(
     batches: Sequence[Sequence[tuple[_Key, _Clip]]], workers: int, vad: str
 ) -> Iterator[list[Conditions]]:
-    """Each batch's measures, in batch order: here, or in ``workers`` spawned processes."""
+    """Each batch's measures, in batch order: here, or in ``workers`` forked processes.
+
+    Forked, not spawned (unlike the face pool): measuring runs no thread pool (numpy, scipy,
+    soxr, webrtcvad only), and a spawned worker would first spend seconds importing torch,
+    which ``speech2face.audio`` imports.
+    """
     work = [[(str(clip.path), clip.start_s, clip.end_s) for _, clip in batch] for batch in batches]
     measure = partial(_measure_windows, vad=vad)
     if workers == 1 or len(batches) < 2:
         yield from map(measure, work)
         return
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(min(workers, len(batches)), mp_context=context) as pool:
         yield from pool.map(measure, work)
 
