@@ -139,17 +139,22 @@ def test_two_workers_write_the_same_table(corpus):
 
 
 @pytest.mark.parametrize(
-    ("manifest", "extra", "message"),
+    ("manifest", "out", "extra", "message"),
     [
-        ("missing.csv", (), "no such manifest"),
-        ("no_split.csv", (), "split"),
-        ("manifest.csv", ("--workers", "0"), "--workers must be at least 1"),
+        ("missing.csv", "c.parquet", (), "no such manifest"),
+        ("no_split.csv", "c.parquet", (), "split"),
+        ("manifest.csv", "c.parquet", ("--workers", "0"), "--workers must be at least 1"),
+        ("manifest.csv", "c.csv", (), "written as Parquet"),
+        ("manifest.csv", "folder.parquet", (), "is a folder"),
+        ("manifest.csv", "garbage.parquet", (), "cannot be read"),
+        ("manifest.csv", "other.parquet", (), "not a conditions table"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(corpus, capsys, manifest, extra, message):
+def test_bad_input_is_one_line_and_exit_2(corpus, capsys, manifest, out, extra, message):
     (corpus / "no_split.csv").write_text("clip_id,speaker_id,audio_path\na,s,c0.wav\n")
-    status = main(
-        ["conditions", str(corpus / manifest), "--out", str(corpus / "c.parquet"), *extra]
-    )
+    (corpus / "folder.parquet").mkdir()
+    (corpus / "garbage.parquet").write_bytes(b"not parquet")
+    pd.DataFrame({"x": [1]}).to_parquet(corpus / "other.parquet")
+    status = main(["conditions", str(corpus / manifest), "--out", str(corpus / out), *extra])
     error = capsys.readouterr().err
     assert status == 2 and message in error and len(error.strip().splitlines()) == 1

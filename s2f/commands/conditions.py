@@ -6,10 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from speech2face.errors import InputError
-
-NOT_PARQUET = "{path}: the conditions table is written as Parquet; name it *.parquet"
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``conditions``."""
@@ -42,26 +38,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_conditions(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from speech2face.audio.conditions_table import build_conditions_table, check_workers, summary
+    from speech2face.audio.conditions_table import build_conditions_table, check_request, summary
     from speech2face.manifest.load import load_manifest
 
-    if args.out.suffix.lower() != ".parquet":
-        raise InputError(NOT_PARQUET.format(path=args.out))
-    check_workers(args.workers)
+    check_request(args.out, args.workers)
     manifest = load_manifest(args.manifest, check_files=False, allow_speaker_leakage=True)
-    with tqdm(
-        total=len(manifest),
-        unit="clip",
-        file=sys.stderr,
-        desc="conditions",
-        disable=args.no_progress,
-    ) as bar:
+    bars: list[tqdm] = []
+
+    def advance(count: int) -> None:
+        """Update the bar, drawn at the first count: a bad earlier table stays a one-line error."""
+        if not bars:
+            bars.append(tqdm(total=len(manifest), unit="clip", file=sys.stderr, desc="conditions"))
+        bars[0].update(count)
+
+    try:
         table = build_conditions_table(
             manifest,
             base_dir=args.manifest.parent,
             out=args.out,
             workers=args.workers,
-            progress=bar.update,
+            progress=None if args.no_progress else advance,
         )
+    finally:
+        for bar in bars:
+            bar.close()
     print(f"{args.out}: {summary(table)}")
     return 0

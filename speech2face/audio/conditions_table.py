@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from speech2face.artifacts import read_table
 from speech2face.atomic import atomic_write
 from speech2face.audio.conditions import (
     CONDITION_COLUMNS,
@@ -42,8 +43,9 @@ from speech2face.audio.io import MISSING_FILE
 from speech2face.backends.face_pool import BAD_WORKERS
 from speech2face.backends.face_table import parts_dir
 from speech2face.errors import InputError
-from speech2face.manifest.io import resolve_path
+from speech2face.manifest.io import PARQUET_SUFFIXES, resolve_path
 from speech2face.manifest.schema import AUDIO_PATH, CLIP_ID, END_S, START_S
+from speech2face.outputs import OUT_IS_FOLDER
 from speech2face.training.checkpoint import file_sha256
 
 KEY_COLUMNS = ("content_sha256", START_S, END_S, "measure_key")
@@ -51,6 +53,7 @@ TABLE_COLUMNS = (CLIP_ID, AUDIO_PATH, *KEY_COLUMNS, *CONDITION_COLUMNS, "reason"
 DEFAULT_BATCH_SIZE = 64
 
 NOT_A_CONDITIONS_TABLE = "{path}: not a conditions table (missing column(s) {columns})"
+NOT_PARQUET = "--out {path}: a conditions table is written as Parquet; name it *.parquet"
 NO_AUDIO_COLUMN = "the manifest has no audio_path column: conditions are measured from audio"
 
 _Key = tuple[str, float | None, float | None, str]
@@ -72,15 +75,21 @@ def measure_key(vad: str | None = None) -> str:
 
 def read_conditions(path: str | Path) -> pd.DataFrame:
     """A conditions table (or one of its parts), checked for its columns."""
-    table = pd.read_parquet(path)
+    table = read_table(path)
     missing = [column for column in TABLE_COLUMNS if column not in table.columns]
     if missing:
         raise InputError(NOT_A_CONDITIONS_TABLE.format(path=path, columns=missing))
     return table[list(TABLE_COLUMNS)]
 
 
-def check_workers(workers: int) -> None:
-    """Refuse fewer than one worker (before any file is read or bar drawn)."""
+def check_request(out: str | Path, workers: int) -> None:
+    """Refuse an ``out`` that is not a Parquet file name, or fewer than one worker
+    (before any file is read or bar drawn)."""
+    out = Path(out)
+    if out.suffix.lower() not in PARQUET_SUFFIXES:
+        raise InputError(NOT_PARQUET.format(path=out))
+    if out.is_dir():
+        raise InputError(OUT_IS_FOLDER.format(out=out, kind="conditions table"))
     if workers < 1:
         raise InputError(BAD_WORKERS.format(workers=workers))
 
@@ -100,7 +109,7 @@ def build_conditions_table(
     ``workers`` > 1 measures batches in forked processes; the table is the same for any
     number. ``progress`` is called with the number of clips each step finished.
     """
-    check_workers(workers)
+    check_request(out, workers)
     if AUDIO_PATH not in manifest.columns:
         raise InputError(NO_AUDIO_COLUMN)
     out = Path(out)
