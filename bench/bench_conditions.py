@@ -103,7 +103,8 @@ def main() -> None:
                 f"{workers} worker(s): median {median:.1f} s "
                 f"(range {min(walls):.1f}-{max(walls):.1f}), {args.clips / median:.0f} clips/s, "
                 f"cpu {cpu:.1f} s, load before {loads}; 10,000 clips ≈ "
-                f"{10_000 / args.clips * median:.0f} s (target {TARGET_S:.0f} s)"
+                f"{10_000 / args.clips * median:.0f} s (target {TARGET_S:.0f} s; scaled with "
+                "the start-up, an over-estimate for fewer clips)"
             )
 
 
