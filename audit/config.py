@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from speech2face.errors import InputError
+from speech2face.limits import SEED_LIMIT
 from speech2face.vocabulary import MIN_GROUP_SPEAKERS, SPLITS
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ DEFAULT_GALLERY_SIZE = 5000
 STRICT = "strict"
 INTERSECTION = "intersection"
 ALIGNMENTS = (STRICT, INTERSECTION)
-SEED_LIMIT = 2**32
 
 BAD_OPTION = "{flag} must be {expected}, got {value!r}"
 UNKNOWN_OPTION = "unknown {kind} option {name!r}; known options: {known}"

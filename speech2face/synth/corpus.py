@@ -39,6 +39,7 @@ from speech2face.artifacts import CORPUS_MANIFEST_FILE as MANIFEST_FILE
 from speech2face.artifacts import GROUND_TRUTH_FILE
 from speech2face.atomic import hidden_sibling, swap_folder
 from speech2face.errors import InputError
+from speech2face.limits import SEED_LIMIT
 from speech2face.manifest import write_manifest
 from speech2face.outputs import check_out, mark
 from speech2face.synth.assets import (
@@ -132,7 +133,7 @@ def generate_corpus(
     settings = CorpusSettings(
         speakers=_check_count("speakers", speakers, minimum=1),
         clips_per_speaker=_check_count("clips-per-speaker", clips_per_speaker, minimum=1),
-        seed=_check_count("seed", seed, minimum=0, limit=2**32),
+        seed=_check_count("seed", seed, minimum=0, limit=SEED_LIMIT),
         imbalance=spec,
         face_size=face_size,
         renders_per_speaker=_check_count("renders-per-speaker", renders_per_speaker, minimum=0),
