@@ -467,3 +467,25 @@ def test_minimum_of_speakers_counts_the_speakers_a_metric_evaluates(predictions)
 def test_misspelt_reference_column_is_an_input_error(predictions):
     with pytest.raises(InputError, match="reference column 'langauge' is not a sliced column"):
         run_audit(predictions, n_boot=10, slices=["language"], reference={"langauge": "es"})
+
+
+def test_feature_metrics_on_a_subset_of_more_rows_than_one_chunk():
+    """Two durations of 20,000 clips: the selected rows (one duration) span several chunks."""
+    single = make_predictions(n_speakers=2000, clips_per_speaker=10, dim=4)
+    table = pd.concat(
+        [single.table.assign(duration_s=3.0), single.table.assign(duration_s=6.0)],
+        ignore_index=True,
+    )
+    features = {k: np.concatenate([v, v[:, ::-1]]) for k, v in single.features.items()}
+    result = run_audit(
+        Predictions(table, features),
+        metrics=["feature_cosine_score"],
+        slices=["language"],
+        n_boot=4,
+        fairlearn_views=False,
+    )
+    cosine = result.components["feature_cosine_score"].to_numpy()
+    pred, true = (features[k][20_000:].astype(np.float64) for k in ("pred_feature", "true_feature"))
+    expected = (pred * true).sum(1) / np.linalg.norm(pred, axis=1) / np.linalg.norm(true, axis=1)
+    assert len(cosine) == 20_000
+    np.testing.assert_allclose(cosine, expected, atol=1e-12)
