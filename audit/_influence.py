@@ -78,20 +78,20 @@ def influence(
     )
     effect = (per_speaker.astype(np.float64) @ to_group).tocoo()
     rows, groups, u = effect.row, effect.col, effect.data
-    u2 = np.bincount(groups, u**2, minlength=n_groups)
-    u3 = np.bincount(groups, u**3, minlength=n_groups)
+    def by_group(values: np.ndarray) -> np.ndarray:
+        return np.bincount(groups, values, minlength=n_groups).astype(np.float64)
+
+    u2, u3 = by_group(u**2), by_group(u**3)
     if overall is None:
         u2_overall = u3_overall = np.zeros(n_groups)
     else:  # U of θ_g − θ_all: U_g − U_all on the group's speakers, −U_all elsewhere
         other = overall[rows]
-        u2_overall = np.bincount(groups, (u - other) ** 2 - other**2, minlength=n_groups)
-        u2_overall += np.sum(overall**2)
-        u3_overall = np.bincount(groups, (u - other) ** 3 + other**3, minlength=n_groups)
-        u3_overall -= np.sum(overall**3)
+        u2_overall = by_group((u - other) ** 2 - other**2) + np.sum(overall**2)
+        u3_overall = by_group((u - other) ** 3 + other**3) - np.sum(overall**3)
     dense = per_speaker.astype(np.float64)
     products = (dense.T @ dense).toarray().reshape(n_groups, k, n_groups, k)
     gram = products[np.arange(n_groups), :, np.arange(n_groups), :]
-    totals = np.bincount(rows, u, minlength=per_speaker.shape[0])
+    totals = np.bincount(rows, u, minlength=per_speaker.shape[0]).astype(np.float64)
     return Influence(u2, u3, u2_overall, u3_overall, gram), totals
 
 
