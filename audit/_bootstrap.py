@@ -87,12 +87,6 @@ class SpeakerSums:
         columns = self.per_speaker[:, moment : n_groups * n_moments : n_moments]
         return np.asarray((columns > 0).sum(axis=0), dtype=np.int64).ravel()
 
-    def block(self, start: int, stop: int) -> sparse.csr_matrix:
-        """``(n_speakers, n_groups * (stop - start))``: moments ``start .. stop - 1`` only."""
-        n_groups, n_moments = self.shape
-        columns = (np.arange(n_groups)[:, None] * n_moments + np.arange(start, stop)).ravel()
-        return self.per_speaker[:, columns]
-
     def replicates(self, weights: np.ndarray) -> np.ndarray:
         """``(n_boot, n_groups, n_moments)`` float32 sums under each row of ``weights``.
 

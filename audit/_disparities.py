@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from audit._aggregate import MetricCells
-from audit._influence import acceleration, permutation_se
+from audit._influence import acceleration, permutation_se, pooled_spread
 from audit._intervals import (
     bca_interval,
     bootstrap_se,
@@ -76,14 +76,10 @@ def _pair_se(cells: MetricCells, first: np.ndarray, second: np.ndarray) -> np.nd
     """Test standard error of θ(first) − θ(second): bootstrap, floored by permutation."""
     sums, n = cells.point_sums, cells.n_speakers_evaluated
     gram = cells.influence.gram
+    pool = sums[first] + sums[second]
+    spread = pooled_spread(cells.spec, pool, gram[first] + gram[second])
     floor = permutation_se(
-        cells.spec,
-        sums[first],
-        n[first],
-        sums[first] + sums[second],
-        gram[first] + gram[second],
-        n[first] + n[second],
-        against_pool=False,
+        cells.spec, sums[first], n[first], pool, spread, n[first] + n[second], against_pool=False
     )
     replicates = cells.replicates[:, first] - cells.replicates[:, second]
     return np.fmax(bootstrap_se(replicates), FLOOR_SHARE * floor)
@@ -118,7 +114,7 @@ def slice_disparities(
             cells.point_sums,
             n,
             overall.point_sums[0],
-            overall.influence.gram[0],
+            overall.influence.u2[0],  # Σ U² over every speaker: the pool's spread
             overall.n_speakers_evaluated[0],
             against_pool=True,
         )
