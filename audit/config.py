@@ -262,8 +262,10 @@ class AuditConfig(Options):
         "an integer of at least 2",
     )
     reference: str | dict[str, str] = option(  # noqa: RUF009 (option() is a field)
-        BEST,
-        "best, overall, or column=group pairs such as gender=male",
+        OVERALL_REFERENCE,
+        "overall (each group against the whole population; default), column=group pairs "
+        "such as gender=male (slices of other columns use overall), or best (the best group, "
+        "chosen from the data: simultaneous intervals over every pair, wider)",
         reference_groups,
         "'best', 'overall' or column=group pairs",
     )

@@ -59,11 +59,13 @@ def run_audit(
 
     What is computed is an :class:`~audit.config.AuditConfig`: pass one as ``config``, or
     its fields as keywords (``run_audit(pred, n_boot=200, seed=1)``), which override
-    ``config``'s; the fields' help says what each does. ``reference`` is ``"best"`` (the
-    best group of each slice with enough speakers), ``"overall"``, or a mapping from
-    slice column to group (``{"gender": "male"}``); slices whose columns are not all in
-    the mapping use the best group. A disparity is flagged when significant after
-    correction and at least its metric's practical threshold away from the reference.
+    ``config``'s; the fields' help says what each does. ``reference`` is ``"overall"``
+    (default: each group against the whole population), a mapping from slice column to
+    group (``{"gender": "male"}``; slices whose columns are not all in the mapping use
+    overall), or ``"best"`` (the best group of each slice, chosen from the data:
+    simultaneous intervals and every pair tested). A disparity is flagged when significant
+    after correction and its interval lies wholly beyond its metric's practical threshold;
+    a significant one whose interval does not is ``significant_small``.
     An audit analyses one clip duration (``duration``, by default the longest in the
     predictions) and, where there is a ``split`` column, the ``test`` rows.
     ``manifest`` (a manifest file or table; a file is ``config.manifest``) adds its
