@@ -104,6 +104,8 @@ def aggregate(
         n_clips[slice_.name], n_speakers[slice_.name] = group_counts(slice_, speaker_codes)
         point = per_slice[slice_.name].point
         for spec, start, stop in zip(specs, offsets[:-1], offsets[1:], strict=True):
+            if not spec.reported_on(slice_.columns):
+                continue
             cells[spec.name, slice_.name] = MetricCells(
                 spec=spec,
                 slice=slice_,

@@ -139,8 +139,8 @@ def evaluate(
         evaluated = cells.n_speakers_evaluated
         interval, method = _intervals(cells, config.level)
         testable = (evaluated >= config.min_speakers) & np.isfinite(cells.value)
-        if slice_name == OVERALL:
-            found, reference = no_disparities(1), None
+        if slice_name == OVERALL or not cells.spec.compared_on(cells.slice.columns):
+            found, reference = no_disparities(cells.slice.n_groups), None
         else:
             overall = aggregates.cells[metric, OVERALL]
             found, reference = _disparities(cells, overall, testable, config, notes)

@@ -24,9 +24,12 @@ REPORT_FILE = "report.html"
 """The report rendered into an audit or comparison folder."""
 
 # --- a comparison of audits (a folder; see audit.compare) ---------------------------------
-COMPARISON_SCHEMA_VERSION = 2
-"""2: ``metrics`` holds each metric's full spec (unit, direction, headline, …), not its name."""
-COMPARISON_SCHEMA_VERSIONS = (2,)
+COMPARISON_SCHEMA_VERSION = 3
+"""2: ``metrics`` holds each metric's full spec (unit, direction, headline, …), not its name.
+3: gaps to a reference fixed by the baseline, signed ``gap_change_toward_parity``
+(positive: narrowed) with ``gap_narrowed`` / ``gap_widened``; regressions are the
+model's own changes only."""
+COMPARISON_SCHEMA_VERSIONS = (3,)
 COMPARISON_FILE = "comparison.json"
 CHANGES_FILE = "changes.parquet"
 
