@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from audit.artifacts import SEPARATOR
 from audit.compare import TOWARD, ComparisonResult
-from audit.privacy import is_suppressed
+from audit.privacy import PRIVACY_K, is_suppressed
 from reports import _figures as figures
 from reports import _format as fmt
 from reports._limits import ETHICS, Limits, caveats_section, inferred_findings
@@ -32,7 +32,7 @@ def render_comparison_report(
     comparison: ComparisonResult,
     path: str | os.PathLike,
     *,
-    privacy_k: int = fmt.PRIVACY_K,
+    privacy_k: int = PRIVACY_K,
     source: str | os.PathLike | None = None,
 ) -> Path:
     """Write the comparison report to ``path`` (one self-contained HTML file)."""
@@ -44,7 +44,7 @@ def render_comparison_report(
 
 
 def comparison_report_html(
-    comparison: ComparisonResult, *, source: str | os.PathLike, privacy_k: int = fmt.PRIVACY_K
+    comparison: ComparisonResult, *, source: str | os.PathLike, privacy_k: int = PRIVACY_K
 ) -> str:
     """The comparison report as an HTML string (see :func:`render_comparison_report`)."""
     summary = comparison.summary
@@ -171,9 +171,9 @@ def _findings(changes: pd.DataFrame, summary: dict) -> list[str]:
         )
     outcome = changes["disparity"].value_counts()
     out.append(
-        f"Disparities against the reference group: {outcome.get(GREW, 0)} grew, "
-        f"{outcome.get(SHRANK, 0)} shrank, {outcome.get(STAYED, 0)} stayed within noise or "
-        "threshold."
+        f"Gaps to the baseline's fixed reference: {outcome.get(GREW, 0)} widened, "
+        f"{outcome.get(SHRANK, 0)} narrowed significantly, {outcome.get(STAYED, 0)} stayed "
+        "within noise."
     )
     improved = int(changes["improvement"].sum())
     if improved:

@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from audit.artifacts import SEPARATOR
 from audit.imbalance import ALL, DatasetAnalysis, findings_for
-from audit.privacy import is_suppressed
+from audit.privacy import PRIVACY_K, is_suppressed
 from reports import _figures as figures
 from reports import _format as fmt
 from reports._page import Section, figure_html, render_page, table_html, write_html
@@ -33,7 +33,7 @@ def render_dataset_report(
     path: str | os.PathLike,
     *,
     source: str | os.PathLike,
-    privacy_k: int = fmt.PRIVACY_K,
+    privacy_k: int = PRIVACY_K,
 ) -> Path:
     """Write the dataset report of ``analysis`` (of the manifest ``source``) to ``path``.
 
@@ -44,7 +44,7 @@ def render_dataset_report(
 
 
 def dataset_report_html(
-    analysis: DatasetAnalysis, *, source: str | os.PathLike, privacy_k: int = fmt.PRIVACY_K
+    analysis: DatasetAnalysis, *, source: str | os.PathLike, privacy_k: int = PRIVACY_K
 ) -> str:
     """The dataset report as an HTML string (see :func:`render_dataset_report`)."""
     counts = _private_counts(analysis.counts, privacy_k)

@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "s2f.commands.audit",
     "s2f.commands.dataset_report",
     "s2f.commands.faces",
+    "s2f.commands.conditions",
 )
 """Modules that each register one or more subcommands, in ``--help`` order."""
 

@@ -48,6 +48,12 @@ from speech2face.synth.assets import (
     part_path,
     render_speaker,
 )
+from speech2face.synth.defaults import (
+    DEFAULT_SPEAKERS,
+    DEFAULT_TEST_FRACTION,
+    DEFAULT_VAL_FRACTION,
+    FACE_SIZES,
+)
 from speech2face.synth.presets import ImbalanceSpec, resolve_imbalance
 from speech2face.synth.speakers import sample_speakers
 from speech2face.vocabulary import SPLITS
@@ -59,11 +65,7 @@ SPEAKERS_FILE = "speakers.parquet"
 RENDERS_FILE = "renders.parquet"
 LANDMARKS_FILE = "landmarks.parquet"
 
-FACE_SIZES = (64, 128)
 LABELLED = ("age", "age_group", "gender", "ethnicity", "language")
-DEFAULT_SPEAKERS = 800
-DEFAULT_TEST_FRACTION = 0.15
-DEFAULT_VAL_FRACTION = 0.1
 
 NOT_A_POSITIVE_INTEGER = "--{option} must be a positive integer, got {value!r}"
 NOT_A_COUNT = "--{option} must be a whole number of at least 0, got {value!r}"

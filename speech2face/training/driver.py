@@ -21,7 +21,6 @@ from speech2face.artifacts import SKIPPED_CLIPS_FILE as SKIPPED_FILE
 from speech2face.atomic import write_json
 from speech2face.errors import InputError
 from speech2face.outputs import open_folder
-from speech2face.training.rebalance import METHODS, UNKNOWN_METHOD
 
 if TYPE_CHECKING:
     from speech2face.audio.dataset import BadClip
@@ -50,6 +49,10 @@ SEED_LIMIT = 2**32
 BAD_DECAY = "--average-weights must be between 0 and 1 (e.g. 0.99), not {value}"
 SKIPPED_SUMMARY = "skipped {n} clip(s) whose audio cannot be decoded; listed in {listed}"
 DEFAULT_REBALANCE_ON = ("ethnicity", "gender")
+RESAMPLE, REWEIGHT = "resample", "reweight"
+METHODS = (REWEIGHT, RESAMPLE)
+"""Ways to rebalance the train split (:mod:`speech2face.training.rebalance`)."""
+UNKNOWN_METHOD = "rebalance method must be one of {methods}, got {value!r}"
 
 
 @dataclass(frozen=True, kw_only=True)
