@@ -56,10 +56,10 @@ def null_rates(runs: int, *, reference: str = "best") -> dict[str, float]:
 
 
 def test_under_the_null_narrowing_and_widening_are_equally_rarely_significant():
-    """200 comparisons of two models of identical quality, the baseline audited with the
-    best group as reference: gaps are measured against overall, so neither direction is
-    favoured (against the baseline's chance leader, 60% of gaps narrowed and 9% narrowed
-    significantly before correction, against 2% widened)."""
+    """200 comparisons of two models of identical quality (800 gap tests), the baseline
+    audited with the best group as reference: gaps are measured against overall, so
+    neither direction is favoured (measured: 46.6% of gaps narrower; significant before
+    correction 0.1% narrowed, 0.4% widened; none after)."""
     rates = null_rates(200)
     assert 0.44 <= rates["narrower"] <= 0.56
     assert rates["narrowed_gap_p_value"] <= 0.05 and rates["widened_gap_p_value"] <= 0.05
