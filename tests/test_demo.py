@@ -267,7 +267,7 @@ def test_summary_reports_the_least_represented_gaps_with_cis():
     assert lines[1] == (
         "After reweight, s2f_gender_agreement gap (95% CI) of the least-represented train "
         "groups: ethnicity=b (20% -> 50% of train clips): -0.200 [-0.300, -0.100] vs a -> "
-        "-0.080 [-0.150, -0.010] vs a; |gap| change -0.120 [-0.200, -0.040], p_adj=0.01; "
+        "-0.080 [-0.150, -0.010] vs a; toward parity +0.120 [+0.040, +0.200], p_adj=0.01; "
         "gender=female (25% -> 50% of train clips): reference (best group) -> reference "
         "(best group)."
     )
