@@ -114,6 +114,8 @@ def aggregate(
         for index, (spec, start, stop) in enumerate(
             zip(specs, offsets[:-1], offsets[1:], strict=True)
         ):
+            if not spec.reported_on(slice_.columns):
+                continue
             cells[spec.name, slice_.name] = MetricCells(
                 spec=spec,
                 slice=slice_,

@@ -106,18 +106,23 @@ class MetricSpec:
     match_on: str | None = None
     """Retrieval on a matched gallery: the column whose groups each gallery is drawn from."""
 
-    def compared_on(self, columns: tuple[str, ...]) -> bool:
-        """Whether groups of a slice over ``columns`` are tested against each other.
+    def reported_on(self, columns: tuple[str, ...]) -> bool:
+        """Whether the metric has a value in a slice over ``columns`` (``()``: overall).
 
-        Mixed-gallery recall never is (its groups face galleries of different composition,
-        so a gap can be the gallery's, not the model's); matched-gallery recall only on
-        the slice of the column its galleries are matched on.
+        Matched-gallery recall is reported overall and on its own column's slice only.
         """
-        if self.gallery == "mixed":
-            return False
-        if self.gallery == "matched" and self.match_on is not None:
-            return tuple(columns) == (self.match_on,)
-        return True
+        return self.match_on is None or tuple(columns) in ((), (self.match_on,))
+
+    def compared_on(self, columns: tuple[str, ...]) -> bool:
+        """Whether the groups of a slice over ``columns`` are tested against a reference.
+
+        Mixed-gallery recall never is: its groups face galleries of different size and
+        composition, so its gaps measure the gallery, not the model. Matched-gallery recall
+        is, on the slice of its own column (every group ranked in galleries of one size).
+        """
+        if self.gallery is None:
+            return True
+        return self.gallery == "matched" and tuple(columns) == (self.match_on,)
 
     @property
     def n_moments(self) -> int:

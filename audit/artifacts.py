@@ -26,10 +26,13 @@ REPORT_FILE = "report.html"
 """The report rendered into an audit or comparison folder."""
 
 # --- a comparison of audits (a folder; see audit.compare) ---------------------------------
-COMPARISON_SCHEMA_VERSION = 3
-"""2: ``metrics`` holds full specs. 3: signed ``toward_parity`` against a reference fixed by
-the baseline (never ``best``); regressions are the model's own changes only."""
-COMPARISON_SCHEMA_VERSIONS = (3,)
+COMPARISON_SCHEMA_VERSION = 4
+"""2: ``metrics`` holds each metric's full spec (unit, direction, headline, …), not its name.
+3: signed ``toward_parity`` to a reference fixed by the baseline; regressions are the
+model's own changes only. 4: ``gap_change_toward_parity`` (no ``gap_change`` twin);
+``regression``, ``improvement``, ``gap_narrowed`` and ``gap_widened`` need the interval
+beyond the threshold, as an audit's flag."""
+COMPARISON_SCHEMA_VERSIONS = (4,)
 COMPARISON_FILE = "comparison.json"
 CHANGES_FILE = "changes.parquet"
 

@@ -17,7 +17,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from audit.artifacts import SEPARATOR
-from audit.compare import ComparisonResult
+from audit.compare import TOWARD, ComparisonResult
 from audit.privacy import PRIVACY_K, is_suppressed
 from reports import _figures as figures
 from reports import _format as fmt
@@ -49,7 +49,7 @@ def comparison_report_html(
     """The comparison report as an HTML string (see :func:`render_comparison_report`)."""
     summary = comparison.summary
     limits = _limits(comparison, privacy_k)
-    changes = _classified(comparison.changes, summary["tests"]["alpha"])
+    changes = _classified(comparison.changes)
     specs = pd.DataFrame(summary["metrics"]).set_index("name")
     changes["unit"] = changes["metric"].map(specs["unit"])
     changes["headline"] = changes["metric"].map(specs["headline"]).astype(bool)
@@ -136,18 +136,13 @@ def _domain_gap(comparison: ComparisonResult) -> str:
     return f" Here, the baseline's F2F agreement with the true face is: {shown}."
 
 
-def _classified(changes: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    """Each row's disparity outcome: grew or shrank (significant, signed ``toward_parity``),
-    stayed, or no gap."""
+def _classified(changes: pd.DataFrame) -> pd.DataFrame:
+    """Each row's disparity outcome: grew (a widened gap), shrank, stayed, or no gap."""
     changes = changes.copy()
     changes["disparity"] = np.select(
-        [changes["toward_parity"].isna(), changes["gap_widened"], changes["gap_narrowed"]],
+        [changes[TOWARD].isna(), changes["gap_widened"], changes["gap_narrowed"]],
         [NO_GAP, GREW, SHRANK],
         default=STAYED,
-    )
-    direction = np.where(changes["higher_is_better"], 1.0, -1.0)
-    changes["improved"] = (changes["p_adjusted"] < alpha) & (
-        changes["delta"] * direction >= changes["threshold"]
     )
     return changes
 
@@ -161,19 +156,17 @@ def _findings(changes: pd.DataFrame, summary: dict) -> list[str]:
     tests = summary["tests"]
     baseline = _model_name(summary, summary.get("baseline", 0))
     out = [
-        f"{len(regressions)} regression(s) against the baseline {baseline}: significant after "
-        f"{fmt.correction_name(tests['correction'])} correction over {tests['n_tests']} "
-        "paired tests and at least "
+        f"{len(regressions)} regression(s) against the baseline {baseline}: a group's own "
+        f"value got worse, significant after {fmt.correction_name(tests['correction'])} "
+        f"correction over {tests['n_tests']} paired tests, with the change's interval beyond "
         "the practical threshold."
     ]
     for row in regressions.head(5).itertuples():
         unit = row.unit
-        what = (
-            f"{row.metric} changed by {fmt.difference_formatter(unit)(row.delta)} "
-            f"(95% CI {fmt.interval(row.delta_ci_low, row.delta_ci_high, unit, signed=True)})"
-        )
         out.append(
-            f"{_model_name(summary, row.model)}, {row.slice} = {row.group}: {what}, "
+            f"{_model_name(summary, row.model)}, {row.slice} = {row.group}: {row.metric} "
+            f"changed by {fmt.difference_formatter(unit)(row.delta)} (95% CI "
+            f"{fmt.interval(row.delta_ci_low, row.delta_ci_high, unit, signed=True)}), "
             f"adjusted p {fmt.p_value(row.p_adjusted)}."
         )
     outcome = changes["disparity"].value_counts()
@@ -182,7 +175,7 @@ def _findings(changes: pd.DataFrame, summary: dict) -> list[str]:
         f"{outcome.get(SHRANK, 0)} narrowed significantly, {outcome.get(STAYED, 0)} stayed "
         "within noise."
     )
-    improved = int(changes["improved"].sum())
+    improved = int(changes["improvement"].sum())
     if improved:
         out.append(f"{improved} metric value(s) improved significantly beyond the threshold.")
     return out
@@ -213,22 +206,26 @@ def _change_table(rows: pd.DataFrame, *, caption: str, with_metric: bool = True)
                 )
             ],
             "p (adj.)": rows["p_adjusted"],
-            "threshold": [f(t) for f, t in zip(difference, rows["threshold"], strict=True)],
-            "gap toward parity [95% CI]": [
-                f"{f(g)} {fmt.interval(lo, hi, u, signed=True)}" if fmt.finite(g) else "–"
-                for f, u, g, lo, hi in zip(
+            "threshold": [
+                fmt.difference_formatter(u)(t)
+                for u, t in zip(units, rows["threshold"], strict=True)
+            ],
+            "gap to reference: toward parity [95% CI]": [
+                f"{f(g)} {fmt.interval(lo, hi, u, signed=True)} vs {ref}" if fmt.finite(g) else "–"
+                for f, u, g, lo, hi, ref in zip(
                     difference,
                     units,
-                    rows["toward_parity"],
-                    rows["toward_parity_ci_low"],
-                    rows["toward_parity_ci_high"],
+                    rows[TOWARD],
+                    rows[f"{TOWARD}_ci_low"],
+                    rows[f"{TOWARD}_ci_high"],
+                    rows["reference"],
                     strict=True,
                 )
             ],
             "outcome": [
                 "regression" if r else ("improved" if i else d)
                 for r, i, d in zip(
-                    rows["regression"], rows["improved"], rows["disparity"], strict=True
+                    rows["regression"], rows["improvement"], rows["disparity"], strict=True
                 )
             ],
         }
@@ -260,17 +257,17 @@ def _regressions(changes: pd.DataFrame) -> Markup:
     rows = changes[changes["regression"]]
     if rows.empty:
         return Markup(
-            '<p class="ok-note">No regression: no metric got significantly worse by at least '
-            "its threshold for any group.</p>"
+            '<p class="ok-note">No regression: no group\'s own value got significantly worse '
+            "with its interval beyond the threshold.</p>"
         )
     rows = _ordered(rows)
     note = Markup(
-        "<p>A <em>regression</em> is a change of the group's own value for the worse, "
-        "significant after correction (p adj.) and at least the threshold: the columns "
-        "<em>change</em>, its CI, <em>p (adj.)</em> and <em>threshold</em> made each row one. "
-        "A reference group that collapses never makes one. <em>Gap toward parity</em> = "
-        "|baseline gap| − |gap| to the baseline's fixed reference (positive: narrower). "
-        "Keys: rows of <code>changes.parquet</code> (model, metric, slice, group).</p>"
+        "<p>A <em>regression</em> is a group's own value getting worse: the change is "
+        "significant after correction (<em>p (adj.)</em>) and its 95% interval lies beyond the "
+        "practical <em>threshold</em> on the worse side. A gap that widens only because "
+        "another group (or the whole population) moved is not one; gaps are in the next "
+        "section. Keys: rows of <code>changes.parquet</code> (model, metric, slice, "
+        "group).</p>"
     )
     return (
         note
@@ -302,17 +299,18 @@ def _disparities(changes: pd.DataFrame) -> Markup:
     )
     parts = [
         Markup(
-            "<p>For each group, the signed change of its gap to the reference fixed by the "
-            "baseline audit (|baseline gap| − |gap|, paired per replicate): <em>grew</em> and "
-            "<em>shrank</em> are significant after correction; everything else "
-            "<em>stayed</em>. A gap that moves is not a regression by itself.</p>"
+            "<p>For each group, the change of its gap to the reference fixed by the baseline "
+            "audit (the group it named, else overall), signed: <em>toward parity</em> = "
+            "|baseline gap| − |gap|, computed in every paired replicate, positive when the gap "
+            "narrowed. <em>grew</em> and <em>shrank</em> are significant after correction with "
+            "the interval beyond the threshold; everything else <em>stayed</em>.</p>"
         ),
         table_html(counts, caption="Disparity outcomes per metric"),
     ]
     moved = with_gap[with_gap["disparity"].isin([GREW, SHRANK])]
     if len(moved):
         moved = moved.assign(order=moved["disparity"].map({GREW: 0, SHRANK: 1})).sort_values(
-            ["order", "toward_parity"], ascending=[True, True]
+            ["order", TOWARD], ascending=[True, True]
         )
         parts.append(_change_table(moved.head(MAX_ROWS), caption="Disparities that moved"))
         if len(moved) > MAX_ROWS:

@@ -59,57 +59,10 @@ def test_a_degraded_group_is_a_regression_and_a_wider_gap(baseline, baseline_pre
     assert set(regressions.query("slice == 'ethnicity'")["group"]) == {"d"}
     row = regressions.query("slice == 'ethnicity'").iloc[0]
     assert row["delta"] < -0.1 and row["regression"]
-    assert row["gap_widened"] and row["toward_parity"] < 0
+    assert row["gap_change_toward_parity_ci_high"] < 0 < row["threshold"]
     assert row["delta_ci_high"] < 0
     untouched = comparison.changes.query("slice == 'ethnicity' and group != 'd'")
     assert (untouched["delta"] == 0).all()
-
-
-def test_unchanged_group_is_no_regression_when_the_reference_collapses(baseline_predictions):
-    """Group b is untouched while the named reference a collapses: b's gap widens, but
-    only a's own change is a regression (issue 15, item 6)."""
-    options = {**OPTIONS, "reference": {"ethnicity": "a"}, "slices": ["ethnicity"]}
-    base = run_audit(baseline_predictions, **options)
-    worse = run_audit(_degraded(baseline_predictions, "a", 0.5), **options)
-    comparison = compare_audits([base, worse])
-    assert set(comparison.regressions().query("slice == 'ethnicity'")["group"]) == {"a"}
-    b = comparison.changes.query("slice == 'ethnicity' and group == 'b'").iloc[0]
-    assert b["delta"] == 0 and not b["regression"]
-    assert b["reference"] == "a" and b["toward_parity"] < 0
-    assert b["toward_parity_ci_low"] <= b["toward_parity"] <= b["toward_parity_ci_high"]
-
-
-def _resampled(predictions, rng, rate=0.8):
-    """A model of the same quality as any other: S2F gender right with ``rate``."""
-    table = predictions.table.copy()
-    right = rng.random(len(table)) < rate
-    other = np.where(table["true_gender"] == "male", "female", "male")
-    table["s2f_gender"] = np.where(right, table["true_gender"], other)
-    return Predictions(table, {}, {"model_id": "same-quality"})
-
-
-def test_null_comparisons_narrow_and_widen_gaps_at_most_at_alpha():
-    """Two models of identical quality, 100 small comparisons: significant narrowings and
-    widenings (raw p < 0.05) each stay near 5 % of gap tests; the point sign is a coin."""
-    truth = simulate_predictions(RATES, speakers_per_group=20, clips_per_speaker=2, seed=5)
-    options = {**OPTIONS, "n_boot": 200, "slices": ["ethnicity"], "min_speakers": 10}
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(100):
-        audits = [run_audit(_resampled(truth, rng), seed=i, **options) for _ in range(2)]
-        changes = compare_audits(audits).changes.query("slice == 'ethnicity'")
-        rows.append(changes[["toward_parity", "gap_p_value", "gap_narrowed", "gap_widened"]])
-    null = pd.concat(rows).dropna(subset=["gap_p_value"])
-    significant = null["gap_p_value"] < 0.05
-    narrow = (significant & (null["toward_parity"] > 0)).mean()
-    widen = (significant & (null["toward_parity"] < 0)).mean()
-    print(
-        f"null: {len(null)} gap tests, narrow {narrow:.3f}, widen {widen:.3f}, "
-        f"point narrower {(null['toward_parity'] > 0).mean():.3f}, "
-        f"flagged {null['gap_narrowed'].mean():.3f}/{null['gap_widened'].mean():.3f}"
-    )
-    assert narrow <= 0.075 and widen <= 0.075
-    assert 0.4 <= (null["toward_parity"] > 0).mean() <= 0.6
 
 
 def test_paired_interval_is_narrower_than_unpaired(baseline, baseline_predictions):

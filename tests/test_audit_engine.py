@@ -343,14 +343,14 @@ def test_matched_gallery_recall_and_invalid_rows(predictions):
         Predictions(predictions.table, features),
         n_boot=20,
         slices=["language"],
-        metrics=["recall@1_cosine", "recall@1_cosine_matched"],
+        metrics=["recall@1_cosine", "recall@1_cosine_matched_language"],
         matched_gallery="language",
         exclude_invalid=True,
         fairlearn_views=False,
     )
     overall = result.groups.query("slice == 'overall'").set_index("metric")
     assert (overall["n_evaluated"] == len(predictions.table) - 1).all()
-    matched = result.summary["retrieval"]["matched"]["groups"]
+    matched = result.summary["retrieval"]["matched"]["language"]["groups"]
     sizes = predictions.table.groupby("language")["speaker_id"].nunique()
     assert {g["group"]: g["gallery_size"] for g in matched} == sizes.to_dict()
     assert result.summary["retrieval"]["mixed"]["groups"][0]["gallery_size"] == sizes.sum()
@@ -452,15 +452,14 @@ def test_matched_recall_uses_one_gallery_size_and_leaves_out_small_groups():
         Predictions(table, predictions.features),
         n_boot=20,
         slices=["accent"],
-        metrics=["recall@1_cosine", "recall@1_cosine_matched"],
-        matched_gallery="accent",
+        metrics=["recall@1_cosine", "recall@1_cosine_matched_accent"],
         fairlearn_views=False,
     )
-    matched = result.summary["retrieval"]["matched"]
+    matched = result.summary["retrieval"]["matched"]["accent"]
     assert matched["common_size"] == 50 and matched["excluded_groups"] == ["island"]
     sizes = {g["group"]: g["gallery_size"] for g in matched["groups"]}
     assert sizes == {"north": 50, "south": 50, "island": 0}
-    rows = result.by_group("recall@1_cosine_matched", "accent")
+    rows = result.by_group("recall@1_cosine_matched_accent", "accent")
     assert rows.loc["island", "n_evaluated"] == 0 and np.isnan(rows.loc["island", "value"])
     assert rows.loc["north", "n_evaluated"] == 180
     assert any("leaves out accent group(s) island" in n for n in result.summary["notes"])
