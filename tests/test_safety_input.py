@@ -151,3 +151,16 @@ def test_bad_options_are_one_line(tmp_path, capsys, argv):
     assert main([part.format(tmp=tmp_path) for part in argv]) == 2
     _one_line_error(capsys, "error:")
     assert not (tmp_path / "c").exists() and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("column", ["clip_id", "duration_s"])
+def test_a_list_in_a_key_column_is_one_line(tmp_path, capsys, column):
+    """A list where a clip key belongs (found by tests/test_fuzz_cli.py) is named, not a
+    pandas TypeError."""
+    path = tmp_path / "predictions.parquet"
+    frame = pd.DataFrame({"clip_id": ["c0", "c1"], "speaker_id": ["s0", "s1"]}, dtype=object)
+    frame["duration_s"] = pd.Series([6.0, 6.0], dtype=object)
+    frame[column] = pd.Series([None, []], dtype=object)
+    frame.to_parquet(path)
+    assert main(["audit", str(path), "--out", str(tmp_path / "audit"), "--n-boot", "5"]) == 2
+    _one_line_error(capsys, f"row 1, column {column!r}", "is not a single value")

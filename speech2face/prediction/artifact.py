@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -153,6 +153,14 @@ def _check(table: pd.DataFrame, features: Mapping[str, np.ndarray], *, source: s
     missing = [column for column in REQUIRED_COLUMNS if column not in table.columns]
     if missing:
         raise InputError(f"{source}: predictions table lacks required column(s) {missing}")
+    for column in ("clip_id", DURATION_COLUMN):
+        unhashable = table[column].map(lambda value: not isinstance(value, Hashable))
+        if unhashable.any():
+            row = int(np.flatnonzero(unhashable.to_numpy())[0])
+            raise InputError(
+                f"{source}: row {row}, column {column!r}: {table[column].iloc[row]!r} is not "
+                "a single value"
+            )
     duplicated = table.duplicated(subset=["clip_id", DURATION_COLUMN])
     if duplicated.any():
         row = int(np.flatnonzero(duplicated.to_numpy())[0])
