@@ -163,8 +163,8 @@ def audit_summary(
                 "intervals (max-|t| bootstrap over every pair of groups)"
             ),
             "p_value": (
-                "two-sided normal test on the bootstrap standard error of the difference, "
-                "floored at half the standard error of a speaker-level permutation test "
+                "two-sided normal test of the difference on the larger of its bootstrap "
+                "standard error and the standard error of a speaker-level permutation test "
                 "(so a group without bootstrap variance is still tested)"
             ),
             "p_floor": P_FLOOR,

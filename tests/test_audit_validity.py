@@ -2,24 +2,28 @@
 
 Every mutation (a monkeypatch) removes one thing the statistics rely on: the speaker
 clustering, the engine's multiple-testing correction, the adjustment of a reference chosen
-from the data. The correct engine must stay within the bound and the mutated one must cross
-it, so the bound is shown to detect that error. Simulated worlds (``audit.simulate``) carry
-a speaker effect (ICC 0.17–0.3). ``bench/bench_validity.py`` runs the heavier version.
+from the data, the permutation floor of a test's standard error. The correct engine must
+stay within the bound and the mutated one must cross it, so the bound is shown to detect
+that error. Simulated worlds (``audit.simulate``) carry a speaker effect (ICC 0.17–0.3).
+``bench/bench_validity.py`` runs the heavier version.
 """
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import audit._disparities as disparities_module
 import audit._evaluate as evaluate_module
 import audit.engine as engine_module
 from audit.engine import run_audit
 from audit.simulate import (
+    AGE_METRIC,
     SIM_COLUMN,
     SIM_METRIC,
     audit_outcomes,
     concentration_for,
     flag_rates,
+    simulate_age_errors,
     simulate_predictions,
 )
 from speech2face.prediction.artifact import Predictions
@@ -49,6 +53,24 @@ def test_coverage_fails_when_clustering_is_ignored(monkeypatch):
 
     monkeypatch.setattr(engine_module, "component_frame", clips_as_speakers)
     assert _value_coverage() < 0.9
+
+
+def _small_group_false_positives() -> float:
+    """Share of 1,000 equal groups of 30 speakers (skewed age error, ICC 0.3) whose
+    unadjusted p-value against overall is below 0.01."""
+    means = {f"g{i}": 8.0 for i in range(1000)}
+    predictions = simulate_age_errors(means, speakers_per_group=30, icc=0.3, seed=5)
+    rows = run_audit(
+        predictions, metrics=[AGE_METRIC], slices=[SIM_COLUMN], n_boot=300, fairlearn_views=False
+    ).by_group(AGE_METRIC, SIM_COLUMN)
+    return float((rows["p_value"] < 0.01).mean())
+
+
+def test_small_groups_fail_without_the_permutation_floor(monkeypatch):
+    """The bootstrap SE of a small, skewed group is biased low where its mean is extreme."""
+    assert _small_group_false_positives() <= 0.016
+    monkeypatch.setattr(disparities_module, "FLOOR_SHARE", 0.5)
+    assert _small_group_false_positives() > 0.02
 
 
 NULL_RATES = {f"g{i}": 0.75 for i in range(12)}
