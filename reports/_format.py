@@ -57,17 +57,20 @@ def protected(
     privacy_k: int,
     n: str = "n_speakers",
     group: str = "group",
+    across: Sequence[str] = (),
 ) -> np.ndarray:
     """Rows whose counts are not shown: below ``privacy_k`` speakers, or withheld so that
     those cannot be recovered by subtraction (complementary suppression).
 
     A *line* is a set of rows whose counts add up to a number the reader knows: the
-    groups of one slice (keys ``by``) add up to the slice total, and the cells of an
+    groups of one slice (keys ``by``) add up to the slice total, the cells of an
     intersection that share all but one of their values (``a & b`` with ``a`` fixed)
-    add up to that value's own group. In every line holding a suppressed row, the
-    smallest shown non-empty rows are withheld too until at least two rows are hidden
-    and the hidden rows hold at least ``privacy_k`` speakers together; lines are
-    re-checked until nothing changes, as a withheld cell can break another line.
+    add up to that value's own group, and one group's rows that differ only in a key of
+    ``across`` add up to each other (a split: ``train`` + ``test`` = ``all``). In every
+    line holding a suppressed row, the smallest shown non-empty rows are withheld too
+    until at least two rows are hidden and the hidden rows hold at least ``privacy_k``
+    speakers together; lines are re-checked until nothing changes, as a withheld cell
+    can break another line.
     """
     values = frame[n].to_numpy(dtype=float)
     hidden = is_suppressed(values, privacy_k)
@@ -82,6 +85,10 @@ def protected(
             for j in range(len(values_of)):
                 rest = tuple(values_of[:j] + values_of[j + 1 :])
                 lines.setdefault((key, j, rest), []).append(index)
+    for column in across:
+        others = [key for key in by if key != column]
+        for index, key in enumerate(frame[[*others, group]].astype(str).to_numpy()):
+            lines.setdefault((column, tuple(key)), []).append(index)
     members = [np.asarray(rows) for rows in lines.values() if len(rows) > 1]
     changed = True
     while changed:

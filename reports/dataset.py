@@ -108,11 +108,17 @@ PRIVACY_NOTE = Markup(
 )
 
 
+def _protected(counts: pd.DataFrame, privacy_k: int) -> np.ndarray:
+    """Rows of the per-split counts hidden or withheld: within each split's slice, and
+    across the splits of one group (its splits add up to its ``all`` row)."""
+    return fmt.protected(counts, by=["split", "slice"], privacy_k=privacy_k, across=["split"])
+
+
 def _private_counts(counts: pd.DataFrame, privacy_k: int) -> pd.DataFrame:
     """Counts with the numbers of groups below the privacy threshold removed."""
     counts = counts.copy()
     hidden = is_suppressed(counts["n_speakers"], privacy_k).to_numpy()
-    withheld = fmt.protected(counts, by=["split", "slice"], privacy_k=privacy_k) & ~hidden
+    withheld = _protected(counts, privacy_k) & ~hidden
     counts["suppressed"] = hidden
     counts["withheld"] = withheld
     for column in (
@@ -286,7 +292,7 @@ def _suppressed(analysis: DatasetAnalysis, privacy_k: int) -> pd.Series:
     """Whether each (split, slice, group) is below the privacy threshold (but not empty)
     or withheld so that one below it cannot be recovered by subtraction."""
     counts = analysis.counts
-    hidden = fmt.protected(counts, by=["split", "slice"], privacy_k=privacy_k)
+    hidden = _protected(counts, privacy_k)
     return pd.Series(hidden, index=pd.MultiIndex.from_frame(counts[["split", "slice", "group"]]))
 
 

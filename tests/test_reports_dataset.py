@@ -62,8 +62,12 @@ def test_command_saves_the_analysis_beside_the_report(rendered):
     )
     assert analysis.findings == expected.findings
     html = rendered.read_text()
-    for finding in findings_for(expected, privacy_k=5)[:3]:
-        assert finding.replace("<", "&lt;").replace(">", "&gt;") in html
+    shown = [str(escape(finding)) for finding in findings_for(expected, privacy_k=5)[:4]]
+    # train <20 (8 speakers) is withheld: with test <20 below k, all − train would give it
+    withheld = [finding for finding in shown if "train speakers (8)" in finding]
+    assert withheld and not any(finding in html for finding in withheld)
+    assert "finding(s) left out" in html
+    assert all(finding in html for finding in shown if finding not in withheld)
 
 
 def test_report_rerenders_identically_from_the_saved_analysis(rendered):
@@ -188,6 +192,44 @@ def test_a_lone_suppressed_group_cannot_be_recovered_by_subtraction(rendered):
     assert total["n_clips"] - shown["clips"] == 27
     # the share chart and the findings give no number for the withheld group either
     assert all(ESCAPED not in f or "test" not in f for f in re.findall(r"<li>.*?</li>", html))
+
+
+def test_a_suppressed_split_cannot_be_recovered_from_the_other_splits(rendered):
+    """group_d has 11 speakers: 8 in train, 3 in test. With ``all`` and ``train`` shown,
+    test = 11 - 8; so a group's split rows are a line too, and no group shows every row
+    but one."""
+    analysis = DatasetAnalysis.load(analysis_path(rendered))
+    html = dataset_report_html(analysis, source="m.parquet")
+    counts = analysis.counts
+    assert set(counts["split"]) == {"all", "train", "test"}
+    one_column = counts[~counts["slice"].str.contains(" & ")]
+    for (slice_name, group), rows in one_column.groupby(["slice", "group"]):
+        hidden = 0
+        for split in rows["split"]:
+            row = _row(html, split, slice_name, re.escape(str(escape(group))))
+            speakers = re.findall(r"<td[^>]*>(.*?)</td>", row)[3]
+            hidden += not speakers.replace(",", "").isdigit()
+        assert hidden != 1, f"{slice_name}/{group}: one split hidden, recoverable"
+    assert "withheld" in _row(html, "train", "ethnicity", "group_d")
+
+
+def test_protected_lines_across_splits():
+    import pandas as pd
+
+    from reports._format import protected
+
+    counts = pd.DataFrame(
+        {
+            "split": ["all", "train", "test", "all", "train", "test"],
+            "slice": ["e"] * 6,
+            "group": ["d", "d", "d", "a", "a", "a"],
+            "n_speakers": [11, 8, 3, 130, 90, 40],
+        }
+    )
+    within = protected(counts, by=["split", "slice"], privacy_k=5)
+    assert within.tolist() == [False, False, True, False, False, True]
+    across = protected(counts, by=["split", "slice"], privacy_k=5, across=["split"])
+    assert across.tolist() == [False, True, True, False, True, True]
 
 
 def test_complementary_suppression_covers_rows_and_columns_of_intersections():
