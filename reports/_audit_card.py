@@ -57,8 +57,9 @@ def findings(audit: AuditView) -> list[str]:
 
 def _hidden_flags_sentence(hidden: int, privacy_k: int) -> str:
     return (
-        f" {hidden} more flagged disparit{'y is' if hidden == 1 else 'ies are'} in groups of "
-        f"fewer than {privacy_k} speakers, not shown for privacy (the audit result holds them)."
+        f" {hidden} more flagged disparit{'y is' if hidden == 1 else 'ies are'} in or against "
+        f"groups of fewer than {privacy_k} speakers, not shown for privacy (the audit result "
+        "holds them)."
     )
 
 
@@ -237,7 +238,8 @@ def flags_section(audit: AuditView) -> Markup:
     flags = visible_flags(audit)
     if flags.empty:
         largest = audit.result.disparities()
-        largest = largest[~is_suppressed(largest["n_speakers"], audit.privacy_k)].head(10)
+        hidden_rows = is_suppressed(largest["n_speakers"], audit.privacy_k)
+        largest = largest[~(hidden_rows | audit.against_hidden_reference(largest))].head(10)
         hidden = suppressed_flag_count(audit)
         note = (
             Markup(

@@ -22,6 +22,19 @@ from speech2face.artifacts import DURATION_COLUMN
 
 PREFERRED_DISTANCE = "cosine"
 
+RELATIVE_COLUMNS = (
+    "difference",
+    "diff_ci_low",
+    "diff_ci_high",
+    "ratio",
+    "ratio_ci_low",
+    "ratio_ci_high",
+    "p_value",
+    "p_adjusted",
+    "diff_se",
+)
+"""The numbers of a group relative to its reference: hidden with a hidden reference."""
+
 UNIT_ORDER = {"proportion": 0, "years": 1}
 """Flag figures of agreement and recall (points) first, then age errors, then the rest."""
 
@@ -41,7 +54,25 @@ class AuditView:
         groups["withheld"] = fmt.protected(
             groups, by=["metric", "slice"], privacy_k=privacy_k
         ) & ~groups["suppressed"].to_numpy(dtype=bool)
+        hidden = groups[groups["suppressed"] | groups["withheld"]]
+        hidden_keys = set(zip(hidden["metric"], hidden["slice"], hidden["group"], strict=True))
+        keys = zip(groups["metric"], groups["slice"], groups["reference"], strict=True)
+        groups["reference_hidden"] = [key in hidden_keys for key in keys]
+        against = groups["reference_hidden"].to_numpy(dtype=bool)
+        groups.loc[against, list(RELATIVE_COLUMNS)] = float("nan")
+        groups.loc[against, ["flag", "significant_small"]] = False
         return cls(result=result, privacy_k=privacy_k, groups=groups)
+
+    @functools.cached_property
+    def _hidden_references(self) -> set[tuple[str, str, str]]:
+        rows = self.groups[self.groups["reference_hidden"]]
+        return set(zip(rows["metric"], rows["slice"], rows["group"], strict=True))
+
+    def against_hidden_reference(self, rows: pd.DataFrame) -> pd.Series:
+        """Whether each of ``rows`` (metric, slice, group) is compared with a reference the
+        report hides: its difference would give the reference's value, so it is not shown."""
+        keys = zip(rows["metric"], rows["slice"], rows["group"], strict=True)
+        return pd.Series([key in self._hidden_references for key in keys], index=rows.index)
 
     @functools.cached_property
     def _withheld(self) -> set[tuple[str, str, str]]:
@@ -97,14 +128,16 @@ class AuditView:
 def suppressed_flag_count(audit: AuditView) -> int:
     """Flags in groups below the privacy threshold: counted, never shown."""
     flags = audit.result.flags()
-    return int(is_suppressed(flags["n_speakers"], audit.privacy_k).sum())
+    hidden = is_suppressed(flags["n_speakers"], audit.privacy_k)
+    return int((hidden | audit.against_hidden_reference(flags)).sum())
 
 
 def visible_flags(audit: AuditView) -> pd.DataFrame:
     """Flags shown: one-column slices first, points before years before other units (whose
     threshold means less), then by difference relative to the threshold."""
     flags = audit.result.flags()
-    flags = flags[~is_suppressed(flags["n_speakers"], audit.privacy_k)]
+    hidden = is_suppressed(flags["n_speakers"], audit.privacy_k)
+    flags = flags[~(hidden | audit.against_hidden_reference(flags))]
     order = pd.DataFrame(
         {
             "order": flags["slice"].str.count(SEPARATOR),

@@ -231,10 +231,44 @@ def test_flags_in_groups_below_privacy_k_are_counted_not_shown(audit_folder):
     text = re.sub(r"<[^>]+>", "", page)
     assert "0 disparities flagged" in text
     assert (
-        f"{len(flags)} more flagged disparities are in groups of fewer than {k} speakers, "
-        "not shown for privacy" in text
+        f"{len(flags)} more flagged disparities are in or against groups of fewer than {k} "
+        "speakers, not shown for privacy" in text
     )
     assert "No flagged disparity can be shown." in text and "No disparity is flagged" not in text
+
+
+def test_a_reference_below_privacy_k_gives_no_difference(tmp_path):
+    """A 3-speaker group named as the reference with ``--min-speakers 2``: every other
+    group's difference from it would give its value (group_b 93.8%, "+93.8 pts against
+    tiny3" reads tiny3 = 0%), so the report shows none of them and no flag against it."""
+    predictions = planted_predictions()
+    table = predictions.table.copy()
+    tiny = table["speaker_id"].isin(
+        table.loc[table["ethnicity"] == "group_a", "speaker_id"].unique()[:3]
+    )
+    table.loc[tiny, "ethnicity"] = "tiny3"
+    table.loc[tiny, "s2f_gender"] = table.loc[tiny, "true_gender"].map(
+        {"female": "male", "male": "female"}
+    )
+    result = run_audit(
+        dataclasses.replace(predictions, table=table),
+        n_boot=50,
+        min_speakers=2,
+        reference={"ethnicity": "tiny3"},
+        fairlearn_views=False,
+    )
+    against = result.groups[(result.groups["reference"] == "tiny3")]
+    assert against["difference"].notna().any()
+    assert (result.flags()["reference"] == "tiny3").any()
+    view = AuditView.of(result, 5)
+    shown = view.groups[view.groups["reference"] == "tiny3"]
+    assert shown[["difference", "diff_ci_low", "ratio", "p_adjusted"]].isna().all().all()
+    assert not shown["flag"].any()
+    html = audit_report_html(result, source="a", privacy_k=5)
+    text = re.sub(r"<[^>]+>", " ", html)
+    assert "against tiny3" not in text
+    assert re.search(r"tiny3\s+[+−-]\d", text) is None  # no signed difference beside it
+    assert "in or against groups of fewer than 5 speakers" in text
 
 
 def test_method_table_gives_each_metric_its_threshold_in_its_units(audit_folder, html):
