@@ -125,15 +125,15 @@ def confusion_section(audit: AuditView) -> Markup:
     confusion = audit.result.confusion
     if confusion.empty:
         return Markup("")
-    speakers = audit.groups.drop_duplicates(["slice", "group"]).set_index(["slice", "group"])[
-        "n_speakers"
-    ]
+    hidden = audit.groups[audit.groups["suppressed"] | audit.groups["withheld"]]
+    private = set(zip(hidden["slice"], hidden["group"], strict=True))
     parts = [
         Markup(
             "<p>As the paper's Fig. 5: rows are the attribute class of the true face, columns "
             "the class predicted on the reconstructed face (S2F) or on the face encoder's own "
             "reconstruction (F2F); each row sums to 1 (rows of <code>confusion.parquet</code>). "
-            "Groups below the privacy threshold are not shown.</p>"
+            "Groups below the privacy threshold, or withheld with them in the tables, are "
+            "not shown.</p>"
         )
     ]
     for attribute in dict.fromkeys(confusion["attribute"]):
@@ -160,7 +160,7 @@ def confusion_section(audit: AuditView) -> Markup:
             for slice_name in audit.single_slices(with_duration=False)
             if slice_name != labelled_by
             for group in rows.groups("s2f", slice_name)
-            if speakers.get((slice_name, group), 0) >= audit.privacy_k
+            if (slice_name, group) not in private
         ]
         if not groups:
             continue

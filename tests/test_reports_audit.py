@@ -337,3 +337,31 @@ def test_reference_overall_forest_plots_draw_the_overall_value(monkeypatch):
             assert dashed
             xs = [x for c in dashed for segment in c.get_segments() for x in segment[:, 0]]
             assert xs == pytest.approx([overall[metric]] * len(xs))
+
+
+def test_confusion_figures_follow_the_tables_suppression(monkeypatch):
+    """A 3-speaker group is suppressed and the next-smallest (group_d, 12 speakers)
+    withheld with it in the tables: neither gets a confusion panel."""
+    predictions = planted_predictions()
+    table = predictions.table.copy()
+    tiny = table["speaker_id"].isin(
+        table.loc[table["ethnicity"] == "group_a", "speaker_id"].unique()[:3]
+    )
+    table.loc[tiny, "ethnicity"] = "tiny3"
+    result = run_audit(
+        dataclasses.replace(predictions, table=table), n_boot=20, fairlearn_views=False
+    )
+    view = AuditView.of(result, 5)
+    withheld = view.groups[view.groups["withheld"] & (view.groups["slice"] == "ethnicity")]
+    assert "group_d" in set(withheld["group"])
+    titles: list[str] = []
+    draw = figures.confusion_grid
+
+    def spy(panels, **kwargs):
+        titles.extend(title for title, _ in panels)
+        return draw(panels, **kwargs)
+
+    monkeypatch.setattr(figures, "confusion_grid", spy)
+    _audit_figures.confusion_section(view)
+    assert "ethnicity = group_a" in titles
+    assert not {"ethnicity = tiny3", "ethnicity = group_d"} & set(titles)
