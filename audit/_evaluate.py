@@ -62,6 +62,8 @@ STATUS_OK = "ok"
 STATUS_REFERENCE = "reference"
 STATUS_INSUFFICIENT = "insufficient"
 STATUS_SINGLE_SPEAKER = "single_speaker"
+STATUS_NO_VALUES = "no_values"
+"""A group with clips none of which has a valid value of the metric (an all-NaN column)."""
 STATUS_EMPTY = "empty"
 
 
@@ -150,11 +152,13 @@ def evaluate(
         else:
             overall = aggregates.cells[metric, OVERALL]
             found, reference = _disparities(cells, overall, testable, config, notes)
-        status = np.where(
-            evaluated < 2,
-            STATUS_SINGLE_SPEAKER,
-            np.where(evaluated < config.min_speakers, STATUS_INSUFFICIENT, STATUS_OK),
+        status = np.select(
+            [cells.n_evaluated == 0, evaluated < 2, evaluated < config.min_speakers],
+            [STATUS_NO_VALUES, STATUS_SINGLE_SPEAKER, STATUS_INSUFFICIENT],
+            STATUS_OK,
         ).astype(object)
+        if slice_name == OVERALL and cells.n_evaluated[0] == 0 and n_clips[0] > 0:
+            notes.append(f"{metric}: no valid values (no audited clip has one)")
         if isinstance(reference, int | np.integer):
             status[reference] = STATUS_REFERENCE
         blocks.append(

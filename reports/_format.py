@@ -26,6 +26,7 @@ BADGES = {
     "insufficient evidence": "insufficient",
     "single_speaker": "insufficient",
     "single speaker": "insufficient",
+    "no_values": "insufficient",
     "thin": "insufficient",
     "inferred": "insufficient",
     "empty": "suppressed",

@@ -505,3 +505,14 @@ def test_feature_metrics_on_a_subset_of_more_rows_than_one_chunk():
     expected = (pred * true).sum(1) / np.linalg.norm(pred, axis=1) / np.linalg.norm(true, axis=1)
     assert len(cosine) == 20_000
     np.testing.assert_allclose(cosine, expected, atol=1e-12)
+
+
+def test_a_metric_without_valid_values_says_so(predictions):
+    """An all-NaN ``s2f_age_years`` gives status ``no_values`` and a note, not
+    ``single_speaker`` (which would say the speakers were too few)."""
+    table = predictions.table.assign(s2f_age_years=np.nan)
+    result = run_audit(Predictions(table), n_boot=20, slices=["language"])
+    rows = result.groups[result.groups["metric"] == "s2f_age_error"]
+    assert set(rows["status"]) == {"no_values"} and rows["value"].isna().all()
+    assert "s2f_age_error: no valid values (no audited clip has one)" in result.summary["notes"]
+    assert "no_values" not in set(result.by_group("true_age_label_error", "language")["status"])
