@@ -149,6 +149,11 @@ def test_checkpoint_from_another_preset_version_or_manifest_is_refused(tmp_path)
     with pytest.raises(InputError, match="trained on another manifest"):
         load_checkpoint(result.checkpoint, manifest_hash="x" * 64)
     payload = load_checkpoint(result.checkpoint)
+    save_checkpoint(result.checkpoint, {**payload, "preset": "paper"})  # relabelled
+    with pytest.raises(InputError, match="labelled preset 'paper' but holds a 'small' encoder"):
+        run(tmp_path, resume=True)
+    with pytest.raises(InputError, match="labelled preset 'paper'"):
+        load_voice_encoder(result.checkpoint)
     del payload["format"]
     save_checkpoint(result.checkpoint, {**payload, "version": "0.0.1"})
     with pytest.raises(InputError, match=r"written by speech2face 0\.0\.1"):

@@ -25,6 +25,10 @@ CHECKPOINT_FORMAT = "speech2face-voice-checkpoint/1"
 NOT_A_CHECKPOINT = "{path} is not a speech2face voice encoder checkpoint"
 MISSING_CHECKPOINT = "{path} does not exist: nothing to resume (drop --resume to start afresh)"
 WRONG_PRESET = "checkpoint {path} holds preset {found!r}, not {expected!r}"
+RELABELLED = (
+    "checkpoint {path} is labelled preset {label!r} but holds a {found!r} encoder: it was "
+    "edited, and is refused rather than given another model id"
+)
 WRONG_VERSION = "checkpoint {path} was written by speech2face {found}, this is {expected}"
 WRONG_MANIFEST = "checkpoint {path} was trained on another manifest (hash {found}, now {expected})"
 
@@ -86,6 +90,9 @@ def load_checkpoint(
         raise InputError(
             WRONG_VERSION.format(path=path, found=payload["version"], expected=__version__)
         )
+    held = (payload.get("encoder_config") or {}).get("name")
+    if held is not None and held != payload.get("preset"):
+        raise InputError(RELABELLED.format(path=path, label=payload.get("preset"), found=held))
     if preset is not None and payload["preset"] != preset:
         raise InputError(WRONG_PRESET.format(path=path, found=payload["preset"], expected=preset))
     if manifest_hash is not None and payload["manifest_hash"] != manifest_hash:
