@@ -46,11 +46,12 @@ from audit._intervals import (
 from audit._trial_metrics import (
     RANK_METRICS,
     OperatingPoint,
-    cell_metrics,
+    curve_metrics,
     eer_threshold,
     sort_cell,
 )
-from audit._trial_weights import CellRatios, TwoWayWeights, cell_ratios, cgm_replicates, two_way
+from audit._trial_prefix import PrefixCell
+from audit._trial_weights import CellRatios, TwoWayWeights, cell_ratios, cgm_replicates
 from speech2face import trials as schema
 from speech2face.errors import InputError
 from speech2face.vocabulary import DEMOGRAPHIC_COLUMNS, MIN_GROUP_SPEAKERS, UNKNOWN
@@ -124,47 +125,56 @@ def audit_trials(
     cells = _cells(table, slices, heard_languages)
     if threshold is None:
         threshold = eer_threshold(sort_cell(scores, target, voice, face, threshold=np.inf))
-    sorted_cells = [
-        sort_cell(
-            scores[c.trials], target[c.trials], voice[c.trials], face[c.trials], threshold=threshold
+    order = np.argsort(-scores, kind="stable")
+    member = np.zeros(len(table), dtype=bool)
+    sorted_cells: list[PrefixCell | None] = []
+    for c in cells:
+        member[:] = False
+        member[c.trials] = True
+        rows = order[member[order]]  # the cell in descending score order, ties stable
+        sorted_cells.append(
+            PrefixCell.of(
+                sort_cell(scores[rows], target[rows], voice[rows], face[rows], threshold=threshold),
+                len(voice_ids),
+                len(face_ids),
+            )
+            if len(rows)
+            else None
         )
-        if len(c.trials)
-        else None
-        for c in cells
-    ]
     matching = _matching(table, cells, voice, face)
     fmr_cells, fmr_ratios = _fmr_matrix(table, slices, scores >= threshold, voice, face)
     weights = TwoWayWeights(list(voice_ids), list(face_ids), seed)
     largest = max(len(c.trials) for c in cells)
     block = int(np.clip(BLOCK_ELEMENTS // max(largest, 1), 1, CHUNK))
+    n_pairs = max([len(r.voice) for r in (matching, fmr_ratios) if r is not None] or [1])
+    ratio_block = int(np.clip(BLOCK_ELEMENTS * 4 // n_pairs, 1, CHUNK))
 
     def evaluate(voice_w: np.ndarray, face_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Metrics ``(2, n, cells, metrics)`` and FMR-matrix cells ``(2, n, cells)``
         under the product (0) and the mean (1) weights."""
         n = len(voice_w)
         values = np.full((2, n, len(cells), len(METRICS)), np.nan)
-        for i, cell in enumerate(sorted_cells):
-            if cell is None:
-                continue
-            targets = two_way(voice_w, face_w, cell.target_voice, cell.target_face)
-            impostors = two_way(voice_w, face_w, cell.impostor_voice, cell.impostor_face)
-            for scheme in range(2):
-                values[scheme, :, i, : len(RANK_METRICS)] = cell_metrics(
-                    cell, targets[scheme], impostors[scheme], operating_point
-                )
-        if matching is not None:
-            values[..., -1] = matching.replicates(voice_w, face_w)
-        if fmr_ratios is None:
-            return values, np.empty((2, n, 0))
-        return values, np.stack(fmr_ratios.replicates(voice_w, face_w))
+        fmr = np.empty((2, n, 0 if fmr_ratios is None else fmr_ratios.n_groups))
+        padded = [np.pad(w, ((0, 0), (0, 1))) for w in (voice_w, face_w)]
+        for s in range(0, n, block):
+            rows = slice(s, min(s + block, n))
+            for i, cell in enumerate(sorted_cells):
+                if cell is not None:
+                    points = cell.points(padded[0][rows], padded[1][rows])
+                    metrics = curve_metrics(*points, operating_point)
+                    values[:, rows, i, : len(RANK_METRICS)] = metrics.reshape(
+                        2, -1, len(RANK_METRICS)
+                    )
+        for s in range(0, n, ratio_block):
+            rows = slice(s, min(s + ratio_block, n))
+            if matching is not None:
+                values[:, rows, :, -1] = matching.replicates(voice_w[rows], face_w[rows])
+            if fmr_ratios is not None:
+                fmr[:, rows] = fmr_ratios.replicates(voice_w[rows], face_w[rows])
+        return values, fmr
 
     def chunk(first: int) -> tuple[np.ndarray, np.ndarray]:
-        voice_w, face_w = weights.block(first, min(CHUNK, n_boot - first))
-        parts = [
-            evaluate(voice_w[s : s + block], face_w[s : s + block])
-            for s in range(0, len(voice_w), block)
-        ]
-        return tuple(np.concatenate(part, axis=1) for part in zip(*parts, strict=True))
+        return evaluate(*weights.block(first, min(CHUNK, n_boot - first)))
 
     point, fmr_point = (
         part[0, 0] for part in evaluate(np.ones((1, len(voice_ids))), np.ones((1, len(face_ids))))
@@ -319,12 +329,16 @@ def _counts(
             "group": [c.group for c in cells],
             "half": [c.half for c in cells],
             "n_trials": [len(c.trials) for c in cells],
-            "n_voice_speakers": [len(np.unique(voice[c.trials])) for c in cells],
-            "n_face_speakers": [len(np.unique(face[c.trials])) for c in cells],
+            "n_voice_speakers": [_distinct(voice[c.trials]) for c in cells],
+            "n_face_speakers": [_distinct(face[c.trials]) for c in cells],
         }
     )
     enough = counts[["n_voice_speakers", "n_face_speakers"]].min(axis=1) >= min_speakers
     return counts.assign(status=np.where(enough, OK, INSUFFICIENT))
+
+
+def _distinct(codes: np.ndarray) -> int:
+    return int(np.count_nonzero(np.bincount(codes))) if len(codes) else 0
 
 
 def _p_value(estimate: np.ndarray, replicates: np.ndarray) -> np.ndarray:
