@@ -49,3 +49,13 @@ SLICE_PREFIX = "slice:"
 """Per-clip slice labels in an audit's components (``slice:<column>``)."""
 SEPARATOR = " & "
 """Joins the columns of an intersection (``gender & ethnicity``) and its values."""
+
+# --- a trials audit (a folder; see audit.trials_result) -----------------------------------
+TRIALS_AUDIT_KIND = "trials_audit"
+TRIALS_AUDIT_SCHEMA_VERSION = 1
+TRIALS_AUDIT_SCHEMA_VERSIONS = (1,)
+TRIALS_AUDIT_TABLE_FILES = {
+    "groups": "groups.parquet",
+    "fmr_matrix": "fmr_matrix.parquet",
+    "languages": "languages.parquet",
+}

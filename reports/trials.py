@@ -1,0 +1,277 @@
+"""The trials-audit report: per-group verification metrics of a voice–face matcher.
+
+Rendered from a saved :class:`~audit.trials_result.TrialsAuditResult` only: findings,
+what was audited, per-group metrics with intervals, DET points per group (probit error
+axes), the group-pair FMR heatmap, heard vs unheard languages, caveats. A group with
+some but fewer than ``privacy_k`` voice speakers (an FMR cell: voice or face speakers)
+shows no numbers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from markupsafe import Markup
+from matplotlib.figure import Figure
+from scipy.stats import norm
+
+from audit.privacy import is_suppressed
+from audit.trials_result import TrialsAuditResult
+from reports import _format as fmt
+from reports._page import Section, figure_html, render_page, table_html, write_html
+
+METRIC_NAMES = {
+    "eer": "EER",
+    "auc": "ROC AUC",
+    "min_dcf": "minDCF",
+    "fmr": "FMR",
+    "fnmr": "FNMR",
+    "match_1of2": "1-of-2",
+}
+DET_TICKS = (0.001, 0.01, 0.05, 0.2, 0.5, 0.8)
+
+
+def render_trials_report(
+    result: TrialsAuditResult,
+    path: str | os.PathLike,
+    *,
+    privacy_k: int = fmt.PRIVACY_K,
+    source: str | os.PathLike | None = None,
+) -> Path:
+    """Write the report of ``result`` to ``path`` (one self-contained HTML file)."""
+    path = Path(path)
+    page = trials_report_html(
+        result, privacy_k=privacy_k, source=source if source is not None else path.parent
+    )
+    return write_html(page, path)
+
+
+def _hide(frame: pd.DataFrame, counts: list[str], values: list[str], k: int) -> pd.DataFrame:
+    """``frame`` with ``values`` blanked where any of ``counts`` is suppressed."""
+    hidden = np.zeros(len(frame), dtype=bool)
+    for column in counts:
+        hidden |= np.asarray(is_suppressed(frame[column], k), dtype=bool)
+    frame = frame.copy()
+    frame.loc[hidden, [c for c in values if c in frame.columns]] = np.nan
+    for column in counts:
+        frame[column] = frame[column].astype(object).where(~hidden, fmt.SUPPRESSED)
+    return frame
+
+
+def _with_interval(frame: pd.DataFrame, value: str, low: str, high: str) -> pd.Series:
+    return pd.Series(
+        [
+            "–" if pd.isna(v) else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
+            for v, lo, hi in zip(frame[value], frame[low], frame[high], strict=True)
+        ],
+        index=frame.index,
+    )
+
+
+def _groups_table(groups: pd.DataFrame) -> Markup:
+    wide = groups.assign(
+        shown=_with_interval(groups, "value", "ci_low", "ci_high"),
+        diff=_with_interval(groups, "difference", "diff_ci_low", "diff_ci_high"),
+    )
+    parts = []
+    for metric, rows in wide.groupby("metric", sort=False):
+        table = rows[
+            ["slice", "group", "n_trials", "n_voice_speakers", "n_face_speakers", "status"]
+        ].assign(
+            value=rows["shown"],
+            difference=rows["diff"],
+            reference=rows["reference"].fillna("–"),
+            p_adjusted=rows["p_adjusted"].map(fmt.p_value),
+            flag=np.where(rows["flag"].fillna(False).astype(bool), "FLAG", ""),
+        )
+        parts.append(table_html(table, caption=METRIC_NAMES.get(metric, metric)))
+    return Markup("").join(parts)
+
+
+def _det_figure(groups: pd.DataFrame) -> Markup:
+    """Each group's (FMR, FNMR) at the global threshold and its EER, on probit axes."""
+    figure = Figure(figsize=(6.4, 5.2))
+    axes = figure.subplots()
+    wide = groups.pivot_table(index=["slice", "group"], columns="metric", values="value")
+    probit = norm.ppf
+    clip = np.clip
+    for (column, group), row in wide.iterrows():
+        fmr, fnmr, eer = (clip(row.get(m, np.nan), 1e-4, 1 - 1e-4) for m in ("fmr", "fnmr", "eer"))
+        if not np.isfinite([fmr, fnmr, eer]).all():
+            continue
+        label = "overall" if column == "overall" else f"{column}={group}"
+        line = axes.plot(probit(fmr), probit(fnmr), "o", label=label)[0]
+        axes.plot(probit(eer), probit(eer), "x", color=line.get_color())
+    lim = probit([DET_TICKS[0], DET_TICKS[-1]])
+    axes.plot(lim, lim, ":", color="grey", linewidth=0.8)
+    axes.set_xticks(probit(DET_TICKS), [f"{t:g}" for t in DET_TICKS])
+    axes.set_yticks(probit(DET_TICKS), [f"{t:g}" for t in DET_TICKS])
+    axes.set(
+        xlim=lim,
+        ylim=lim,
+        xlabel="false match rate (probit)",
+        ylabel="false non-match rate (probit)",
+    )
+    axes.legend(fontsize=7, loc="upper right")
+    return figure_html(
+        figure,
+        alt="DET points per group",
+        caption="Each group at the global threshold (o) and at its own EER (x, on the "
+        "diagonal), on the normal-deviate scale of DET curves.",
+    )
+
+
+def _fmr_heatmaps(matrix: pd.DataFrame) -> Markup:
+    parts = []
+    for column, cells in matrix.groupby("slice", sort=False):
+        grid = cells.pivot(index="voice_group", columns="face_group", values="value")
+        figure = Figure(figsize=(1.2 + 0.9 * grid.shape[1], 1.0 + 0.7 * grid.shape[0]))
+        axes = figure.subplots()
+        image = axes.imshow(grid.to_numpy(dtype=float), cmap="viridis")
+        axes.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns], rotation=30)
+        axes.set_yticks(range(grid.shape[0]), [str(i) for i in grid.index])
+        axes.set(xlabel=f"face {column}", ylabel=f"voice {column}")
+        for (i, j), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+            if np.isfinite(value):
+                axes.text(j, i, f"{value:.3f}", ha="center", va="center", color="white")
+        figure.colorbar(image, ax=axes, label="FMR")
+        parts.append(figure_html(figure, alt=f"FMR by voice and face {column}"))
+        parts.append(
+            table_html(
+                cells.drop(columns="slice").assign(
+                    fmr=_with_interval(cells, "value", "ci_low", "ci_high")
+                )[
+                    [
+                        "voice_group",
+                        "face_group",
+                        "n_trials",
+                        "n_voice_speakers",
+                        "n_face_speakers",
+                        "fmr",
+                    ]
+                ],
+                caption=f"Impostor FMR by voice and face {column}",
+            )
+        )
+    return Markup("").join(parts)
+
+
+def _languages_table(languages: pd.DataFrame) -> Markup:
+    if languages.empty:
+        return Markup("")
+    shown = languages.assign(
+        heard=_with_interval(languages, "heard", "heard_ci_low", "heard_ci_high"),
+        unheard=_with_interval(languages, "unheard", "unheard_ci_low", "unheard_ci_high"),
+        gap=_with_interval(languages, "gap", "gap_ci_low", "gap_ci_high"),
+        p_adjusted=languages["p_adjusted"].map(fmt.p_value),
+        flag=np.where(languages["flag"].fillna(False).astype(bool), "FLAG", ""),
+    )
+    columns = ["metric", "slice", "group", "n_voice_speakers_heard", "n_voice_speakers_unheard"]
+    return table_html(
+        shown[[*columns, "status", "heard", "unheard", "gap", "p_adjusted", "flag"]],
+        caption="Heard vs unheard languages (gap = unheard − heard, within speaker)",
+    )
+
+
+def _findings(result: TrialsAuditResult, privacy_k: int) -> list[str]:
+    found = []
+    for flag in result.summary["flags"]:
+        counts = [flag.get("n_voice_speakers", flag.get("n_voice_speakers_heard", 0))]
+        if any(is_suppressed(c, privacy_k) for c in counts if c is not None):
+            continue
+        what = "gap unheard − heard" if "gap" in flag else f"vs {flag['reference']}"
+        value = flag.get("gap", flag.get("difference"))
+        found.append(
+            f"{METRIC_NAMES.get(flag['metric'], flag['metric'])} {flag['slice']}="
+            f"{flag['group']}: {value:+.3f} {what} (p_adj {fmt.p_value(flag['p_adjusted'])})"
+        )
+    return found or [
+        "No difference is flagged (interval beyond the practical threshold after correction)."
+    ]
+
+
+def trials_report_html(
+    result: TrialsAuditResult, *, privacy_k: int = fmt.PRIVACY_K, source: str | os.PathLike = ""
+) -> str:
+    """The trials report as an HTML string (see :func:`render_trials_report`)."""
+    summary = result.summary
+    values = ["value", "ci_low", "ci_high", "difference", "diff_ci_low", "diff_ci_high"]
+    groups = _hide(result.groups, ["n_voice_speakers"], [*values, "p_adjusted"], privacy_k)
+    matrix = _hide(
+        result.fmr_matrix,
+        ["n_voice_speakers", "n_face_speakers"],
+        ["value", "ci_low", "ci_high"],
+        privacy_k,
+    )
+    languages = result.languages
+    if len(languages):
+        numbers = [c for c in languages.columns if c.startswith(("heard", "unheard", "gap"))]
+        languages = _hide(
+            languages,
+            ["n_voice_speakers_heard", "n_voice_speakers_unheard"],
+            [*numbers, "p_adjusted"],
+            privacy_k,
+        )
+    trials, config = summary["trials"], summary["config"]
+    data = Markup(
+        "<p>{n} trials ({t} targets) of {v} voice speakers and {f} face speakers, from "
+        "<code>{path}</code>. FMR and FNMR at one global score threshold {thr:.4g} (fixed "
+        "on all trials). minDCF at P_target {p}, C_miss {cm}, C_fa {cf}.</p>"
+    ).format(
+        n=trials["n_trials"],
+        t=trials["n_targets"],
+        v=trials["n_voice_speakers"],
+        f=trials["n_face_speakers"],
+        path=trials["path"],
+        thr=summary["score_threshold"],
+        p=config["p_target"],
+        cm=config["c_miss"],
+        cf=config["c_fa"],
+    )
+    method = Markup(
+        "<p>Intervals: {level:.0%} percentile, from a two-way clustered bootstrap (voice "
+        "and face speakers resampled independently, Poisson product weights rescaled to "
+        "the two-way cluster-robust variance), {n_boot} replicates, seed {seed}. Every "
+        "group is compared with {reference} within each replicate; {correction} "
+        "correction over all differences and language gaps; a flag needs the interval of "
+        "the difference beyond ±{threshold}. Groups with fewer than {min_speakers} voice "
+        "or face speakers are insufficient (shown, not tested).</p>"
+    ).format(
+        level=config["level"],
+        n_boot=config["n_boot"],
+        seed=config["seed"],
+        reference=str(config["reference"]),
+        correction=fmt.correction_name(config["correction"]),
+        threshold=config["threshold"],
+        min_speakers=config["min_speakers"],
+    )
+    caveats = Markup(
+        "<ul><li>Groups are of the voice speaker; FMR also depends on the face speaker's "
+        "group (see the heatmap).</li><li>Groups with fewer than {k} speakers show no "
+        "numbers (privacy).</li><li>A trial list's impostor choice (same gender or any) "
+        "changes FMR: compare audits of the same trials only.</li></ul>"
+    ).format(k=privacy_k)
+    sections = [
+        Section("data", "What was audited", data),
+        Section("method", "Metrics and uncertainty", method),
+        Section("groups", "Metrics per group", _groups_table(groups)),
+        Section("det", "DET points per group", _det_figure(groups)),
+    ]
+    if len(matrix):
+        sections.append(Section("fmr", "FMR by voice and face group", _fmr_heatmaps(matrix)))
+    if len(languages):
+        sections.append(
+            Section("languages", "Heard and unheard languages", _languages_table(languages))
+        )
+    sections.append(Section("caveats", "Caveats", caveats))
+    model = trials["meta"].get("model_id", "a voice–face matcher")
+    return render_page(
+        title=f"Trials audit of {model}",
+        kind="Trials audit",
+        source=source,
+        sections=sections,
+        findings=_findings(result, privacy_k),
+    )
