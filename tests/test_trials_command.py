@@ -81,3 +81,30 @@ def test_trials_report_in_chromium(audited, tmp_path):
         assert_clean(page, SECTIONS)
         assert page.title.startswith("Trials audit of sim")
         screenshot(driver, tmp_path / "trials_report.png")
+
+
+def test_trials_from_predictions_then_audit(tmp_path):
+    from speech2face.prediction.artifact import write_predictions
+    from speech2face.trials import read_trials
+    from tests.report_artifacts import planted_predictions
+
+    predictions = planted_predictions()
+    source = tmp_path / "pred"
+    write_predictions(
+        source, predictions.table, features=predictions.features, meta=predictions.meta
+    )
+    out = tmp_path / "trials.parquet"
+    base = ["trials", "--predictions", str(source), "--out", str(out)]
+    assert main([*base, "--impostors", "same-gender", "--split", "all"]) == 0
+    trials = read_trials(out)
+    table = trials.table
+    assert trials.meta["impostors"] == "same-gender" and trials.meta["seed"] == 0
+    per_clip = table.groupby("voice_clip_id")["target"].agg(["sum", "size"])
+    assert (per_clip["sum"] == 1).all() and (per_clip["size"] == 5).all()
+    impostors = table[~table["target"]]
+    known = impostors["gender"] != "unknown"
+    assert (impostors.loc[known, "gender"] == impostors.loc[known, "face_gender"]).all()
+    assert main([*base, "--protocol", "1-of-2", "--split", "all"]) == 0  # replaces its own
+    assert (read_trials(out).table.groupby("voice_clip_id").size() == 2).all()
+    folder = tmp_path / "audit"
+    assert main(["audit-trials", str(out), "--out", str(folder), "--n-boot", "20"]) == 0
