@@ -58,4 +58,5 @@ TRIALS_AUDIT_TABLE_FILES = {
     "groups": "groups.parquet",
     "fmr_matrix": "fmr_matrix.parquet",
     "languages": "languages.parquet",
+    "det": "det.parquet",
 }

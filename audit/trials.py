@@ -46,6 +46,7 @@ from audit._intervals import (
 from audit._trial_metrics import (
     RANK_METRICS,
     OperatingPoint,
+    SortedCell,
     curve_metrics,
     eer_threshold,
     sort_cell,
@@ -63,6 +64,7 @@ METRICS = (*RANK_METRICS, MATCH_1OF2)
 OK, INSUFFICIENT = "ok", "insufficient"
 DEFAULT_OPERATING_POINT = OperatingPoint()
 CHUNK = 64
+DET_POINTS = 400
 """Replicates whose per-speaker weights are drawn at once (one task of the thread pool)."""
 BLOCK_ELEMENTS = 1 << 20
 """Within a chunk, replicates run in blocks of about this many trial weights per cell."""
@@ -83,6 +85,9 @@ class TrialsAudit:
     """One row per metric, slice and group (language half ``all``), with disparities."""
     fmr_matrix: pd.DataFrame
     """Impostor FMR per (slice, voice group, face group) at the global threshold."""
+    det: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """DET curve of each group (slice, group, threshold, fmr, fnmr): at most
+    :data:`DET_POINTS` operating points, every trial weighing one."""
     languages: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Heard, unheard and gap rows per metric, slice and group (empty without
     ``heard_languages``)."""
@@ -128,19 +133,18 @@ def audit_trials(
     order = np.argsort(-scores, kind="stable")
     member = np.zeros(len(table), dtype=bool)
     sorted_cells: list[PrefixCell | None] = []
+    curves = []
     for c in cells:
         member[:] = False
         member[c.trials] = True
         rows = order[member[order]]  # the cell in descending score order, ties stable
-        sorted_cells.append(
-            PrefixCell.of(
-                sort_cell(scores[rows], target[rows], voice[rows], face[rows], threshold=threshold),
-                len(voice_ids),
-                len(face_ids),
-            )
-            if len(rows)
-            else None
-        )
+        if not len(rows):
+            sorted_cells.append(None)
+            continue
+        cell = sort_cell(scores[rows], target[rows], voice[rows], face[rows], threshold=threshold)
+        sorted_cells.append(PrefixCell.of(cell, len(voice_ids), len(face_ids)))
+        if c.half == ALL:
+            curves.append(_det_curve(c, cell))
     matching = _matching(table, cells, voice, face)
     fmr_cells, fmr_ratios = _fmr_matrix(table, slices, scores >= threshold, voice, face)
     weights = TwoWayWeights(list(voice_ids), list(face_ids), seed)
@@ -211,8 +215,25 @@ def audit_trials(
         threshold=float(threshold),
         groups=groups,
         fmr_matrix=fmr_matrix,
+        det=pd.concat(curves, ignore_index=True),
         languages=languages,
     )
+
+
+def _det_curve(cell: _Cell, curve: SortedCell) -> pd.DataFrame:
+    """The cell's (FMR, FNMR) at up to DET_POINTS of its operating points."""
+    n_t, n_i = curve.at_target[-1], curve.at_impostor[-1]
+    keep = np.unique(np.linspace(0, len(curve.at_target) - 1, DET_POINTS).astype(np.int64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.DataFrame(
+            {
+                "slice": cell.slice,
+                "group": cell.group,
+                "threshold": curve.thresholds[keep],
+                "fmr": curve.at_impostor[keep] / n_i,
+                "fnmr": 1 - curve.at_target[keep] / n_t,
+            }
+        )
 
 
 def _labels(table: pd.DataFrame, column: str) -> np.ndarray:

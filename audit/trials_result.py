@@ -8,6 +8,7 @@
     groups.parquet      one row per metric, slice and group, with disparities and ``flag``
     fmr_matrix.parquet  impostor FMR per (slice, voice group, face group)
     languages.parquet   heard, unheard and gap per metric, slice and group (with ``flag``)
+    det.parquet         each group's DET curve (threshold, fmr, fnmr), unweighted
     report.html         rendered into the same staging folder (see :meth:`save`)
 """
 
@@ -54,6 +55,7 @@ class TrialsAuditResult:
     groups: pd.DataFrame
     fmr_matrix: pd.DataFrame
     languages: pd.DataFrame
+    det: pd.DataFrame
 
     @classmethod
     def of(
@@ -95,7 +97,7 @@ class TrialsAuditResult:
             ).to_dict(orient="records"),
             "versions": {"speech2face": speech2face.__version__},
         }
-        return cls(summary, groups, audit.fmr_matrix, languages)
+        return cls(summary, groups, audit.fmr_matrix, languages, audit.det)
 
     def save(self, path: str | os.PathLike, *, render: Render | None = None) -> Path:
         """Write the folder, and ``render``'s report into it, replacing it whole."""

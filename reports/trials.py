@@ -1,7 +1,7 @@
 """The trials-audit report: per-group verification metrics of a voice–face matcher.
 
 Rendered from a saved :class:`~audit.trials_result.TrialsAuditResult` only: findings,
-what was audited, per-group metrics with intervals, DET points per group (probit error
+what was audited, per-group metrics with intervals, DET curves per group (probit error
 axes), the group-pair FMR heatmap, heard vs unheard languages, caveats. A group with
 some but fewer than ``privacy_k`` voice speakers (an FMR cell: voice or face speakers)
 shows no numbers.
@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from scipy.stats import norm
 
 from audit.privacy import is_suppressed
+from audit.trials import OVERALL
 from audit.trials_result import TrialsAuditResult
 from reports import _format as fmt
 from reports._page import Section, figure_html, render_page, table_html, write_html
@@ -31,7 +32,7 @@ METRIC_NAMES = {
     "fnmr": "FNMR",
     "match_1of2": "1-of-2",
 }
-DET_TICKS = (0.001, 0.01, 0.05, 0.2, 0.5, 0.8)
+DET_TICKS = (0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95)
 
 
 def render_trials_report(
@@ -91,36 +92,48 @@ def _groups_table(groups: pd.DataFrame) -> Markup:
     return Markup("").join(parts)
 
 
-def _det_figure(groups: pd.DataFrame) -> Markup:
-    """Each group's (FMR, FNMR) at the global threshold and its EER, on probit axes."""
-    figure = Figure(figsize=(6.4, 5.2))
-    axes = figure.subplots()
-    wide = groups.pivot_table(index=["slice", "group"], columns="metric", values="value")
-    probit = norm.ppf
-    clip = np.clip
-    for (column, group), row in wide.iterrows():
-        fmr, fnmr, eer = (clip(row.get(m, np.nan), 1e-4, 1 - 1e-4) for m in ("fmr", "fnmr", "eer"))
-        if not np.isfinite([fmr, fnmr, eer]).all():
-            continue
-        label = "overall" if column == "overall" else f"{column}={group}"
-        line = axes.plot(probit(fmr), probit(fnmr), "o", label=label)[0]
-        axes.plot(probit(eer), probit(eer), "x", color=line.get_color())
-    lim = probit([DET_TICKS[0], DET_TICKS[-1]])
-    axes.plot(lim, lim, ":", color="grey", linewidth=0.8)
-    axes.set_xticks(probit(DET_TICKS), [f"{t:g}" for t in DET_TICKS])
-    axes.set_yticks(probit(DET_TICKS), [f"{t:g}" for t in DET_TICKS])
-    axes.set(
-        xlim=lim,
-        ylim=lim,
-        xlabel="false match rate (probit)",
-        ylabel="false non-match rate (probit)",
-    )
-    axes.legend(fontsize=7, loc="upper right")
+def _det_figure(groups: pd.DataFrame, det: pd.DataFrame, hidden: set[tuple[str, str]]) -> Markup:
+    """DET curves on probit axes, one panel per slice (overall in each), with each
+    group's operating point at the global threshold (o); suppressed groups left out."""
+    slices = [s for s in dict.fromkeys(det["slice"]) if s != OVERALL] or [OVERALL]
+    figure = Figure(figsize=(5.2 * min(len(slices), 2), 4.6 * -(-len(slices) // 2)))
+    panels = np.atleast_1d(figure.subplots(-(-len(slices) // 2), min(len(slices), 2))).ravel()
+    at = groups.pivot_table(index=["slice", "group"], columns="metric", values="value")
+    lim = norm.ppf([DET_TICKS[0], DET_TICKS[-1]])
+
+    def probit(values: object) -> np.ndarray:
+        return norm.ppf(np.clip(np.asarray(values, dtype=float), 1e-4, 1 - 1e-4))
+
+    for axes, column in zip(panels, slices, strict=False):
+        for key, curve in det[det["slice"].isin([OVERALL, column])].groupby(
+            ["slice", "group"], sort=False
+        ):
+            if key in hidden:
+                continue
+            label = OVERALL if key[0] == OVERALL else str(key[1])
+            style = {"color": "black", "linestyle": "--"} if key[0] == OVERALL else {}
+            line = axes.plot(probit(curve["fmr"]), probit(curve["fnmr"]), label=label, **style)
+            if key in at.index:
+                point = at.loc[key]
+                axes.plot(
+                    probit(point.get("fmr")),
+                    probit(point.get("fnmr")),
+                    "o",
+                    color=line[0].get_color(),
+                )
+        axes.plot(lim, lim, ":", color="grey", linewidth=0.8)
+        ticks = norm.ppf(DET_TICKS)
+        axes.set_xticks(ticks, [f"{t:g}" for t in DET_TICKS])
+        axes.set_yticks(ticks, [f"{t:g}" for t in DET_TICKS])
+        axes.set(xlim=lim, ylim=lim, title=column, xlabel="FMR", ylabel="FNMR")
+        axes.legend(fontsize=7, loc="upper right")
+    for axes in panels[len(slices) :]:
+        axes.set_visible(False)
     return figure_html(
         figure,
-        alt="DET points per group",
-        caption="Each group at the global threshold (o) and at its own EER (x, on the "
-        "diagonal), on the normal-deviate scale of DET curves.",
+        alt="DET curves per group",
+        caption="DET curves (normal-deviate axes, every trial weighing one); o: the group "
+        "at the global threshold; the EER is where a curve crosses the dotted diagonal.",
     )
 
 
@@ -200,6 +213,8 @@ def trials_report_html(
     summary = result.summary
     values = ["value", "ci_low", "ci_high", "difference", "diff_ci_low", "diff_ci_high"]
     groups = _hide(result.groups, ["n_voice_speakers"], [*values, "p_adjusted"], privacy_k)
+    small = is_suppressed(result.groups["n_voice_speakers"], privacy_k)
+    hidden = set(zip(result.groups["slice"][small], result.groups["group"][small], strict=True))
     matrix = _hide(
         result.fmr_matrix,
         ["n_voice_speakers", "n_face_speakers"],
@@ -258,7 +273,7 @@ def trials_report_html(
         Section("data", "What was audited", data),
         Section("method", "Metrics and uncertainty", method),
         Section("groups", "Metrics per group", _groups_table(groups)),
-        Section("det", "DET points per group", _det_figure(groups)),
+        Section("det", "DET curves per group", _det_figure(result.groups, result.det, hidden)),
     ]
     if len(matrix):
         sections.append(Section("fmr", "FMR by voice and face group", _fmr_heatmaps(matrix)))
