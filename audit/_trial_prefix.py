@@ -76,9 +76,8 @@ class PrefixCell:
         np.multiply(voice, face, out=both[:n])
         np.add(voice, face, out=both[n:])
         sums = np.cumsum(both, axis=1, dtype=np.float64)
-        start = self.impostor_start
-        sums[:, start:] -= sums[:, start - 1, None].copy()
         values = np.stack([row[self.read] for row in sums])
-        values[n:] *= 0.5  # the mean weights: half the running sums of voice + face
         p = self.n_points
+        values[:, p + 1 :] -= sums[:, self.impostor_start - 1, None]  # targets' total
+        values[n:] *= 0.5  # the mean weights: half the running sums of voice + face
         return values[:, :p], values[:, p + 1 : 2 * p + 1], values[:, p], values[:, -1]
