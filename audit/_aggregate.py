@@ -17,6 +17,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from audit._bootstrap import speaker_sums, speaker_weights
+from audit._influence import Influence, slice_influence
 from audit._metrics import (
     MetricSpec,
     count_moment,
@@ -48,6 +49,8 @@ class MetricCells:
     """Clips of each group that carry the metric's component."""
     n_speakers_evaluated: np.ndarray
     """Speakers of each group with at least one such clip: what the minimum applies to."""
+    influence: Influence
+    """Speakers' influence: BCa accelerations and permutation standard errors."""
 
 
 @dataclass(frozen=True)
@@ -100,10 +103,19 @@ def aggregate(
         for name, sums in per_slice.items():
             replicates[name][start : start + size] = sums.replicates(weights)
     n_clips, n_speakers, cells = {}, {}, {}
-    for slice_ in slices:
+    overall = None
+    for slice_ in slices:  # the overall slice comes first
         n_clips[slice_.name], n_speakers[slice_.name] = group_counts(slice_, speaker_codes)
         point = per_slice[slice_.name].point
-        for spec, start, stop in zip(specs, offsets[:-1], offsets[1:], strict=True):
+        found, totals = slice_influence(
+            specs, offsets, point, per_slice[slice_.name].per_speaker, overall
+        )
+        overall = totals if overall is None else overall
+        for index, (spec, start, stop) in enumerate(
+            zip(specs, offsets[:-1], offsets[1:], strict=True)
+        ):
+            if not spec.reported_on(slice_.columns):
+                continue
             cells[spec.name, slice_.name] = MetricCells(
                 spec=spec,
                 slice=slice_,
@@ -114,5 +126,6 @@ def aggregate(
                 n_speakers_evaluated=per_slice[slice_.name].speakers_with(
                     start + count_moment(spec)
                 ),
+                influence=found[index],
             )
     return Aggregates(slices, n_clips, n_speakers, cells, n_speakers_total=len(speakers))

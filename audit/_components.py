@@ -241,13 +241,13 @@ def _feature_components(
         t = np.asarray(true[chunk], dtype=np.float64)
         p_norm, t_norm = np.linalg.norm(p, axis=1), np.linalg.norm(t, axis=1)
         bad = ~(np.isfinite(p).all(1) & np.isfinite(t).all(1) & (p_norm > 0) & (t_norm > 0))
-        invalid[start : start + len(p)] = bad
         with np.errstate(invalid="ignore", divide="ignore"):
             p, t = p / p_norm[:, None], t / t_norm[:, None]
-        rows = slice(start, start + len(p))
-        out["cosine"][rows] = np.where(bad, np.nan, (p * t).sum(1))
-        out["l1"][rows] = np.where(bad, np.nan, np.abs(p - t).sum(1))
-        out["l2"][rows] = np.where(bad, np.nan, np.linalg.norm(p - t, axis=1))
+        done = slice(start, start + len(p))
+        invalid[done] = bad
+        out["cosine"][done] = np.where(bad, np.nan, (p * t).sum(1))
+        out["l1"][done] = np.where(bad, np.nan, np.abs(p - t).sum(1))
+        out["l2"][done] = np.where(bad, np.nan, np.linalg.norm(p - t, axis=1))
     return out, invalid
 
 

@@ -22,12 +22,13 @@ from audit._disparities import (
     slice_disparities,
     with_best_family,
 )
+from audit._influence import acceleration
 from audit._intervals import (
     DETECTION_POWER,
     adjust_pvalues,
+    bca_interval,
     detectable_difference,
     fisher_z_interval,
-    percentile_interval,
     wilson_interval,
 )
 from audit._metrics import MEAN
@@ -49,6 +50,14 @@ FLAG_FIELDS = (
     "diff_ci_high",
     "p_adjusted",
 )
+BEST_CAVEAT = (
+    "the reference of each slice is its best group, chosen from these same data: its "
+    "differences carry simultaneous intervals over every pair of groups (max-|t| bootstrap) "
+    "and are tested among every pair, which is wider and less powerful than a reference "
+    "fixed in advance (overall, or a named group)"
+)
+DERIVED_COLUMNS = ("p_adjusted", "detectable_difference", "flag", "significant_small")
+"""Groups columns set after the correction, from the whole family of tests."""
 STATUS_OK = "ok"
 STATUS_REFERENCE = "reference"
 STATUS_INSUFFICIENT = "insufficient"
@@ -59,17 +68,20 @@ STATUS_EMPTY = "empty"
 def _reference_index(
     cells: MetricCells, config: AuditConfig, eligible: np.ndarray, notes: list[str]
 ) -> int | str | None:
+    """The slice's reference: a named group's index, ``overall``, or the best group's index
+    (None when fewer than two groups can be the best)."""
     slice_ = cells.slice
     reference = config.reference
-    if reference == OVERALL_REFERENCE:
-        return OVERALL_REFERENCE
     if isinstance(reference, dict) and all(c in reference for c in slice_.columns):
         label = SEPARATOR.join(reference[c] for c in slice_.columns)
         if label in slice_.labels:
             return slice_.labels.index(label)
         if len(slice_.columns) == 1:
             raise InputError(EMPTY_REFERENCE.format(group=label, slice=slice_.name))
-        notes.append(f"reference {label!r} of {slice_.name!r} is empty; the best group is used")
+        notes.append(f"reference {label!r} of {slice_.name!r} is empty; overall is used")
+        return OVERALL_REFERENCE
+    if reference != BEST:
+        return OVERALL_REFERENCE
     not_unknown = np.array([UNKNOWN not in label.split(SEPARATOR) for label in slice_.labels])
     return choose_best(
         cells.value, eligible & not_unknown, higher_is_better=cells.spec.higher_is_better
@@ -86,14 +98,9 @@ def _disparities(
     reference = _reference_index(cells, config, testable, notes)
     if reference is None:
         return no_disparities(cells.slice.n_groups), None
+    best = config.reference == BEST
     found = slice_disparities(
-        cells.value,
-        cells.replicates,
-        testable=testable,
-        reference=reference,
-        labels=cells.slice.labels,
-        overall=(float(overall.value[0]), overall.replicates[:, 0]),
-        level=config.level,
+        cells, overall, testable=testable, reference=reference, level=config.level, best=best
     )
     if not isinstance(reference, str) and not testable[reference]:
         notes.append(
@@ -102,19 +109,18 @@ def _disparities(
         )
         found = no_disparities(cells.slice.n_groups)
         return found, None
-    if config.reference == BEST or (
-        isinstance(config.reference, dict)
-        and not all(c in config.reference for c in cells.slice.columns)
-    ):
-        found = with_best_family(found, cells.value, cells.replicates, testable=testable)
+    if best:
+        found = with_best_family(found, cells, testable=testable)
     return found, reference
 
 
-def _intervals(cells: MetricCells, level: float) -> tuple[np.ndarray, list]:
-    """Percentile intervals, replaced by Wilson / Fisher-z where each speaker has one clip."""
-    interval = percentile_interval(cells.replicates, level=level)
-    method = np.full(cells.slice.n_groups, "cluster_bootstrap", dtype=object)
+def _intervals(cells: MetricCells, level: float, min_speakers: int) -> tuple[np.ndarray, list]:
+    """BCa intervals, replaced by Wilson / Fisher-z where each speaker has one clip; none
+    for a cell under ``min_speakers`` (a thin cell's interval would not cover)."""
+    accel = acceleration(cells.influence.u2, cells.influence.u3)
     n_speakers = cells.n_speakers_evaluated
+    interval = bca_interval(cells.replicates, cells.value, accel, n_speakers, level=level)
+    method = np.full(cells.slice.n_groups, "cluster_bootstrap_bca", dtype=object)
     independent = (cells.n_evaluated == n_speakers) & (n_speakers > 0)
     if cells.spec.kind == MEAN and cells.spec.binary:
         closed = wilson_interval(cells.point_sums[:, 0], cells.point_sums[:, 1], level=level)
@@ -124,7 +130,7 @@ def _intervals(cells: MetricCells, level: float) -> tuple[np.ndarray, list]:
         closed = fisher_z_interval(cells.value, cells.n_evaluated, level=level)
         interval = np.where(independent, closed, interval)
         method[independent] = "fisher_z"
-    interval = np.where(n_speakers >= 2, interval, np.nan)
+    interval = np.where(n_speakers >= min_speakers, interval, np.nan)
     return interval, list(method)
 
 
@@ -137,10 +143,10 @@ def evaluate(
     for (metric, slice_name), cells in aggregates.cells.items():
         n_clips = aggregates.n_clips[slice_name]
         evaluated = cells.n_speakers_evaluated
-        interval, method = _intervals(cells, config.level)
+        interval, method = _intervals(cells, config.level, config.min_speakers)
         testable = (evaluated >= config.min_speakers) & np.isfinite(cells.value)
-        if slice_name == OVERALL:
-            found, reference = no_disparities(1), None
+        if slice_name == OVERALL or not cells.spec.compared_on(cells.slice.columns):
+            found, reference = no_disparities(cells.slice.n_groups), None
         else:
             overall = aggregates.cells[metric, OVERALL]
             found, reference = _disparities(cells, overall, testable, config, notes)
@@ -185,7 +191,7 @@ def evaluate(
         test_blocks.append(_tests(metric, cells, found, reference))
     groups = _stack(
         blocks,
-        [c for c in GROUP_COLUMNS if c not in ("p_adjusted", "flag", "detectable_difference")],
+        [c for c in GROUP_COLUMNS if c not in DERIVED_COLUMNS],
     )
     tests = _stack(test_blocks, [c for c in TEST_COLUMNS if c not in ("p_adjusted", "significant")])
     tests["p_adjusted"] = correct(tests, config)
@@ -198,11 +204,12 @@ def evaluate(
         alpha=1 - config.level,
         power=DETECTION_POWER,
     )
-    groups["flag"] = (
-        (groups["p_adjusted"] < 1 - config.level)
-        & (groups["difference"].abs() >= groups["threshold"])
-        & (groups["status"] == STATUS_OK)
+    significant = (groups["p_adjusted"] < 1 - config.level) & (groups["status"] == STATUS_OK)
+    beyond = (groups["diff_ci_low"] >= groups["threshold"]) | (
+        groups["diff_ci_high"] <= -groups["threshold"]
     )
+    groups["flag"] = significant & beyond
+    groups["significant_small"] = significant & ~beyond
     return groups[list(GROUP_COLUMNS)], tests[list(TEST_COLUMNS)], list(dict.fromkeys(notes))
 
 

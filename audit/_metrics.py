@@ -103,6 +103,26 @@ class MetricSpec:
     """Retrieval: the rank cutoff of recall@k."""
     gallery: str | None = None
     """Retrieval: ``mixed`` or ``matched`` gallery."""
+    match_on: str | None = None
+    """Retrieval on a matched gallery: the column whose groups each gallery is drawn from."""
+
+    def reported_on(self, columns: tuple[str, ...]) -> bool:
+        """Whether the metric has a value in a slice over ``columns`` (``()``: overall).
+
+        Matched-gallery recall is reported overall and on its own column's slice only.
+        """
+        return self.match_on is None or tuple(columns) in ((), (self.match_on,))
+
+    def compared_on(self, columns: tuple[str, ...]) -> bool:
+        """Whether the groups of a slice over ``columns`` are tested against a reference.
+
+        Mixed-gallery recall never is: its groups face galleries of different size and
+        composition, so its gaps measure the gallery, not the model. Matched-gallery recall
+        is, on the slice of its own column (every group ranked in galleries of one size).
+        """
+        if self.gallery is None:
+            return True
+        return self.gallery == "matched" and tuple(columns) == (self.match_on,)
 
     @property
     def n_moments(self) -> int:

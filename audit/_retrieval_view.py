@@ -19,23 +19,34 @@ import pandas as pd
 from audit import retrieval
 from audit._components import PRED_FEATURE, RETRIEVAL, TRUE_FEATURE, mean_metric
 from audit._metrics import MetricSpec
+from audit._slices import slice_labels
 
-MATCHED_SUFFIX = "_matched"
+MATCHED_SUFFIX = "_matched_"
 MIXED, MATCHED = "mixed", "matched"
 PREFERRED_DISTANCE = "cosine"
 CONFUSION_K = 10
+MIXED_GALLERY_NOTE = (
+    "mixed gallery: depends on the gallery's composition (a group's recall falls with the "
+    "number of look-alike faces of its own group in the gallery), so it is a per-group "
+    "figure, never tested across groups; compare groups with the matched recall"
+)
+SEVERAL_GROUPS = "{column}: some speakers have clips in two groups, so no matched gallery"
 
 
 def retrieval_specs(
-    distances: Sequence[str], *, ks: Sequence[int] = retrieval.KS, matched: bool = False
+    distances: Sequence[str], *, ks: Sequence[int] = retrieval.KS, matched: Sequence[str] = ()
 ) -> list[MetricSpec]:
-    """recall@k metrics for each distance, mixed gallery and (optionally) matched gallery.
+    """recall@k for each distance on the mixed gallery and on galleries matched on each
+    column of ``matched`` (``recall@10_cosine_matched_gender``).
 
-    The headline is the largest k of the mixed gallery, by cosine (else the first distance).
+    Only matched recall is tested across groups, on its own column's slice. The headline
+    is the largest k by cosine (else the first distance): matched where there are matched
+    galleries, else mixed.
     """
-    galleries = {"": MIXED, MATCHED_SUFFIX: MATCHED} if matched else {"": MIXED}
+    galleries = [(MIXED, None, ""), *((MATCHED, c, MATCHED_SUFFIX + c) for c in matched)]
     features = (f"feature:{PRED_FEATURE}", f"feature:{TRUE_FEATURE}")
     preferred = PREFERRED_DISTANCE if PREFERRED_DISTANCE in distances else next(iter(distances), "")
+    headline = MATCHED if matched else MIXED
     return [
         mean_metric(
             f"recall@{k}_{distance}{suffix}",
@@ -47,12 +58,34 @@ def retrieval_specs(
             subject=distance,
             k=k,
             gallery=gallery,
-            headline=gallery == MIXED and distance == preferred and k == max(ks),
+            match_on=column,
+            headline=gallery == headline and distance == preferred and k == max(ks),
         )
-        for suffix, gallery in galleries.items()
+        for gallery, column, suffix in galleries
         for distance in distances
         for k in ks
     ]
+
+
+def matched_columns(
+    table: pd.DataFrame, requested: Sequence[str] | None, slice_columns: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """The columns to match galleries on, and notes on sliced columns left out.
+
+    ``requested`` None is every sliced column whose speakers each have one group (a
+    speaker in two languages cannot be placed in one language's gallery); a requested
+    column's mixed speakers are refused by :func:`retrieval.build_gallery`.
+    """
+    if requested is not None:
+        return list(requested), []
+    columns, notes = [], []
+    for column in slice_columns:
+        labels = slice_labels(table, column)
+        if (labels.groupby(table["speaker_id"].astype(str)).nunique() > 1).any():
+            notes.append(SEVERAL_GROUPS.format(column=column))
+        else:
+            columns.append(column)
+    return columns, notes
 
 
 def _gallery_summary(gallery: retrieval.Gallery, ks: Sequence[int]) -> dict[str, Any]:
@@ -77,15 +110,16 @@ def retrieval_evidence(
     valid: np.ndarray,
     gallery_size: int,
     seed: int,
-    match_on: str | None,
     confusion_column: str | None,
     feature_rows: np.ndarray | None = None,
     min_group_speakers: int = 2,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any], pd.DataFrame]:
     """Per-clip hit components for ``specs``, the galleries used, and the hit confusion.
 
-    Clips whose features are not ``valid`` take part in no gallery and get NaN.
-    ``feature_rows[i]`` is the feature row of table row i (default: the same row).
+    One mixed gallery, and one matched gallery per ``match_on`` column of ``specs`` (its
+    groups from the column's slice labels). Clips whose features are not ``valid`` take
+    part in no gallery and get NaN. ``feature_rows[i]`` is the feature row of table row i
+    (default: the same row). The summary holds ``mixed`` and ``matched`` (by column).
     """
     recall = [spec for spec in specs if spec.component == RETRIEVAL]
     if not recall:
@@ -96,16 +130,16 @@ def retrieval_evidence(
     # The feature matrices stay memory-mapped: retrieval reads the valid rows in chunks.
     predicted, true = features[PRED_FEATURE], features[TRUE_FEATURE]
     components: dict[str, np.ndarray] = {}
-    summary: dict[str, Any] = {}
-    galleries = {MIXED: None}
-    if any(spec.gallery == MATCHED for spec in recall):
-        galleries[MATCHED] = match_on
-    for mode, column in galleries.items():
-        wanted = [spec for spec in recall if spec.gallery == mode]
+    summary: dict[str, Any] = {MIXED: {}, MATCHED: {}}
+    for column in dict.fromkeys(spec.match_on for spec in recall):
+        wanted = [spec for spec in recall if spec.match_on == column]
         distances = sorted({str(spec.subject) for spec in wanted})
         ks = sorted({int(spec.k or 0) for spec in wanted})
+        grouped = (
+            subset if column is None else subset.assign(**{column: slice_labels(subset, column)})
+        )
         gallery = retrieval.build_gallery(
-            subset,
+            grouped,
             size=gallery_size,
             seed=seed,
             match_on=column,
@@ -124,7 +158,10 @@ def retrieval_evidence(
                 hit = hits[column_name].to_numpy(dtype=np.float64)
                 values[rows] = np.where(ranked, hit, np.nan)
             components[spec.name] = values
-        summary[mode] = _gallery_summary(gallery, ks)
+        if column is None:
+            summary[MIXED] = _gallery_summary(gallery, ks) | {"note": MIXED_GALLERY_NOTE}
+        else:
+            summary[MATCHED][column] = _gallery_summary(gallery, ks)
     confusion = pd.DataFrame()
     if confusion_column is not None:
         mixed = retrieval.build_gallery(subset, size=gallery_size, seed=seed)

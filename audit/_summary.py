@@ -12,12 +12,12 @@ import numpy as np
 import pandas as pd
 
 from audit._aggregate import Aggregates
-from audit._evaluate import FLAG_FIELDS, family_sizes
-from audit._intervals import DETECTION_POWER
+from audit._evaluate import BEST_CAVEAT, FLAG_FIELDS, family_sizes
+from audit._intervals import DETECTION_POWER, P_FLOOR
 from audit._metrics import MetricSpec
 from audit._slices import OVERALL
 from audit.artifacts import AUDIT_SCHEMA_VERSION
-from audit.config import FAMILY_METRIC, AuditConfig
+from audit.config import BEST, FAMILY_METRIC, AuditConfig
 from speech2face.prediction.artifact import Predictions
 from speech2face.vocabulary import LABEL_SOURCES, UNKNOWN
 
@@ -80,6 +80,8 @@ def audit_summary(
     overall = groups[groups["slice"] == OVERALL].set_index("metric")
     flags = groups[groups["flag"]]
     provenance, caveats = _label_caveats(table)
+    if config.reference == BEST:
+        caveats.append(BEST_CAVEAT)
     config_dict = config.to_dict()
     return {
         "schema_version": AUDIT_SCHEMA_VERSION,
@@ -152,7 +154,34 @@ def audit_summary(
             )
             + "; a best-group reference adds every pair",
             "family_sizes": family_sizes(tests, config),
-            "p_value": "two-sided normal test on the bootstrap standard error",
+            "reference": (
+                "each group against the overall value computed in the same replicate"
+                if config.reference == "overall"
+                else "the named group of each slice (overall where none is named)"
+                if isinstance(config.reference, dict)
+                else "the best group of each slice, chosen from the data: simultaneous "
+                "intervals (max-|t| bootstrap over every pair of groups)"
+            ),
+            "p_value": (
+                "two-sided normal test on the bootstrap standard error of the difference, "
+                "floored at half the standard error of a speaker-level permutation test "
+                "(so a group without bootstrap variance is still tested)"
+            ),
+            "p_floor": P_FLOOR,
+            "p_floor_note": f"a p-value of {P_FLOOR:g} reads < {P_FLOOR:g}",
+            "interval": (
+                "BCa over the speaker-clustered bootstrap (acceleration from each speaker's "
+                "influence), nominal level widened for the speakers (Hesterberg's expanded "
+                "percentile); Wilson or Fisher-z where every speaker has one clip; none "
+                "under the minimum of speakers"
+            ),
+            "flag_rule": (
+                "significant after correction and the difference's interval wholly beyond "
+                "the metric's practical threshold; significant_small: significant, interval "
+                "not wholly beyond it"
+            ),
+            "n_flags": int(groups["flag"].sum()),
+            "n_significant_small": int(groups["significant_small"].sum()),
             "detectable_difference": (
                 f"per tested group (groups.parquet): the true gap detected with "
                 f"{DETECTION_POWER:.0%} power after correction, "

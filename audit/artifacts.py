@@ -5,6 +5,8 @@ Each name is declared here once; other modules and the reports layer import it.
 
 from __future__ import annotations
 
+from speech2face.artifacts import GROUP_SEPARATOR
+
 # --- the audit result (a folder; see audit.result) ---------------------------------------
 AUDIT_SCHEMA_VERSION = 4
 """2: one duration per audit (``duration_s``), per-metric thresholds, detectable differences;
@@ -24,9 +26,13 @@ REPORT_FILE = "report.html"
 """The report rendered into an audit or comparison folder."""
 
 # --- a comparison of audits (a folder; see audit.compare) ---------------------------------
-COMPARISON_SCHEMA_VERSION = 2
-"""2: ``metrics`` holds each metric's full spec (unit, direction, headline, …), not its name."""
-COMPARISON_SCHEMA_VERSIONS = (2,)
+COMPARISON_SCHEMA_VERSION = 4
+"""2: ``metrics`` holds each metric's full spec (unit, direction, headline, …), not its name.
+3: signed ``toward_parity`` to a reference fixed by the baseline; regressions are the
+model's own changes only. 4: ``gap_change_toward_parity`` (no ``gap_change`` twin);
+``regression``, ``improvement``, ``gap_narrowed`` and ``gap_widened`` need the interval
+beyond the threshold, as an audit's flag."""
+COMPARISON_SCHEMA_VERSIONS = (4,)
 COMPARISON_FILE = "comparison.json"
 CHANGES_FILE = "changes.parquet"
 
@@ -47,7 +53,7 @@ ANALYSIS_TABLES = (
 # --- slice conventions ----------------------------------------------------------------------
 SLICE_PREFIX = "slice:"
 """Per-clip slice labels in an audit's components (``slice:<column>``)."""
-SEPARATOR = " & "
+SEPARATOR = GROUP_SEPARATOR
 """Joins the columns of an intersection (``gender & ethnicity``) and its values."""
 
 # --- a trials audit (a folder; see audit.trials_result) -----------------------------------

@@ -6,11 +6,16 @@ same weight for every model, and each model-minus-baseline difference is compute
 the replicate (a paired bootstrap). For every later model against the first (the
 baseline) it reports, per metric, slice and group:
 
-- the change of the metric (``delta``), its interval and p-value; a *regression* is a
-  change for the worse that is significant after correction and at least the threshold;
-- the change of the group's disparity against the baseline audit's reference group
-  (``gap_change`` = |gap| − |baseline gap|); a *widened gap* is likewise significant and
-  at least the threshold.
+- the change of the metric (``delta``), its interval and p-value; a *regression* is the
+  model's own value getting worse: significant after correction, with the interval of
+  the change beyond the practical threshold (as an audit's flag); another group's
+  collapse never makes one;
+- the change of the group's gap to a reference fixed by the baseline audit (the group it
+  named, else the whole population; never a group chosen by looking at the outcomes,
+  whose chance lead would shrink in the next model: regression to the mean), signed:
+  ``gap_change_toward_parity`` = |baseline gap| − |gap|, computed in each replicate, so
+  positive is a gap that narrowed; ``gap_narrowed`` / ``gap_widened`` mark those
+  significant with the interval beyond the threshold.
 
 All tests of the comparison form one family (Holm by default, or the baseline audit's
 correction, or the one asked for).
@@ -18,6 +23,7 @@ correction, or the one asked for).
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import os
@@ -43,6 +49,7 @@ from audit.artifacts import (
 )
 from audit.config import (
     ALIGNMENTS,
+    BEST,
     INTERSECTION,
     OVERALL_REFERENCE,
     STRICT,
@@ -65,6 +72,8 @@ LABEL_MISMATCH = (
 )
 NO_SHARED_METRICS = "the audits share no metric; nothing to compare"
 NOT_A_COMPARISON = "{path}: not a comparison result (no {file})"
+TOWARD = "gap_change_toward_parity"
+"""|baseline gap| − |gap| to the baseline's fixed reference: positive is toward parity."""
 
 __all__ = ["ALIGNMENTS", "INTERSECTION", "STRICT", "ComparisonResult", "compare_audits"]
 
@@ -106,8 +115,8 @@ class ComparisonResult:
         return next(m for m in self.summary["metrics"] if m["name"] == metric)
 
     def regressions(self) -> pd.DataFrame:
-        """Cells where a model is significantly worse, or a gap significantly wider."""
-        rows = self.changes[self.changes["regression"] | self.changes["gap_widened"]]
+        """Cells where a model's own value got significantly worse, beyond the threshold."""
+        rows = self.changes[self.changes["regression"]]
         return rows.reset_index(drop=True)
 
     @property
@@ -173,7 +182,14 @@ def compare_audits(
         )
         for frame in frames
     ]
-    baseline_groups, _, _ = evaluate(aggregates[0], audit_config)
+    gap_reference = fixed_reference(audit_config.reference)
+    if gap_reference != audit_config.reference:
+        notes.append(
+            "the baseline audit's reference is the best group, chosen from its own data; "
+            "gaps are measured against overall instead (a chance leader regresses to the mean)"
+        )
+    gap_config = dataclasses.replace(audit_config, reference=gap_reference)
+    baseline_groups, _, _ = evaluate(aggregates[0], gap_config)
     changes = pd.concat(
         [
             _changes(aggregates[0], aggregates[i], baseline_groups, audit_config, model=i)
@@ -215,7 +231,8 @@ def compare_audits(
             "family": "every metric change and every gap change of every model"
             + (", per metric" if audit_config.family == "metric" else ""),
         },
-        "regressions": _records(changes[changes["regression"] | changes["gap_widened"]]),
+        "gap_reference": gap_reference,
+        "regressions": _records(changes[changes["regression"]]),
         "notes": notes,
     }
     return ComparisonResult(summary=summary, changes=changes)
@@ -283,6 +300,11 @@ def _check_labels(frames: Sequence[pd.DataFrame]) -> None:
                 )
 
 
+def fixed_reference(reference: str | dict[str, str]) -> str | dict[str, str]:
+    """A reference fixed before outcomes are seen: the one given, ``overall`` for ``best``."""
+    return OVERALL_REFERENCE if reference == BEST else reference
+
+
 def _gap(aggregates: Aggregates, metric: str, slice_name: str, reference: str | None):
     """A slice's gaps to the reference: (point (G,), replicates (B, G)), NaN if none."""
     cells = aggregates.cells[metric, slice_name]
@@ -323,10 +345,10 @@ def _changes(
         reference = references.get((metric, slice_name))
         gap_base, gap_base_replicates = _gap(baseline, metric, slice_name, reference)
         gap, gap_replicates = _gap(other, metric, slice_name, reference)
-        gap_change = np.abs(gap) - np.abs(gap_base)
-        gap_change_replicates = np.abs(gap_replicates) - np.abs(gap_base_replicates)
+        toward = np.abs(gap_base) - np.abs(gap)
+        toward_replicates = np.abs(gap_base_replicates) - np.abs(gap_replicates)
         delta_interval = percentile_interval(delta_replicates, level=config.level)
-        gap_interval = percentile_interval(gap_change_replicates, level=config.level)
+        toward_interval = percentile_interval(toward_replicates, level=config.level)
         blocks.append(
             pd.DataFrame(
                 {
@@ -353,11 +375,11 @@ def _changes(
                     "reference": reference,
                     "gap_baseline": gap_base,
                     "gap": gap,
-                    "gap_change": gap_change,
-                    "gap_change_ci_low": gap_interval[0],
-                    "gap_change_ci_high": gap_interval[1],
+                    TOWARD: toward,
+                    f"{TOWARD}_ci_low": toward_interval[0],
+                    f"{TOWARD}_ci_high": toward_interval[1],
                     "gap_p_value": np.where(
-                        testable, bootstrap_z_pvalue(gap_change, gap_change_replicates), np.nan
+                        testable, bootstrap_z_pvalue(toward, toward_replicates), np.nan
                     ),
                 }
             )
@@ -377,13 +399,18 @@ def _correct(changes: pd.DataFrame, config: AuditConfig) -> pd.DataFrame:
     changes["p_adjusted"] = adjusted[: len(changes)]
     changes["gap_p_adjusted"] = adjusted[len(changes) :]
     alpha = 1 - config.level
-    direction = np.where(changes["higher_is_better"], 1.0, -1.0)
-    changes["regression"] = (changes["p_adjusted"] < alpha) & (
-        changes["delta"] * direction <= -changes["threshold"]
-    )
-    changes["gap_widened"] = (changes["gap_p_adjusted"] < alpha) & (
-        changes["gap_change"] >= changes["threshold"]
-    )
+    threshold = changes["threshold"]
+    better = changes["higher_is_better"].to_numpy(dtype=bool)
+    # The change's interval, turned so that positive is better: beyond +threshold is an
+    # improvement, beyond -threshold a regression.
+    low = np.where(better, changes["delta_ci_low"], -changes["delta_ci_high"])
+    high = np.where(better, changes["delta_ci_high"], -changes["delta_ci_low"])
+    significant = changes["p_adjusted"] < alpha
+    changes["regression"] = significant & (high <= -threshold)
+    changes["improvement"] = significant & (low >= threshold)
+    gap_significant = changes["gap_p_adjusted"] < alpha
+    changes["gap_narrowed"] = gap_significant & (changes[f"{TOWARD}_ci_low"] >= threshold)
+    changes["gap_widened"] = gap_significant & (changes[f"{TOWARD}_ci_high"] <= -threshold)
     return changes
 
 

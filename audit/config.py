@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from speech2face.errors import InputError
+from speech2face.limits import SEED_LIMIT
 from speech2face.vocabulary import MIN_GROUP_SPEAKERS, SPLITS
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ FAMILIES = (FAMILY_ALL, FAMILY_METRIC)
 """Scope of a correction: every test of the audit, or the tests of each metric apart."""
 BEST = "best"
 OVERALL_REFERENCE = "overall"
+NONE = "none"
 ALL_SPLITS = "all"
 SPLIT_CHOICES = (*SPLITS, ALL_SPLITS)
 DISTANCES = ("cosine", "l2", "l1")
@@ -41,7 +43,6 @@ DEFAULT_GALLERY_SIZE = 5000
 STRICT = "strict"
 INTERSECTION = "intersection"
 ALIGNMENTS = (STRICT, INTERSECTION)
-SEED_LIMIT = 2**32
 
 BAD_OPTION = "{flag} must be {expected}, got {value!r}"
 UNKNOWN_OPTION = "unknown {kind} option {name!r}; known options: {known}"
@@ -141,6 +142,13 @@ def path(value: Any) -> str:
 def optional(check: Check) -> Check:
     """``check``, or None."""
     return lambda value: None if value is None else check(value)
+
+
+def columns_or_none(value: Any) -> tuple[str, ...]:
+    """Column names (as :func:`names`), or ``none`` (``()``): none of them."""
+    if value == NONE or (isinstance(value, tuple | list) and not value):
+        return ()
+    return names()(value)
 
 
 def pairs(value: Any) -> dict[str, str]:
@@ -262,8 +270,10 @@ class AuditConfig(Options):
         "an integer of at least 2",
     )
     reference: str | dict[str, str] = option(  # noqa: RUF009 (option() is a field)
-        BEST,
-        "best, overall, or column=group pairs such as gender=male",
+        OVERALL_REFERENCE,
+        "overall (each group against the whole population; default), column=group pairs "
+        "such as gender=male (slices of other columns use overall), or best (the best group, "
+        "chosen from the data: simultaneous intervals over every pair, wider)",
         reference_groups,
         "'best', 'overall' or column=group pairs",
     )
@@ -321,12 +331,15 @@ class AuditConfig(Options):
         "comma-separated names from " + ", ".join(DISTANCES),
         metavar="DISTANCES",
     )
-    matched_gallery: str | None = option(
+    matched_gallery: tuple[str, ...] | None = option(
         None,
-        "also rank each query against a gallery of its own COLUMN group (e.g. ethnicity)",
-        optional(text),
-        "a column name",
-        metavar="COLUMN",
+        "columns whose recall@k is compared across groups on matched galleries (each query "
+        "ranked among faces of its own group, every group's gallery of one size); default: "
+        "every sliced column whose speakers each have one group; none: mixed gallery only, "
+        "whose recall is never tested across groups",
+        optional(columns_or_none),
+        "comma-separated column names, or none",
+        metavar="COLUMNS",
     )
     duration: float | None = option(
         None,

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from audit.artifacts import SEPARATOR
+from audit.compare import TOWARD
 from audit.result import AuditResult
 from speech2face.artifacts import DURATION_COLUMN
 
@@ -98,13 +99,13 @@ def _least_represented_gaps(
             (changes["metric"] == metric)
             & (changes["slice"] == column)
             & (changes["group"] == group)
-        ].dropna(subset=["gap_change", "gap_p_adjusted"])
+        ].dropna(subset=[TOWARD, "gap_p_adjusted"])
         change = ""
         if not paired.empty:
             c = paired.iloc[0]
             change = (
-                f"; |gap| change {c['gap_change']:+.3f} "
-                f"[{c['gap_change_ci_low']:+.3f}, {c['gap_change_ci_high']:+.3f}], "
+                f"; toward parity {c[TOWARD]:+.3f} "
+                f"[{c[f'{TOWARD}_ci_low']:+.3f}, {c[f'{TOWARD}_ci_high']:+.3f}], "
                 f"p_adj={c['gap_p_adjusted']:.2g}"
             )
         parts.append(
@@ -147,7 +148,7 @@ def summary_from(
         + ("; ".join(gaps) if gaps else "no rebalanced column recorded")
         + "."
     )
-    narrowed = int(((changes["gap_p_adjusted"] < ALPHA) & (changes["gap_change"] < 0)).sum())
+    narrowed = int(((changes["gap_p_adjusted"] < ALPHA) & (changes[TOWARD] > 0)).sum())
     improved = (changes["p_adjusted"] < ALPHA) & (
         changes["delta"] * np.where(changes["higher_is_better"], 1.0, -1.0) > 0
     )

@@ -22,7 +22,7 @@ from audit._evaluate import evaluate
 from audit._fairness import confusion_tables, fairlearn_summaries
 from audit._manifest_join import join_manifest
 from audit._metrics import DEFAULT_THRESHOLDS, THRESHOLD_KEYS, MetricSpec
-from audit._retrieval_view import retrieval_evidence, retrieval_specs
+from audit._retrieval_view import matched_columns, retrieval_evidence, retrieval_specs
 from audit._selection import select_rows
 from audit._slices import resolve_columns, slice_labels
 from audit._summary import audit_summary
@@ -59,11 +59,13 @@ def run_audit(
 
     What is computed is an :class:`~audit.config.AuditConfig`: pass one as ``config``, or
     its fields as keywords (``run_audit(pred, n_boot=200, seed=1)``), which override
-    ``config``'s; the fields' help says what each does. ``reference`` is ``"best"`` (the
-    best group of each slice with enough speakers), ``"overall"``, or a mapping from
-    slice column to group (``{"gender": "male"}``); slices whose columns are not all in
-    the mapping use the best group. A disparity is flagged when significant after
-    correction and at least its metric's practical threshold away from the reference.
+    ``config``'s; the fields' help says what each does. ``reference`` is ``"overall"``
+    (default: each group against the whole population), a mapping from slice column to
+    group (``{"gender": "male"}``; slices whose columns are not all in the mapping use
+    overall), or ``"best"`` (the best group of each slice, chosen from the data:
+    simultaneous intervals and every pair tested). A disparity is flagged when significant
+    after correction and its interval lies wholly beyond its metric's practical threshold;
+    a significant one whose interval does not is ``significant_small``.
     An audit analyses one clip duration (``duration``, by default the longest in the
     predictions) and, where there is a ``split`` column, the ``test`` rows.
     ``manifest`` (a manifest file or table; a file is ``config.manifest``) adds its
@@ -85,9 +87,10 @@ def run_audit(
     selection = select_rows(table, duration=config.duration, split=config.split)
     feature_rows = None if selection.is_everything(len(table)) else selection.rows
     table = table.iloc[selection.rows].reset_index(drop=True)
-    specs, notes = select_metrics(table, loaded.features, config)
-    notes[:0] = selection.notes
     slice_columns, slice_notes = resolve_columns(table, config.slices)
+    matched, matched_notes = matched_columns(table, config.matched_gallery, slice_columns)
+    specs, notes = select_metrics(table, loaded.features, config, matched=matched)
+    notes[:0] = [*selection.notes, *matched_notes]
     _check_reference_columns(config.reference, slice_columns)
     frame, valid = component_frame(
         table,
@@ -109,10 +112,7 @@ def run_audit(
         valid=valid,
         gallery_size=config.gallery_size,
         seed=config.seed,
-        match_on=config.matched_gallery,
-        confusion_column=_confusion_column(
-            [c for c in slice_columns if c in table.columns], config.matched_gallery
-        ),
+        confusion_column=_confusion_column([c for c in slice_columns if c in table.columns]),
         feature_rows=feature_rows,
         min_group_speakers=config.min_speakers,
     )
@@ -135,13 +135,13 @@ def run_audit(
         summary["fairlearn"] = fairlearn_summaries(table, aggregates.slices)
     summary["notes"].extend(reference_notes)
     summary["retrieval"] = retrieval_summary
-    matched = retrieval_summary.get("matched", {})
-    if matched.get("excluded_groups"):
-        summary["notes"].append(
-            f"matched-gallery recall leaves out {matched['match_on']} group(s) "
-            f"{', '.join(matched['excluded_groups'])}: fewer speakers than the common "
-            f"gallery size {matched['common_size']}"
-        )
+    for column, matched_summary in retrieval_summary.get("matched", {}).items():
+        if matched_summary.get("excluded_groups"):
+            summary["notes"].append(
+                f"matched-gallery recall leaves out {column} group(s) "
+                f"{', '.join(matched_summary['excluded_groups'])}: fewer speakers than the "
+                f"common gallery size {matched_summary['common_size']}"
+            )
     summary["excluded_clips"] = table["clip_id"].astype(str)[~valid].tolist()
     if joined is not None:
         summary["manifest"] = joined
@@ -159,10 +159,8 @@ def run_audit(
     )
 
 
-def _confusion_column(slice_columns: Sequence[str], matched: str | None) -> str | None:
+def _confusion_column(slice_columns: Sequence[str]) -> str | None:
     """The column whose groups the cross-group retrieval confusion is shown for."""
-    if matched is not None:
-        return matched
     preferred = [c for c in ("ethnicity", "gender", "language") if c in slice_columns]
     return (preferred or list(slice_columns) or [None])[0]
 
@@ -183,24 +181,27 @@ def _check_speakers(table: pd.DataFrame) -> None:
 
 
 def select_metrics(
-    table: pd.DataFrame, features: Mapping[str, np.ndarray], config: AuditConfig
+    table: pd.DataFrame,
+    features: Mapping[str, np.ndarray],
+    config: AuditConfig,
+    *,
+    matched: Sequence[str] = (),
 ) -> tuple[list[MetricSpec], list[str]]:
     """The metrics to compute and notes on those skipped for lack of columns.
 
-    A requested metric whose column is missing is an error naming both; an unrequested
+    ``matched``: the columns recall@k is also computed on matched galleries of. A
+    requested metric whose column is missing is an error naming both; an unrequested
     one is skipped with a note.
     """
     columns = set(table.columns)
     catalogue = {spec.name: spec for spec in metric_catalogue(columns)}
-    matched = config.matched_gallery is not None
     for spec in retrieval_specs(config.retrieval_distances, matched=matched):
         catalogue[spec.name] = spec
-    if matched and config.matched_gallery not in columns:
-        raise InputError(
-            METRIC_NEEDS_COLUMN.format(
-                metric="matched-gallery recall", column=config.matched_gallery
+    for column in matched:
+        if column not in columns and not (column == "age_group" and "age" in columns):
+            raise InputError(
+                METRIC_NEEDS_COLUMN.format(metric="matched-gallery recall", column=column)
             )
-        )
     known = {*catalogue, *(s.family for s in catalogue.values()), *DEFAULT_THRESHOLDS}
     for key in config.thresholds:
         if key not in known:

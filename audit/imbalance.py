@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from audit._components import METRICS
+from audit._intervals import detectable_difference
 from audit.artifacts import (
     ANALYSIS_FILE,
     ANALYSIS_SCHEMA_VERSION,
@@ -56,8 +58,14 @@ from speech2face.vocabulary import (
 ALL = "all"
 SHIFT_SPLITS = ("train", "test")
 NOT_RECORDED = "not recorded"
-MDD_FORMULA = "(z[1-alpha/2] + z[power]) * sqrt(p * (1 - p) * (1/n_group + 1/n_rest))"
-"""Minimum detectable difference of a proportion between a group and the rest."""
+MDD_FORMULA = (
+    "(z[1 - alpha/(2m)] + z[power]) * sqrt(p * (1 - p) * (1/n_group - 1/n_split)), "
+    "m = groups with at least min_speakers speakers x headline metrics"
+)
+"""Minimum detectable difference of a proportion between a group and the whole split (the
+audit's default reference), Bonferroni (Holm's first step) over the audit's family."""
+HEADLINE_METRICS = sum(spec.headline for spec in METRICS) + 1
+"""Headline metrics of a default audit: those of the catalogue and one recall@k."""
 
 MISSING_COLUMN = "manifest lacks column {column!r}"
 BAD_SPLIT = "row {row}: split {value!r} is not one of {choices}"
@@ -136,14 +144,18 @@ def analyze_dataset(
     alpha: float = 0.05,
     power: float = 0.8,
     base_rate: float = 0.5,
+    family_metrics: int = HEADLINE_METRICS,
 ) -> DatasetAnalysis:
     """Counts, shares, imbalance, shift, reference gaps, power and provenance of a manifest.
 
     ``reference_population`` maps a column to the share of each of its groups in
     the population the data should represent (e.g. ``{"gender": {"female": 0.5,
-    "male": 0.5}}``). The minimum detectable difference is that of a two-sided
-    two-proportion z-test of a group against the rest of its split, at ``alpha``,
-    ``power`` and a base rate ``base_rate`` (0.5 is the worst case).
+    "male": 0.5}}``). The minimum detectable difference follows the default audit's
+    design: a group against its whole split (``overall``, of which the group is a part),
+    tested at ``alpha`` Bonferroni-corrected over the family the audit would test (groups
+    with at least ``min_speakers`` speakers in every slice × ``family_metrics``), with
+    ``power``, a base rate ``base_rate`` (0.5 is the worst case) and speakers as the unit
+    (every clip of a speaker alike: the most a speaker effect can cost).
     """
     _check_settings(intersections=intersections, alpha=alpha, power=power, base_rate=base_rate)
     frame = _prepared(manifest, columns)
@@ -158,9 +170,12 @@ def analyze_dataset(
         splits=splits,
         min_speakers=min_speakers,
     )
+    sufficient = counts["n_speakers"] >= min_speakers
+    family = (sufficient.groupby(counts["split"]).sum() * family_metrics).clip(lower=1)
     counts["min_detectable_difference"] = min_detectable_difference(
         counts["n_speakers"].to_numpy(),
-        counts["n_rest_speakers"].to_numpy(),
+        (counts["n_speakers"] + counts["n_rest_speakers"]).to_numpy(),
+        n_tests=counts["split"].map(family).to_numpy(),
         alpha=alpha,
         power=power,
         base_rate=base_rate,
@@ -180,6 +195,8 @@ def analyze_dataset(
             "alpha": alpha,
             "power": power,
             "base_rate": base_rate,
+            "family_metrics": family_metrics,
+            "family_size": {split: int(size) for split, size in family.items()},
             "min_detectable_difference_formula": MDD_FORMULA,
             "reference_population": {c: dict(s) for c, s in reference.items()},
             "splits": splits,
@@ -208,24 +225,26 @@ def imbalance_score(counts: Sequence[float] | np.ndarray) -> float:
 
 
 def min_detectable_difference(
-    n_group: np.ndarray | int,
-    n_rest: np.ndarray | int,
+    n_group: np.ndarray | float,
+    n_total: np.ndarray | float,
     *,
+    n_tests: np.ndarray | int = 1,
     alpha: float = 0.05,
     power: float = 0.8,
     base_rate: float = 0.5,
 ) -> np.ndarray:
-    """Smallest difference of proportions (group − rest) a two-sided z-test finds with ``power``.
-
-    ``(z[1-alpha/2] + z[power]) · sqrt(p(1−p)(1/n_group + 1/n_rest))`` with p the base
-    rate; NaN where either side is empty.
+    """Smallest difference of a proportion between a group and the whole (the group's
+    ``n_total`` speakers, itself included) that a two-sided test at ``alpha / n_tests``
+    finds with ``power``: the audit's :func:`~audit._intervals.detectable_difference` of
+    the standard error ``sqrt(p(1−p)(1/n_group − 1/n_total))``, p the base rate. NaN where
+    the group is empty or is the whole.
     """
     n_group = np.asarray(n_group, dtype=float)
-    n_rest = np.asarray(n_rest, dtype=float)
-    z = stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)
+    n_total = np.asarray(n_total, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        spread = np.sqrt(base_rate * (1 - base_rate) * (1 / n_group + 1 / n_rest))
-    return np.where((n_group > 0) & (n_rest > 0), z * spread, np.nan)
+        se = np.sqrt(base_rate * (1 - base_rate) * (1 / n_group - 1 / n_total))
+    found = detectable_difference(se, n_tests, alpha=alpha, power=power)
+    return np.where((n_group > 0) & (n_total > n_group), found, np.nan)
 
 
 def _check_settings(*, intersections: int, alpha: float, power: float, base_rate: float) -> None:
@@ -562,13 +581,15 @@ def _detectable_clause(
         return f"; {split} has none of them, so they cannot be evaluated"
     if evaluated["n_rest_speakers"] == 0:
         return f"; {split} has no other group to compare them with"
-    power = f"(alpha {settings['alpha']:g}, power {settings['power']:g})"
+    tests = settings.get("family_size", {}).get(split, 1)
+    power = f"(alpha {settings['alpha']:g} over {tests} tests, power {settings['power']:g})"
     if is_suppressed(evaluated["n_speakers"], privacy_k):
         size = f"; with fewer than {privacy_k} {split} speakers"
         mdd = float(
             min_detectable_difference(
                 privacy_k - 1,
                 np.inf,
+                n_tests=settings.get("family_size", {}).get(split, 1),
                 alpha=settings["alpha"],
                 power=settings["power"],
                 base_rate=settings["base_rate"],

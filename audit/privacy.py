@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
-Counts = TypeVar("Counts", int, float, np.ndarray, pd.Series)
+PRIVACY_K = 5
+"""Default privacy threshold: groups with fewer speakers (but not none) are suppressed."""
+
+Counts = TypeVar("Counts", int, float, "np.ndarray", "pd.Series")
 
 
 def is_suppressed(n_speakers: Counts, k: int) -> Counts | bool:

@@ -71,6 +71,7 @@ GROUP_COLUMNS = (
     "detectable_difference",
     "threshold",
     "flag",
+    "significant_small",
     "higher_is_better",
 )
 TEST_COLUMNS = (

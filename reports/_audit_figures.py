@@ -215,7 +215,8 @@ def retrieval_section(audit: AuditView) -> Markup:
     recall = recall_metrics(audit)
     if not recall:
         return Markup("")
-    mixed = audit.summary.get("retrieval", {}).get("mixed", {})
+    retrieval = audit.summary.get("retrieval", {})
+    mixed = retrieval.get("mixed", {})
     chance_rows = mixed.get("groups", [])
     chance = None
     if len(chance_rows) == 1:
@@ -226,7 +227,11 @@ def retrieval_section(audit: AuditView) -> Markup:
     intro = Markup(
         "<p>Each voice's predicted face feature ranks a gallery of true faces (one per "
         "speaker); recall@k is the share of voices whose own face is among the k closest "
-        "({} distance). {}</p>"
+        "({} distance). {}</p><p><strong>Mixed gallery: depends on the gallery's "
+        "composition.</strong> A group's mixed-gallery recall falls with the number of "
+        "look-alike faces of its own group in the gallery, so it is shown per group but "
+        "never tested or flagged across groups; groups are compared on matched galleries "
+        "(each voice ranked among faces of its own group, every gallery of one size G).</p>"
     ).format(
         distance,
         Markup("Gallery: {} faces in {} gallery(ies), seed {}; chance is k/G (dotted).").format(
@@ -235,24 +240,51 @@ def retrieval_section(audit: AuditView) -> Markup:
         if len(chance_rows) == 1
         else "Gallery sizes are not recorded in this audit.",
     )
+    panels = _recall_panels(audit, recall, ["overall", *audit.single_slices()])
+    if not panels:
+        return intro + Markup("<p>No group has a recall@k value to plot.</p>")
+    figure = figure_html(
+        figures.recall_curves(panels, chance),
+        alt="recall@k per group on the mixed gallery, one panel per slice",
+        caption=f"Mixed gallery (not tested across groups): recall@k ({distance}) per group "
+        f"with 95% intervals; rows of groups.parquet with metric recall@k_{distance}",
+    )
+    return intro + figure + _matched_recall(audit, retrieval.get("matched", {}))
+
+
+def _recall_panels(
+    audit: AuditView, recall: dict[int, str], slices: list[str], titles: dict | None = None
+) -> list[tuple[str, pd.DataFrame]]:
+    """One recall@k-against-k frame per slice that has values."""
     panels = []
-    for slice_name in ["overall", *audit.single_slices()]:
+    for slice_name in slices:
         frames = [
             audit.rows(metric, slice_name).assign(k=k)[["group", "k", "value", "ci_low", "ci_high"]]
             for k, metric in sorted(recall.items())
         ]
         frame = pd.concat(frames, ignore_index=True)
         if not frame.empty:
-            panels.append((slice_name, frame))
+            panels.append(((titles or {}).get(slice_name, slice_name), frame))
+    return panels
+
+
+def _matched_recall(audit: AuditView, matched: dict) -> Markup:
+    """recall@k per group of each matched column, on its galleries of one size G."""
+    panels = []
+    for column, gallery in matched.items():
+        recall = recall_metrics(audit, column)
+        if recall and column in audit.single_slices():
+            title = f"{column} (matched, G = {gallery.get('common_size')})"
+            panels += _recall_panels(audit, recall, [column], {column: title})
     if not panels:
-        return intro + Markup("<p>No group has a recall@k value to plot.</p>")
-    figure = figure_html(
-        figures.recall_curves(panels, chance),
-        alt="recall@k per group, one panel per slice",
-        caption=f"recall@k ({distance}) per group with 95% intervals; rows of groups.parquet "
-        f"with metric recall@k_{distance}",
+        return Markup("")
+    return figure_html(
+        figures.recall_curves(panels, None),
+        alt="recall@k per group on matched galleries, one panel per column",
+        caption="Matched galleries (tested across groups; disparities in the flags and "
+        "tables): recall@k per group with 95% intervals; chance is k/G with the G of each "
+        "panel; rows of groups.parquet with metric recall@k_<distance>_matched_<column>",
     )
-    return intro + figure
 
 
 def decomposition_section(audit: AuditView) -> Markup:

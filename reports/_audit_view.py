@@ -123,12 +123,15 @@ def primary_metrics(audit: AuditView) -> list[str]:
     return audit.find(headline=True)
 
 
-def recall_metrics(audit: AuditView) -> dict[int, str]:
-    """recall@k metric of the preferred distance (mixed gallery), by k."""
+def recall_metrics(audit: AuditView, match_on: str | None = None) -> dict[int, str]:
+    """recall@k of the preferred distance, by k: on the mixed gallery, or on galleries
+    matched on ``match_on``."""
     found: dict[str, dict[int, str]] = {}
-    for name in audit.find(family="retrieval", gallery="mixed"):
+    gallery = "mixed" if match_on is None else "matched"
+    for name in audit.find(family="retrieval", gallery=gallery):
         spec = audit.spec(name)
-        found.setdefault(spec["subject"], {})[spec["k"]] = name
+        if spec.get("match_on") == match_on:
+            found.setdefault(spec["subject"], {})[spec["k"]] = name
     if not found:
         return {}
     return found.get(PREFERRED_DISTANCE, next(iter(found.values())))

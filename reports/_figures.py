@@ -496,7 +496,7 @@ def change_plot(panels: Sequence[tuple[str, pd.DataFrame]], *, metric: str) -> F
     """Paired change (candidate − baseline) per group with its CI; zero is no change.
 
     Each frame holds ``group``, ``delta``, ``delta_ci_low``, ``delta_ci_high``,
-    ``regression`` and ``improved``.
+    ``regression`` and ``improvement``.
     """
     sizes = [max(len(frame), 1) for _, frame in panels]
     figure = _figure(7.0, ROW_HEIGHT * sum(sizes) + 0.55 * len(panels) + 0.5)
@@ -509,7 +509,7 @@ def change_plot(panels: Sequence[tuple[str, pd.DataFrame]], *, metric: str) -> F
         frame = frame.reset_index(drop=True)
         y = np.arange(len(frame))[::-1]
         for row, position in zip(frame.itertuples(index=False), y, strict=True):
-            color = FLAG if row.regression else (OK if row.improved else ACCENT)
+            color = FLAG if row.regression else (OK if row.improvement else ACCENT)
             axes.plot(
                 [row.delta_ci_low, row.delta_ci_high], [position, position], color=color, lw=1.6
             )

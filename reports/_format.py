@@ -13,8 +13,6 @@ from audit.artifacts import SEPARATOR
 from audit.privacy import is_suppressed
 from speech2face.vocabulary import AGE_DECADES
 
-PRIVACY_K = 5
-"""Default privacy threshold: groups with fewer speakers (but not none) are suppressed."""
 SUPPRESSED = "suppressed"
 WITHHELD = -1.0
 """Stands for a count withheld by complementary suppression (shown as "withheld")."""

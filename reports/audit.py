@@ -13,10 +13,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from audit.privacy import PRIVACY_K
 from audit.result import AuditResult
 from reports import _audit_card as card
 from reports import _audit_figures as quantitative
-from reports import _format as fmt
 from reports._audit_view import AuditView
 from reports._faces import flagged_faces
 from reports._limits import ETHICS, caveats_section
@@ -27,7 +27,7 @@ def render_audit_report(
     result: AuditResult,
     path: str | os.PathLike,
     *,
-    privacy_k: int = fmt.PRIVACY_K,
+    privacy_k: int = PRIVACY_K,
     include_faces: bool = False,
     faces: str | os.PathLike | None = None,
     source: str | os.PathLike | None = None,
@@ -57,7 +57,7 @@ def audit_report_html(
     result: AuditResult,
     *,
     source: str | os.PathLike,
-    privacy_k: int = fmt.PRIVACY_K,
+    privacy_k: int = PRIVACY_K,
     include_faces: bool = False,
     faces: str | os.PathLike | None = None,
     dataset_report: str | None = None,

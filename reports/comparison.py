@@ -17,8 +17,8 @@ import pandas as pd
 from markupsafe import Markup
 
 from audit.artifacts import SEPARATOR
-from audit.compare import ComparisonResult
-from audit.privacy import is_suppressed
+from audit.compare import TOWARD, ComparisonResult
+from audit.privacy import PRIVACY_K, is_suppressed
 from reports import _figures as figures
 from reports import _format as fmt
 from reports._limits import ETHICS, Limits, caveats_section, inferred_findings
@@ -32,7 +32,7 @@ def render_comparison_report(
     comparison: ComparisonResult,
     path: str | os.PathLike,
     *,
-    privacy_k: int = fmt.PRIVACY_K,
+    privacy_k: int = PRIVACY_K,
     source: str | os.PathLike | None = None,
 ) -> Path:
     """Write the comparison report to ``path`` (one self-contained HTML file)."""
@@ -44,12 +44,12 @@ def render_comparison_report(
 
 
 def comparison_report_html(
-    comparison: ComparisonResult, *, source: str | os.PathLike, privacy_k: int = fmt.PRIVACY_K
+    comparison: ComparisonResult, *, source: str | os.PathLike, privacy_k: int = PRIVACY_K
 ) -> str:
     """The comparison report as an HTML string (see :func:`render_comparison_report`)."""
     summary = comparison.summary
     limits = _limits(comparison, privacy_k)
-    changes = _classified(comparison.changes, summary["tests"]["alpha"])
+    changes = _classified(comparison.changes)
     specs = pd.DataFrame(summary["metrics"]).set_index("name")
     changes["unit"] = changes["metric"].map(specs["unit"])
     changes["headline"] = changes["metric"].map(specs["headline"]).astype(bool)
@@ -136,19 +136,13 @@ def _domain_gap(comparison: ComparisonResult) -> str:
     return f" Here, the baseline's F2F agreement with the true face is: {shown}."
 
 
-def _classified(changes: pd.DataFrame, alpha: float) -> pd.DataFrame:
+def _classified(changes: pd.DataFrame) -> pd.DataFrame:
     """Each row's disparity outcome: grew (a widened gap), shrank, stayed, or no gap."""
     changes = changes.copy()
-    significant = changes["gap_p_adjusted"] < alpha
-    shrank = significant & (changes["gap_change"] <= -changes["threshold"])
     changes["disparity"] = np.select(
-        [changes["gap_change"].isna(), changes["gap_widened"], shrank],
+        [changes[TOWARD].isna(), changes["gap_widened"], changes["gap_narrowed"]],
         [NO_GAP, GREW, SHRANK],
         default=STAYED,
-    )
-    direction = np.where(changes["higher_is_better"], 1.0, -1.0)
-    changes["improved"] = (changes["p_adjusted"] < alpha) & (
-        changes["delta"] * direction >= changes["threshold"]
     )
     return changes
 
@@ -158,38 +152,30 @@ def _model_name(summary: dict, index: int) -> str:
 
 
 def _findings(changes: pd.DataFrame, summary: dict) -> list[str]:
-    regressions = _ordered(changes[changes["regression"] | changes["gap_widened"]])
+    regressions = _ordered(changes[changes["regression"]])
     tests = summary["tests"]
     baseline = _model_name(summary, summary.get("baseline", 0))
     out = [
-        f"{len(regressions)} regression(s) against the baseline {baseline}: significant after "
-        f"{fmt.correction_name(tests['correction'])} correction over {tests['n_tests']} "
-        "paired tests and at least "
+        f"{len(regressions)} regression(s) against the baseline {baseline}: a group's own "
+        f"value got worse, significant after {fmt.correction_name(tests['correction'])} "
+        f"correction over {tests['n_tests']} paired tests, with the change's interval beyond "
         "the practical threshold."
     ]
     for row in regressions.head(5).itertuples():
         unit = row.unit
-        if row.regression:
-            what = (
-                f"{row.metric} changed by {fmt.difference_formatter(unit)(row.delta)} "
-                f"(95% CI {fmt.interval(row.delta_ci_low, row.delta_ci_high, unit, signed=True)})"
-            )
-        else:
-            what = (
-                f"its {row.metric} gap to {row.reference} widened by "
-                f"{fmt.difference_formatter(unit)(row.gap_change)}"
-            )
         out.append(
-            f"{_model_name(summary, row.model)}, {row.slice} = {row.group}: {what}, "
-            f"adjusted p {fmt.p_value(row.p_adjusted if row.regression else row.gap_p_adjusted)}."
+            f"{_model_name(summary, row.model)}, {row.slice} = {row.group}: {row.metric} "
+            f"changed by {fmt.difference_formatter(unit)(row.delta)} (95% CI "
+            f"{fmt.interval(row.delta_ci_low, row.delta_ci_high, unit, signed=True)}), "
+            f"adjusted p {fmt.p_value(row.p_adjusted)}."
         )
     outcome = changes["disparity"].value_counts()
     out.append(
-        f"Disparities against the reference group: {outcome.get(GREW, 0)} grew, "
-        f"{outcome.get(SHRANK, 0)} shrank, {outcome.get(STAYED, 0)} stayed within noise or "
-        "threshold."
+        f"Gaps to the baseline's fixed reference: {outcome.get(GREW, 0)} widened, "
+        f"{outcome.get(SHRANK, 0)} narrowed significantly, {outcome.get(STAYED, 0)} stayed "
+        "within noise."
     )
-    improved = int(changes["improved"].sum())
+    improved = int(changes["improvement"].sum())
     if improved:
         out.append(f"{improved} metric value(s) improved significantly beyond the threshold.")
     return out
@@ -220,21 +206,26 @@ def _change_table(rows: pd.DataFrame, *, caption: str, with_metric: bool = True)
                 )
             ],
             "p (adj.)": rows["p_adjusted"],
-            "gap change [95% CI]": [
-                f"{f(g)} {fmt.interval(lo, hi, u, signed=True)}" if fmt.finite(g) else "–"
-                for f, u, g, lo, hi in zip(
+            "threshold": [
+                fmt.difference_formatter(u)(t)
+                for u, t in zip(units, rows["threshold"], strict=True)
+            ],
+            "gap to reference: toward parity [95% CI]": [
+                f"{f(g)} {fmt.interval(lo, hi, u, signed=True)} vs {ref}" if fmt.finite(g) else "–"
+                for f, u, g, lo, hi, ref in zip(
                     difference,
                     units,
-                    rows["gap_change"],
-                    rows["gap_change_ci_low"],
-                    rows["gap_change_ci_high"],
+                    rows[TOWARD],
+                    rows[f"{TOWARD}_ci_low"],
+                    rows[f"{TOWARD}_ci_high"],
+                    rows["reference"],
                     strict=True,
                 )
             ],
             "outcome": [
                 "regression" if r else ("improved" if i else d)
                 for r, i, d in zip(
-                    rows["regression"], rows["improved"], rows["disparity"], strict=True
+                    rows["regression"], rows["improvement"], rows["disparity"], strict=True
                 )
             ],
         }
@@ -263,18 +254,20 @@ def _ordered(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def _regressions(changes: pd.DataFrame) -> Markup:
-    rows = changes[changes["regression"] | changes["gap_widened"]]
+    rows = changes[changes["regression"]]
     if rows.empty:
         return Markup(
-            '<p class="ok-note">No regression: no metric got significantly worse by at least '
-            "its threshold for any group, and no disparity widened significantly.</p>"
+            '<p class="ok-note">No regression: no group\'s own value got significantly worse '
+            "with its interval beyond the threshold.</p>"
         )
     rows = _ordered(rows)
     note = Markup(
-        "<p>A <em>regression</em> is a change for the worse, significant after correction and "
-        "at least the threshold; a <em>widened gap</em> (outcome <em>grew</em>) is the same "
-        "for the group's distance to the baseline's reference group. Keys: rows of "
-        "<code>changes.parquet</code> (model, metric, slice, group).</p>"
+        "<p>A <em>regression</em> is a group's own value getting worse: the change is "
+        "significant after correction (<em>p (adj.)</em>) and its 95% interval lies beyond the "
+        "practical <em>threshold</em> on the worse side. A gap that widens only because "
+        "another group (or the whole population) moved is not one; gaps are in the next "
+        "section. Keys: rows of <code>changes.parquet</code> (model, metric, slice, "
+        "group).</p>"
     )
     return (
         note
@@ -306,16 +299,18 @@ def _disparities(changes: pd.DataFrame) -> Markup:
     )
     parts = [
         Markup(
-            "<p>For each group, the change of its absolute gap to the baseline's reference "
-            "group: <em>grew</em> and <em>shrank</em> are significant after correction and at "
-            "least the threshold; everything else <em>stayed</em>.</p>"
+            "<p>For each group, the change of its gap to the reference fixed by the baseline "
+            "audit (the group it named, else overall), signed: <em>toward parity</em> = "
+            "|baseline gap| − |gap|, computed in every paired replicate, positive when the gap "
+            "narrowed. <em>grew</em> and <em>shrank</em> are significant after correction with "
+            "the interval beyond the threshold; everything else <em>stayed</em>.</p>"
         ),
         table_html(counts, caption="Disparity outcomes per metric"),
     ]
     moved = with_gap[with_gap["disparity"].isin([GREW, SHRANK])]
     if len(moved):
         moved = moved.assign(order=moved["disparity"].map({GREW: 0, SHRANK: 1})).sort_values(
-            ["order", "gap_change"], ascending=[True, False]
+            ["order", TOWARD], ascending=[True, True]
         )
         parts.append(_change_table(moved.head(MAX_ROWS), caption="Disparities that moved"))
         if len(moved) > MAX_ROWS:
@@ -329,7 +324,7 @@ def _every_change(changes: pd.DataFrame) -> Markup:
     parts = []
     for metric, rows in changes.groupby("metric", sort=False):
         rows = _ordered(rows.sort_values(["model"], kind="stable"))
-        worse = int((rows["regression"] | rows["gap_widened"]).sum())
+        worse = int(rows["regression"].sum())
         parts.append(
             Markup(
                 "<details><summary>Table: {} for every group and intersection ({} rows{})"
@@ -337,7 +332,7 @@ def _every_change(changes: pd.DataFrame) -> Markup:
             ).format(
                 metric,
                 len(rows),
-                f", {worse} regression(s) or widened gap(s)" if worse else "",
+                f", {worse} regression(s)" if worse else "",
                 _change_table(
                     rows,
                     caption=f"changes.parquet rows with metric = {metric}",
@@ -359,7 +354,7 @@ def _every_change(changes: pd.DataFrame) -> Markup:
 def _change_plots(changes: pd.DataFrame, models: list[dict]) -> Markup:
     single = changes[~changes["slice"].str.contains(SEPARATOR, regex=False)]
     metrics = list(dict.fromkeys(single.loc[single["headline"], "metric"]))
-    flagged = set(changes.loc[changes["regression"] | changes["gap_widened"], "metric"])
+    flagged = set(changes.loc[changes["regression"], "metric"])
     metrics = [
         *metrics,
         *(m for m in dict.fromkeys(single["metric"]) if m in flagged and m not in metrics),

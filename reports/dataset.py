@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from audit.artifacts import SEPARATOR
 from audit.imbalance import ALL, DatasetAnalysis, findings_for
-from audit.privacy import is_suppressed
+from audit.privacy import PRIVACY_K, is_suppressed
 from reports import _figures as figures
 from reports import _format as fmt
 from reports._page import Section, figure_html, render_page, table_html, write_html
@@ -33,7 +33,7 @@ def render_dataset_report(
     path: str | os.PathLike,
     *,
     source: str | os.PathLike,
-    privacy_k: int = fmt.PRIVACY_K,
+    privacy_k: int = PRIVACY_K,
 ) -> Path:
     """Write the dataset report of ``analysis`` (of the manifest ``source``) to ``path``.
 
@@ -44,7 +44,7 @@ def render_dataset_report(
 
 
 def dataset_report_html(
-    analysis: DatasetAnalysis, *, source: str | os.PathLike, privacy_k: int = fmt.PRIVACY_K
+    analysis: DatasetAnalysis, *, source: str | os.PathLike, privacy_k: int = PRIVACY_K
 ) -> str:
     """The dataset report as an HTML string (see :func:`render_dataset_report`)."""
     counts = _private_counts(analysis.counts, privacy_k)
@@ -482,11 +482,21 @@ def _power(analysis: DatasetAnalysis, counts: pd.DataFrame, privacy_k: int) -> M
     rows = rows[rows["n_speakers"].notna() | rows["suppressed"]]
     text = Markup(
         "<p>The smallest difference in a rate (e.g. gender agreement) between a group and the "
-        "rest of the {split} split that a two-sided test at α = {alpha:g} detects with power "
-        "{power:g}, at a base rate of {base:g} (the worst case). Smaller groups hide larger "
-        "differences.</p>"
+        "whole {split} split (the audit's default reference, <code>overall</code>, of which "
+        "the group is a part) that the default audit detects with power {power:g}: a "
+        "two-sided test at α = {alpha:g} over the {tests} tests it would run ({metrics} "
+        "headline metrics × the groups with at least {min_speakers} speakers; Holm's first "
+        "step), at a base rate of {base:g} (the worst case), counting speakers. The audit's "
+        "own <code>detectable_difference</code> for the same group agrees. Smaller groups "
+        "hide larger differences.</p>"
     ).format(
-        split=split, alpha=settings["alpha"], power=settings["power"], base=settings["base_rate"]
+        split=split,
+        alpha=settings["alpha"],
+        power=settings["power"],
+        base=settings["base_rate"],
+        tests=settings.get("family_size", {}).get(split, 1),
+        metrics=settings.get("family_metrics", 1),
+        min_speakers=settings["min_speakers"],
     )
     shown = rows.dropna(subset=["min_detectable_difference"])
     shown = shown[shown["min_detectable_difference"] != fmt.WITHHELD]

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "s2f.commands.trials",
     "s2f.commands.dataset_report",
     "s2f.commands.faces",
+    "s2f.commands.conditions",
 )
 """Modules that each register one or more subcommands, in ``--help`` order."""
 

@@ -37,21 +37,16 @@ from pathlib import Path
 from typing import Any
 
 from audit.artifacts import REPORT_FILE
-from audit.demo_summary import summary_from
 from speech2face.artifacts import CORPUS_MANIFEST_FILE, REBALANCE_FILE
 from speech2face.atomic import write_json
 from speech2face.errors import InputError
 from speech2face.outputs import open_folder
+from speech2face.training.driver import METHODS, REWEIGHT, UNKNOWN_METHOD
 from speech2face.training.face_config import (
     AttributeTrainingConfig,
     FaceDecoderTrainingConfig,
     FaceEncoderTrainingConfig,
     FaceStageConfig,
-)
-from speech2face.training.rebalance import (
-    METHODS,
-    REWEIGHT,
-    UNKNOWN_METHOD,
 )
 from speech2face.vocabulary import MIN_GROUP_SPEAKERS
 
@@ -465,6 +460,7 @@ def summary_lines(out: str | os.PathLike) -> list[str]:
     that metric before and after rebalancing, and the flag and regression counts; every
     number from the saved audits, comparison and ``rebalance.json``."""
     from audit.compare import ComparisonResult
+    from audit.demo_summary import summary_from
     from audit.result import AuditResult
 
     out = Path(out)

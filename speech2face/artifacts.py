@@ -29,6 +29,10 @@ DURATION_COLUMN = "duration_s"
 SKIPPED_CLIPS_FILE = "skipped_clips.csv"
 """Clips whose audio could not be decoded, in a run folder and in a predictions folder."""
 
+GROUP_SEPARATOR = " & "
+"""Joins the columns of a group of several columns and their values (``gender & ethnicity``,
+``female & group_a``): a rebalanced run's groups, an audit's intersections."""
+
 # --- a training run folder ---------------------------------------------------------------
 CHECKPOINT_FILE = "checkpoint.pt"
 METRICS_FILE = "metrics.jsonl"

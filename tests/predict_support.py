@@ -11,7 +11,7 @@ from speech2face.models.attribute_classifier import AttributeClassifier, Attribu
 from speech2face.models.face_decoder import FaceDecoder, FaceDecoderConfig, normalise_landmarks
 from speech2face.models.face_encoder import SmallFaceEncoder, SmallFaceEncoderConfig
 from speech2face.models.registry import get_model
-from speech2face.models.voice_encoder import config_to_dict
+from speech2face.models.voice_config import config_to_dict
 from speech2face.synth.corpus import generate_corpus
 from speech2face.synth.synthetic_faces import render_face, sample_face_params
 from speech2face.training.checkpoint import save_checkpoint

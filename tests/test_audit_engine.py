@@ -171,11 +171,14 @@ def test_one_clip_per_speaker_uses_wilson_and_fisher_intervals():
     rows = result.groups[result.groups["status"] != "empty"].set_index("metric")
     assert set(rows.loc["s2f_gender_agreement", "ci_method"]) == {"wilson"}
     assert set(rows.loc["s2f_cf_jaw_pearson", "ci_method"]) == {"fisher_z"}
-    assert set(rows.loc["s2f_age_error", "ci_method"]) == {"cluster_bootstrap"}
+    assert set(rows.loc["s2f_age_error", "ci_method"]) == {"cluster_bootstrap_bca"}
 
 
 def test_disparity_intervals_come_from_paired_replicates(result):
     rows = result.disparities()
+    shown = rows["diff_ci_low"].notna()
+    assert shown.any() and (shown == (rows["status"] == "ok")).all()  # thin cells: no interval
+    rows = rows[shown]
     assert (rows["diff_ci_low"] <= rows["difference"] + 1e-12).all()
     assert (rows["difference"] <= rows["diff_ci_high"] + 1e-12).all()
     reference = result.groups[result.groups["status"] == "reference"]
@@ -340,14 +343,14 @@ def test_matched_gallery_recall_and_invalid_rows(predictions):
         Predictions(predictions.table, features),
         n_boot=20,
         slices=["language"],
-        metrics=["recall@1_cosine", "recall@1_cosine_matched"],
+        metrics=["recall@1_cosine", "recall@1_cosine_matched_language"],
         matched_gallery="language",
         exclude_invalid=True,
         fairlearn_views=False,
     )
     overall = result.groups.query("slice == 'overall'").set_index("metric")
     assert (overall["n_evaluated"] == len(predictions.table) - 1).all()
-    matched = result.summary["retrieval"]["matched"]["groups"]
+    matched = result.summary["retrieval"]["matched"]["language"]["groups"]
     sizes = predictions.table.groupby("language")["speaker_id"].nunique()
     assert {g["group"]: g["gallery_size"] for g in matched} == sizes.to_dict()
     assert result.summary["retrieval"]["mixed"]["groups"][0]["gallery_size"] == sizes.sum()
@@ -361,13 +364,27 @@ def test_fairlearn_views_agree_with_the_engine(result):
     assert views["s2f_gender_agreement_difference"] == pytest.approx(ours.max() - ours.min())
 
 
-def test_best_reference_family_holds_every_pair_of_sufficient_groups(result):
+def test_best_reference_family_holds_every_pair_of_sufficient_groups(predictions):
+    result = run_audit(
+        predictions, n_boot=200, min_speakers=20, reference="best", fairlearn_views=False
+    )
     tests = result.tests.query("metric == 's2f_gender_agreement' and slice == 'ethnicity'")
     assert len(tests) == 3  # three sufficient groups: 3 pairs
     assert tests["for_reference"].sum() == 2
     by_group = result.by_group("s2f_gender_agreement", "ethnicity")
     reference = by_group.index[by_group["status"] == "reference"][0]
     assert set(tests.query("for_reference")["versus"]) == {reference}
+    assert any("best group" in caveat for caveat in result.summary["caveats"])
+    # Simultaneous over the three pairs: wider than the same difference's own interval.
+    named = run_audit(
+        predictions,
+        n_boot=200,
+        min_speakers=20,
+        reference={"ethnicity": reference},
+        fairlearn_views=False,
+    ).by_group("s2f_gender_agreement", "ethnicity")
+    width = (by_group["diff_ci_high"] - by_group["diff_ci_low"]).dropna()
+    assert (width > (named["diff_ci_high"] - named["diff_ci_low"])[width.index]).all()
 
 
 @pytest.mark.parametrize(
@@ -435,15 +452,14 @@ def test_matched_recall_uses_one_gallery_size_and_leaves_out_small_groups():
         Predictions(table, predictions.features),
         n_boot=20,
         slices=["accent"],
-        metrics=["recall@1_cosine", "recall@1_cosine_matched"],
-        matched_gallery="accent",
+        metrics=["recall@1_cosine", "recall@1_cosine_matched_accent"],
         fairlearn_views=False,
     )
-    matched = result.summary["retrieval"]["matched"]
+    matched = result.summary["retrieval"]["matched"]["accent"]
     assert matched["common_size"] == 50 and matched["excluded_groups"] == ["island"]
     sizes = {g["group"]: g["gallery_size"] for g in matched["groups"]}
     assert sizes == {"north": 50, "south": 50, "island": 0}
-    rows = result.by_group("recall@1_cosine_matched", "accent")
+    rows = result.by_group("recall@1_cosine_matched_accent", "accent")
     assert rows.loc["island", "n_evaluated"] == 0 and np.isnan(rows.loc["island", "value"])
     assert rows.loc["north", "n_evaluated"] == 180
     assert any("leaves out accent group(s) island" in n for n in result.summary["notes"])
@@ -467,3 +483,25 @@ def test_minimum_of_speakers_counts_the_speakers_a_metric_evaluates(predictions)
 def test_misspelt_reference_column_is_an_input_error(predictions):
     with pytest.raises(InputError, match="reference column 'langauge' is not a sliced column"):
         run_audit(predictions, n_boot=10, slices=["language"], reference={"langauge": "es"})
+
+
+def test_feature_metrics_on_a_subset_of_more_rows_than_one_chunk():
+    """Two durations of 20,000 clips: the selected rows (one duration) span several chunks."""
+    single = make_predictions(n_speakers=2000, clips_per_speaker=10, dim=4)
+    table = pd.concat(
+        [single.table.assign(duration_s=3.0), single.table.assign(duration_s=6.0)],
+        ignore_index=True,
+    )
+    features = {k: np.concatenate([v, v[:, ::-1]]) for k, v in single.features.items()}
+    result = run_audit(
+        Predictions(table, features),
+        metrics=["feature_cosine_score"],
+        slices=["language"],
+        n_boot=4,
+        fairlearn_views=False,
+    )
+    cosine = result.components["feature_cosine_score"].to_numpy()
+    pred, true = (features[k][20_000:].astype(np.float64) for k in ("pred_feature", "true_feature"))
+    expected = (pred * true).sum(1) / np.linalg.norm(pred, axis=1) / np.linalg.norm(true, axis=1)
+    assert len(cosine) == 20_000
+    np.testing.assert_allclose(cosine, expected, atol=1e-12)

@@ -13,7 +13,12 @@ from speech2face.prediction.artifact import Predictions, write_predictions
 from tests.test_audit_engine import make_predictions
 
 FEATURES = ["feature_l2_error", "feature_l1_error", "feature_cosine_score"]
-OPTIONS = {"n_boot": 200, "slices": ["language"], "fairlearn_views": False}
+OPTIONS = {
+    "n_boot": 200,
+    "slices": ["language"],
+    "fairlearn_views": False,
+    "reference": {"language": "en"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -68,16 +73,27 @@ def test_overrides_by_name_family_and_unit():
 
 
 def test_flag_needs_the_gap_beyond_the_metrics_threshold(noisier_es):
-    default = run_audit(noisier_es, metrics=FEATURES, **OPTIONS)
-    es = default.groups.query("group == 'es'").set_index("metric")
+    loose = run_audit(noisier_es, metrics=FEATURES, thresholds={"distance": "5%"}, **OPTIONS)
+    es = loose.groups.query("group == 'es'").set_index("metric")
     assert (es["p_adjusted"] < 1e-4).all() and es["flag"].all()
     assert es.loc["feature_l2_error", "difference"] == pytest.approx(0.103, abs=0.01)
+    # At the default 10% the L2 gap is past the threshold but its interval is not wholly
+    # beyond it: significant but small, not a flag (a flag is a gap shown to matter).
+    default = run_audit(noisier_es, metrics=FEATURES, **OPTIONS)
+    es = default.groups.query("group == 'es'").set_index("metric")
+    l2 = es.loc["feature_l2_error"]
+    assert abs(l2["difference"]) >= l2["threshold"] > l2["diff_ci_low"]
+    assert not l2["flag"] and l2["significant_small"]
+    assert es.loc["feature_cosine_score", "flag"]
     strict = run_audit(noisier_es, metrics=FEATURES, thresholds={"distance": "20%"}, **OPTIONS)
     es = strict.groups.query("group == 'es'").set_index("metric")
     assert not es.loc["feature_l2_error", "flag"] and not es.loc["feature_l1_error", "flag"]
     assert es.loc["feature_cosine_score", "flag"]
-    flagged = strict.groups[strict.groups["flag"]]
-    assert (flagged["difference"].abs() >= flagged["threshold"]).all()
+    for groups in (loose.groups, default.groups, strict.groups):
+        flagged = groups[groups["flag"]]
+        beyond = np.minimum(flagged["diff_ci_low"].abs(), flagged["diff_ci_high"].abs())
+        assert (beyond >= flagged["threshold"]).all()
+        assert not (groups["flag"] & groups["significant_small"]).any()
 
 
 def test_comparison_uses_the_baseline_thresholds(noisier_es):

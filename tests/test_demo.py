@@ -235,9 +235,9 @@ def test_summary_reports_the_least_represented_gaps_with_cis():
             "metric": ["s2f_gender_agreement"],
             "slice": ["ethnicity"],
             "group": ["b"],
-            "gap_change": [-0.12],
-            "gap_change_ci_low": [-0.2],
-            "gap_change_ci_high": [-0.04],
+            "gap_change_toward_parity": [0.12],
+            "gap_change_toward_parity_ci_low": [0.04],
+            "gap_change_toward_parity_ci_high": [0.2],
             "gap_p_adjusted": [0.01],
             "p_adjusted": [0.02],
             "delta": [0.1],
@@ -267,7 +267,7 @@ def test_summary_reports_the_least_represented_gaps_with_cis():
     assert lines[1] == (
         "After reweight, s2f_gender_agreement gap (95% CI) of the least-represented train "
         "groups: ethnicity=b (20% -> 50% of train clips): -0.200 [-0.300, -0.100] vs a -> "
-        "-0.080 [-0.150, -0.010] vs a; |gap| change -0.120 [-0.200, -0.040], p_adj=0.01; "
+        "-0.080 [-0.150, -0.010] vs a; toward parity +0.120 [+0.040, +0.200], p_adj=0.01; "
         "gender=female (25% -> 50% of train clips): reference (best group) -> reference "
         "(best group)."
     )

@@ -171,29 +171,34 @@ def test_bad_reference_population(planted, reference, message):
 
 @pytest.mark.parametrize(("n_group", "n_rest"), [(10, 90), (40, 400), (300, 300)])
 def test_min_detectable_difference_solves_the_power_equation(n_group, n_rest):
-    # independent: find δ where the two-sided z-test's power (both tails) equals 0.8
-    se = np.sqrt(0.25 * (1 / n_group + 1 / n_rest))
-    z = stats.norm.ppf(0.975)
+    # independent: find δ (group − whole) where the two-sided z-test's power (both tails,
+    # Bonferroni over 4 tests) is 0.8; the whole holds the group: var ∝ 1/n_group − 1/n
+    se = np.sqrt(0.25 * (1 / n_group - 1 / (n_group + n_rest)))
+    z = stats.norm.ppf(1 - 0.05 / 8)
 
     def power_gap(delta):
         return stats.norm.cdf(delta / se - z) + stats.norm.cdf(-delta / se - z) - 0.8
 
     exact = optimize.brentq(power_gap, 1e-9, 5)
-    assert min_detectable_difference(n_group, n_rest) == pytest.approx(exact, rel=1e-4)
+    found = min_detectable_difference(n_group, n_group + n_rest, n_tests=4)
+    assert found == pytest.approx(exact, rel=1e-3)
 
 
 def test_min_detectable_difference_by_simulation():
-    """At δ = MDD a z-test of group vs rest rejects about 80% of the time; at δ = 0, 5%."""
+    """At δ = MDD (group − whole) a z-test of the group against the whole split, which holds
+    it, rejects about 80% of the time; at δ = 0, 5%."""
     rng = np.random.default_rng(0)
     n_group, n_rest, runs = 60, 240, 4000
-    mdd = float(min_detectable_difference(n_group, n_rest))
+    n = n_group + n_rest
+    mdd = float(min_detectable_difference(n_group, n))
 
     def rejection_rate(delta):
-        group = rng.binomial(n_group, 0.5 + delta / 2, size=runs) / n_group
-        rest = rng.binomial(n_rest, 0.5 - delta / 2, size=runs) / n_rest
-        pooled = (group * n_group + rest * n_rest) / (n_group + n_rest)
-        se = np.sqrt(pooled * (1 - pooled) * (1 / n_group + 1 / n_rest))
-        return np.mean(np.abs(group - rest) / se > stats.norm.ppf(0.975))
+        apart = delta / (1 - n_group / n) / 2  # group − rest that makes group − whole = δ
+        group = rng.binomial(n_group, 0.5 + apart, size=runs) / n_group
+        rest = rng.binomial(n_rest, 0.5 - apart, size=runs) / n_rest
+        whole = (group * n_group + rest * n_rest) / n
+        se = np.sqrt(whole * (1 - whole) * (1 / n_group - 1 / n))
+        return np.mean(np.abs(group - whole) / se > stats.norm.ppf(0.975))
 
     assert 0.77 <= rejection_rate(mdd) <= 0.85
     assert rejection_rate(mdd / 2) < 0.4
@@ -203,8 +208,12 @@ def test_min_detectable_difference_by_simulation():
 def test_min_detectable_difference_in_counts_and_findings(planted):
     analysis = analyze_dataset(planted, columns=("gender", "ethnicity"), alpha=0.01, power=0.9)
     row = cell(analysis, "test", "gender", "female")
+    tests = analysis.settings["family_size"]["test"]
+    assert tests == analysis.settings["family_metrics"] * int(
+        (analysis.counts.query("split == 'test'")["n_speakers"] >= 30).sum()
+    )
     assert row["min_detectable_difference"] == pytest.approx(
-        float(min_detectable_difference(30, 30, alpha=0.01, power=0.9))
+        float(min_detectable_difference(30, 60, n_tests=tests, alpha=0.01, power=0.9))
     )
     empty = cell(analysis, "train", "ethnicity", "group_d")
     assert empty["min_detectable_difference"] > 0.5
@@ -213,7 +222,7 @@ def test_min_detectable_difference_in_counts_and_findings(planted):
     expected = (
         f"gender female is 40% of train speakers (40); with 30 test speakers, differences "
         f"below {row['min_detectable_difference'] * 100:.0f} points cannot be detected "
-        "(alpha 0.01, power 0.9)."
+        f"(alpha 0.01 over {tests} tests, power 0.9)."
     )
     assert expected in analysis.findings
 
@@ -334,3 +343,43 @@ def test_intersection_order_is_respected(planted):
 def test_bad_settings(planted, settings, message):
     with pytest.raises(InputError, match=message):
         analyze_dataset(planted, **settings)
+
+
+def test_dataset_power_agrees_with_the_audits_detectable_difference():
+    """A 30-speaker group among 180 test speakers: the dataset report's detectable
+    difference (against overall, Bonferroni over the audit's family) is the audit's own
+    ``detectable_difference`` within 15% (speaker-level outcomes at a rate of 0.5, so the
+    audit's bootstrap standard error is the worst case the report assumes; the rest is
+    bootstrap noise and the observed rate)."""
+    from audit.engine import run_audit
+    from speech2face.prediction.artifact import Predictions
+
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.array(["a", "b", "c"], dtype=object), [30, 60, 90])
+    speaker = np.repeat(np.arange(len(groups)), 2)
+    gender = rng.choice(np.array(["female", "male"]), size=len(groups))[speaker]
+    right = (rng.random(len(groups)) < 0.5)[speaker]
+    table = pd.DataFrame(
+        {
+            "clip_id": [f"c{i}" for i in range(len(speaker))],
+            "speaker_id": [f"s{s}" for s in speaker],
+            "split": "test",
+            "duration_s": 6.0,
+            "ethnicity": groups[speaker],
+            "true_gender": gender,
+            "s2f_gender": np.where(right, gender, np.where(gender == "male", "female", "male")),
+        }
+    )
+    audit = run_audit(
+        Predictions(table),
+        metrics=["s2f_gender_agreement"],
+        slices=["ethnicity"],
+        reference="overall",
+        n_boot=2000,
+        fairlearn_views=False,
+    )
+    expected = audit.by_group("s2f_gender_agreement", "ethnicity").loc["a", "detectable_difference"]
+    analysis = analyze_dataset(table, columns=("ethnicity",), intersections=1, family_metrics=1)
+    assert analysis.settings["family_size"]["test"] == audit.summary["tests"]["n_tests"] == 3
+    ours = cell(analysis, "test", "ethnicity", "a")["min_detectable_difference"]
+    assert ours == pytest.approx(expected, rel=0.15)

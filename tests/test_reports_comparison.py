@@ -137,7 +137,7 @@ def test_comparison_report_in_chromium(comparison_folder, tmp_path):
 def test_no_number_of_a_suppressed_group_appears_anywhere(comparison_folder, html):
     changes = ComparisonResult.load(comparison_folder).changes
     hidden = suppressed_rows(
-        changes, 5, value_columns=["value", "value_baseline", "delta", "gap_change"]
+        changes, 5, value_columns=["value", "value_baseline", "delta", "gap_change_toward_parity"]
     )
     assert any(s.labels == ("language", TINY_LANGUAGE) for s in hidden)
     assert leaks(html, hidden, names=group_names(changes)) == []

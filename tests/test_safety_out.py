@@ -105,7 +105,7 @@ def test_a_failure_while_rendering_leaves_the_previous_unit_intact(tmp_path, pre
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("s2f.commands.dataset_report.render_audit_report", killed)
+    monkeypatch.setattr("reports.audit.render_audit_report", killed)
     assert main(["audit", str(pred), "--out", str(out), "--duration", "3", *AUDIT]) == 130
     assert {name: (out / name).read_bytes() for name in _files(out)} == before
     assert _files(tmp_path) == ["audit"]  # no staging folder left behind
@@ -135,7 +135,7 @@ def test_dataset_report_is_one_unit_and_never_overwrites_a_foreign_file(tmp_path
     def broken(*args, **kwargs):
         raise RuntimeError("renderer died")
 
-    monkeypatch.setattr("s2f.commands.dataset_report.dataset_report_html", broken)
+    monkeypatch.setattr("reports.dataset.dataset_report_html", broken)
     with pytest.raises(RuntimeError):
         main([*base, "--min-speakers", "3"])
     assert report.read_bytes() == before == (analysis / REPORT_FILE).read_bytes()

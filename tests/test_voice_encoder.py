@@ -6,7 +6,8 @@ from torch import nn
 
 from speech2face.errors import InputError
 from speech2face.models.registry import available_models, get_config, get_model
-from speech2face.models.voice_encoder import Conv, MaxPoolTime, same_padding
+from speech2face.models.voice_config import Conv, MaxPoolTime
+from speech2face.models.voice_encoder import same_padding
 
 
 def _paper_on_meta():

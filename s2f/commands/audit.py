@@ -109,10 +109,10 @@ def _compare(args: argparse.Namespace) -> int:
     regressions = result.regressions()
     print(f"{path}: {len(regressions)} regression(s) over {result.summary['n_clips']} clips")
     for row in regressions.itertuples():
-        kind = "REGRESSION" if row.regression else "GAP WIDENED"
         print(
-            f"  {kind} model {row.model} {row.metric} {row.slice}={row.group}: "
-            f"delta {row.delta:+.3f}, gap change {row.gap_change:+.3f}"
+            f"  REGRESSION model {row.model} {row.metric} {row.slice}={row.group}: "
+            f"delta {row.delta:+.3f} [{row.delta_ci_low:+.3f}, {row.delta_ci_high:+.3f}], "
+            f"p_adj {row.p_adjusted:.2g}, threshold {row.threshold:g}"
         )
     if args.fail_on_regression and len(regressions):
         return EXIT_REGRESSION

@@ -8,19 +8,18 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from audit.artifacts import REPORT_FILE
-from audit.imbalance import DatasetAnalysis, analyze_dataset, findings_for
-from audit.result import AuditResult
-from reports._format import PRIVACY_K
-from reports._page import write_html
-from reports.audit import render_audit_report
-from reports.dataset import dataset_report_html
+from audit.privacy import PRIVACY_K
 from speech2face.errors import InputError
-from speech2face.manifest.load import load_manifest
 from speech2face.outputs import check_out
 from speech2face.vocabulary import MIN_GROUP_SPEAKERS
+
+if TYPE_CHECKING:
+    from audit.imbalance import DatasetAnalysis
+    from audit.result import AuditResult
 
 ANALYSIS_SUFFIX = ".analysis"
 ANALYSIS_KIND = "dataset-report"
@@ -103,6 +102,9 @@ def run_dataset_report(args: argparse.Namespace) -> int:
     reference = (
         read_reference_population(args.reference_population) if args.reference_population else None
     )
+    from audit.imbalance import analyze_dataset, findings_for
+    from speech2face.manifest.load import load_manifest
+
     manifest = load_manifest(args.manifest, check_files=args.check_files)
     print(f"analysing {args.manifest} ({len(manifest)} clips)", file=sys.stderr)
     analysis = analyze_dataset(
@@ -136,6 +138,9 @@ def write_dataset_report(
 
     The report is rendered before anything is written: a failure leaves both old outputs.
     """
+    from reports._page import write_html
+    from reports.dataset import dataset_report_html
+
     report = check_outs(report)
     html = dataset_report_html(analysis, source=source, privacy_k=privacy_k)
     analysis.save(
@@ -157,6 +162,8 @@ def write_audit_report(
 
     Faces come from the audited predictions; the dataset report is linked relative to ``out``.
     """
+    from reports.audit import render_audit_report
+
     link = args.dataset_report and dataset_report_link(args.dataset_report, out / REPORT_FILE)
     return render_audit_report(
         result,

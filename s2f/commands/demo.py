@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from s2f.demo import DemoSettings, run_demo
-from speech2face.training.rebalance import METHODS
+from speech2face.training.driver import METHODS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

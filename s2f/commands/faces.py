@@ -6,13 +6,17 @@ import argparse
 import sys
 from contextlib import nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-from tqdm import tqdm
+from speech2face.backends.face_options import (
+    DEFAULT_FPS,
+    DEFAULT_WORKERS,
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+)
 
-from speech2face.backends.face_inputs import IMAGE_SUFFIXES
-from speech2face.backends.face_pool import DEFAULT_WORKERS, FacePool
-from speech2face.backends.video import DEFAULT_FPS, VIDEO_SUFFIXES, VideoSampling, is_video
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -129,9 +133,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_faces(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from speech2face.backends.face_inputs import face_inputs, find_media
+    from speech2face.backends.face_pool import FacePool
     from speech2face.backends.face_table import build_faces_table, check_batch_size
     from speech2face.backends.photo_faces import FaceAnalyzer, FaceSettings
+    from speech2face.backends.video import VideoSampling
 
     check_batch_size(args.batch_size)
     settings = FaceSettings(detector=args.detector, upsample=args.upsample)
@@ -155,6 +163,8 @@ def run_faces(args: argparse.Namespace) -> int:
 
 def _faces_summary(table: pd.DataFrame) -> str:
     """``4 images, 6 frames of 1 video (8 ok, 2 no_face)``: what a faces table holds."""
+    from speech2face.backends.video import is_video
+
     videos = table["image_path"].map(is_video).to_numpy()
     held = [] if videos.all() else [_count(int((~videos).sum()), "image")]
     if videos.any():

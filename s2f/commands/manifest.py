@@ -5,23 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
-
 from speech2face.errors import InputError
-from speech2face.importers import (
-    ImporterWarning,
-    import_avspeech,
-    import_commonvoice,
-    import_fairface,
-    import_utkface,
-    import_voxceleb,
-)
-from speech2face.manifest.io import read_manifest, write_manifest
-from speech2face.manifest.schema import manifest_kind
-from speech2face.manifest.validate import validate_manifest
+from speech2face.importers import IMPORTERS
 from speech2face.vocabulary import LABEL_SOURCES, SPLITS
 
 OPTIONS = (
@@ -38,24 +25,15 @@ OPTIONS = (
 OPTION_NOT_FOR = "{option} does not apply to {dataset} (it applies to {allowed})"
 IMPORTED_INVALID = "{path}: written, but {count} problem(s) remain (listed above)"
 
-IMPORTERS: dict[str, tuple[Callable[..., pd.DataFrame], tuple[str, ...]]] = {
-    "voxceleb1": (
-        lambda src, **kw: import_voxceleb(src, version=1, **kw),
-        ("audio_root", "split", "val_fraction"),
-    ),
-    "voxceleb2": (
-        lambda src, **kw: import_voxceleb(src, version=2, **kw),
-        ("audio_root", "split", "val_fraction"),
-    ),
-    "avspeech": (import_avspeech, tuple(o for o in OPTIONS if o != "image_root")),
-    "commonvoice": (
-        import_commonvoice,
-        ("audio_root", "age_binning", "split", "split_fractions", "val_fraction"),
-    ),
-    "fairface": (import_fairface, ("image_root", "age_binning", "split", "val_fraction")),
-    "utkface": (import_utkface, ("age_binning", "split", "split_fractions")),
+IMPORTER_OPTIONS: dict[str, tuple[str, ...]] = {
+    "voxceleb1": ("audio_root", "split", "val_fraction"),
+    "voxceleb2": ("audio_root", "split", "val_fraction"),
+    "avspeech": tuple(o for o in OPTIONS if o != "image_root"),
+    "commonvoice": ("audio_root", "age_binning", "split", "split_fractions", "val_fraction"),
+    "fairface": ("image_root", "age_binning", "split", "val_fraction"),
+    "utkface": ("age_binning", "split", "split_fractions"),
 }
-"""Each dataset's importer and the options it takes."""
+"""The options each dataset's importer (:data:`speech2face.importers.IMPORTERS`) takes."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -86,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Read a dataset's own metadata, map its categories onto the toolkit's "
         "vocabulary (docs/importers.md) and write a Parquet manifest.",
     )
-    importer.add_argument("dataset", choices=sorted(IMPORTERS), help="dataset family")
+    importer.add_argument("dataset", choices=IMPORTERS.names(), help="dataset family")
     importer.add_argument(
         "source",
         metavar="SRC",
@@ -125,6 +103,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_validate(args: argparse.Namespace) -> int:
     """Print every problem; 2 when there is any."""
+    from speech2face.manifest.io import read_manifest
+    from speech2face.manifest.schema import manifest_kind
+    from speech2face.manifest.validate import validate_manifest
+
     path = Path(args.manifest)
     frame = read_manifest(path)
     problems = validate_manifest(
@@ -145,7 +127,11 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     """Import, print the importer's warnings, write the manifest, check it."""
-    function, allowed = IMPORTERS[args.dataset]
+    from speech2face.importers import ImporterWarning
+    from speech2face.manifest.io import write_manifest
+    from speech2face.manifest.validate import validate_manifest
+
+    function, allowed = IMPORTERS.get(args.dataset), IMPORTER_OPTIONS[args.dataset]
     options = {}
     for option in OPTIONS:
         value = getattr(args, option)

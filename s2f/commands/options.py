@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from audit.config import Options, boolean, flag_of, integer, option
+from audit.privacy import PRIVACY_K
 
 C = TypeVar("C", bound=Options)
 
-PRIVACY_K = 5
-"""Default of ``--privacy-k``; equal to ``reports._format.PRIVACY_K`` (a test checks)."""
 NO_DATASET_REPORT = "{path}: no such dataset report (write it first with s2f dataset-report)"
 
 

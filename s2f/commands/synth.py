@@ -7,13 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from speech2face.synth.corpus import (
+from speech2face.artifacts import GROUND_TRUTH_FILE
+from speech2face.synth.defaults import (
     DEFAULT_SPEAKERS,
     DEFAULT_TEST_FRACTION,
     DEFAULT_VAL_FRACTION,
     FACE_SIZES,
-    GROUND_TRUTH_FILE,
-    generate_corpus,
 )
 from speech2face.synth.presets import PRESETS
 from speech2face.vocabulary import DEMOGRAPHIC_COLUMNS, MIN_GROUP_SPEAKERS
@@ -69,6 +68,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_synth(args: argparse.Namespace) -> int:
     """Generate the corpus and print its manifest path."""
+    from speech2face.synth.corpus import generate_corpus
+
     manifest = generate_corpus(
         args.out,
         speakers=args.speakers,

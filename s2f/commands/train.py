@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 
 from speech2face.models.registry import available_models
-from speech2face.training.driver import DEFAULT_REBALANCE_ON, FACE_ENCODERS
-from speech2face.training.rebalance import METHODS
+from speech2face.training.driver import DEFAULT_REBALANCE_ON, FACE_ENCODERS, METHODS
 
 
 def _columns(text: str) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from speech2face.backends.face_options import IMAGE_SUFFIXES
 from speech2face.backends.photo_faces import load_rgb
 from speech2face.backends.video import (
     VIDEO_SUFFIXES,
@@ -29,7 +30,6 @@ from speech2face.backends.video import (
 )
 from speech2face.errors import InputError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 NOT_A_FRAME = -1
 """The ``frame_index`` of a still image, or of a video that could not be read."""
 

@@ -24,7 +24,6 @@ from speech2face.backends.photo_faces import (
 )
 from speech2face.errors import InputError
 
-DEFAULT_WORKERS = 1
 BAD_WORKERS = "--workers must be at least 1, not {workers}"
 
 _worker_analyzer: FaceAnalyzer | None = None

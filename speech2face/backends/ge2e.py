@@ -36,6 +36,10 @@ class GE2EConfig:
     def from_dict(cls, data: dict) -> GE2EConfig:
         return cls(**data)
 
+    def build(self) -> GE2EVoiceEncoder:
+        """A fresh head over the frozen GE2E embedding."""
+        return GE2EVoiceEncoder(self)
+
 
 GE2E = GE2EConfig()
 

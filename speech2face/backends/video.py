@@ -28,11 +28,10 @@ from types import ModuleType
 import numpy as np
 
 from speech2face.backends._extras import require_extra
+from speech2face.backends.face_options import DEFAULT_FPS, VIDEO_SUFFIXES
 from speech2face.errors import InputError
 
 EXTRA = "faces"
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")
-DEFAULT_FPS = 1.0
 
 BAD_FPS = "--video-fps must be a positive number of frames per second, not {fps}"
 BAD_MAX_FRAMES = "--max-frames-per-video must be at least 1, not {max_frames}"

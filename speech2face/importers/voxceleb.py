@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -168,3 +169,9 @@ def _scan_clips(root: Path, speaker_ids: pd.Series, *, version: int) -> pd.DataF
         np.array(records, dtype=object).reshape(-1, 4),
         columns=[CLIP_ID, SPEAKER_ID, "youtube_id", "path"],
     )
+
+
+import_voxceleb1 = partial(import_voxceleb, version=1)
+"""VoxCeleb1's metadata (``vox1_meta.csv``) → a manifest."""
+import_voxceleb2 = partial(import_voxceleb, version=2)
+"""VoxCeleb2's metadata (``vox2_meta.csv``) → a manifest."""

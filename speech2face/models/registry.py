@@ -8,27 +8,21 @@ matches the small face encoder's feature.
 
 ``ge2e`` is another family: a frozen pretrained GE2E speaker embedding (Resemblyzer, the
 ``voices`` extra) computed from the same spectrogram, then a trained MLP head to the face
-feature (:mod:`speech2face.backends.ge2e`). It is built lazily, so importing this registry
-never imports Resemblyzer.
+feature (:mod:`speech2face.backends.ge2e`). Presets are looked up
+through :data:`VOICE_PRESETS`, so importing this registry imports neither torch nor
+Resemblyzer.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+from speech2face.models.voice_config import Conv, MaxPoolTime, VoiceEncoderConfig
+from speech2face.registry import Registry
 
-from speech2face.errors import InputError
-from speech2face.models.voice_encoder import (
-    Conv,
-    MaxPoolTime,
-    VoiceEncoder,
-    VoiceEncoderConfig,
-    config_from_dict,
-)
-
-UNKNOWN_PRESET = "unknown voice encoder preset {name!r}; available: {available}"
+if TYPE_CHECKING:
+    from torch import nn
 
 PAPER = VoiceEncoderConfig(
     name="paper",
@@ -68,46 +62,36 @@ SMALL = VoiceEncoderConfig(
     out_dim=128,
 )
 
-PRESETS: dict[str, VoiceEncoderConfig] = {config.name: config for config in (PAPER, SMALL)}
-
-
-GE2E_PRESET = "ge2e"
-"""Frozen GE2E speaker embedding → trained head (needs the ``voices`` extra)."""
+VOICE_PRESETS = Registry(
+    "voice encoder preset",
+    {
+        "paper": "speech2face.models.registry:PAPER",
+        "small": "speech2face.models.registry:SMALL",
+        "ge2e": "speech2face.backends.ge2e:GE2E",  # needs the voices extra, imported on use
+    },
+)
+"""Each preset's config; a config builds its model (``config.build()``)."""
 
 
 def available_models() -> list[str]:
     """Names of the voice encoder presets."""
-    return sorted([*PRESETS, GE2E_PRESET])
+    return VOICE_PRESETS.names()
 
 
 def get_config(name: str, **overrides: Any) -> Any:
     """The preset's config, with fields replaced by ``overrides`` (e.g. ``out_dim=64``)."""
-    if name == GE2E_PRESET:
-        from speech2face.backends.ge2e import GE2E
-
-        return replace(GE2E, **overrides)
-    if name not in PRESETS:
-        raise InputError(UNKNOWN_PRESET.format(name=name, available=", ".join(available_models())))
-    return replace(PRESETS[name], **overrides)
+    return replace(VOICE_PRESETS.get(name), **overrides)
 
 
 def get_model(name: str, **overrides: Any) -> nn.Module:
     """A freshly initialised voice encoder of preset ``name``."""
-    if name == GE2E_PRESET:
-        from speech2face.backends.ge2e import GE2EVoiceEncoder
-
-        return GE2EVoiceEncoder(get_config(name, **overrides))
-    return VoiceEncoder(get_config(name, **overrides))
+    return get_config(name, **overrides).build()
 
 
 def voice_encoder_from_checkpoint(payload: dict[str, Any]) -> nn.Module:
     """The trained voice encoder of a checkpoint payload (any preset), in eval mode."""
-    config = payload["encoder_config"]
-    if config.get("name") == GE2E_PRESET:
-        from speech2face.backends.ge2e import GE2EConfig, GE2EVoiceEncoder
-
-        model: nn.Module = GE2EVoiceEncoder(GE2EConfig.from_dict(config))
-    else:
-        model = VoiceEncoder(config_from_dict(config))
+    saved = payload["encoder_config"]
+    config = type(VOICE_PRESETS.get(saved.get("name"))).from_dict(saved)
+    model = config.build()
     model.load_state_dict(payload["model"])
     return model.eval()

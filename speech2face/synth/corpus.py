@@ -39,6 +39,7 @@ from speech2face.artifacts import CORPUS_MANIFEST_FILE as MANIFEST_FILE
 from speech2face.artifacts import GROUND_TRUTH_FILE
 from speech2face.atomic import hidden_sibling, swap_folder
 from speech2face.errors import InputError
+from speech2face.limits import SEED_LIMIT
 from speech2face.manifest import write_manifest
 from speech2face.outputs import check_out, mark
 from speech2face.synth.assets import (
@@ -47,6 +48,12 @@ from speech2face.synth.assets import (
     SpeakerJob,
     part_path,
     render_speaker,
+)
+from speech2face.synth.defaults import (
+    DEFAULT_SPEAKERS,
+    DEFAULT_TEST_FRACTION,
+    DEFAULT_VAL_FRACTION,
+    FACE_SIZES,
 )
 from speech2face.synth.presets import ImbalanceSpec, resolve_imbalance
 from speech2face.synth.speakers import sample_speakers
@@ -59,11 +66,7 @@ SPEAKERS_FILE = "speakers.parquet"
 RENDERS_FILE = "renders.parquet"
 LANDMARKS_FILE = "landmarks.parquet"
 
-FACE_SIZES = (64, 128)
 LABELLED = ("age", "age_group", "gender", "ethnicity", "language")
-DEFAULT_SPEAKERS = 800
-DEFAULT_TEST_FRACTION = 0.15
-DEFAULT_VAL_FRACTION = 0.1
 
 NOT_A_POSITIVE_INTEGER = "--{option} must be a positive integer, got {value!r}"
 NOT_A_COUNT = "--{option} must be a whole number of at least 0, got {value!r}"
@@ -130,7 +133,7 @@ def generate_corpus(
     settings = CorpusSettings(
         speakers=_check_count("speakers", speakers, minimum=1),
         clips_per_speaker=_check_count("clips-per-speaker", clips_per_speaker, minimum=1),
-        seed=_check_count("seed", seed, minimum=0, limit=2**32),
+        seed=_check_count("seed", seed, minimum=0, limit=SEED_LIMIT),
         imbalance=spec,
         face_size=face_size,
         renders_per_speaker=_check_count("renders-per-speaker", renders_per_speaker, minimum=0),

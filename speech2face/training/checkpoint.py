@@ -18,7 +18,8 @@ import torch
 from speech2face import __version__
 from speech2face.atomic import atomic_write
 from speech2face.errors import InputError
-from speech2face.models.voice_encoder import VoiceEncoder, config_from_dict
+from speech2face.models.voice_config import config_from_dict
+from speech2face.models.voice_encoder import VoiceEncoder
 
 CHECKPOINT_FORMAT = "speech2face-voice-checkpoint/1"
 NOT_A_CHECKPOINT = "{path} is not a speech2face voice encoder checkpoint"

@@ -20,8 +20,8 @@ from speech2face.artifacts import REBALANCE_FILE
 from speech2face.artifacts import SKIPPED_CLIPS_FILE as SKIPPED_FILE
 from speech2face.atomic import write_json
 from speech2face.errors import InputError
+from speech2face.limits import SEED_LIMIT
 from speech2face.outputs import open_folder
-from speech2face.training.rebalance import METHODS, UNKNOWN_METHOD
 
 if TYPE_CHECKING:
     from speech2face.audio.dataset import BadClip
@@ -46,10 +46,13 @@ BAD_WORKERS = "--workers must be 0 or more, got {value}"
 BAD_SEED = "--seed must be an integer in [0, 2**32), got {value}"
 BAD_DEVICE = "--device must be cpu, cuda, cuda:N or mps, got {value!r}"
 DEVICE_PATTERN = re.compile(r"cpu|mps|cuda(:\d+)?")
-SEED_LIMIT = 2**32
 BAD_DECAY = "--average-weights must be between 0 and 1 (e.g. 0.99), not {value}"
 SKIPPED_SUMMARY = "skipped {n} clip(s) whose audio cannot be decoded; listed in {listed}"
 DEFAULT_REBALANCE_ON = ("ethnicity", "gender")
+RESAMPLE, REWEIGHT = "resample", "reweight"
+METHODS = (REWEIGHT, RESAMPLE)
+"""Ways to rebalance the train split (:mod:`speech2face.training.rebalance`)."""
+UNKNOWN_METHOD = "rebalance method must be one of {methods}, got {value!r}"
 
 
 @dataclass(frozen=True, kw_only=True)

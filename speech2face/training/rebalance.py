@@ -19,16 +19,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from audit.artifacts import SEPARATOR
+from speech2face.artifacts import GROUP_SEPARATOR
 from speech2face.errors import InputError
+from speech2face.training.driver import METHODS, RESAMPLE, REWEIGHT, UNKNOWN_METHOD
 
 if TYPE_CHECKING:
     import pandas as pd
 
-RESAMPLE, REWEIGHT = "resample", "reweight"
-METHODS = (REWEIGHT, RESAMPLE)
 
-UNKNOWN_METHOD = "rebalance method must be one of {methods}, got {value!r}"
 MISSING_COLUMN = "cannot rebalance on {column!r}: the manifest has no such column"
 
 
@@ -38,7 +36,7 @@ def group_labels(rows: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
         if column not in rows.columns:
             raise InputError(MISSING_COLUMN.format(column=column))
     values = rows[list(columns)].astype(str).to_numpy()
-    return np.array([SEPARATOR.join(row) for row in values], dtype=object)
+    return np.array([GROUP_SEPARATOR.join(row) for row in values], dtype=object)
 
 
 def resampled_indices(groups: np.ndarray, *, seed: int) -> np.ndarray:

@@ -30,7 +30,8 @@ from tqdm import tqdm
 from speech2face.artifacts import CHECKPOINT_FILE, METRICS_FILE
 from speech2face.errors import InputError
 from speech2face.models.loss import Speech2FaceLoss, speech2face_loss
-from speech2face.models.voice_encoder import VoiceEncoder, config_to_dict
+from speech2face.models.voice_config import config_to_dict
+from speech2face.models.voice_encoder import VoiceEncoder
 from speech2face.training.averaging import WeightAverage
 from speech2face.training.checkpoint import (
     load_checkpoint,
