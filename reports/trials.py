@@ -18,7 +18,7 @@ from markupsafe import Markup
 from matplotlib.figure import Figure
 from scipy.stats import norm
 
-from audit.privacy import is_suppressed
+from audit.privacy import PRIVACY_K, is_suppressed
 from audit.trials import OVERALL
 from audit.trials_result import TrialsAuditResult
 from reports import _format as fmt
@@ -39,7 +39,7 @@ def render_trials_report(
     result: TrialsAuditResult,
     path: str | os.PathLike,
     *,
-    privacy_k: int = fmt.PRIVACY_K,
+    privacy_k: int = PRIVACY_K,
     source: str | os.PathLike | None = None,
 ) -> Path:
     """Write the report of ``result`` to ``path`` (one self-contained HTML file)."""
@@ -207,7 +207,7 @@ def _findings(result: TrialsAuditResult, privacy_k: int) -> list[str]:
 
 
 def trials_report_html(
-    result: TrialsAuditResult, *, privacy_k: int = fmt.PRIVACY_K, source: str | os.PathLike = ""
+    result: TrialsAuditResult, *, privacy_k: int = PRIVACY_K, source: str | os.PathLike = ""
 ) -> str:
     """The trials report as an HTML string (see :func:`render_trials_report`)."""
     summary = result.summary
