@@ -101,27 +101,41 @@ class _Cell:
     trials: np.ndarray
 
 
-def audit_trials(
+@dataclass(frozen=True)
+class TrialReplicates:
+    """Every cell's metrics with every weight one and under each bootstrap replicate.
+
+    Replicates of two tables with the same seed are paired: weights are keyed by speaker
+    id, so a speaker weighs the same in both (what a comparison of two models needs).
+    """
+
+    cells: list[_Cell]
+    counts: pd.DataFrame
+    """One row per cell: slice, group, half, counts and status."""
+    threshold: float
+    point: np.ndarray
+    """``(cells, metrics)``."""
+    replicates: np.ndarray
+    """``(2, n_boot, cells, metrics)``: product (0) and mean (1) weightings."""
+    fmr_cells: pd.DataFrame
+    fmr_point: np.ndarray
+    fmr_replicates: np.ndarray
+    curves: list[pd.DataFrame]
+
+
+def replicate_trials(
     table: pd.DataFrame,
     *,
     slices: Sequence[str] | None = None,
     heard_languages: Sequence[str] | None = None,
-    reference: str | Mapping[str, str] = OVERALL,
-    correction: str = HOLM,
     n_boot: int = 1000,
     seed: int = 0,
-    level: float = 0.95,
     operating_point: OperatingPoint = DEFAULT_OPERATING_POINT,
     threshold: float | None = None,
     min_speakers: int = MIN_GROUP_SPEAKERS,
     n_jobs: int = 2,
-) -> TrialsAudit:
-    """Audit a trials table (see :mod:`speech2face.trials`) per group of voice speakers.
-
-    ``slices`` default to the demographic columns present. ``reference`` is ``overall``
-    or ``{slice: group}``; slices not named are compared with ``overall``.
-    """
-    table = schema.validate_trials(table, source="trials table")
+) -> TrialReplicates:
+    """Point values and two-way bootstrap replicates of every cell of a validated table."""
     slices = _slices(table, slices)
     voice, voice_ids = pd.factorize(table[schema.VOICE_SPEAKER_ID])
     face, face_ids = pd.factorize(table[schema.FACE_SPEAKER_ID])
@@ -186,18 +200,65 @@ def audit_trials(
     with ThreadPoolExecutor(max(1, n_jobs)) as pool:
         parts = list(pool.map(chunk, range(0, n_boot, CHUNK)))
     replicates, fmr_replicates = (np.concatenate(part, axis=1) for part in zip(*parts, strict=True))
+    return TrialReplicates(
+        cells=cells,
+        counts=_counts(cells, voice, face, min_speakers),
+        threshold=float(threshold),
+        point=point,
+        replicates=replicates,
+        fmr_cells=fmr_cells,
+        fmr_point=fmr_point,
+        fmr_replicates=fmr_replicates,
+        curves=curves,
+    )
 
-    counts = _counts(cells, voice, face, min_speakers)
+
+def audit_trials(
+    table: pd.DataFrame,
+    *,
+    slices: Sequence[str] | None = None,
+    heard_languages: Sequence[str] | None = None,
+    reference: str | Mapping[str, str] = OVERALL,
+    correction: str = HOLM,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    operating_point: OperatingPoint = DEFAULT_OPERATING_POINT,
+    threshold: float | None = None,
+    min_speakers: int = MIN_GROUP_SPEAKERS,
+    n_jobs: int = 2,
+) -> TrialsAudit:
+    """Audit a trials table (see :mod:`speech2face.trials`) per group of voice speakers.
+
+    ``slices`` default to the demographic columns present. ``reference`` is ``overall``
+    or ``{slice: group}``; slices not named are compared with ``overall``.
+    """
+    table = schema.validate_trials(table, source="trials table")
+    slices = _slices(table, slices)
+    r = replicate_trials(
+        table,
+        slices=slices,
+        heard_languages=heard_languages,
+        n_boot=n_boot,
+        seed=seed,
+        operating_point=operating_point,
+        threshold=threshold,
+        min_speakers=min_speakers,
+        n_jobs=n_jobs,
+    )
+    cells, point, replicates = r.cells, r.point, r.replicates
     groups, languages = _group_tables(
-        cells, counts, point, replicates, reference=reference, level=level
+        cells, r.counts, point, replicates, reference=reference, level=level
     )
     tested = [frame["p_value"].to_numpy() for frame in (groups, languages) if len(frame)]
     adjusted = adjust_pvalues(np.concatenate(tested), method=correction)
     groups["p_adjusted"] = adjusted[: len(groups)]
     if len(languages):
         languages["p_adjusted"] = adjusted[len(groups) :]
-    fmr_interval = percentile_interval(cgm_replicates(fmr_point, *fmr_replicates), level=level)
-    fmr_matrix = fmr_cells.assign(value=fmr_point, ci_low=fmr_interval[0], ci_high=fmr_interval[1])
+    fmr_interval = percentile_interval(cgm_replicates(r.fmr_point, *r.fmr_replicates), level=level)
+    fmr_matrix = r.fmr_cells.assign(
+        value=r.fmr_point, ci_low=fmr_interval[0], ci_high=fmr_interval[1]
+    )
     config = {
         "slices": list(slices),
         "heard_languages": None if heard_languages is None else list(heard_languages),
@@ -212,10 +273,10 @@ def audit_trials(
     }
     return TrialsAudit(
         config=config,
-        threshold=float(threshold),
+        threshold=r.threshold,
         groups=groups,
         fmr_matrix=fmr_matrix,
-        det=pd.concat(curves, ignore_index=True),
+        det=pd.concat(r.curves, ignore_index=True),
         languages=languages,
     )
 
@@ -362,7 +423,7 @@ def _distinct(codes: np.ndarray) -> int:
     return int(np.count_nonzero(np.bincount(codes))) if len(codes) else 0
 
 
-def _p_value(estimate: np.ndarray, replicates: np.ndarray) -> np.ndarray:
+def paired_p_value(estimate: np.ndarray, replicates: np.ndarray) -> np.ndarray:
     """Two-sided Wald p-value on the bootstrap SE; a difference that is exactly zero in
     every replicate gets 1, and no p-value is exactly 0."""
     se = bootstrap_se(replicates)
@@ -394,7 +455,7 @@ def _difference(
     schemes = replicates[:, :, first] - replicates[:, :, second]
     difference_replicates = cgm_replicates(difference, *schemes)
     low, high = percentile_interval(difference_replicates, level=level)
-    p = _p_value(difference, difference_replicates)
+    p = paired_p_value(difference, difference_replicates)
     return {
         "difference": difference,
         "ci_low": low,

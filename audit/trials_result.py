@@ -9,6 +9,7 @@
     fmr_matrix.parquet  impostor FMR per (slice, voice group, face group)
     languages.parquet   heard, unheard and gap per metric, slice and group (with ``flag``)
     det.parquet         each group's DET curve (threshold, fmr, fnmr), unweighted
+    trials.parquet      the audited trials, as validated (a comparison re-reads them)
     report.html         rendered into the same staging folder (see :meth:`save`)
 """
 
@@ -56,6 +57,8 @@ class TrialsAuditResult:
     fmr_matrix: pd.DataFrame
     languages: pd.DataFrame
     det: pd.DataFrame
+    trials: pd.DataFrame
+    """The audited trials table, so that a comparison pairs replicates on its speakers."""
 
     @classmethod
     def of(
@@ -97,7 +100,7 @@ class TrialsAuditResult:
             ).to_dict(orient="records"),
             "versions": {"speech2face": speech2face.__version__},
         }
-        return cls(summary, groups, audit.fmr_matrix, languages, audit.det)
+        return cls(summary, groups, audit.fmr_matrix, languages, audit.det, table)
 
     def save(self, path: str | os.PathLike, *, render: Render | None = None) -> Path:
         """Write the folder, and ``render``'s report into it, replacing it whole."""

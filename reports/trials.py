@@ -20,8 +20,10 @@ from scipy.stats import norm
 
 from audit.privacy import PRIVACY_K, is_suppressed
 from audit.trials import OVERALL
+from audit.trials_compare import TrialsComparisonResult
 from audit.trials_result import TrialsAuditResult
 from reports import _format as fmt
+from reports import comparison as cmp
 from reports._page import Section, figure_html, render_page, table_html, write_html
 
 METRIC_NAMES = {
@@ -289,4 +291,79 @@ def trials_report_html(
         source=source,
         sections=sections,
         findings=_findings(result, privacy_k),
+    )
+
+
+def render_trials_comparison_report(
+    comparison: TrialsComparisonResult,
+    path: str | os.PathLike,
+    *,
+    privacy_k: int = PRIVACY_K,
+    source: str | os.PathLike | None = None,
+) -> Path:
+    """Write the report of a trials comparison to ``path``: regressions, gaps that moved and
+    every paired change, with the comparison report's sections (:mod:`reports.comparison`)."""
+    path = Path(path)
+    html = trials_comparison_html(
+        comparison, source=source if source is not None else path.parent, privacy_k=privacy_k
+    )
+    return write_html(html, path)
+
+
+def trials_comparison_html(
+    comparison: TrialsComparisonResult, *, source: str | os.PathLike, privacy_k: int = PRIVACY_K
+) -> str:
+    """The trials comparison report as an HTML string."""
+    summary = comparison.summary
+    specs = pd.DataFrame(summary["metrics"]).set_index("name")
+    changes = cmp._classified(comparison.changes).assign(
+        n_speakers=lambda f: f["n_voice_speakers"],
+        unit=lambda f: f["metric"].map(specs["unit"]),
+        headline=lambda f: f["metric"].map(specs["headline"]).astype(bool),
+    )
+    withheld = fmt.protected(changes, by=["model", "metric", "slice"], privacy_k=privacy_k)
+    small = is_suppressed(changes["n_speakers"], privacy_k)
+    changes = changes.assign(withheld=withheld & ~small)[~small & (changes["n_speakers"] > 0)]
+    changes = changes.reset_index(drop=True)
+    models = summary["models"]
+    changes["model_id"] = [str(models[int(i)]["model_id"]) for i in changes["model"]]
+    metric_names = Markup(
+        "<p>Metrics: {}. FMR and FNMR are read at each audit's own global score threshold "
+        "(fixed on its whole trial set); the other metrics need no threshold.</p>"
+    ).format(", ".join(f"{METRIC_NAMES[m]} ({m})" for m in specs.index))
+    sections = [
+        Section("regressions", "Regressions", cmp._regressions(changes)),
+        Section("disparities", "Gaps: shrank, grew or stayed", cmp._disparities(changes)),
+        Section(
+            "changes",
+            "Paired change per group",
+            metric_names + cmp._change_plots(changes, models) + cmp._every_change(changes),
+        ),
+        Section("models", "Models compared", _compared_models(summary)),
+        Section("method", "How changes were tested", cmp._method(summary, privacy_k)),
+    ]
+    names = " vs ".join(str(m["model_id"]) for m in models)
+    return render_page(
+        title=f"Trials comparison: {names}",
+        kind="Trials comparison",
+        source=source,
+        sections=sections,
+        findings=cmp._findings(changes, summary),
+    )
+
+
+def _compared_models(summary: dict) -> Markup:
+    frame = pd.DataFrame(summary["models"])
+    frame.insert(0, "model", range(len(frame)))
+    text = Markup("<p>{} shared trials of {} voice and {} face speakers (alignment: {}).</p>")
+    notes = Markup("").join(Markup("<li>{}</li>").format(n) for n in summary.get("notes", []))
+    return (
+        text.format(
+            fmt.count(summary["n_trials"]),
+            fmt.count(summary["n_voice_speakers"]),
+            fmt.count(summary["n_face_speakers"]),
+            summary["align"],
+        )
+        + table_html(frame, formats={"n_trials": fmt.count}, caption="models")
+        + (Markup("<ul>{}</ul>").format(notes) if notes else Markup(""))
     )
