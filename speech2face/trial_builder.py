@@ -19,6 +19,7 @@ predicted from the voice (``pred_feature``) and the true face feature of its spe
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,7 +63,7 @@ def build_trials(
     table = predictions.table
     keep = (table["duration_s"] == table["duration_s"].max()).to_numpy()
     if split != ALL_SPLITS and "split" in table.columns:
-        keep &= (table["split"] == split).to_numpy()
+        keep = keep & (table["split"] == split).to_numpy()  # to_numpy() may be read-only
     rows = np.flatnonzero(keep)
     if not len(rows):
         raise InputError(NO_ROWS.format(path=path, split=split))
@@ -121,3 +122,28 @@ def build_trials(
         "score": "cosine(pred_feature, true_feature of the face speaker's first row)",
     }
     return out, meta
+
+
+def trials_from_model(
+    run: str | os.PathLike,
+    manifest: str | os.PathLike,
+    *,
+    work: str | os.PathLike,
+    split: str = "test",
+    duration_s: float = 6.0,
+    progress: bool = False,
+    **options: Any,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The trials of a trained run on a manifest's clips: the run predicts each clip of
+    ``split`` at ``duration_s`` into a predictions artifact under ``work`` (a temporary
+    folder the caller removes), which :func:`build_trials` scores with ``options``."""
+    from speech2face.prediction import PredictionSettings, load_model, predict
+
+    settings = PredictionSettings(
+        durations=(duration_s,), split=None if split == ALL_SPLITS else split
+    )
+    predictions = predict(
+        load_model(run), manifest, Path(work) / "predictions", settings=settings, progress=progress
+    )
+    table, meta = build_trials(predictions, split=split, **options)
+    return table, {**meta, "source": str(run), "manifest": str(manifest)}

@@ -108,3 +108,32 @@ def test_trials_from_predictions_then_audit(tmp_path):
     assert (read_trials(out).table.groupby("voice_clip_id").size() == 2).all()
     folder = tmp_path / "audit"
     assert main(["audit-trials", str(out), "--out", str(folder), "--n-boot", "20"]) == 0
+
+
+def test_trials_from_a_model_equal_predict_then_trials(tmp_path, capsys):
+    """``--model RUN --manifest M`` is ``s2f predict`` at 6 s then ``--predictions``."""
+    import pandas as pd
+
+    from speech2face.prediction import PredictionSettings, load_model, predict
+    from speech2face.trials import read_trials
+    from tests.predict_support import tiny_corpus, tiny_run
+
+    manifest = tiny_corpus(tmp_path)
+    run = tiny_run(tmp_path / "run")
+    direct = tmp_path / "direct.parquet"
+    args = ["trials", "--model", str(run), "--manifest", str(manifest), "--out", str(direct)]
+    assert main([*args, "--split", "all"]) == 0
+    settings = PredictionSettings(durations=(6.0,))
+    predictions = predict(load_model(run), manifest, tmp_path / "pred", settings=settings)
+    staged = tmp_path / "staged.parquet"
+    assert main(["trials", "--predictions", str(predictions), "--out", str(staged)]) == 0
+    assert (
+        main(["trials", "--predictions", str(predictions), "--split", "all", "--out", str(staged)])
+        == 0
+    )
+    pd.testing.assert_frame_equal(read_trials(direct).table, read_trials(staged).table)
+    assert read_trials(direct).meta["manifest"] == str(manifest)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".s2f-trials-")]
+    capsys.readouterr()
+    assert main(["trials", "--model", str(run), "--out", str(direct)]) == 2
+    assert "--manifest" in capsys.readouterr().err

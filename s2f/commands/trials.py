@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from audit.artifacts import REPORT_FILE, TRIALS_AUDIT_KIND
 from audit.trials_config import TrialsConfig
 from s2f.commands.options import ReportConfig, add_config_options, config_from_args
+
+MODEL_NEEDS_MANIFEST = "--model and --manifest go together (or give --predictions alone)"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +28,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "each test clip's predicted face feature scored (cosine) against its speaker's "
         "true face feature (a target) and against impostor faces drawn with a seed.",
     )
-    build.add_argument("--predictions", required=True, help="predictions folder (s2f predict)")
+    source = build.add_mutually_exclusive_group(required=True)
+    source.add_argument("--predictions", help="predictions folder (s2f predict)")
+    source.add_argument(
+        "--model",
+        metavar="RUN",
+        help="a trained run: predicts --manifest's clips of --split at 6 s first (needs "
+        "--manifest); the same trials as s2f predict then s2f trials --predictions",
+    )
+    build.add_argument("--manifest", help="manifest whose clips --model predicts")
     build.add_argument("--out", required=True, help="trials table to write (.parquet)")
     build.add_argument("--protocol", choices=("verification", "1-of-2"), default="verification")
     build.add_argument(
@@ -97,21 +108,29 @@ def _is_trials(path: Path) -> bool:
 
 
 def _trials(args: argparse.Namespace) -> int:
+    from speech2face.errors import InputError
     from speech2face.outputs import check_out
-    from speech2face.trial_builder import build_trials
+    from speech2face.trial_builder import build_trials, trials_from_model
     from speech2face.trials import write_trials
 
+    if (args.model is None) != (args.manifest is None):
+        raise InputError(MODEL_NEEDS_MANIFEST)
+    inputs = [args.predictions] if args.model is None else [args.model, args.manifest]
     out = Path(args.out)
     if not (out.is_file() and out.suffix == ".parquet" and _is_trials(out)):
-        out = check_out(args.out, "trials table", inputs=[args.predictions], file=True)
-    table, meta = build_trials(
-        args.predictions,
-        protocol=args.protocol,
-        impostors=args.impostors,
-        impostors_per_clip=args.impostors_per_clip,
-        split=args.split,
-        seed=args.seed,
-    )
+        out = check_out(args.out, "trials table", inputs=inputs, file=True)
+    options = {
+        "protocol": args.protocol,
+        "impostors": args.impostors,
+        "impostors_per_clip": args.impostors_per_clip,
+        "split": args.split,
+        "seed": args.seed,
+    }
+    if args.model is None:
+        table, meta = build_trials(args.predictions, **options)
+    else:
+        with tempfile.TemporaryDirectory(prefix=".s2f-trials-", dir=out.parent) as work:
+            table, meta = trials_from_model(args.model, args.manifest, work=work, **options)
     write_trials(out, table, meta=meta)
     print(f"{out}: {len(table)} trials ({int(table['target'].sum())} targets)")
     return 0
