@@ -79,8 +79,19 @@ class SpeakerStream:
     """
 
     def __init__(self, speaker_ids: Sequence[str], seed: int) -> None:
+        self.base = self._base(speaker_keys(speaker_ids), seed)
+
+    @classmethod
+    def from_keys(cls, keys: np.ndarray, seed: int) -> SpeakerStream:
+        """The stream of speakers already hashed by :func:`speaker_keys`."""
+        stream = cls.__new__(cls)
+        stream.base = cls._base(keys, seed)
+        return stream
+
+    @staticmethod
+    def _base(keys: np.ndarray, seed: int) -> np.ndarray:
         with np.errstate(over="ignore"):
-            self.base = _splitmix64(speaker_keys(speaker_ids) ^ _splitmix64(np.uint64(seed)))
+            return _splitmix64(keys ^ _splitmix64(np.uint64(seed)))
 
     @property
     def n_speakers(self) -> int:
@@ -136,6 +147,11 @@ def speaker_weights(
     of the same speakers, :class:`SpeakerStream` hashes the ids once.
     """
     return SpeakerStream(speaker_ids, seed).block(first, n_boot)
+
+
+def keyed_weights(keys: np.ndarray, *, n_boot: int, seed: int, first: int = 0) -> np.ndarray:
+    """:func:`speaker_weights` of speakers given by their :func:`speaker_keys`."""
+    return SpeakerStream.from_keys(keys, seed).block(first, n_boot)
 
 
 @dataclass(frozen=True)

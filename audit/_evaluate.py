@@ -223,12 +223,19 @@ def family_sizes(tests: pd.DataFrame, config: AuditConfig) -> dict[str, int]:
 
 def correct(tests: pd.DataFrame, config: AuditConfig, column: str = "p_value") -> np.ndarray:
     """Adjusted p-values: one family of every test, or one family per metric."""
+    return adjust_family(tests, correction=config.correction, family=config.family, column=column)
+
+
+def adjust_family(
+    tests: pd.DataFrame, *, correction: str, family: str, column: str = "p_value"
+) -> np.ndarray:
+    """``tests[column]`` adjusted by ``correction``: as one family, or one per ``metric``."""
     p = tests[column].to_numpy(dtype=np.float64)
-    if config.family != FAMILY_METRIC:
-        return adjust_pvalues(p, method=config.correction)
+    if family != FAMILY_METRIC:
+        return adjust_pvalues(p, method=correction)
     adjusted = np.full_like(p, np.nan)
     for _, index in tests.groupby("metric", sort=False).indices.items():
-        adjusted[index] = adjust_pvalues(p[index], method=config.correction)
+        adjusted[index] = adjust_pvalues(p[index], method=correction)
     return adjusted
 
 

@@ -55,3 +55,21 @@ SLICE_PREFIX = "slice:"
 """Per-clip slice labels in an audit's components (``slice:<column>``)."""
 SEPARATOR = GROUP_SEPARATOR
 """Joins the columns of an intersection (``gender & ethnicity``) and its values."""
+
+# --- a trials audit (a folder; see audit.trials_result) -----------------------------------
+TRIALS_AUDIT_KIND = "trials_audit"
+TRIALS_AUDIT_SCHEMA_VERSION = 2
+"""2: the audited trials (``trials.parquet``) are kept, so that audits compare paired."""
+TRIALS_AUDIT_SCHEMA_VERSIONS = (2,)
+TRIALS_AUDIT_TABLE_FILES = {
+    "groups": "groups.parquet",
+    "fmr_matrix": "fmr_matrix.parquet",
+    "languages": "languages.parquet",
+    "det": "det.parquet",
+    "trials": "trials.parquet",
+}
+
+# --- a comparison of trials audits (a folder; see audit.trials_compare) --------------------
+TRIALS_COMPARISON_KIND = "trials_comparison"
+TRIALS_COMPARISON_SCHEMA_VERSION = 1
+TRIALS_COMPARISON_SCHEMA_VERSIONS = (1,)

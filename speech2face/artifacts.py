@@ -57,7 +57,16 @@ GROUND_TRUTH_FILE = "ground_truth.json"
 # --- what every artifact the toolkit writes carries ---------------------------------------
 KIND_FILE = ".s2f-kind"
 """A folder artifact's marker: one line, its kind (one of :data:`ARTIFACT_KINDS`)."""
-ARTIFACT_KINDS = ("predictions", "audit", "comparison", "run", "dataset-report", "corpus", "demo")
+ARTIFACT_KINDS = (
+    "predictions",
+    "audit",
+    "comparison",
+    "run",
+    "dataset-report",
+    "corpus",
+    "demo",
+    "trials_audit",
+)
 LEGACY_KIND_FILES = {
     "audit.json": "audit",
     "comparison.json": "comparison",
