@@ -84,7 +84,12 @@ def run_audit(
     joined = None
     if manifest is not None:
         table, joined = join_manifest(table, manifest)
-    selection = select_rows(table, duration=config.duration, split=config.split)
+    selection = select_rows(
+        table,
+        duration=config.duration,
+        split=config.split,
+        include_training_speakers=config.include_training_speakers,
+    )
     feature_rows = None if selection.is_everything(len(table)) else selection.rows
     table = table.iloc[selection.rows].reset_index(drop=True)
     slice_columns, slice_notes = resolve_columns(table, config.slices)
@@ -147,6 +152,9 @@ def run_audit(
         summary["manifest"] = joined
     summary["duration_s"] = selection.duration_s
     summary["split"] = selection.split
+    summary["training_speakers"] = selection.training_speakers
+    if selection.training_speakers.get("banner"):
+        summary["caveats"].insert(0, selection.training_speakers["banner"])
     summary["predictions"]["durations_s"] = selection.durations
     summary["predictions"]["n_rows"] = len(loaded.table)
     return AuditResult(

@@ -55,6 +55,16 @@ def findings(audit: AuditView) -> list[str]:
     return out
 
 
+def banners(audit: AuditView) -> list[str]:
+    """Warnings the report opens with: what makes the whole audit read differently."""
+    summary = audit.summary
+    out = []
+    banner = summary.get("training_speakers", {}).get("banner")
+    if banner:
+        out.append(banner + " (--include-training-speakers).")
+    return out
+
+
 def _hidden_flags_sentence(hidden: int, privacy_k: int) -> str:
     return (
         f" {hidden} more flagged disparit{'y is' if hidden == 1 else 'ies are'} in groups of "

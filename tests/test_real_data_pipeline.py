@@ -9,6 +9,8 @@ the numbers it carries, not what a voice says about a face.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 
@@ -102,22 +104,24 @@ def walkthrough(tmp_path_factory):
         "--out",
         root / "attribute_models" / "gender.pkl",
     )
-    s2f(
-        "train",
-        "--manifest",
-        root / "vox_faces.parquet",
-        "--out",
-        root / "run",
-        "--preset",
-        "small",
-        "--steps",
-        "3",
-        "--batch-size",
-        "2",
-        "--duration",
-        "1",
-        "--no-progress",
-    )
+    train_stderr = io.StringIO()
+    with contextlib.redirect_stderr(train_stderr):
+        s2f(
+            "train",
+            "--manifest",
+            root / "vox_faces.parquet",
+            "--out",
+            root / "run",
+            "--preset",
+            "small",
+            "--steps",
+            "3",
+            "--batch-size",
+            "2",
+            "--duration",
+            "1",
+            "--no-progress",
+        )
     s2f(
         "predict",
         "--model",
@@ -137,7 +141,68 @@ def walkthrough(tmp_path_factory):
         "--no-progress",
     )
     s2f("audit", root / "pred", "--out", root / "audit", "--n-boot", "20", "--no-report")
+    (root / "train_stderr.txt").write_text(train_stderr.getvalue())
     return root
+
+
+def test_training_records_its_speakers_and_warns_on_too_few(walkthrough):
+    record = json.loads((walkthrough / "run" / "training_speakers.json").read_text())
+    assert record["train"] == ["biden", "obama", "obama_b"] and record["val"] == []
+    warned = (walkthrough / "train_stderr.txt").read_text()
+    assert "s2f train: warning: training on 3 speaker(s), fewer than 30" in warned
+    assert "s2f train: warning: no val speakers" in warned
+
+
+def test_a_resplit_manifest_cannot_slip_training_speakers_into_the_audit(walkthrough, capsys):
+    # the user re-splits the manifest after training: obama, a training speaker, is now
+    # "test"; predict warns, marks his clips seen_in_training, and the audit leaves them out
+    root = walkthrough
+    manifest = pd.read_parquet(root / "vox_faces.parquet")
+    manifest.loc[manifest["speaker_id"] == "obama", "split"] = "test"
+    manifest.to_parquet(root / "resplit.parquet")
+    capsys.readouterr()
+    s2f(
+        "predict",
+        "--model",
+        root / "run",
+        "--manifest",
+        root / "resplit.parquet",
+        "--out",
+        root / "pred_resplit",
+        "--split",
+        "test",
+        "--durations",
+        "1",
+        "--no-progress",
+    )
+    warned = capsys.readouterr().err
+    assert (
+        "s2f predict: warning: 2 clip(s) of 1 speaker(s) the model trained on are in split(s) "
+        "test of"
+    ) in warned
+    table = read_predictions(root / "pred_resplit").table
+    assert set(table["split"]) == {"test"}
+    seen = dict(zip(table["speaker_id"], table["seen_in_training"], strict=False))
+    assert seen == {"obama": True, "hopper": False, "obama_c": False}
+    s2f("audit", root / "pred_resplit", "--out", root / "audit_resplit", "--n-boot", "20")
+    summary = json.loads((root / "audit_resplit" / "audit.json").read_text())
+    assert summary["predictions"]["n_clips"] == 4 and summary["predictions"]["n_speakers"] == 2
+    assert summary["training_speakers"]["n_clips"] == 2
+    assert summary["training_speakers"]["included"] is False
+    assert any("2 clip(s) of 1 speaker(s) the model trained on" in n for n in summary["notes"])
+    s2f(
+        "audit",
+        root / "pred_resplit",
+        "--out",
+        root / "audit_resplit_all",
+        "--n-boot",
+        "20",
+        "--include-training-speakers",
+    )
+    summary = json.loads((root / "audit_resplit_all" / "audit.json").read_text())
+    assert summary["predictions"]["n_clips"] == 6
+    html = (root / "audit_resplit_all" / "report.html").read_text()
+    assert '<p class="banner" role="alert">This audit includes 2 clip(s) of 1 speaker(s)' in html
 
 
 def test_training_used_the_stored_descriptors_and_recorded_the_loss_terms(walkthrough):

@@ -31,8 +31,8 @@ from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from speech2face import __version__
+from speech2face.artifacts import SEEN_IN_TRAINING_COLUMN, read_json_object
 from speech2face.artifacts import SKIPPED_CLIPS_FILE as SKIPPED_FILE
-from speech2face.artifacts import read_json_object
 from speech2face.atomic import write_json
 from speech2face.audio import SpectrogramConfig
 from speech2face.audio.dataset import BadClip, read_bad_clips, write_bad_clips
@@ -133,6 +133,8 @@ def predict(
     check_out(out, KIND, inputs=[manifest])
     frame = _load_manifest(manifest, skip_bad_clips=settings.skip_bad_clips)
     rows = _select(frame, manifest, settings.split)
+    if int(os.environ.get("RANK", "0")) == 0:
+        _warn_seen_speakers(model, rows, manifest)
     signature = _signature(model, manifest, settings)
     if resume and _finished(out, signature):
         return out
@@ -179,6 +181,10 @@ def predict(
                 raise InputError(
                     FAILED_CHUNK.format(error=error, done=done, chunks=chunks)
                 ) from error
+            if model.training_speakers is not None:
+                table[SEEN_IN_TRAINING_COLUMN] = model.training_speakers.contains(
+                    table["speaker_id"]
+                )
             write_predictions(_chunk_path(chunks, k), table, features=features)
             bar.update(n_clips)
     barrier(context)
@@ -242,6 +248,27 @@ def _select(frame: pd.DataFrame, manifest: Path, split: str | None) -> pd.DataFr
             )
         )
     return rows
+
+
+def _warn_seen_speakers(model: Speech2FaceModel, rows: pd.DataFrame, manifest: Path) -> None:
+    """Warn when clips of training speakers sit in a split other than train/val (re-split)."""
+    import sys
+
+    from speech2face.training.speakers import SEEN_IN_OTHER_SPLITS
+
+    if model.training_speakers is None:
+        return
+    seen = model.training_speakers.contains(rows["speaker_id"])
+    elsewhere = seen & ~rows["split"].astype(str).isin(("train", "val")).to_numpy()
+    if elsewhere.any():
+        splits = ", ".join(sorted(rows["split"].astype(str)[elsewhere].unique()))
+        message = SEEN_IN_OTHER_SPLITS.format(
+            n_clips=int(elsewhere.sum()),
+            n_speakers=rows["speaker_id"][elsewhere].nunique(),
+            splits=splits,
+            manifest=manifest,
+        )
+        print(f"s2f predict: {message}", file=sys.stderr)
 
 
 def _carried_columns(rows: pd.DataFrame) -> list[str]:
@@ -406,6 +433,15 @@ def _meta(
         "manifest": str(manifest.resolve()),
         "manifest_sha256": signature["manifest_sha256"],
         "synthetic_faces": (manifest.parent / GROUND_TRUTH_FILE).is_file(),
+        "training_speakers": None
+        if model.training_speakers is None
+        else {
+            "recorded": True,
+            "hashed": model.training_speakers.hashed,
+            "n_train": len(model.training_speakers.train),
+            "n_val": len(model.training_speakers.val),
+            "column": SEEN_IN_TRAINING_COLUMN,
+        },
         "craniofacial_measures": list(CRANIOFACIAL_MEASURES),
         "spectrogram": spectrogram,
         "signature": signature,

@@ -1,0 +1,116 @@
+"""Guardrails that stop an honest user from publishing a wrong audit (issue 16).
+
+Each test here fails when its guard is removed: training speakers audited silently, a
+circular metric tested, a degenerate metric shown as a number, a domain mismatch unsaid.
+The end-to-end proof on real portraits and speech is in tests/test_real_data_pipeline.py.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from audit.engine import run_audit
+from audit.result import AuditResult
+from reports.audit import render_audit_report
+from s2f.cli import main
+from speech2face.errors import InputError
+from speech2face.prediction.artifact import Predictions, write_predictions
+from speech2face.training.speakers import (
+    TrainingSpeakers,
+    hash_speaker_id,
+    read_training_speakers,
+    record_training_speakers,
+    speaker_warnings,
+)
+from tests.test_audit_engine import make_predictions
+
+OPTIONS = {
+    "n_boot": 30,
+    "slices": ["language"],
+    "metrics": ["s2f_gender_agreement", "recall@1_cosine"],
+    "fairlearn_views": False,
+}
+
+
+@pytest.fixture(scope="module")
+def resplit():
+    """90 speakers all in split 'test', of which the run trained on the first 30 (fitted)."""
+    predictions = make_predictions(n_speakers=90)
+    table = predictions.table.copy()
+    table["split"] = "test"
+    seen = table["speaker_id"].str[1:].astype(int) < 30
+    table["seen_in_training"] = seen
+    table.loc[seen, "s2f_gender"] = table.loc[seen, "true_gender"]
+    features = {k: np.array(v) for k, v in predictions.features.items()}
+    features["pred_feature"][seen.to_numpy()] = features["true_feature"][seen.to_numpy()]
+    return Predictions(table, features, predictions.meta)
+
+
+def test_training_speakers_are_left_out_whatever_the_split_says(resplit):
+    result = run_audit(resplit, **OPTIONS)
+    seen = resplit.table["seen_in_training"].to_numpy()
+    assert result.summary["predictions"]["n_clips"] == (~seen).sum() == 180
+    record = result.summary["training_speakers"]
+    assert record["included"] is False and record["n_speakers"] == 30
+    assert record["source"] == "marked seen_in_training by the run's record"
+    assert (
+        "90 clip(s) of 30 speaker(s) the model trained on (marked seen_in_training by the "
+        "run's record) left out; --include-training-speakers audits them"
+    ) in result.summary["notes"]
+    expected = (resplit.table["s2f_gender"] == resplit.table["true_gender"])[~seen].mean()
+    assert result.overall().loc["s2f_gender_agreement", "value"] == pytest.approx(expected)
+    assert result.summary["retrieval"]["mixed"]["groups"][0]["gallery_size"] == 60
+
+
+def test_auditing_training_speakers_needs_the_option_and_puts_a_banner(resplit, tmp_path):
+    result = run_audit(resplit, include_training_speakers=True, **OPTIONS)
+    assert result.summary["predictions"]["n_clips"] == 270
+    banner = result.summary["training_speakers"]["banner"]
+    assert banner.startswith("This audit includes 90 clip(s) of 30 speaker(s) the model trained")
+    assert result.summary["caveats"][0] == banner
+    result.save(tmp_path / "audit")
+    saved = json.loads((tmp_path / "audit" / "audit.json").read_text())
+    assert saved["training_speakers"]["included"] is True
+    html = render_audit_report(
+        AuditResult.load(tmp_path / "audit"), tmp_path / "report.html"
+    ).read_text()
+    main_start = html.index("<main>")
+    assert html.index('class="banner"', main_start) < html.index('id="findings"')
+    assert "This audit includes 90 clip(s) of 30 speaker(s)" in html
+    # the default audit has no banner
+    default = run_audit(resplit, **OPTIONS)
+    default.save(tmp_path / "plain")
+    plain = render_audit_report(AuditResult.load(tmp_path / "plain"), tmp_path / "plain.html")
+    assert 'class="banner"' not in plain.read_text()
+
+
+def test_an_audit_of_training_speakers_only_is_refused_in_one_line(resplit, tmp_path, capsys):
+    only_seen = resplit.table["seen_in_training"].to_numpy()
+    table = resplit.table[only_seen].reset_index(drop=True)
+    features = {k: v[only_seen] for k, v in resplit.features.items()}
+    with pytest.raises(InputError, match="every one of the 90 clip"):
+        run_audit(Predictions(table, features), **OPTIONS)
+    path = write_predictions(tmp_path / "pred", table, features=features)
+    args = ["audit", str(path), "--out", str(tmp_path / "a"), "--no-report", "--n-boot", "20"]
+    assert main([*args, "--slices", "language", "--metrics", "s2f_gender_agreement"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("s2f audit: error: every one of the 90")
+    assert errors[0].endswith("--include-training-speakers (include_training_speakers=True)")
+
+
+def test_a_run_records_its_speakers_hashed_on_request_and_warns(tmp_path):
+    speakers = TrainingSpeakers.of(["a", "b"], [], hashed=True)
+    record_training_speakers(tmp_path, speakers)
+    saved = json.loads((tmp_path / "training_speakers.json").read_text())
+    assert saved["train"] == sorted([hash_speaker_id("a"), hash_speaker_id("b")])
+    assert not {"a", "b"} & set(saved["train"]) and saved["hashed"] is True
+    loaded = read_training_speakers(tmp_path)
+    assert loaded.contains(["a", "c", "b"]).tolist() == [True, False, True]
+    warnings = speaker_warnings(loaded)
+    assert warnings[0].startswith("warning: training on 2 speaker(s), fewer than 30")
+    assert warnings[1].startswith("warning: no val speakers")
+    enough = TrainingSpeakers.of([f"s{i}" for i in range(30)], ["v"])
+    assert speaker_warnings(enough) == []
