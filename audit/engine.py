@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from audit._aggregate import KEY_COLUMNS, aggregate
+from audit._circular import circular_metrics
 from audit._components import compute_components, metric_catalogue, missing_requirements
 from audit._evaluate import evaluate
 from audit._fairness import confusion_tables, fairlearn_summaries
@@ -132,10 +133,15 @@ def run_audit(
         seed=config.seed,
         progress=progress,
     )
-    groups, tests, reference_notes = evaluate(aggregates, config)
+    circular = circular_metrics(table, specs)
+    groups, tests, reference_notes = evaluate(aggregates, config, untested=circular)
     summary = audit_summary(
         loaded, table, config, specs, aggregates, groups, tests, [*notes, *slice_notes]
     )
+    summary["circular"] = circular
+    summary["caveats"].extend(circular.values())
+    for spec in summary["metrics"]:
+        spec["circular"] = spec["name"] in circular
     if fairlearn_views:
         summary["fairlearn"] = fairlearn_summaries(table, aggregates.slices)
     summary["notes"].extend(reference_notes)

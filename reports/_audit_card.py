@@ -51,6 +51,8 @@ def findings(audit: AuditView) -> list[str]:
             f"{insufficient} group(s) have fewer than {summary['config']['min_speakers']} "
             "speakers: their differences are not tested (listed under Caveats)."
         )
+    for reason in summary.get("circular", {}).values():
+        out.append(reason[0].upper() + reason[1:] + ".")
     out.extend(inferred_findings(limits(audit)))
     return out
 
@@ -215,7 +217,8 @@ def method_section(audit: AuditView) -> Markup:
         value = fmt.value_formatter(spec["unit"])(overall.get("value"))
         rows.append(
             {
-                "metric": spec["name"],
+                "metric": spec["name"]
+                + (" (circular: never tested)" if spec.get("circular") else ""),
                 "family": spec["family"],
                 "unit": spec["unit"],
                 "better": "higher" if spec["higher_is_better"] else "lower",

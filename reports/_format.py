@@ -28,6 +28,7 @@ BADGES = {
     "single speaker": "insufficient",
     "thin": "insufficient",
     "inferred": "insufficient",
+    "circular": "insufficient",
     "empty": "suppressed",
     SUPPRESSED: "suppressed",
     "ok": "ok",

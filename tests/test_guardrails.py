@@ -114,3 +114,52 @@ def test_a_run_records_its_speakers_hashed_on_request_and_warns(tmp_path):
     assert warnings[1].startswith("warning: no val speakers")
     enough = TrainingSpeakers.of([f"s{i}" for i in range(30)], ["v"])
     assert speaker_warnings(enough) == []
+
+
+def _inferred_age_predictions():
+    """True-face ages and gender read by one classifier; the labels inferred by it too."""
+    predictions = make_predictions(n_speakers=90)
+    table = predictions.table.copy()
+    table["age_source"] = "inferred"
+    table["true_age_source"] = "inferred"
+    table["gender_source"] = "self_reported"
+    table["true_gender_source"] = "inferred"
+    table["true_age_years"] = table["age"] + np.where(table["language"] == "en", 0.0, 9.0)
+    return Predictions(table, predictions.features, predictions.meta)
+
+
+CIRCULAR_OPTIONS = {
+    "n_boot": 30,
+    "slices": ["language"],
+    "metrics": ["true_age_label_error", "true_gender_accuracy_score", "s2f_age_error"],
+    "fairlearn_views": False,
+}
+
+
+def test_a_metric_scored_against_labels_inferred_from_the_same_face_is_circular(tmp_path):
+    result = run_audit(_inferred_age_predictions(), **CIRCULAR_OPTIONS)
+    assert list(result.summary["circular"]) == ["true_age_label_error"]
+    reason = result.summary["circular"]["true_age_label_error"]
+    assert reason.startswith(
+        "true_age_label_error is circular: the age label of 270 clip(s) was inferred"
+    )
+    assert reason in result.summary["caveats"]
+    groups = result.groups
+    age = groups[(groups["metric"] == "true_age_label_error") & (groups["slice"] == "language")]
+    # a 9-year gap between languages, far beyond the 2-year threshold: still never tested
+    assert age.set_index("group")["value"]["es"] == pytest.approx(9.0)
+    assert set(age["status"]) == {"circular"}
+    assert age["p_value"].isna().all() and not age["flag"].any()
+    assert not (result.tests["metric"] == "true_age_label_error").any()
+    # the self-reported gender is not circular: tested as usual
+    gender = groups[
+        (groups["metric"] == "true_gender_accuracy_score") & (groups["slice"] != "overall")
+    ]
+    assert gender["p_value"].notna().all()
+    spec = result.spec("true_age_label_error")
+    assert spec["circular"] is True and result.spec("s2f_age_error")["circular"] is False
+    result.save(tmp_path / "audit")
+    html = render_audit_report(AuditResult.load(tmp_path / "audit"), tmp_path / "r.html")
+    text = html.read_text()
+    assert "true_age_label_error (circular: never tested)" in text
+    assert "True_age_label_error is circular: the age label of 270 clip(s)" in text

