@@ -122,8 +122,14 @@ def run_audit(
         feature_rows=feature_rows,
         min_group_speakers=config.min_speakers,
     )
+    degenerate = retrieval_summary.get("not_computed", {})
+    specs = [spec for spec in specs if spec.name not in degenerate]
+    notes.extend(degenerate.values())
+    if not specs:
+        raise InputError(NO_METRIC.format(columns=", ".join(map(str, table.columns))))
     for name, values in retrieval_components.items():
-        frame[name] = values
+        if name not in degenerate:
+            frame[name] = values
     aggregates = aggregate(
         frame,
         specs,
@@ -167,7 +173,7 @@ def run_audit(
         summary=summary,
         groups=groups,
         tests=tests,
-        confusion=confusion_tables(table, aggregates.slices),
+        confusion=confusion_tables(table, aggregates.slices, notes=summary["notes"]),
         components=frame,
         retrieval_confusion=retrieval_confusion,
     )

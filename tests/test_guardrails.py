@@ -163,3 +163,48 @@ def test_a_metric_scored_against_labels_inferred_from_the_same_face_is_circular(
     text = html.read_text()
     assert "true_age_label_error (circular: never tested)" in text
     assert "True_age_label_error is circular: the age label of 270 clip(s)" in text
+
+
+def test_recall_at_k_is_not_computed_on_a_gallery_of_k_faces_or_fewer():
+    # 5 speakers: every gallery holds 5 faces, so recall@5 and recall@10 would be 1 by
+    # construction; they are left out with a note, recall@1 and recall@2 are computed
+    small = make_predictions(n_speakers=5, clips_per_speaker=3)
+    result = run_audit(
+        small,
+        n_boot=20,
+        slices=["language"],
+        metrics=[f"recall@{k}_cosine" for k in (1, 2, 5, 10)],
+        matched_gallery="none",
+        fairlearn_views=False,
+    )
+    assert result.metrics == ["recall@1_cosine", "recall@2_cosine"]
+    assert (
+        "recall@5_cosine not computed: its smallest gallery holds 5 face(s), and recall@5 "
+        "among 5 faces or fewer is 1 whatever the model does"
+    ) in result.summary["notes"]
+    assert set(result.summary["retrieval"]["not_computed"]) == {
+        "recall@5_cosine",
+        "recall@10_cosine",
+    }
+
+
+def test_no_confusion_matrix_of_one_speaker():
+    predictions = make_predictions(n_speakers=40)
+    table = predictions.table.copy()
+    table.loc[table["speaker_id"] == "s0", "language"] = "fr"  # one speaker alone
+    result = run_audit(
+        Predictions(table, predictions.features),
+        n_boot=20,
+        slices=["language"],
+        metrics=["s2f_gender_agreement"],
+        fairlearn_views=False,
+    )
+    confusion = result.confusion
+    assert set(confusion.loc[confusion["slice"] == "language", "group"]) == {"en", "es"}
+    assert any(
+        note.startswith(
+            "confusion matrices not computed for 1 group(s) with fewer than 2 "
+            "speakers (language = fr)"
+        )
+        for note in result.summary["notes"]
+    )

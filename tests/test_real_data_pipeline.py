@@ -12,7 +12,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import shutil
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -92,18 +94,21 @@ def walkthrough(tmp_path_factory):
         root / "vox_faces.parquet",
         "--infer-demographics",
     )
-    s2f(
-        "attributes",
-        "train",
-        "--manifest",
-        root / "labelled_faces.csv",
-        "--faces",
-        root / "faces.parquet",
-        "--label",
-        "gender",
-        "--out",
-        root / "attribute_models" / "gender.pkl",
-    )
+    attributes_out = io.StringIO()
+    with contextlib.redirect_stdout(attributes_out), warnings.catch_warnings():
+        warnings.simplefilter("error")  # no raw scikit-learn warning reaches the user
+        s2f(
+            "attributes",
+            "train",
+            "--manifest",
+            root / "labelled_faces.csv",
+            "--faces",
+            root / "faces.parquet",
+            "--label",
+            "gender",
+            "--out",
+            root / "attribute_models" / "gender.pkl",
+        )
     train_stderr = io.StringIO()
     with contextlib.redirect_stderr(train_stderr):
         s2f(
@@ -142,6 +147,7 @@ def walkthrough(tmp_path_factory):
     )
     s2f("audit", root / "pred", "--out", root / "audit", "--n-boot", "20", "--no-report")
     (root / "train_stderr.txt").write_text(train_stderr.getvalue())
+    (root / "attributes_stdout.txt").write_text(attributes_out.getvalue())
     return root
 
 
@@ -420,3 +426,22 @@ def test_ages_inferred_by_face_features_make_the_age_metric_circular(walkthrough
     age = groups[groups["metric"] == "true_age_label_error"]
     assert age["p_value"].isna().all() and not age["flag"].any()
     assert "s2f_gender_agreement" not in summary["circular"]
+
+
+def test_an_attribute_classifier_tested_on_one_face_says_its_scores_are_meaningless(walkthrough):
+    # the gender classifier's held-out split is Biden alone: no female face to measure
+    printed = (walkthrough / "attributes_stdout.txt").read_text().splitlines()
+    assert "tested on 1 test" in printed[0]
+    # one face: the recall of male is 0 or 1 and its interval spans most of [0, 1]
+    found = re.search(
+        r"balanced accuracy ([01])\.000 \(95% CI (0\.\d\d)–(\d\.\d\d)\); "
+        r"recall female n/a \(no held-out face\), male ([01])\.00$",
+        printed[0],
+    )
+    assert found and found[1] == found[4]
+    assert float(found[3]) - float(found[2]) > 0.75
+    assert printed[1] == (
+        "warning: tested on 1 held-out face(s) (female 0, male 1): no held-out face of "
+        "female, so its recall is not measured; these scores say almost nothing about how "
+        "the classifier labels new faces (hold out at least 30 faces of every class)"
+    )
