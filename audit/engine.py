@@ -165,6 +165,12 @@ def run_audit(
     summary["duration_s"] = selection.duration_s
     summary["split"] = selection.split
     summary["training_speakers"] = selection.training_speakers
+    summary["face_domain"] = loaded.meta.get("face_domain")
+    summary["reconstructions"] = loaded.meta.get("reconstructions", "unknown")
+    summary["caveats"][:0] = [
+        warning.removeprefix("warning: ")
+        for warning in (summary["face_domain"] or {}).get("warnings", [])
+    ]
     if selection.training_speakers.get("banner"):
         summary["caveats"].insert(0, selection.training_speakers["banner"])
     summary["predictions"]["durations_s"] = selection.durations

@@ -64,6 +64,9 @@ def banners(audit: AuditView) -> list[str]:
     banner = summary.get("training_speakers", {}).get("banner")
     if banner:
         out.append(banner + " (--include-training-speakers).")
+    for warning in (summary.get("face_domain") or {}).get("warnings", []):
+        text = warning.removeprefix("warning: ")
+        out.append(text[0].upper() + text[1:] + ".")
     return out
 
 
@@ -373,6 +376,7 @@ def limits(audit: AuditView, *, faces: str = "No face image is embedded.") -> Li
         caveats=summary.get("caveats", []),
         notes=summary.get("notes", []),
         domain_gap=_domain_gap(audit),
+        decoder=summary.get("reconstructions", "unknown") is not None,
         faces=faces,
     )
 

@@ -445,3 +445,49 @@ def test_an_attribute_classifier_tested_on_one_face_says_its_scores_are_meaningl
         "female, so its recall is not measured; these scores say almost nothing about how "
         "the classifier labels new faces (hold out at least 30 faces of every class)"
     )
+
+
+def test_a_synthetic_face_stack_on_real_photos_warns_and_the_report_says_so(walkthrough, capsys):
+    # face models trained on the synthetic corpus's drawings, applied to real portraits
+    from tests.predict_support import tiny_run
+
+    root = walkthrough
+    run = tiny_run(root / "synthetic_run")
+    photos = root / "photos.parquet"  # the photos themselves, through the run's face encoder
+    pd.read_parquet(root / "vox_faces.parquet").drop(columns="face_feature_path").to_parquet(photos)
+    capsys.readouterr()
+    s2f(
+        "predict",
+        "--model",
+        run,
+        "--manifest",
+        photos,
+        "--out",
+        root / "pred_synthetic_stack",
+        "--split",
+        "test",
+        "--durations",
+        "1",
+        "--no-progress",
+    )
+    warned = capsys.readouterr().err
+    assert (
+        f"s2f predict: warning: the face stack of {run.resolve()} learnt from synthetic "
+        f"drawings (the synthetic corpus), but the faces of {photos} are "
+        "real photos"
+    ) in warned
+    assert "the attribute classifier of" in warned
+    meta = read_predictions(root / "pred_synthetic_stack").meta
+    assert meta["face_domain"]["mismatch"] is True and meta["face_domain"]["faces"] == "real"
+    s2f("audit", root / "pred_synthetic_stack", "--out", root / "audit_synth", "--n-boot", "20")
+    summary = json.loads((root / "audit_synth" / "audit.json").read_text())
+    assert summary["caveats"][0].startswith("the face stack of")
+    html = (root / "audit_synth" / "report.html").read_text()
+    assert '<p class="banner" role="alert">The face stack of' in html
+    assert "Attribute classifier domain gap" in html  # this run has a decoder
+    # the real run (dlib descriptors, photo classifiers) on photos: no warning, no decoder gap
+    assert "face_stack" in read_predictions(root / "pred").meta["face_domain"]
+    assert read_predictions(root / "pred").meta["face_domain"]["mismatch"] is False
+    s2f("audit", root / "pred", "--out", root / "audit_report", "--n-boot", "20")
+    html = (root / "audit_report" / "report.html").read_text()
+    assert 'class="banner"' not in html and "Attribute classifier domain gap" not in html

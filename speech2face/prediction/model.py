@@ -34,6 +34,7 @@ from speech2face.prediction.descriptor_attributes import (
     load_descriptor_classifiers,
 )
 from speech2face.training.checkpoint import file_sha256, load_checkpoint
+from speech2face.training.face_domain import read_face_domain
 from speech2face.training.face_models import load_face_model
 from speech2face.training.face_stage import MODEL_FILES, face_stage
 from speech2face.training.face_targets import FACE_MODELS, VGGFACE, read_face_stack
@@ -192,6 +193,7 @@ def load_model(
             name: str(classifier.path) for name, classifier in classifiers.items()
         },
         "trained_on_manifest_sha256": payload.get("manifest_hash"),
+        "face_domain": read_face_domain(run_dir),
         "speech2face_version": __version__,
     }
     return Speech2FaceModel(

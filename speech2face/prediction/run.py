@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ from speech2face.prediction.true_faces import read_face_readings
 from speech2face.synth.corpus import GROUND_TRUTH_FILE, LANDMARKS_FILE
 from speech2face.training.checkpoint import file_sha256
 from speech2face.training.distributed import barrier, init_distributed
+from speech2face.training.face_domain import compare_domains
 from speech2face.vocabulary import AGE_DECADES, SPLITS
 
 CHUNKS_DIR = ".chunks"
@@ -133,8 +135,16 @@ def predict(
     check_out(out, KIND, inputs=[manifest])
     frame = _load_manifest(manifest, skip_bad_clips=settings.skip_bad_clips)
     rows = _select(frame, manifest, settings.split)
+    domains = compare_domains(
+        model.info.get("face_domain") or {},
+        manifest,
+        run=model.info.get("run", model.model_id),
+        descriptor_classifiers=bool(model.descriptor_classifiers),
+    )
     if int(os.environ.get("RANK", "0")) == 0:
         _warn_seen_speakers(model, rows, manifest)
+        for warning in domains["warnings"]:
+            print(f"s2f predict: {warning}", file=sys.stderr)
     signature = _signature(model, manifest, settings)
     if resume and _finished(out, signature):
         return out
@@ -196,6 +206,7 @@ def predict(
         raise InputError(ALL_SKIPPED.format(manifest=manifest, n=len(skipped), listed=listed))
     if context.is_main:
         meta = _meta(model, manifest, settings, signature)
+        meta["face_domain"] = domains
         if skipped is not None:
             meta["skipped_clips"] = len(skipped)
         _merge(chunks, n_chunks, out, meta=meta)
@@ -252,8 +263,6 @@ def _select(frame: pd.DataFrame, manifest: Path, split: str | None) -> pd.DataFr
 
 def _warn_seen_speakers(model: Speech2FaceModel, rows: pd.DataFrame, manifest: Path) -> None:
     """Warn when clips of training speakers sit in a split other than train/val (re-split)."""
-    import sys
-
     from speech2face.training.speakers import SEEN_IN_OTHER_SPLITS
 
     if model.training_speakers is None:

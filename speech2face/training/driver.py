@@ -256,6 +256,10 @@ def train_run(run: VoiceRun) -> dict[str, Any]:
         run.manifest, stack=stack, spectrogram_config=SpectrogramConfig(duration_s=run.duration_s)
     )
     record_face_stack(run.out, stack, resume=run.resume)
+    if is_main_process():
+        from speech2face.training.face_domain import record_face_domain
+
+        record_face_domain(run.out, stack.kind, run.manifest)
     record_speakers(run)
     skipped = None
     if run.skip_bad_clips:
