@@ -29,6 +29,7 @@ BADGES = {
     "thin": "insufficient",
     "inferred": "insufficient",
     "circular": "insufficient",
+    "all_unknown": "suppressed",
     "empty": "suppressed",
     SUPPRESSED: "suppressed",
     "ok": "ok",

@@ -17,7 +17,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from audit.artifacts import SEPARATOR
-from audit.imbalance import ALL, DatasetAnalysis, findings_for
+from audit.imbalance import ALL, ALL_UNKNOWN, UNKNOWN_EVERYWHERE, DatasetAnalysis, findings_for
 from audit.privacy import PRIVACY_K, is_suppressed
 from reports import _figures as figures
 from reports import _format as fmt
@@ -203,9 +203,17 @@ def _composition(analysis: DatasetAnalysis, counts: pd.DataFrame, privacy_k: int
             "subtraction.</p>"
         ).format(analysis.settings["min_speakers"], privacy_k)
     ]
+    unknown_only = analysis.settings.get("unknown_only", [])
     for column in analysis.settings["columns"]:
         rows = single[(single["slice"] == column) & single["split"].isin(splits)]
         if rows.empty:
+            continue
+        if column in unknown_only:
+            parts.append(
+                Markup('<p class="note"><strong>{}</strong></p>').format(
+                    UNKNOWN_EVERYWHERE.format(column=column)
+                )
+            )
             continue
         rows = rows.assign(withheld=private.loc[rows.index, "withheld"])
         parts.append(Markup("<h3>{}</h3>").format(column))
@@ -231,7 +239,7 @@ def _composition(analysis: DatasetAnalysis, counts: pd.DataFrame, privacy_k: int
 def _intersections(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
     counts = analysis.counts
     private = _private_counts(counts, privacy_k)
-    pairs = counts[counts["order"] == 2]
+    pairs = counts[(counts["order"] == 2) & (counts["status"] != ALL_UNKNOWN)]
     if pairs.empty:
         return Markup("")
     splits = _splits(analysis)

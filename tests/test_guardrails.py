@@ -208,3 +208,62 @@ def test_no_confusion_matrix_of_one_speaker():
         )
         for note in result.summary["notes"]
     )
+
+
+def _composition_manifest(path):
+    """40 speakers: gender, a nationality, ages inferred by face-features, no ethnicity."""
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for speaker in range(40):
+        for clip in range(2):
+            rows.append(
+                {
+                    "clip_id": f"s{speaker}_{clip}",
+                    "speaker_id": f"s{speaker}",
+                    "audio_path": f"audio/s{speaker}_{clip}.wav",
+                    "split": "test" if speaker % 2 else "train",
+                    "gender": ("female", "male")[speaker % 2],
+                    "gender_source": "annotated",
+                    "nationality": ("India", "USA", "UK")[speaker % 3],
+                    "age": float(rng.integers(20, 70)),
+                    "age_source": "inferred",
+                    "ethnicity": None,
+                }
+            )
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_dataset_report_takes_any_column_and_says_one_line_for_an_unknown_one(tmp_path, capsys):
+    from audit.imbalance import DatasetAnalysis
+
+    manifest = _composition_manifest(tmp_path / "m.csv")
+    out = tmp_path / "report.html"
+    args = ["dataset-report", str(manifest), "--out", str(out), "--no-check-files"]
+    assert main([*args, "--columns", "gender,nationality,ethnicity,age_group"]) == 0
+    analysis = DatasetAnalysis.load(tmp_path / "report.analysis")
+    counts = analysis.counts
+    nationality = counts[(counts["slice"] == "nationality") & (counts["split"] == "all")]
+    assert dict(zip(nationality["group"], nationality["n_speakers"], strict=True)) == {
+        "India": 14,
+        "UK": 13,
+        "USA": 13,
+    }
+    ethnicity = counts[counts["slice"].str.contains("ethnicity")]
+    assert len(ethnicity) and set(ethnicity["status"]) == {"all_unknown"}
+    html = out.read_text()
+    assert html.count("ethnicity: unknown for every speaker") >= 1
+    assert "Share of speakers by ethnicity" not in html
+    assert "Speakers per cell of gender &amp; ethnicity" not in html
+    assert "Speakers per cell of gender &amp; nationality" in html
+    # ages inferred by face-features: their age groups are inferred in this report too
+    provenance = analysis.provenance
+    age = provenance[provenance["column"] == "age_group"]
+    assert list(age["source"]) == ["inferred"] and int(age["n_clips"].iloc[0]) == 80
+    assert "age_group labels are inferred for 100% of labelled clips" in html
+    capsys.readouterr()
+    assert main([*args, "--columns", "gender,religion"]) == 2
+    error = capsys.readouterr().err
+    assert "m.csv: no column 'religion' to analyse (--columns)" in error

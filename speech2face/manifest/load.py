@@ -53,10 +53,13 @@ def load_manifest(
 def fill_unknowns(frame: pd.DataFrame, *, age_binning: str | AgeBinning = "paper") -> pd.DataFrame:
     """A copy with every demographic column present, missing values ``unknown``.
 
-    ``age_group`` is derived from a numeric ``age`` where it is missing; a
-    ``<column>_source`` is ``unknown`` where its column has no provenance.
+    ``age_group`` is derived from a numeric ``age`` where it is missing, and then takes
+    ``age_source`` as its provenance (an age inferred by ``s2f face-features`` gives an
+    inferred age group); a ``<column>_source`` is ``unknown`` where its column has no
+    provenance.
     """
     frame = frame.reset_index(drop=True).copy()
+    derived_rows = np.zeros(len(frame), dtype=bool)
     if AGE in frame.columns:
         ages = pd.to_numeric(frame[AGE], errors="coerce")
         frame[AGE] = ages.astype(float)
@@ -66,8 +69,10 @@ def fill_unknowns(frame: pd.DataFrame, *, age_binning: str | AgeBinning = "paper
             missing = given.isna().to_numpy() | (given.astype(str).str.strip() == "").to_numpy()
             missing |= (given == UNKNOWN).to_numpy()
             frame[AGE_GROUP] = np.where(missing, derived, given)
+            derived_rows = missing & frame[AGE].notna().to_numpy()
         else:
             frame[AGE_GROUP] = derived
+            derived_rows = frame[AGE].notna().to_numpy()
     for column in DEMOGRAPHIC_COLUMNS:
         frame[column] = _with_unknown(frame[column] if column in frame.columns else None, frame)
     for column in LABELLED_COLUMNS:
@@ -75,6 +80,11 @@ def fill_unknowns(frame: pd.DataFrame, *, age_binning: str | AgeBinning = "paper
         if column in frame.columns or provenance in frame.columns:
             existing = frame[provenance] if provenance in frame.columns else None
             frame[provenance] = _with_unknown(existing, frame)
+    age_source, group_source = source_column(AGE), source_column(AGE_GROUP)
+    if derived_rows.any() and age_source in frame.columns:
+        frame[group_source] = np.where(
+            derived_rows, frame[age_source].to_numpy(dtype=object), frame[group_source]
+        )
     return frame
 
 
