@@ -430,8 +430,10 @@ def _language(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
     frame = analysis.language_by_ethnicity
     if frame.empty:
         return Markup("")
-    display = frame.copy()
+    display = frame.astype({"language": object})
     value_columns = [c for c in display.columns if c != "language"]
+    if value_columns == [UNKNOWN] or set(display["language"]) <= {UNKNOWN}:
+        return Markup("")  # one of the two unknown for everyone: nothing is confounded
     cells = display.melt(id_vars="language", value_vars=value_columns, var_name="ethnicity")
     cells["group"] = cells["language"].astype(str) + SEPARATOR + cells["ethnicity"].astype(str)
     hidden = is_suppressed(cells["value"].astype(float), privacy_k).to_numpy()

@@ -267,3 +267,96 @@ def test_dataset_report_takes_any_column_and_says_one_line_for_an_unknown_one(tm
     assert main([*args, "--columns", "gender,religion"]) == 2
     error = capsys.readouterr().err
     assert "m.csv: no column 'religion' to analyse (--columns)" in error
+
+
+FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures" / "importers"
+
+
+@pytest.mark.parametrize(
+    ("dataset", "source", "n_speakers"),
+    [
+        ("voxceleb1", "vox1_meta.csv", 6),
+        ("voxceleb2", "vox2_meta.csv", 5),
+        ("commonvoice", "commonvoice_new/train.tsv", 6),
+        ("avspeech", "avspeech_train.csv", 4),
+    ],
+)
+def test_metadata_only_import_composition_before_download(
+    tmp_path, capsys, dataset, source, n_speakers
+):
+    import pandas as pd
+
+    out = tmp_path / "m.parquet"
+    assert (
+        main(["import", dataset, str(FIXTURES / source), "--metadata-only", "--out", str(out)]) == 0
+    )
+    frame = pd.read_parquet(out)
+    assert len(frame) == frame["speaker_id"].nunique() == n_speakers
+    assert "audio_path" not in frame.columns and frame["metadata_only"].all()
+    assert list(frame["clip_id"]) == list(frame["speaker_id"].astype(str))
+    capsys.readouterr()
+    assert main(["validate", str(out), "--metadata-only"]) == 0
+    assert "valid metadata manifest" in capsys.readouterr().out
+    assert main(["validate", str(out)]) == 2
+    report = tmp_path / "r.html"
+    assert main(["dataset-report", str(out), "--out", str(report), "--columns", "gender"]) == 0
+    capsys.readouterr()
+    run = tmp_path / "run"
+    assert main(["train", "--manifest", str(out), "--out", str(run)]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert error == [
+        f"s2f train: error: {out}: a metadata-only manifest (s2f import --metadata-only) lists "
+        "speakers, not audio clips: import the dataset with its audio to train or predict "
+        "(s2f validate --metadata-only checks it as metadata)"
+    ]
+    assert not run.exists()
+
+
+def test_metadata_only_keeps_nationality_and_predict_refuses_it(tmp_path, capsys):
+    import pandas as pd
+
+    from tests.predict_support import tiny_run
+
+    out = tmp_path / "vox1.parquet"
+    assert (
+        main(
+            [
+                "import",
+                "voxceleb1",
+                str(FIXTURES / "vox1_meta.csv"),
+                "--metadata-only",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert pd.read_parquet(out)["nationality"].notna().all()
+    run = tiny_run(tmp_path / "run")
+    capsys.readouterr()
+    args = ["predict", "--model", str(run), "--manifest", str(out), "--out", str(tmp_path / "p")]
+    assert main(args) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "a metadata-only manifest" in error[0]
+
+
+def test_voxceleb2_import_of_a_voxceleb1_file_warns_that_nationality_is_dropped(tmp_path, capsys):
+    out = tmp_path / "m.parquet"
+    source = FIXTURES / "vox1_meta.csv"
+    assert main(["import", "voxceleb2", str(source), "--metadata-only", "--out", str(out)]) == 0
+    assert (
+        f"s2f import: warning: {source}: this looks like VoxCeleb1 metadata (it has a "
+        "Nationality column); imported as VoxCeleb2, its Nationality column is dropped: "
+        "s2f import voxceleb1 keeps it"
+    ) in capsys.readouterr().err
+    main(
+        [
+            "import",
+            "voxceleb2",
+            str(FIXTURES / "vox2_meta.csv"),
+            "--metadata-only",
+            "--out",
+            str(out),
+        ]
+    )
+    assert "VoxCeleb1" not in capsys.readouterr().err

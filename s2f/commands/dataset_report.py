@@ -114,8 +114,15 @@ def run_dataset_report(args: argparse.Namespace) -> int:
     from audit.imbalance import analyze_dataset, findings_for
     from speech2face.manifest.load import load_manifest
 
-    manifest = load_manifest(args.manifest, check_files=args.check_files)
-    print(f"analysing {args.manifest} ({len(manifest)} clips)", file=sys.stderr)
+    manifest = load_manifest(args.manifest, check_files=args.check_files, metadata_only=None)
+    from speech2face.manifest.schema import METADATA, manifest_kind
+
+    rows = (
+        f"{len(manifest)} speaker(s), metadata only"
+        if manifest_kind(manifest) == METADATA
+        else f"{len(manifest)} clip(s)"
+    )
+    print(f"analysing {args.manifest} ({rows})", file=sys.stderr)
     columns = (
         tuple(c.strip() for c in args.columns.split(",") if c.strip())
         if args.columns

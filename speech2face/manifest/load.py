@@ -24,8 +24,12 @@ def load_manifest(
     allow_speaker_leakage: bool = False,
     check_files: bool = True,
     age_binning: str | AgeBinning = "paper",
+    metadata_only: bool | None = False,
 ) -> pd.DataFrame:
     """A valid manifest, ready to use, or :class:`~speech2face.errors.InputError`.
+
+    ``metadata_only`` as in :func:`~speech2face.manifest.validate.validate_manifest`:
+    by default a manifest of speakers without audio is refused in one line.
 
     The error names the first problem and how many others there are. In the
     returned table every demographic column exists, a missing value is
@@ -40,7 +44,9 @@ def load_manifest(
         base_dir=path.parent,
         allow_speaker_leakage=allow_speaker_leakage,
         check_files=check_files,
+        metadata_only=metadata_only,
     )
+    refuse_metadata_only(path, frame, problems)
     if len(problems) == 1:
         raise InputError(str(problems[0]))
     if problems:
@@ -48,6 +54,17 @@ def load_manifest(
             INVALID_MANIFEST.format(problem=problems[0], others=len(problems) - 1, path=path)
         )
     return fill_unknowns(frame, age_binning=age_binning)
+
+
+def refuse_metadata_only(path: str | os.PathLike, frame: pd.DataFrame, problems=None) -> None:
+    """A metadata-only manifest where clips are needed: one line, whatever else is wrong."""
+    from speech2face.manifest.schema import METADATA, manifest_kind
+    from speech2face.manifest.validate import METADATA_NOT_CLIPS
+
+    if manifest_kind(frame) == METADATA and (
+        problems is None or any(p.message == METADATA_NOT_CLIPS for p in problems)
+    ):
+        raise InputError(f"{path}: {METADATA_NOT_CLIPS}")
 
 
 def fill_unknowns(frame: pd.DataFrame, *, age_binning: str | AgeBinning = "paper") -> pd.DataFrame:

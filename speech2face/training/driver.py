@@ -247,6 +247,10 @@ def train_run(run: VoiceRun) -> dict[str, Any]:
         raise InputError(CUDA_UNAVAILABLE.format(device=config.device))
     if not run.resume and (run.out / CHECKPOINT_FILE).exists():
         raise InputError(RUN_EXISTS.format(path=run.out / CHECKPOINT_FILE))
+    from speech2face.manifest.io import read_manifest
+    from speech2face.manifest.load import refuse_metadata_only
+
+    refuse_metadata_only(run.manifest, read_manifest(run.manifest))
     open_folder(run.out, "run", inputs=[run.manifest])
     stack = resolve_face_stack(run)
     check_dim(stack, preset=run.preset, voice_dim=get_config(run.preset).out_dim)
