@@ -126,9 +126,12 @@ def data_section(audit: AuditView, dataset_report: str | None) -> Markup:
     summary = audit.summary
     predictions = summary["predictions"]
     intro = Markup(
-        "<p>{} clips of {} speakers. Groups are the values of each slice column and of their "
+        "<p>{} of {}. Groups are the values of each slice column and of their "
         "intersections; a missing label is the explicit group <code>unknown</code>.</p>"
-    ).format(fmt.count(predictions["n_clips"]), fmt.count(predictions["n_speakers"]))
+    ).format(
+        fmt.counted(predictions["n_clips"], "clip"),
+        fmt.counted(predictions["n_speakers"], "speaker"),
+    )
     if dataset_report:
         intro += Markup(
             "<p>Composition, imbalance and label provenance of the data: "
@@ -255,6 +258,12 @@ def flags_section(audit: AuditView) -> Markup:
         largest = audit.result.disparities()
         largest = largest[~is_suppressed(largest["n_speakers"], audit.privacy_k)].head(10)
         hidden = suppressed_flag_count(audit)
+        if largest.empty and not hidden:
+            return Markup(
+                '<p class="ok-note">No disparity is flagged, and none could be: no group has a '
+                "difference from its reference to show (groups below {} speakers are not "
+                "tested; groups below {} are not shown).</p>"
+            ).format(audit.summary["config"]["min_speakers"], audit.privacy_k)
         note = (
             Markup(
                 "<p>No flagged disparity can be shown.{hidden} The largest differences from "

@@ -159,6 +159,12 @@ def count(value: object) -> str:
     return f"{int(value):,}" if finite(value) else "–"
 
 
+def counted(value: object, noun: str, plural: str | None = None) -> str:
+    """``1 clip``, ``2 clips``, ``1,000 speakers``: a count with its noun in the right number."""
+    word = noun if finite(value) and int(value) == 1 else (plural or noun + "s")
+    return f"{count(value)} {word}"
+
+
 def listing(items: list[str], *, limit: int = 40) -> Markup:
     """A comma-separated list of escaped names, the tail summarised beyond ``limit``."""
     shown = Markup(", ").join(Markup("<code>{}</code>").format(item) for item in items[:limit])

@@ -138,11 +138,11 @@ def _overview(analysis: DatasetAnalysis) -> Markup:
     settings = analysis.settings
     leaked = settings.get("speakers_in_several_splits", 0)
     text = Markup(
-        "<p>{} clips of {} speakers in the splits {}. Speakers, not clips, are the unit of "
+        "<p>{} of {} in the splits {}. Speakers, not clips, are the unit of "
         "evidence: shares, tests and detectable differences count speakers.</p>"
     ).format(
-        fmt.count(settings["n_clips"]),
-        fmt.count(settings["n_speakers"]),
+        fmt.counted(settings["n_clips"], "clip"),
+        fmt.counted(settings["n_speakers"], "speaker"),
         ", ".join(s for s in settings["splits"] if s != ALL),
     )
     if leaked:
@@ -217,6 +217,15 @@ def _composition(analysis: DatasetAnalysis, counts: pd.DataFrame, privacy_k: int
             continue
         rows = rows.assign(withheld=private.loc[rows.index, "withheld"])
         parts.append(Markup("<h3>{}</h3>").format(column))
+        hidden = is_suppressed(rows["n_speakers"], privacy_k) | rows["withheld"].fillna(False)
+        if hidden.all():
+            parts.append(
+                Markup(
+                    '<p class="note">Every {} group is below the privacy threshold of {} '
+                    "speakers (or withheld): no chart, no counts.</p>"
+                ).format(column, privacy_k)
+            )
+            continue
         parts.append(
             figure_html(
                 figures.share_bars(rows, column=column, privacy_k=privacy_k),
@@ -531,11 +540,11 @@ def _method(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
         "{order}; a missing value is the explicit group <code>unknown</code>. A speaker whose "
         "clips fall in two groups counts in both. Thin: fewer than {min_speakers} speakers. "
         "Minimum detectable difference: <code>{formula}</code> with n counted in speakers. "
-        "Privacy threshold: {k} speakers.</p>" + PRIVACY_NOTE
+        "Privacy threshold: {k} speakers.</p>"
     ).format(
         columns=", ".join(settings["columns"]),
         order=settings["intersections"],
         min_speakers=settings["min_speakers"],
         formula=settings["min_detectable_difference_formula"],
         k=privacy_k,
-    )
+    ) + Markup(PRIVACY_NOTE)  # Markup, never str + Markup: that escapes the str's tags

@@ -360,3 +360,48 @@ def test_voxceleb2_import_of_a_voxceleb1_file_warns_that_nationality_is_dropped(
         ]
     )
     assert "VoxCeleb1" not in capsys.readouterr().err
+
+
+def test_reports_fit_a_tiny_run(tmp_path):
+    import pandas as pd
+
+    from reports import _format as fmt
+
+    assert [fmt.counted(n, "clip") for n in (1, 2, 1000)] == ["1 clip", "2 clips", "1,000 clips"]
+    tiny = make_predictions(n_speakers=4, clips_per_speaker=1)
+    result = run_audit(
+        tiny,
+        n_boot=20,
+        slices=["language"],
+        metrics=["s2f_gender_agreement"],
+        fairlearn_views=False,
+    )
+    result.save(tmp_path / "audit")
+    html = render_audit_report(AuditResult.load(tmp_path / "audit"), tmp_path / "a.html")
+    text = html.read_text()
+    assert "<p>4 clips of 4 speakers." in text
+    assert "Largest differences" not in text
+    assert "No disparity is flagged, and none could be" in text
+    # no decoder recorded either way (a third-party table): the decoder caveat stays
+    assert "Attribute classifier domain gap" in text
+    # the dataset report of 4 speakers: every group below the privacy threshold
+    rows = [
+        {
+            "clip_id": f"c{i}",
+            "speaker_id": f"s{i}",
+            "audio_path": f"a{i}.wav",
+            "split": "test",
+            "gender": ("female", "male")[i % 2],
+        }
+        for i in range(4)
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+    out = tmp_path / "d.html"
+    args = ["dataset-report", str(tmp_path / "m.csv"), "--out", str(out), "--no-check-files"]
+    assert main([*args, "--columns", "gender"]) == 0
+    text = out.read_text()
+    assert "&lt;p&gt;" not in text and "&lt;code&gt;" not in text
+    assert "<p>Groups are the values of gender" in text
+    assert "Every gender group is below the privacy threshold of 5 speakers" in text
+    assert "Share of speakers by gender per split" not in text
+    assert "<p>4 clips of 4 speakers in the splits" in text
