@@ -405,3 +405,22 @@ def test_reports_fit_a_tiny_run(tmp_path):
     assert "Every gender group is below the privacy threshold of 5 speakers" in text
     assert "Share of speakers by gender per split" not in text
     assert "<p>4 clips of 4 speakers in the splits" in text
+
+
+def test_import_and_validate_show_progress_on_large_files(tmp_path, capsys, monkeypatch):
+    import speech2face.progress
+
+    # as on a terminal with a large file: the bar appears on stderr
+    monkeypatch.setattr(speech2face.progress, "_tty", lambda: True)
+    monkeypatch.setattr(speech2face.progress, "MIN_ITEMS", 2)
+    out = tmp_path / "cv.parquet"
+    source = FIXTURES / "commonvoice_new" / "train.tsv"
+    main(["import", "commonvoice", str(source), "--audio-root", str(tmp_path), "--out", str(out)])
+    assert "finding audio" in capsys.readouterr().err
+    manifest = _composition_manifest(tmp_path / "m.csv")
+    assert main(["validate", str(manifest)]) == 2  # its audio files do not exist
+    assert "checking audio_path" in capsys.readouterr().err
+    # below the threshold (or not a terminal): silent
+    monkeypatch.setattr(speech2face.progress, "MIN_ITEMS", 10**6)
+    main(["validate", str(manifest)])
+    assert "checking audio_path" not in capsys.readouterr().err

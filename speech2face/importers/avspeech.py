@@ -42,6 +42,7 @@ from speech2face.manifest.schema import (
     SPEAKER_ID,
     SPLIT,
 )
+from speech2face.progress import progress
 from speech2face.vocabulary import UNKNOWN
 
 SEGMENT_COLUMNS = ("youtube_id", "video_start_s", "video_end_s", "face_x", "face_y")
@@ -105,7 +106,10 @@ def import_avspeech(
     frame[SPEAKER_ID] = frame["youtube_id"]
     if not metadata_only:
         root = Path(audio_root) if audio_root is not None else csv_path.parent
-        found = [find_with_suffix(root, clip) for clip in frame[CLIP_ID]]
+        found = [
+            find_with_suffix(root, clip)
+            for clip in progress(frame[CLIP_ID], desc="finding audio", unit="clip")
+        ]
         frame = keep_found(
             frame,
             found,

@@ -38,6 +38,7 @@ from speech2face.manifest.schema import (
     SPEAKER_ID,
     SPLIT,
 )
+from speech2face.progress import progress
 from speech2face.vocabulary import UNKNOWN
 
 REQUIRED = ("client_id", "path", "locale")
@@ -116,7 +117,10 @@ def import_commonvoice(
     else:
         frame = keep_found(
             frame,
-            [root / name if (root / name).is_file() else None for name in table["path"]],
+            [
+                root / name if (root / name).is_file() else None
+                for name in progress(table["path"], desc="finding audio")
+            ],
             column=AUDIO_PATH,
             manifest_dir=manifest_dir,
             dataset="commonvoice",

@@ -37,6 +37,7 @@ from speech2face.manifest.schema import (
     SPEAKER_ID,
     SPLIT,
 )
+from speech2face.progress import progress
 
 SPEAKER_PATTERN = re.compile(r"^id\d+$")
 SET_TO_SPLIT = {"dev": "train", "train": "train", "val": "val", "test": "test"}
@@ -173,7 +174,7 @@ def _default_root(meta_path: Path) -> Path:
 def _scan_clips(root: Path, speaker_ids: pd.Series, *, version: int) -> pd.DataFrame:
     records = []
     without_audio = []
-    for speaker in speaker_ids:
+    for speaker in progress(speaker_ids, desc="finding audio", unit="speaker"):
         found = sorted(
             path
             for path in (root / speaker).glob("*/*")

@@ -36,6 +36,7 @@ from speech2face.manifest.schema import (
     required_columns,
     source_column,
 )
+from speech2face.progress import progress
 from speech2face.vocabulary import GENDERS, LABEL_SOURCES, SPLITS, UNKNOWN
 
 MAX_AGE = 130
@@ -199,7 +200,12 @@ def _missing_files(frame: pd.DataFrame, base_dir: Path) -> list:
         values = frame[column]
         present = ~_is_missing(values)
         text = values.astype(str)
-        gone = [v for v in pd.unique(text[present]) if not is_file(resolve_path(base_dir, v))]
+        unique = pd.unique(text[present])
+        gone = [
+            v
+            for v in progress(unique, desc=f"checking {column}")
+            if not is_file(resolve_path(base_dir, v))
+        ]
         absent = present & text.isin(gone).to_numpy(dtype=bool)
         findings += [
             (row, column, NO_SUCH_FILE.format(path=resolve_path(base_dir, text.iloc[row])))
