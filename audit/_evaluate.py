@@ -8,7 +8,7 @@ over every test of the audit, and the flags.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -63,6 +63,8 @@ STATUS_REFERENCE = "reference"
 STATUS_INSUFFICIENT = "insufficient"
 STATUS_SINGLE_SPEAKER = "single_speaker"
 STATUS_EMPTY = "empty"
+STATUS_CIRCULAR = "circular"
+"""A metric scored against labels inferred from the same face (``audit._circular``)."""
 
 
 def _reference_index(
@@ -135,9 +137,13 @@ def _intervals(cells: MetricCells, level: float, min_speakers: int) -> tuple[np.
 
 
 def evaluate(
-    aggregates: Aggregates, config: AuditConfig
+    aggregates: Aggregates, config: AuditConfig, *, untested: Collection[str] = ()
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """The long groups table and the tests table, with corrected p-values and flags."""
+    """The long groups table and the tests table, with corrected p-values and flags.
+
+    Metrics in ``untested`` (circular ones) get values and intervals but no disparity,
+    test or flag; their groups' status is ``circular``.
+    """
     notes: list[str] = []
     blocks, test_blocks = [], []
     for (metric, slice_name), cells in aggregates.cells.items():
@@ -145,7 +151,8 @@ def evaluate(
         evaluated = cells.n_speakers_evaluated
         interval, method = _intervals(cells, config.level, config.min_speakers)
         testable = (evaluated >= config.min_speakers) & np.isfinite(cells.value)
-        if slice_name == OVERALL or not cells.spec.compared_on(cells.slice.columns):
+        circular = metric in untested
+        if slice_name == OVERALL or circular or not cells.spec.compared_on(cells.slice.columns):
             found, reference = no_disparities(cells.slice.n_groups), None
         else:
             overall = aggregates.cells[metric, OVERALL]
@@ -157,6 +164,8 @@ def evaluate(
         ).astype(object)
         if isinstance(reference, int | np.integer):
             status[reference] = STATUS_REFERENCE
+        if circular:
+            status[status == STATUS_OK] = STATUS_CIRCULAR
         blocks.append(
             {
                 "metric": metric,

@@ -17,18 +17,31 @@ from audit._slices import Slice
 from speech2face.prediction.artifact import ATTRIBUTES
 
 CONFUSION_KEYS = ("attribute", "face", "slice", "group", "true_class", "predicted_class")
+MIN_CONFUSION_SPEAKERS = 2
+"""Fewest speakers of a group whose confusion matrix is computed: one speaker's matrix
+is that speaker's clips (all one true class), not a rate of the group."""
+ONE_SPEAKER_CONFUSION = (
+    "confusion matrices not computed for {n} group(s) with fewer than "
+    f"{MIN_CONFUSION_SPEAKERS} speakers ({{groups}}): one speaker's clips are not a group's "
+    "error rates"
+)
 POSITIVE_GENDER = "female"
 """The positive class of the binary gender prediction in demographic parity / equalised odds."""
 
 
-def confusion_tables(table: pd.DataFrame, slices: Sequence[Slice]) -> pd.DataFrame:
+def confusion_tables(
+    table: pd.DataFrame, slices: Sequence[Slice], *, notes: list[str] | None = None
+) -> pd.DataFrame:
     """Row-normalised confusion of S2F and F2F attributes against the true face, per group.
 
     Long table for ``overall`` and every one-column slice: attribute, face, slice, group,
     true_class, predicted_class, count, share (share of the group's clips of that true
-    class predicted as ``predicted_class``).
+    class predicted as ``predicted_class``). Groups of fewer than
+    :data:`MIN_CONFUSION_SPEAKERS` speakers get no matrix; ``notes`` is told which.
     """
     frames = []
+    speakers = table["speaker_id"].astype(str).to_numpy()
+    thin: dict[str, None] = {}
     for attribute in ATTRIBUTES:
         if f"true_{attribute}" not in table.columns:
             continue
@@ -47,6 +60,11 @@ def confusion_tables(table: pd.DataFrame, slices: Sequence[Slice]) -> pd.DataFra
                     pred_codes,
                     shape=(slice_.n_groups, len(true_classes), len(pred_classes)),
                 )
+                per_group = pd.Series(speakers[valid]).groupby(slice_.codes[valid]).nunique()
+                enough = per_group[per_group >= MIN_CONFUSION_SPEAKERS].index
+                for code in per_group.index.difference(enough):
+                    thin[f"{slice_.name} = {slice_.labels[code]}"] = None
+                frame = frame[frame["group"].isin(enough)].copy()
                 frame["group"] = np.asarray(slice_.labels, dtype=object)[frame["group"]]
                 frame["true_class"] = np.asarray(true_classes, dtype=object)[frame["true_class"]]
                 frame["predicted_class"] = np.asarray(pred_classes, dtype=object)[
@@ -56,6 +74,8 @@ def confusion_tables(table: pd.DataFrame, slices: Sequence[Slice]) -> pd.DataFra
                 frame.insert(0, "face", face)
                 frame.insert(0, "attribute", attribute)
                 frames.append(frame)
+    if thin and notes is not None:
+        notes.append(ONE_SPEAKER_CONFUSION.format(n=len(thin), groups=", ".join(thin)))
     if not frames:
         return pd.DataFrame(columns=[*CONFUSION_KEYS, "count", "share"])
     return pd.concat(frames, ignore_index=True)

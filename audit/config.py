@@ -356,6 +356,14 @@ class AuditConfig(Options):
         _one_of(SPLIT_CHOICES),
         metavar="{" + ",".join(SPLIT_CHOICES) + "}",
     )
+    include_training_speakers: bool = option(
+        False,
+        "audit also the clips of speakers the model trained or validated on (column "
+        "seen_in_training, else speakers with train/val rows); the report then opens with a "
+        "banner saying so (default: they are left out, whatever the split column says)",
+        boolean,
+        "true or false",
+    )
     manifest: str | None = option(
         None,
         "join this manifest's columns on clip_id, so any of them can be a slice "

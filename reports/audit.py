@@ -108,4 +108,5 @@ def audit_report_html(
         sections=sections,
         findings=card.findings(audit),
         subtitle=card.evaluated_at(audit),
+        banners=card.banners(audit),
     )

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,8 @@ from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from speech2face import __version__
+from speech2face.artifacts import SEEN_IN_TRAINING_COLUMN, read_json_object
 from speech2face.artifacts import SKIPPED_CLIPS_FILE as SKIPPED_FILE
-from speech2face.artifacts import read_json_object
 from speech2face.atomic import write_json
 from speech2face.audio import SpectrogramConfig
 from speech2face.audio.dataset import BadClip, read_bad_clips, write_bad_clips
@@ -64,6 +65,7 @@ from speech2face.prediction.true_faces import read_face_readings
 from speech2face.synth.corpus import GROUND_TRUTH_FILE, LANDMARKS_FILE
 from speech2face.training.checkpoint import file_sha256
 from speech2face.training.distributed import barrier, init_distributed
+from speech2face.training.face_domain import compare_domains
 from speech2face.vocabulary import AGE_DECADES, SPLITS
 
 CHUNKS_DIR = ".chunks"
@@ -133,6 +135,16 @@ def predict(
     check_out(out, KIND, inputs=[manifest])
     frame = _load_manifest(manifest, skip_bad_clips=settings.skip_bad_clips)
     rows = _select(frame, manifest, settings.split)
+    domains = compare_domains(
+        model.info.get("face_domain") or {},
+        manifest,
+        run=model.info.get("run", model.model_id),
+        descriptor_classifiers=bool(model.descriptor_classifiers),
+    )
+    if int(os.environ.get("RANK", "0")) == 0:
+        _warn_seen_speakers(model, rows, manifest)
+        for warning in domains["warnings"]:
+            print(f"s2f predict: {warning}", file=sys.stderr)
     signature = _signature(model, manifest, settings)
     if resume and _finished(out, signature):
         return out
@@ -179,6 +191,10 @@ def predict(
                 raise InputError(
                     FAILED_CHUNK.format(error=error, done=done, chunks=chunks)
                 ) from error
+            if model.training_speakers is not None:
+                table[SEEN_IN_TRAINING_COLUMN] = model.training_speakers.contains(
+                    table["speaker_id"]
+                )
             write_predictions(_chunk_path(chunks, k), table, features=features)
             bar.update(n_clips)
     barrier(context)
@@ -190,6 +206,7 @@ def predict(
         raise InputError(ALL_SKIPPED.format(manifest=manifest, n=len(skipped), listed=listed))
     if context.is_main:
         meta = _meta(model, manifest, settings, signature)
+        meta["face_domain"] = domains
         if skipped is not None:
             meta["skipped_clips"] = len(skipped)
         _merge(chunks, n_chunks, out, meta=meta)
@@ -242,6 +259,25 @@ def _select(frame: pd.DataFrame, manifest: Path, split: str | None) -> pd.DataFr
             )
         )
     return rows
+
+
+def _warn_seen_speakers(model: Speech2FaceModel, rows: pd.DataFrame, manifest: Path) -> None:
+    """Warn when clips of training speakers sit in a split other than train/val (re-split)."""
+    from speech2face.training.speakers import SEEN_IN_OTHER_SPLITS
+
+    if model.training_speakers is None:
+        return
+    seen = model.training_speakers.contains(rows["speaker_id"])
+    elsewhere = seen & ~rows["split"].astype(str).isin(("train", "val")).to_numpy()
+    if elsewhere.any():
+        splits = ", ".join(sorted(rows["split"].astype(str)[elsewhere].unique()))
+        message = SEEN_IN_OTHER_SPLITS.format(
+            n_clips=int(elsewhere.sum()),
+            n_speakers=rows["speaker_id"][elsewhere].nunique(),
+            splits=splits,
+            manifest=manifest,
+        )
+        print(f"s2f predict: {message}", file=sys.stderr)
 
 
 def _carried_columns(rows: pd.DataFrame) -> list[str]:
@@ -406,6 +442,15 @@ def _meta(
         "manifest": str(manifest.resolve()),
         "manifest_sha256": signature["manifest_sha256"],
         "synthetic_faces": (manifest.parent / GROUND_TRUTH_FILE).is_file(),
+        "training_speakers": None
+        if model.training_speakers is None
+        else {
+            "recorded": True,
+            "hashed": model.training_speakers.hashed,
+            "n_train": len(model.training_speakers.train),
+            "n_val": len(model.training_speakers.val),
+            "column": SEEN_IN_TRAINING_COLUMN,
+        },
         "craniofacial_measures": list(CRANIOFACIAL_MEASURES),
         "spectrogram": spectrogram,
         "signature": signature,
