@@ -171,3 +171,26 @@ def test_the_command_joins_a_conditions_table_and_records_the_adjustment(tmp_pat
     assert "Recording conditions" in report and "only the measured conditions" in report
     _conditions_table(predictions, conditions, drop=1)
     assert main([*argv[:-4], "--out", str(tmp_path / "other"), *argv[-4:]]) == 2
+
+
+def test_conditions_by_group_finds_a_group_recorded_differently():
+    from audit.conditions_summary import conditions_by_group
+
+    table = simulate_conditions("recording", seed=5).table
+    manifest = table[["clip_id", "speaker_id", SIM_COLUMN]]
+    conditions = table[["clip_id", "snr_db"]].assign(speech_s=6.0)
+    summary, findings = conditions_by_group(
+        manifest, conditions, columns=[SIM_COLUMN], measures=["snr_db", "speech_s"]
+    )
+    snr = summary[summary["measure"] == "snr_db"].set_index("group")
+    assert snr.loc["b", "smd"] < -1.5 and snr.loc["b", "finding"]
+    assert snr.loc["b", "median"] < snr.loc["a", "median"] - 7
+    assert snr.loc["b", "q1"] <= snr.loc["b", "median"] <= snr.loc["b", "q3"]
+    assert "ethnicity=b" in findings[0] and "--adjust-for snr_db" in findings[0]
+    same = conditions_by_group(
+        manifest,
+        simulate_conditions("group", seed=5).table[["clip_id", "snr_db"]],
+        columns=[SIM_COLUMN],
+        measures=["snr_db"],
+    )[1]
+    assert same == []
