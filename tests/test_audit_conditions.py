@@ -194,3 +194,18 @@ def test_conditions_by_group_finds_a_group_recorded_differently():
         measures=["snr_db"],
     )[1]
     assert same == []
+
+
+def test_a_version_4_audit_loads_with_empty_adjusted_columns(tmp_path):
+    result = run_audit(simulate_conditions("group", seed=6), **OPTIONS)
+    folder = result.save(tmp_path / "audit")
+    summary = json.loads((folder / "audit.json").read_text())
+    summary["schema_version"] = 4
+    (folder / "audit.json").write_text(json.dumps(summary))
+    groups = pd.read_parquet(folder / "groups.parquet")
+    groups.drop(columns=list(adjustment_module.ADJUSTED_COLUMNS)).to_parquet(
+        folder / "groups.parquet", index=False
+    )
+    loaded = AuditResult.load(folder)
+    assert loaded.groups["adjusted_difference"].isna().all()
+    assert loaded.groups["outside_support_share"].isna().all()
