@@ -8,12 +8,15 @@ from __future__ import annotations
 from speech2face.artifacts import GROUP_SEPARATOR
 
 # --- the audit result (a folder; see audit.result) ---------------------------------------
-AUDIT_SCHEMA_VERSION = 4
+AUDIT_SCHEMA_VERSION = 5
 """2: one duration per audit (``duration_s``), per-metric thresholds, detectable differences;
 3: ``n_speakers_evaluated`` per group, the count the minimum of speakers applies to;
-4: each metric's full spec (component kind, headline, face, subject, k, gallery)."""
-AUDIT_SCHEMA_VERSIONS = (4,)
-"""The audit schema versions this toolkit reads (reports need the saved specs of version 4)."""
+4: each metric's full spec (component kind, headline, face, subject, k, gallery);
+5: disparities adjusted for recording conditions (``adjusted_*``, ``outside_support_share``
+in ``groups.parquet``; ``adjustment`` in ``audit.json`` when ``--adjust-for`` was given)."""
+AUDIT_SCHEMA_VERSIONS = (4, 5)
+"""The audit schema versions this toolkit reads (reports need the saved specs of version 4;
+a version-4 audit has no adjusted columns, which read as empty)."""
 AUDIT_FILE = "audit.json"
 AUDIT_TABLE_FILES = {
     "groups": "groups.parquet",

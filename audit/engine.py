@@ -16,6 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._adjustment import (
+    adjusted_disparities,
+    conditions_strata,
+    join_conditions,
+    no_adjustment,
+)
 from audit._aggregate import KEY_COLUMNS, aggregate
 from audit._circular import circular_metrics
 from audit._components import compute_components, metric_catalogue, missing_requirements
@@ -85,6 +91,9 @@ def run_audit(
     joined = None
     if manifest is not None:
         table, joined = join_manifest(table, manifest)
+    conditions_joined = None
+    if config.conditions is not None:
+        table, conditions_joined = join_conditions(table, config.conditions)
     selection = select_rows(
         table,
         duration=config.duration,
@@ -141,6 +150,12 @@ def run_audit(
     )
     circular = circular_metrics(table, specs)
     groups, tests, reference_notes = evaluate(aggregates, config, untested=circular)
+    adjustment = None
+    if config.adjust_for:
+        strata = conditions_strata(table, config.adjust_for, bins=config.adjust_bins)
+        groups, adjustment = adjusted_disparities(frame, specs, aggregates, groups, strata, config)
+    else:
+        groups = no_adjustment(groups)
     summary = audit_summary(
         loaded, table, config, specs, aggregates, groups, tests, [*notes, *slice_notes]
     )
@@ -162,6 +177,9 @@ def run_audit(
     summary["excluded_clips"] = table["clip_id"].astype(str)[~valid].tolist()
     if joined is not None:
         summary["manifest"] = joined
+    if adjustment is not None:
+        adjustment["conditions"] = conditions_joined
+        summary["adjustment"] = adjustment
     summary["duration_s"] = selection.duration_s
     summary["split"] = selection.split
     summary["training_speakers"] = selection.training_speakers

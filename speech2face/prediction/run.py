@@ -36,6 +36,7 @@ from speech2face.artifacts import SEEN_IN_TRAINING_COLUMN, read_json_object
 from speech2face.artifacts import SKIPPED_CLIPS_FILE as SKIPPED_FILE
 from speech2face.atomic import write_json
 from speech2face.audio import SpectrogramConfig
+from speech2face.audio.conditions_table import conditions_for
 from speech2face.audio.dataset import BadClip, read_bad_clips, write_bad_clips
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES
 from speech2face.errors import InputError
@@ -107,6 +108,9 @@ class PredictionSettings:
     """A faces table (``s2f faces``) that labels the true faces of a run without a decoder."""
     skip_bad_clips: bool = False
     """Leave out (and list in ``OUT/skipped_clips.csv``) clips whose audio cannot be decoded."""
+    conditions: str | None = None
+    """A conditions table (``s2f conditions``) whose measures are joined on ``clip_id`` into
+    every predictions row (``snr_db``, ``speech_s``, …), for ``s2f audit --adjust-for``."""
 
     def __post_init__(self) -> None:
         for value in self.durations:
@@ -145,6 +149,8 @@ def predict(
         _warn_seen_speakers(model, rows, manifest)
         for warning in domains["warnings"]:
             print(f"s2f predict: {warning}", file=sys.stderr)
+    if settings.conditions is not None:  # checked before predicting, joined at the merge
+        conditions_for(settings.conditions, rows["clip_id"])
     signature = _signature(model, manifest, settings)
     if resume and _finished(out, signature):
         return out
@@ -209,7 +215,12 @@ def predict(
         meta["face_domain"] = domains
         if skipped is not None:
             meta["skipped_clips"] = len(skipped)
-        _merge(chunks, n_chunks, out, meta=meta)
+        if settings.conditions is not None:
+            meta["conditions"] = {
+                "path": str(settings.conditions),
+                "sha256": file_sha256(settings.conditions),
+            }
+        _merge(chunks, n_chunks, out, meta=meta, conditions=settings.conditions)
         if skipped is not None:  # after the merge, which replaces OUT whole
             write_bad_clips(out / SKIPPED_FILE, skipped)
     barrier(context)
@@ -373,14 +384,27 @@ def _finished_chunks(chunks: Path) -> list[Path]:
     return sorted(path for path in chunks.glob(f"{CHUNK_PREFIX}*") if path.is_dir())
 
 
-def _merge(chunks: Path, n_chunks: int, out: Path, *, meta: dict[str, Any]) -> None:
+def _merge(
+    chunks: Path,
+    n_chunks: int,
+    out: Path,
+    *,
+    meta: dict[str, Any],
+    conditions: str | None = None,
+) -> None:
     """Concatenate the chunks in order into the final artifact at ``out``.
 
-    A chunk whose clips were all skipped is an empty folder and adds no rows.
+    A chunk whose clips were all skipped is an empty folder and adds no rows. With
+    ``conditions``, each row gets its clip's measures from that conditions table.
     """
     paths = [_chunk_path(chunks, k) for k in range(n_chunks)]
     parts = [read_predictions(path) for path in paths if (path / TABLE_FILE).is_file()]
     table = pd.concat([part.table for part in parts], ignore_index=True)
+    if conditions is not None:
+        measures = conditions_for(conditions, table["clip_id"])
+        for column in measures.columns:
+            if column not in table.columns:
+                table[column] = measures[column].to_numpy()
     scratch = chunks / ".merge"
     scratch.mkdir(exist_ok=True)
     features = {}
