@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from audit._bootstrap import speaker_sums, speaker_weights
+from audit._bootstrap import ReplicateSums, SpeakerStream, speaker_sums
 from audit._influence import Influence, slice_influence
 from audit._metrics import (
     MetricSpec,
@@ -30,7 +30,9 @@ from audit.artifacts import SLICE_PREFIX
 
 KEY_COLUMNS = ("clip_id", "duration_s", "speaker_id")
 REPLICATE_BLOCK = 250
-"""Replicates drawn at a time: the weight matrix never exceeds 250 × n_speakers."""
+"""Replicates drawn at a time: the weight matrix never exceeds 250 × n_speakers. The dense
+(BLAS) sums of a block depend on its number of rows in their last bits, so changing this
+changes replicate values by float32 rounding (tests/test_audit_bootstrap_exact.py)."""
 
 
 @dataclass(frozen=True)
@@ -96,12 +98,11 @@ def aggregate(
     replicates = {
         name: np.empty((n_boot, *sums.shape), dtype=np.float32) for name, sums in per_slice.items()
     }
+    stream, products = SpeakerStream(list(speakers), seed), ReplicateSums(per_slice)
     starts = range(0, n_boot, REPLICATE_BLOCK)
     for start in tqdm(starts, desc="bootstrap", unit="block", disable=not progress):
         size = min(REPLICATE_BLOCK, n_boot - start)
-        weights = speaker_weights(list(speakers), n_boot=size, seed=seed, first=start)
-        for name, sums in per_slice.items():
-            replicates[name][start : start + size] = sums.replicates(weights)
+        products.fill(stream.block(start, size), replicates, start)
     n_clips, n_speakers, cells = {}, {}, {}
     overall = None
     for slice_ in slices:  # the overall slice comes first

@@ -14,6 +14,7 @@ every group of a slice. ``W`` can be drawn in blocks of replicates to bound memo
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,9 +26,27 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX_2 = np.uint64(0x94D049BB133111EB)
 _POISSON_CDF = stats.poisson.cdf(np.arange(32), 1.0)
-_BLOCK = 128
 _DENSE_GROUPS = 8
 """Slices with more groups than this sum replicates through a sparse product."""
+_CHUNK = 1 << 15
+"""Weights drawn per pass: 32,768 uint64 (256 KiB) and their temporaries stay in L2."""
+_THRESHOLDS = np.ceil(_POISSON_CDF * 2.0**53).astype(np.uint64)
+"""A weight is the number of CDF entries ≤ ``u = k / 2**53`` (``k``: the top 53 bits of a
+draw), that is, of thresholds ``ceil(cdf · 2**53) ≤ k``: the same count in integers."""
+_TOP_BITS = 16
+
+
+def _poisson_table() -> np.ndarray:
+    """The weight of every draw, indexed by its top 16 bits; NaN where the 2**48 draws
+    sharing those bits straddle a threshold (then the draw's own bits decide)."""
+    low = np.arange(1 << _TOP_BITS, dtype=np.uint64) << np.uint64(53 - _TOP_BITS)
+    high = low + np.uint64((1 << (53 - _TOP_BITS)) - 1)
+    first = np.searchsorted(_THRESHOLDS, low, side="right")
+    last = np.searchsorted(_THRESHOLDS, high, side="right")
+    return np.where(first == last, first, np.nan).astype(np.float32)
+
+
+_POISSON_TABLE = _poisson_table()
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -48,24 +67,91 @@ def speaker_keys(speaker_ids: Sequence[str]) -> np.ndarray:
     )
 
 
+class SpeakerStream:
+    """The Poisson(1) weights of one set of speakers under one seed, any block of
+    replicates at a time; the speaker ids are hashed once, here.
+
+    The weight of speaker ``s`` in replicate ``r`` is a function of ``(seed, id of s, r)``
+    only: ``splitmix64(base_s + (r + 1)·γ)``, its top 53 bits a uniform ``u``, the weight
+    the Poisson(1) quantile of ``u``. Draws are made in chunks of 32,768 (cache-sized,
+    in place); the quantile is a lookup of the top 16 bits, exact where those bits decide
+    it and refined from all 53 bits for the few draws next to a CDF step.
+    """
+
+    def __init__(self, speaker_ids: Sequence[str], seed: int) -> None:
+        self.base = self._base(speaker_keys(speaker_ids), seed)
+
+    @classmethod
+    def from_keys(cls, keys: np.ndarray, seed: int) -> SpeakerStream:
+        """The stream of speakers already hashed by :func:`speaker_keys`."""
+        stream = cls.__new__(cls)
+        stream.base = cls._base(keys, seed)
+        return stream
+
+    @staticmethod
+    def _base(keys: np.ndarray, seed: int) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return _splitmix64(keys ^ _splitmix64(np.uint64(seed)))
+
+    @property
+    def n_speakers(self) -> int:
+        return len(self.base)
+
+    def block(self, first: int, n_boot: int) -> np.ndarray:
+        """``(n_boot, n_speakers)`` float32: replicates ``first .. first + n_boot - 1``."""
+        n = len(self.base)
+        weights = np.empty((n_boot, n), dtype=np.float32)
+        if n == 0 or n_boot == 0:
+            return weights
+        columns = min(n, _CHUNK)
+        rows = max(1, _CHUNK // columns)
+        buffer = np.empty(rows * columns, dtype=np.uint64)
+        scratch = np.empty_like(buffer)
+        for r0 in range(0, n_boot, rows):
+            r1 = min(r0 + rows, n_boot)
+            # replicate r adds (r + 1)·γ to the key, and splitmix64 its own γ
+            offsets = np.arange(first + r0 + 2, first + r1 + 2, dtype=np.uint64) * _GOLDEN
+            for c0 in range(0, n, columns):
+                c1 = min(c0 + columns, n)
+                size = (r1 - r0) * (c1 - c0)
+                z = buffer[:size].reshape(r1 - r0, c1 - c0)
+                t = scratch[:size].reshape(r1 - r0, c1 - c0)
+                np.add(self.base[None, c0:c1], offsets[:, None], out=z)
+                np.right_shift(z, np.uint64(30), out=t)
+                np.bitwise_xor(z, t, out=z)
+                np.multiply(z, _MIX_1, out=z)
+                np.right_shift(z, np.uint64(27), out=t)
+                np.bitwise_xor(z, t, out=z)
+                np.multiply(z, _MIX_2, out=z)
+                # the last step, z ^ (z >> 31), leaves the top 16 bits as they are
+                np.right_shift(z, np.uint64(64 - _TOP_BITS), out=t)
+                target = weights[r0:r1, c0:c1]
+                np.take(_POISSON_TABLE, t.view(np.int64), out=target, mode="clip")
+                straddle = np.isnan(target)
+                if straddle.any():
+                    bits = z[straddle]
+                    bits ^= bits >> np.uint64(31)
+                    target[straddle] = np.searchsorted(
+                        _THRESHOLDS, bits >> np.uint64(11), side="right"
+                    )
+        return weights
+
+
 def speaker_weights(
     speaker_ids: Sequence[str], *, n_boot: int, seed: int, first: int = 0
 ) -> np.ndarray:
     """Poisson(1) bootstrap weights, ``(n_boot, n_speakers)`` float32, keyed by speaker id.
 
     Rows are replicates ``first .. first + n_boot - 1``: any block of replicates can be
-    drawn on its own and equals the same rows of the full matrix.
+    drawn on its own and equals the same rows of the full matrix. To draw several blocks
+    of the same speakers, :class:`SpeakerStream` hashes the ids once.
     """
-    with np.errstate(over="ignore"):
-        base = _splitmix64(speaker_keys(speaker_ids) ^ _splitmix64(np.uint64(seed)))
-        weights = np.empty((n_boot, len(base)), dtype=np.float32)
-        for start in range(0, n_boot, _BLOCK):
-            stop = min(start + _BLOCK, n_boot)
-            rows = np.arange(first + start + 1, first + stop + 1, dtype=np.uint64)
-            bits = _splitmix64(base[None, :] + rows[:, None] * _GOLDEN)
-            uniform = (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
-            weights[start:stop] = np.searchsorted(_POISSON_CDF, uniform, side="right")
-    return weights
+    return SpeakerStream(speaker_ids, seed).block(first, n_boot)
+
+
+def keyed_weights(keys: np.ndarray, *, n_boot: int, seed: int, first: int = 0) -> np.ndarray:
+    """:func:`speaker_weights` of speakers given by their :func:`speaker_keys`."""
+    return SpeakerStream.from_keys(keys, seed).block(first, n_boot)
 
 
 @dataclass(frozen=True)
@@ -87,18 +173,67 @@ class SpeakerSums:
         columns = self.per_speaker[:, moment : n_groups * n_moments : n_moments]
         return np.asarray((columns > 0).sum(axis=0), dtype=np.int64).ravel()
 
+    @property
+    def is_dense(self) -> bool:
+        """Few groups: replicates through a dense (BLAS) product, else a sparse one."""
+        return self.shape[0] <= _DENSE_GROUPS
+
+    @functools.cached_property
+    def dense(self) -> np.ndarray:
+        """``per_speaker`` as a dense array, made once."""
+        return self.per_speaker.toarray()
+
     def replicates(self, weights: np.ndarray) -> np.ndarray:
         """``(n_boot, n_groups, n_moments)`` float32 sums under each row of ``weights``.
 
         One product ``weights @ per_speaker`` for all groups and replicates: dense for
-        few groups, sparse when most (speaker, group) cells are empty.
+        few groups, sparse when most (speaker, group) cells are empty. The sparse product
+        runs speaker by speaker (``per_speaker.T`` is CSC, no copy): each speaker's row of
+        weights is read once and added into every cell it has; each sum still adds its
+        speakers in ascending order, the same float32 additions as a CSR product of the
+        transpose.
         """
         n_groups, n_moments = self.shape
-        if n_groups <= _DENSE_GROUPS:
-            sums = weights @ self.per_speaker.toarray()
+        if self.is_dense:
+            sums = weights @ self.dense
         else:
-            sums = np.asarray(self.per_speaker.T.tocsr() @ weights.T).T
+            sums = np.asarray(self.per_speaker.T @ np.ascontiguousarray(weights.T)).T
         return sums.reshape(-1, n_groups, n_moments)
+
+
+class ReplicateSums:
+    """Replicate sums of many slices from one weight matrix per block of replicates.
+
+    Dense slices each take one BLAS product with their cached dense sums; every sparse
+    slice's columns are stacked into one CSC matrix (speakers as columns), so one sparse
+    product per block reads each speaker's weights once for all slices.
+    """
+
+    def __init__(self, per_slice: dict[str, SpeakerSums]) -> None:
+        self.per_slice = per_slice
+        sparse_names = [name for name, sums in per_slice.items() if not sums.is_dense]
+        self.stacked = (
+            sparse.hstack([per_slice[name].per_speaker for name in sparse_names], format="csr").T
+            if sparse_names
+            else None
+        )
+        bounds = np.cumsum([0] + [per_slice[name].per_speaker.shape[1] for name in sparse_names])
+        self.columns = {
+            name: (int(start), int(stop))
+            for name, start, stop in zip(sparse_names, bounds[:-1], bounds[1:], strict=True)
+        }
+
+    def fill(self, weights: np.ndarray, out: dict[str, np.ndarray], start: int) -> None:
+        """Write the sums under ``weights`` (replicates ``start ..``) into ``out[name]``."""
+        stop = start + len(weights)
+        for name, sums in self.per_slice.items():
+            if sums.is_dense:
+                out[name][start:stop] = (weights @ sums.dense).reshape(-1, *sums.shape)
+        if self.stacked is None:
+            return
+        stacked = np.asarray(self.stacked @ np.ascontiguousarray(weights.T))
+        for name, (first, last) in self.columns.items():
+            out[name][start:stop] = stacked[first:last].T.reshape(-1, *self.per_slice[name].shape)
 
 
 def speaker_sums(

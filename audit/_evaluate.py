@@ -8,7 +8,7 @@ over every test of the audit, and the flags.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -65,6 +65,8 @@ STATUS_SINGLE_SPEAKER = "single_speaker"
 STATUS_NO_VALUES = "no_values"
 """A group with clips none of which has a valid value of the metric (an all-NaN column)."""
 STATUS_EMPTY = "empty"
+STATUS_CIRCULAR = "circular"
+"""A metric scored against labels inferred from the same face (``audit._circular``)."""
 
 
 def _reference_index(
@@ -137,9 +139,13 @@ def _intervals(cells: MetricCells, level: float, min_speakers: int) -> tuple[np.
 
 
 def evaluate(
-    aggregates: Aggregates, config: AuditConfig
+    aggregates: Aggregates, config: AuditConfig, *, untested: Collection[str] = ()
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """The long groups table and the tests table, with corrected p-values and flags."""
+    """The long groups table and the tests table, with corrected p-values and flags.
+
+    Metrics in ``untested`` (circular ones) get values and intervals but no disparity,
+    test or flag; their groups' status is ``circular``.
+    """
     notes: list[str] = []
     blocks, test_blocks = [], []
     for (metric, slice_name), cells in aggregates.cells.items():
@@ -147,7 +153,8 @@ def evaluate(
         evaluated = cells.n_speakers_evaluated
         interval, method = _intervals(cells, config.level, config.min_speakers)
         testable = (evaluated >= config.min_speakers) & np.isfinite(cells.value)
-        if slice_name == OVERALL or not cells.spec.compared_on(cells.slice.columns):
+        circular = metric in untested
+        if slice_name == OVERALL or circular or not cells.spec.compared_on(cells.slice.columns):
             found, reference = no_disparities(cells.slice.n_groups), None
         else:
             overall = aggregates.cells[metric, OVERALL]
@@ -161,6 +168,8 @@ def evaluate(
             notes.append(f"{metric}: no valid values (no audited clip has one)")
         if isinstance(reference, int | np.integer):
             status[reference] = STATUS_REFERENCE
+        if circular:
+            status[status == STATUS_OK] = STATUS_CIRCULAR
         blocks.append(
             {
                 "metric": metric,
@@ -227,12 +236,19 @@ def family_sizes(tests: pd.DataFrame, config: AuditConfig) -> dict[str, int]:
 
 def correct(tests: pd.DataFrame, config: AuditConfig, column: str = "p_value") -> np.ndarray:
     """Adjusted p-values: one family of every test, or one family per metric."""
+    return adjust_family(tests, correction=config.correction, family=config.family, column=column)
+
+
+def adjust_family(
+    tests: pd.DataFrame, *, correction: str, family: str, column: str = "p_value"
+) -> np.ndarray:
+    """``tests[column]`` adjusted by ``correction``: as one family, or one per ``metric``."""
     p = tests[column].to_numpy(dtype=np.float64)
-    if config.family != FAMILY_METRIC:
-        return adjust_pvalues(p, method=config.correction)
+    if family != FAMILY_METRIC:
+        return adjust_pvalues(p, method=correction)
     adjusted = np.full_like(p, np.nan)
     for _, index in tests.groupby("metric", sort=False).indices.items():
-        adjusted[index] = adjust_pvalues(p[index], method=config.correction)
+        adjusted[index] = adjust_pvalues(p[index], method=correction)
     return adjusted
 
 

@@ -30,6 +30,10 @@ MIXED_GALLERY_NOTE = (
     "number of look-alike faces of its own group in the gallery), so it is a per-group "
     "figure, never tested across groups; compare groups with the matched recall"
 )
+SMALL_GALLERY = (
+    "{metric} not computed: its smallest gallery holds {size} face(s), and recall@{k} among "
+    "{k} faces or fewer is 1 whatever the model does"
+)
 SEVERAL_GROUPS = "{column}: some speakers have clips in two groups, so no matched gallery"
 
 
@@ -119,7 +123,8 @@ def retrieval_evidence(
     One mixed gallery, and one matched gallery per ``match_on`` column of ``specs`` (its
     groups from the column's slice labels). Clips whose features are not ``valid`` take
     part in no gallery and get NaN. ``feature_rows[i]`` is the feature row of table row i
-    (default: the same row). The summary holds ``mixed`` and ``matched`` (by column).
+    (default: the same row). The summary holds ``mixed`` and ``matched`` (by column), and
+    ``not_computed`` (metric → why): recall@k where a gallery holds k faces or fewer.
     """
     recall = [spec for spec in specs if spec.component == RETRIEVAL]
     if not recall:
@@ -130,7 +135,7 @@ def retrieval_evidence(
     # The feature matrices stay memory-mapped: retrieval reads the valid rows in chunks.
     predicted, true = features[PRED_FEATURE], features[TRUE_FEATURE]
     components: dict[str, np.ndarray] = {}
-    summary: dict[str, Any] = {MIXED: {}, MATCHED: {}}
+    summary: dict[str, Any] = {MIXED: {}, MATCHED: {}, "not_computed": {}}
     for column in dict.fromkeys(spec.match_on for spec in recall):
         wanted = [spec for spec in recall if spec.match_on == column]
         distances = sorted({str(spec.subject) for spec in wanted})
@@ -147,9 +152,18 @@ def retrieval_evidence(
         )
         ranked = gallery.sizes() > 0
         smallest = min((block.size for block in gallery.blocks), default=0)
-        ks = [k for k in ks if k <= smallest] or ks[:1]
-        hits = retrieval.retrieval_components(
-            predicted, true, gallery, metrics=distances, ks=ks, feature_rows=read_rows
+        for spec in wanted:
+            if int(spec.k or 0) >= smallest:
+                summary["not_computed"][spec.name] = SMALL_GALLERY.format(
+                    metric=spec.name, size=smallest, k=spec.k
+                )
+        ks = [k for k in ks if k < smallest]
+        hits = (
+            retrieval.retrieval_components(
+                predicted, true, gallery, metrics=distances, ks=ks, feature_rows=read_rows
+            )
+            if ks
+            else pd.DataFrame()
         )
         for spec in wanted:
             column_name = f"recall@{spec.k}_{spec.subject}"

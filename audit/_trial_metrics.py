@@ -108,38 +108,72 @@ def cell_metrics(
     operating_point: OperatingPoint,
 ) -> np.ndarray:
     """``(n_boot, len(RANK_METRICS))`` metrics under trial weights ``(n_boot, n_targets)``
-    and ``(n_boot, n_impostors)`` in the cell's order; sums keep the weights' dtype."""
+    and ``(n_boot, n_impostors)`` in the cell's order (cumulated in float64)."""
     target_sums = _cumulative(target_weights)
     impostor_sums = _cumulative(impostor_weights)
-    tp, fp = target_sums[:, cell.at_target], impostor_sums[:, cell.at_impostor]
-    n_t, n_i = target_sums[:, -1:], impostor_sums[:, -1:]
+    return curve_metrics(
+        target_sums[:, cell.at_target],
+        impostor_sums[:, cell.at_impostor],
+        target_sums[:, cell.fixed_target],
+        impostor_sums[:, cell.fixed_impostor],
+        operating_point,
+    )
+
+
+def curve_metrics(
+    tp: np.ndarray,
+    fp: np.ndarray,
+    tp_fixed: np.ndarray,
+    fp_fixed: np.ndarray,
+    operating_point: OperatingPoint,
+) -> np.ndarray:
+    """``(rows, len(RANK_METRICS))`` metrics from the weights of targets ``tp`` and
+    impostors ``fp`` accepted at each operating point (``(rows, n_points)`` float64, the
+    last point accepting all) and at the fixed threshold (``(rows,)``)."""
+    n_t, n_i = tp[:, -1:], fp[:, -1:]
+    rows = np.arange(len(tp))[:, None]
     with np.errstate(invalid="ignore", divide="ignore"):
-        fmr, fnmr = fp / n_i, 1 - tp / n_t
+        crossing = _first_crossing(tp, fp, n_t, n_i)
+        at = np.concatenate([np.maximum(crossing - 1, 0), crossing], axis=1)
+        fmr, fnmr = fp[rows, at] / n_i, 1 - tp[rows, at] / n_t
         gap = fmr - fnmr
-        crossing = np.argmax(fp * n_t + tp * n_i >= n_t * n_i, axis=1)[:, None]
-        before = np.maximum(crossing - 1, 0)
-        gap_before = np.take_along_axis(gap, before, 1)
-        share = gap_before / (gap_before - np.take_along_axis(gap, crossing, 1))
-        fmr_before = np.take_along_axis(fmr, before, 1)
-        eer = fmr_before + share * (np.take_along_axis(fmr, crossing, 1) - fmr_before)
+        share = gap[:, :1] / (gap[:, :1] - gap[:, 1:])
+        eer = fmr[:, :1] + share * (fmr[:, 1:] - fmr[:, :1])
         area = np.einsum("ij,ij->i", np.diff(fp, axis=1), tp[:, 1:] + tp[:, :-1])
         op = operating_point
-        cost = (op.c_miss * op.p_target) * fnmr + (op.c_fa * (1 - op.p_target)) * fmr
+        # min over points of A·(1 − tp/n_t) + C·fp/n_i, as A + min(C/n_i·fp − A/n_t·tp)
+        miss, false_alarm = op.c_miss * op.p_target, op.c_fa * (1 - op.p_target)
+        cost = fp * (false_alarm / n_i)
+        cost -= tp * (miss / n_t)
         metrics = np.column_stack(
             [
                 eer[:, 0],
                 area / (2 * n_t * n_i)[:, 0],
-                cost.min(axis=1) / op.normaliser,
-                impostor_sums[:, cell.fixed_impostor] / n_i[:, 0],
-                1 - target_sums[:, cell.fixed_target] / n_t[:, 0],
+                (miss + cost.min(axis=1)) / op.normaliser,
+                fp_fixed / n_i[:, 0],
+                1 - tp_fixed / n_t[:, 0],
             ]
         )
     valid = (n_t[:, 0] > 0) & (n_i[:, 0] > 0)
     return np.where(valid[:, None], metrics, np.nan)
 
 
+def _first_crossing(tp: np.ndarray, fp: np.ndarray, n_t: np.ndarray, n_i: np.ndarray) -> np.ndarray:
+    """``(rows, 1)``: the first point where FMR >= FNMR (``fp·n_t + tp·n_i >= n_t·n_i``,
+    exact for integer weights), by bisection: the left side never decreases."""
+    rows = np.arange(len(tp))
+    low, high = np.zeros(len(tp), dtype=np.int64), np.full(len(tp), tp.shape[1] - 1)
+    n_t, n_i = n_t[:, 0], n_i[:, 0]
+    while np.any(low < high):
+        middle = (low + high) // 2
+        crossed = fp[rows, middle] * n_t + tp[rows, middle] * n_i >= n_t * n_i
+        high = np.where(crossed, middle, high)
+        low = np.where(crossed, low, middle + 1)
+    return low[:, None]
+
+
 def _cumulative(weights: np.ndarray) -> np.ndarray:
-    """``(n_boot, n + 1)`` cumulative sums with a leading zero column."""
-    sums = np.zeros((weights.shape[0], weights.shape[1] + 1), dtype=weights.dtype)
+    """``(n_boot, n + 1)`` float64 cumulative sums with a leading zero column."""
+    sums = np.zeros((weights.shape[0], weights.shape[1] + 1))
     np.cumsum(weights, axis=1, out=sums[:, 1:])
     return sums

@@ -30,11 +30,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import sparse
 
-from audit._bootstrap import speaker_keys, speaker_weights
+from audit._bootstrap import keyed_weights, speaker_keys
 
 
 def face_seed(seed: int) -> int:
@@ -53,11 +54,13 @@ class TwoWayWeights:
     def block(self, first: int, n_boot: int) -> tuple[np.ndarray, np.ndarray]:
         """``(voice (n_boot, n_voice), face (n_boot, n_face))`` weights of replicates
         ``first .. first + n_boot - 1``."""
-        voice = speaker_weights(self.voice_speakers, n_boot=n_boot, seed=self.seed, first=first)
-        face = speaker_weights(
-            self.face_speakers, n_boot=n_boot, seed=face_seed(self.seed), first=first
-        )
+        voice = keyed_weights(self._keys[0], n_boot=n_boot, seed=self.seed, first=first)
+        face = keyed_weights(self._keys[1], n_boot=n_boot, seed=face_seed(self.seed), first=first)
         return voice, face
+
+    @cached_property
+    def _keys(self) -> tuple[np.ndarray, np.ndarray]:
+        return speaker_keys(self.voice_speakers), speaker_keys(self.face_speakers)
 
 
 def two_way(
@@ -84,29 +87,46 @@ def cgm_replicates(point: np.ndarray, product: np.ndarray, mean: np.ndarray) -> 
 class CellRatios:
     """Weighted ratios ``Σ w·numerator / Σ w·count`` per group, with two-way weights.
 
-    Items are summed per (group, voice speaker, face speaker) cell once; a replicate
-    weighs each cell as :func:`two_way` weighs a trial.
+    Items are summed per (group, voice speaker, face speaker) once; a replicate weighs
+    each distinct speaker pair as :func:`two_way` weighs a trial, and one sparse product
+    sums the pairs into every group's numerator and count, for both weightings and a
+    block of replicates at once (sums of integer and half-integer weights: exact).
     """
 
     voice: np.ndarray
     face: np.ndarray
-    """``(n_cells,)`` speaker codes of each cell."""
-    to_group: sparse.csr_matrix
-    """``(n_groups, n_cells)`` indicator of each cell's group."""
-    sums: np.ndarray
-    """``(n_cells, 2)``: sum of the numerator and count in each cell."""
+    """``(n_pairs,)`` speaker codes of each distinct (voice, face) pair."""
+    sums: sparse.csr_matrix
+    """``(2 · n_groups, n_pairs)``: numerator sums of each group's pairs, then counts."""
+    by_voice: sparse.csr_matrix
+    by_face: sparse.csr_matrix
+    """The same sums per voice speaker ``(2 · n_groups, n_voice)`` and per face speaker:
+    the mean weighting ``(w_v + w_f) / 2`` needs no pairs."""
+
+    @property
+    def n_groups(self) -> int:
+        return self.sums.shape[0] // 2
 
     @property
     def point(self) -> np.ndarray:
         """``(n_groups,)`` ratio with every weight one (NaN for an empty group)."""
-        return _ratio(self.to_group @ self.sums)
+        return self._ratios(np.asarray(self.sums.sum(axis=1)))[0]
 
     def replicates(self, voice: np.ndarray, face: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(n_boot, n_groups)`` ratios under the product and the mean weights."""
-        return tuple(
-            _ratio(np.stack([(self.to_group @ (w * s).T).T for s in self.sums.T], axis=-1))
-            for w in two_way(voice, face, self.voice, self.face)
+        voice_t, face_t = np.ascontiguousarray(voice.T), np.ascontiguousarray(face.T)
+        product = np.take(voice_t, self.voice, axis=0)
+        product *= np.take(face_t, self.face, axis=0)
+        n_voice, n_face = self.by_voice.shape[1], self.by_face.shape[1]
+        mean = np.asarray(self.by_voice @ voice_t[:n_voice]) + np.asarray(
+            self.by_face @ face_t[:n_face]
         )
+        return self._ratios(np.asarray(self.sums @ product)), self._ratios(mean * 0.5)
+
+    def _ratios(self, totals: np.ndarray) -> np.ndarray:
+        """``(n_boot, n_groups)`` ratios of ``(2 · n_groups, n_boot)`` weighted sums."""
+        g = self.n_groups
+        return _ratio(np.stack([totals[:g].T, totals[g:].T], axis=-1))
 
 
 def cell_ratios(
@@ -116,21 +136,31 @@ def cell_ratios(
     ``voice`` and ``face`` give each item's speaker codes."""
     member = np.concatenate(groups).astype(np.int64)
     group = np.repeat(np.arange(len(groups)), [len(g) for g in groups])
-    n_voice, n_face = int(voice.max()) + 1, int(face.max()) + 1
-    key = (group * n_voice + voice[member]) * n_face + face[member]
-    cells, cell_of = np.unique(key, return_inverse=True)
-    sums = np.column_stack(
-        [
-            np.bincount(cell_of, weights=numerator[member], minlength=len(cells)),
-            np.bincount(cell_of, minlength=len(cells)).astype(np.float64),
-        ]
+    n_face = int(face.max()) + 1
+    pairs, pair_of = np.unique(voice[member] * n_face + face[member], return_inverse=True)
+    sums = sparse.csr_matrix(
+        (
+            np.r_[numerator[member], np.ones(len(member))],
+            (np.r_[group, group + len(groups)], np.r_[pair_of, pair_of]),
+        ),
+        shape=(2 * len(groups), len(pairs)),
     )
-    to_group = sparse.csr_matrix(
-        (np.ones(len(cells)), (cells // (n_voice * n_face), np.arange(len(cells)))),
-        shape=(len(groups), len(cells)),
-    )
+    sums.sum_duplicates()
+    voice_of, face_of = pairs // n_face, pairs % n_face
+    n_voice = int(voice.max()) + 1
     return CellRatios(
-        voice=(cells // n_face) % n_voice, face=cells % n_face, to_group=to_group, sums=sums
+        voice=voice_of,
+        face=face_of,
+        sums=sums,
+        by_voice=(sums @ _indicator(voice_of, n_voice)).tocsr(),
+        by_face=(sums @ _indicator(face_of, n_face)).tocsr(),
+    )
+
+
+def _indicator(codes: np.ndarray, n: int) -> sparse.csr_matrix:
+    """``(len(codes), n)``: row ``i`` marks column ``codes[i]``."""
+    return sparse.csr_matrix(
+        (np.ones(len(codes)), (np.arange(len(codes)), codes)), shape=(len(codes), n)
     )
 
 

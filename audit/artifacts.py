@@ -8,12 +8,15 @@ from __future__ import annotations
 from speech2face.artifacts import GROUP_SEPARATOR
 
 # --- the audit result (a folder; see audit.result) ---------------------------------------
-AUDIT_SCHEMA_VERSION = 4
+AUDIT_SCHEMA_VERSION = 5
 """2: one duration per audit (``duration_s``), per-metric thresholds, detectable differences;
 3: ``n_speakers_evaluated`` per group, the count the minimum of speakers applies to;
-4: each metric's full spec (component kind, headline, face, subject, k, gallery)."""
-AUDIT_SCHEMA_VERSIONS = (4,)
-"""The audit schema versions this toolkit reads (reports need the saved specs of version 4)."""
+4: each metric's full spec (component kind, headline, face, subject, k, gallery);
+5: disparities adjusted for recording conditions (``adjusted_*``, ``outside_support_share``
+in ``groups.parquet``; ``adjustment`` in ``audit.json`` when ``--adjust-for`` was given)."""
+AUDIT_SCHEMA_VERSIONS = (4, 5)
+"""The audit schema versions this toolkit reads (reports need the saved specs of version 4;
+a version-4 audit has no adjusted columns, which read as empty)."""
 AUDIT_FILE = "audit.json"
 AUDIT_TABLE_FILES = {
     "groups": "groups.parquet",
@@ -55,3 +58,21 @@ SLICE_PREFIX = "slice:"
 """Per-clip slice labels in an audit's components (``slice:<column>``)."""
 SEPARATOR = GROUP_SEPARATOR
 """Joins the columns of an intersection (``gender & ethnicity``) and its values."""
+
+# --- a trials audit (a folder; see audit.trials_result) -----------------------------------
+TRIALS_AUDIT_KIND = "trials_audit"
+TRIALS_AUDIT_SCHEMA_VERSION = 2
+"""2: the audited trials (``trials.parquet``) are kept, so that audits compare paired."""
+TRIALS_AUDIT_SCHEMA_VERSIONS = (2,)
+TRIALS_AUDIT_TABLE_FILES = {
+    "groups": "groups.parquet",
+    "fmr_matrix": "fmr_matrix.parquet",
+    "languages": "languages.parquet",
+    "det": "det.parquet",
+    "trials": "trials.parquet",
+}
+
+# --- a comparison of trials audits (a folder; see audit.trials_compare) --------------------
+TRIALS_COMPARISON_KIND = "trials_comparison"
+TRIALS_COMPARISON_SCHEMA_VERSION = 1
+TRIALS_COMPARISON_SCHEMA_VERSIONS = (1,)

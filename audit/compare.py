@@ -30,13 +30,13 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
 
 from audit._aggregate import KEY_COLUMNS, Aggregates, aggregate
-from audit._evaluate import correct, evaluate
+from audit._evaluate import adjust_family, evaluate
 from audit._intervals import bootstrap_z_pvalue, percentile_interval
 from audit._metrics import MetricSpec
 from audit._slices import OVERALL
@@ -50,6 +50,7 @@ from audit.artifacts import (
 from audit.config import (
     ALIGNMENTS,
     BEST,
+    FAMILY_ALL,
     INTERSECTION,
     OVERALL_REFERENCE,
     STRICT,
@@ -68,7 +69,7 @@ DIFFERENT_CLIPS = (
 )
 NO_SHARED_CLIPS = "the audits share no clip; nothing to compare"
 LABEL_MISMATCH = (
-    "clip {clip!r}: audit {index} puts it in {column}={value!r}, the baseline in {baseline!r}"
+    "{unit} {clip!r}: audit {index} puts it in {column}={value!r}, the baseline in {baseline!r}"
 )
 NO_SHARED_METRICS = "the audits share no metric; nothing to compare"
 NOT_A_COMPARISON = "{path}: not a comparison result (no {file})"
@@ -85,6 +86,9 @@ class ComparisonResult:
     summary: dict[str, Any]
     changes: pd.DataFrame
 
+    KIND: ClassVar[str] = "comparison"
+    SCHEMA_VERSIONS: ClassVar[tuple[int, ...]] = COMPARISON_SCHEMA_VERSIONS
+
     def save(self, path: str | os.PathLike, *, render: Render | None = None) -> Path:
         """Write the comparison folder, and ``render``'s report into it, replacing it whole."""
         tables = {CHANGES_FILE: self.changes}
@@ -93,17 +97,19 @@ class ComparisonResult:
             self.summary,
             tables,
             summary_file=COMPARISON_FILE,
-            kind="comparison",
+            kind=self.KIND,
             render=render,
         )
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> ComparisonResult:
+    def load(cls, path: str | os.PathLike) -> Self:
         path = Path(path)
         for file in (COMPARISON_FILE, CHANGES_FILE):
             if not (path / file).exists():
                 raise InputError(NOT_A_COMPARISON.format(path=path, file=file))
-        summary = read_summary(path / COMPARISON_FILE, COMPARISON_SCHEMA_VERSIONS)
+        summary = read_summary(path / COMPARISON_FILE, cls.SCHEMA_VERSIONS)
+        if summary.get("kind", cls.KIND) != cls.KIND:
+            raise InputError(f"{path}: a {summary.get('kind')} artifact, not a {cls.KIND}")
         return cls(summary=summary, changes=read_table(path / CHANGES_FILE))
 
     def metric_specs(self) -> list[MetricSpec]:
@@ -249,7 +255,39 @@ def _aligned_frames(
     """
     one_duration = all(r.components["clip_id"].is_unique for r in results)
     keys = ["clip_id"] if one_duration else list(KEY_COLUMNS[:2])
-    indexed = [r.components.set_index(keys) for r in results]
+    frames, notes = align_frames(
+        [r.components for r in results],
+        keys,
+        align=align,
+        models=[r.summary["model"]["model_id"] for r in results],
+    )
+    baseline = frames[0]
+    labels = ["speaker_id", *(c for c in baseline.columns if c.startswith(SLICE_PREFIX))]
+    for index, frame in enumerate(frames[1:], start=1):
+        for column in labels:
+            if column not in frame.columns:
+                raise InputError(
+                    f"audit {index} was not sliced by {column[len(SLICE_PREFIX) :]!r}; "
+                    "audit every model with the same slices"
+                )
+    check_labels(frames, labels, key="clip_id", unit="clip")
+    return frames, notes
+
+
+def align_frames(
+    frames: Sequence[pd.DataFrame],
+    keys: list[str],
+    *,
+    align: str,
+    models: Sequence[object],
+    unit: str = "clip",
+) -> tuple[list[pd.DataFrame], list[str]]:
+    """``frames`` on the rows (matched on ``keys``) they all share, in the baseline's order.
+
+    ``strict`` refuses frames whose rows differ; ``intersection`` keeps the shared rows
+    and says so in a note. ``unit`` names a row in messages (clip, trial).
+    """
+    indexed = [frame.set_index(keys) for frame in frames]
     base = indexed[0].index
     shared = base
     notes: list[str] = []
@@ -257,41 +295,36 @@ def _aligned_frames(
         only_here = frame.index.difference(base)
         only_base = base.difference(frame.index)
         if align == STRICT and (len(only_here) or len(only_base)):
-            model = results[i].summary["model"]["model_id"]
             raise InputError(
                 DIFFERENT_CLIPS.format(
-                    index=i, model=model, only_here=len(only_here), only_baseline=len(only_base)
-                )
+                    index=i, model=models[i], only_here=len(only_here), only_baseline=len(only_base)
+                ).replace("clip", unit)
             )
         shared = shared.intersection(frame.index, sort=False)
     if len(shared) == 0:
-        raise InputError(NO_SHARED_CLIPS)
+        raise InputError(NO_SHARED_CLIPS.replace("clip", unit))
     if len(shared) < len(base) or any(len(f) > len(shared) for f in indexed):
         notes.append(
-            f"compared on the {len(shared)} clips all audits share "
+            f"compared on the {len(shared)} {unit}s all audits share "
             f"(audits hold {', '.join(str(len(f)) for f in indexed)})"
         )
-    frames = [frame.loc[shared].reset_index() for frame in indexed]
-    _check_labels(frames)
-    return frames, notes
+    return [frame.loc[shared].reset_index() for frame in indexed], notes
 
 
-def _check_labels(frames: Sequence[pd.DataFrame]) -> None:
+def check_labels(
+    frames: Sequence[pd.DataFrame], columns: Sequence[str], *, key: str, unit: str
+) -> None:
+    """Refuse a row that the baseline (``frames[0]``) and a later frame label differently."""
     baseline = frames[0]
-    label_columns = ["speaker_id", *(c for c in baseline.columns if c.startswith(SLICE_PREFIX))]
     for index, frame in enumerate(frames[1:], start=1):
-        for column in label_columns:
-            if column not in frame.columns:
-                raise InputError(
-                    f"audit {index} was not sliced by {column[len(SLICE_PREFIX) :]!r}; "
-                    "audit every model with the same slices"
-                )
+        for column in columns:
             differ = (frame[column].astype(str) != baseline[column].astype(str)).to_numpy()
             if differ.any():
                 row = int(np.flatnonzero(differ)[0])
                 raise InputError(
                     LABEL_MISMATCH.format(
-                        clip=baseline["clip_id"].iloc[row],
+                        unit=unit,
+                        clip=baseline[key].iloc[row],
                         index=index,
                         column=column.removeprefix(SLICE_PREFIX),
                         value=frame[column].iloc[row],
@@ -388,17 +421,32 @@ def _changes(
 
 
 def _correct(changes: pd.DataFrame, config: AuditConfig) -> pd.DataFrame:
-    """One correction over every metric change and every gap change; then the flags."""
+    return flag_changes(
+        changes, correction=config.correction, level=config.level, family=config.family
+    )
+
+
+def flag_changes(
+    changes: pd.DataFrame, *, correction: str, level: float, family: str = FAMILY_ALL
+) -> pd.DataFrame:
+    """One correction over every metric change and every gap change; then the flags.
+
+    ``changes`` holds, per row, ``metric``, ``higher_is_better``, ``threshold``, the
+    change ``delta`` with ``delta_ci_low``/``delta_ci_high`` and ``p_value``, and the gap
+    change toward parity with its interval and ``gap_p_value`` (the comparison of audits
+    and of trials audits share this rule). Adds ``p_adjusted``, ``gap_p_adjusted``,
+    ``regression``, ``improvement``, ``gap_narrowed`` and ``gap_widened``.
+    """
     both = pd.DataFrame(
         {
             "metric": np.concatenate([changes["metric"], changes["metric"]]),
             "p_value": np.concatenate([changes["p_value"], changes["gap_p_value"]]),
         }
     )
-    adjusted = correct(both, config)
+    adjusted = adjust_family(both, correction=correction, family=family)
     changes["p_adjusted"] = adjusted[: len(changes)]
     changes["gap_p_adjusted"] = adjusted[len(changes) :]
-    alpha = 1 - config.level
+    alpha = 1 - level
     threshold = changes["threshold"]
     better = changes["higher_is_better"].to_numpy(dtype=bool)
     # The change's interval, turned so that positive is better: beyond +threshold is an

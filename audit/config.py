@@ -356,6 +356,14 @@ class AuditConfig(Options):
         _one_of(SPLIT_CHOICES),
         metavar="{" + ",".join(SPLIT_CHOICES) + "}",
     )
+    include_training_speakers: bool = option(
+        False,
+        "audit also the clips of speakers the model trained or validated on (column "
+        "seen_in_training, else speakers with train/val rows); the report then opens with a "
+        "banner saying so (default: they are left out, whatever the split column says)",
+        boolean,
+        "true or false",
+    )
     manifest: str | None = option(
         None,
         "join this manifest's columns on clip_id, so any of them can be a slice "
@@ -363,6 +371,37 @@ class AuditConfig(Options):
         optional(path),
         "a manifest path",
         metavar="M",
+    )
+
+    adjust_for: tuple[str, ...] | None = option(
+        None,
+        "also report each disparity adjusted for these numeric per-clip columns (recording "
+        "conditions, e.g. snr_db,speech_s; from the predictions or --conditions): "
+        "standardised over crossed quantile bins to the overall population's distribution "
+        "(docs/conditions.md)",
+        optional(names()),
+        "comma-separated column names",
+        metavar="COLUMNS",
+    )
+    conditions: str | None = option(
+        None,
+        "join this conditions table (s2f conditions) on clip_id, for --adjust-for",
+        optional(path),
+        "a conditions table path",
+        metavar="CONDITIONS",
+    )
+    adjust_bins: int = option(
+        3,
+        "quantile bins of each --adjust-for column (the strata are their crossings)",
+        integer(2, 21),
+        "an integer from 2 to 20",
+    )
+    support_limit: float = option(
+        0.2,
+        "largest share outside a group's common support (strata where it has no speakers) "
+        "for which its adjusted difference is tested",
+        number(0.0, 1.0 + 1e-12),
+        "a number between 0 and 1",
     )
 
     def threshold_rule(self, spec: MetricSpec) -> float | str:

@@ -159,3 +159,24 @@ def summary_from(
         f"{int(changes['gap_widened'].sum())} gap(s) widened, {narrowed} narrowed (Holm)."
     )
     return [first, second, third]
+
+
+def trials_line(result: Any) -> str:
+    """The trials audit's line: overall EER with its interval, the largest tested EER gap
+    to the reference and the flag count (``result``: a :class:`TrialsAuditResult`)."""
+    trials = result.summary["trials"]
+    eer = result.summary["overall"]["eer"]
+    line = (
+        f"Trials (baseline as a voice-face matcher, test split): EER {eer['value']:.3f} "
+        f"(95% CI [{eer['ci_low']:.3f}, {eer['ci_high']:.3f}]) over {trials['n_trials']} trials of "
+        f"{trials['n_voice_speakers']} speakers"
+    )
+    groups = result.groups
+    tested = groups[(groups["metric"] == "eer") & groups["p_value"].notna()]
+    if len(tested):
+        row = tested.loc[tested["difference"].abs().idxmax()]
+        line += (
+            f"; largest EER gap {row['slice']}={row['group']} {row['difference']:+.3f} "
+            f"{_interval(row['diff_ci_low'], row['diff_ci_high'])} vs {row['reference']}"
+        )
+    return f"{line}; {len(result.summary['flags'])} flag(s)."

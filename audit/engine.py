@@ -16,7 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit._adjustment import (
+    adjusted_disparities,
+    conditions_strata,
+    join_conditions,
+    no_adjustment,
+)
 from audit._aggregate import KEY_COLUMNS, aggregate
+from audit._circular import circular_metrics
 from audit._components import compute_components, metric_catalogue, missing_requirements
 from audit._evaluate import evaluate
 from audit._fairness import confusion_tables, fairlearn_summaries
@@ -84,7 +91,15 @@ def run_audit(
     joined = None
     if manifest is not None:
         table, joined = join_manifest(table, manifest)
-    selection = select_rows(table, duration=config.duration, split=config.split)
+    conditions_joined = None
+    if config.conditions is not None:
+        table, conditions_joined = join_conditions(table, config.conditions)
+    selection = select_rows(
+        table,
+        duration=config.duration,
+        split=config.split,
+        include_training_speakers=config.include_training_speakers,
+    )
     feature_rows = None if selection.is_everything(len(table)) else selection.rows
     table = table.iloc[selection.rows].reset_index(drop=True)
     slice_columns, slice_notes = resolve_columns(table, config.slices)
@@ -116,8 +131,14 @@ def run_audit(
         feature_rows=feature_rows,
         min_group_speakers=config.min_speakers,
     )
+    degenerate = retrieval_summary.get("not_computed", {})
+    specs = [spec for spec in specs if spec.name not in degenerate]
+    notes.extend(degenerate.values())
+    if not specs:
+        raise InputError(NO_METRIC.format(columns=", ".join(map(str, table.columns))))
     for name, values in retrieval_components.items():
-        frame[name] = values
+        if name not in degenerate:
+            frame[name] = values
     aggregates = aggregate(
         frame,
         specs,
@@ -127,10 +148,21 @@ def run_audit(
         seed=config.seed,
         progress=progress,
     )
-    groups, tests, reference_notes = evaluate(aggregates, config)
+    circular = circular_metrics(table, specs)
+    groups, tests, reference_notes = evaluate(aggregates, config, untested=circular)
+    adjustment = None
+    if config.adjust_for:
+        strata = conditions_strata(table, config.adjust_for, bins=config.adjust_bins)
+        groups, adjustment = adjusted_disparities(frame, specs, aggregates, groups, strata, config)
+    else:
+        groups = no_adjustment(groups)
     summary = audit_summary(
         loaded, table, config, specs, aggregates, groups, tests, [*notes, *slice_notes]
     )
+    summary["circular"] = circular
+    summary["caveats"].extend(circular.values())
+    for spec in summary["metrics"]:
+        spec["circular"] = spec["name"] in circular
     if fairlearn_views:
         summary["fairlearn"] = fairlearn_summaries(table, aggregates.slices)
     summary["notes"].extend(reference_notes)
@@ -145,15 +177,27 @@ def run_audit(
     summary["excluded_clips"] = table["clip_id"].astype(str)[~valid].tolist()
     if joined is not None:
         summary["manifest"] = joined
+    if adjustment is not None:
+        adjustment["conditions"] = conditions_joined
+        summary["adjustment"] = adjustment
     summary["duration_s"] = selection.duration_s
     summary["split"] = selection.split
+    summary["training_speakers"] = selection.training_speakers
+    summary["face_domain"] = loaded.meta.get("face_domain")
+    summary["reconstructions"] = loaded.meta.get("reconstructions", "unknown")
+    summary["caveats"][:0] = [
+        warning.removeprefix("warning: ")
+        for warning in (summary["face_domain"] or {}).get("warnings", [])
+    ]
+    if selection.training_speakers.get("banner"):
+        summary["caveats"].insert(0, selection.training_speakers["banner"])
     summary["predictions"]["durations_s"] = selection.durations
     summary["predictions"]["n_rows"] = len(loaded.table)
     return AuditResult(
         summary=summary,
         groups=groups,
         tests=tests,
-        confusion=confusion_tables(table, aggregates.slices),
+        confusion=confusion_tables(table, aggregates.slices, notes=summary["notes"]),
         components=frame,
         retrieval_confusion=retrieval_confusion,
     )

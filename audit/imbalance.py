@@ -180,6 +180,12 @@ def analyze_dataset(
         power=power,
         base_rate=base_rate,
     )
+    unknown_only = [c for c in columns if set(categories[c]) <= {UNKNOWN}]
+    involved = np.array(
+        [bool(set(name.split(SEPARATOR)) & set(unknown_only)) for name in counts["slice"]],
+        dtype=bool,
+    )
+    counts.loc[involved, "status"] = ALL_UNKNOWN
     single = counts[counts["order"] == 1]
     analysis = DatasetAnalysis(
         counts=counts,
@@ -190,6 +196,7 @@ def analyze_dataset(
         language_by_ethnicity=_language_by_ethnicity(frame),
         settings={
             "columns": list(columns),
+            "unknown_only": unknown_only,
             "intersections": intersections,
             "min_speakers": min_speakers,
             "alpha": alpha,
@@ -253,6 +260,11 @@ def _check_settings(*, intersections: int, alpha: float, power: float, base_rate
     for name, value in (("alpha", alpha), ("power", power), ("base_rate", base_rate)):
         if not 0 < value < 1:
             raise InputError(BAD_PROBABILITY.format(name=name, value=value))
+
+
+ALL_UNKNOWN = "all_unknown"
+"""Status of every group of a slice over a column that is ``unknown`` for every speaker."""
+UNKNOWN_EVERYWHERE = "{column}: unknown for every speaker"
 
 
 def _prepared(manifest: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:

@@ -73,7 +73,16 @@ GROUP_COLUMNS = (
     "flag",
     "significant_small",
     "higher_is_better",
+    "adjusted_difference",
+    "adjusted_ci_low",
+    "adjusted_ci_high",
+    "adjusted_p_adjusted",
+    "adjusted_flag",
+    "outside_support_share",
 )
+ADJUSTED_GROUP_COLUMNS = GROUP_COLUMNS[-6:]
+"""The last six: disparities adjusted for recording conditions (``--adjust-for``; NaN / NA
+without it; ``audit._adjustment``)."""
 TEST_COLUMNS = (
     "metric",
     "slice",
@@ -179,6 +188,9 @@ class AuditResult:
                 raise InputError(NOT_AN_AUDIT.format(path=path, file=file))
         summary = read_summary(path / SUMMARY_FILE, AUDIT_SCHEMA_VERSIONS)
         tables = {name: read_table(path / file) for name, file in TABLE_FILES.items()}
+        for column in ADJUSTED_GROUP_COLUMNS:  # a version-4 audit: no adjustment
+            if column not in tables["groups"].columns and len(tables["groups"].columns) > 1:
+                tables["groups"][column] = float("nan")
         return cls(summary=summary, **tables)
 
     @property

@@ -11,7 +11,8 @@ query chunk, so a million memory-mapped queries never make an n × G matrix:
 - ``cosine``: ``q · ĝ`` with the gallery rows normalised (the query's norm does
   not change its ranking);
 - ``l2``: ``q · g − ½‖g‖²``, the matrix-product form of ``−½(‖q − g‖² − ‖q‖²)``;
-- ``l1``: ``−torch.cdist(q, g, p=1)`` (no matrix-product form exists; ~30× slower).
+- ``l1``: ``−torch.cdist(q, g, p=1)`` (no matrix-product form exists; much slower:
+  ``bench/bench_retrieval.py`` prints by how much).
 
 Ties are broken by gallery position: a gallery face that is exactly as close as
 the true face counts ahead of it when it comes earlier in the gallery. The same

@@ -235,3 +235,90 @@ def _interval_beyond(groups: pd.DataFrame) -> np.ndarray:
         (groups["diff_ci_low"] >= groups["threshold"])
         | (groups["diff_ci_high"] <= -groups["threshold"])
     ).to_numpy()
+
+
+CONDITION_WORLDS = ("recording", "group", "both")
+"""Worlds of :func:`simulate_conditions`: the gap is only recording quality, only the
+group, or both."""
+SNR_MEAN_DB = 20.0
+
+
+def _agreement_probability(snr_db: np.ndarray, offset: np.ndarray, *, slope: float) -> np.ndarray:
+    """Each clip's chance of agreement: linear in its SNR around 20 dB, plus offsets."""
+    return np.clip(0.75 + slope * (snr_db - SNR_MEAN_DB) + offset, 0.02, 0.98)
+
+
+def simulate_conditions(
+    world: str,
+    *,
+    groups: Sequence[str] = ("a", "b", "c", "d"),
+    affected: str = "b",
+    gap: float = 0.15,
+    snr_shift_db: float = 10.0,
+    slope: float = 0.015,
+    speakers_per_group: int = 100,
+    clips_per_speaker: int = 5,
+    speaker_sd: float = 0.08,
+    seed: int = 0,
+    column: str = SIM_COLUMN,
+) -> Predictions:
+    """Predictions with an ``snr_db`` column, where S2F gender agreement falls with noise.
+
+    Every clip's SNR is its speaker's mean (normal, s.d. 4 dB around 20 dB) plus a clip
+    deviation (s.d. 3 dB); its chance of agreement is ``0.75 + slope·(snr − 20)`` plus a
+    speaker effect (normal, s.d. ``speaker_sd``), clipped to [0.02, 0.98]. ``world``:
+
+    - ``recording``: the ``affected`` group's speakers are recorded ``snr_shift_db`` lower,
+      and agreement depends on SNR only: a raw gap with no gap at equal conditions;
+    - ``group``: every group has the same SNR distribution, and the ``affected`` group
+      agrees ``gap`` less at any SNR: the gap is the group's;
+    - ``both``: the affected group is recorded lower *and* agrees ``gap`` less.
+    """
+    if world not in CONDITION_WORLDS:
+        raise ValueError(f"world must be one of {CONDITION_WORLDS}, got {world!r}")
+    rng = np.random.default_rng(seed)
+    n_speakers = len(groups) * speakers_per_group
+    hit = np.repeat(np.asarray(list(groups), dtype=object) == affected, speakers_per_group)
+    shift = snr_shift_db if world in ("recording", "both") else 0.0
+    speaker_snr = rng.normal(SNR_MEAN_DB, 4.0, n_speakers) - shift * hit
+    speaker_offset = rng.normal(0.0, speaker_sd, n_speakers) - (
+        gap * hit if world in ("group", "both") else 0.0
+    )
+    speaker = np.repeat(np.arange(n_speakers), clips_per_speaker)
+    snr = speaker_snr[speaker] + rng.normal(0.0, 3.0, len(speaker))
+    chance = _agreement_probability(snr, speaker_offset[speaker], slope=slope)
+    agree = rng.random(len(speaker)) < chance
+    speaker_gender = rng.choice(np.array(["female", "male"]), size=n_speakers)
+    true_gender = speaker_gender[speaker]
+    other = np.where(true_gender == "female", "male", "female")
+    table = _table(list(groups), speakers_per_group, speaker, column)
+    table.update(
+        gender=true_gender,
+        true_gender=true_gender,
+        s2f_gender=np.where(agree, true_gender, other),
+        snr_db=snr,
+    )
+    return Predictions(pd.DataFrame(table), features={}, meta={"model_id": f"{world}-{seed}"})
+
+
+def equal_conditions_truth(
+    *,
+    groups: Sequence[str] = ("a", "b", "c", "d"),
+    affected: str = "b",
+    gap: float = 0.15,
+    slope: float = 0.015,
+    speaker_sd: float = 0.08,
+    draws: int = 1_000_000,
+) -> dict[str, float]:
+    """True difference of each group from the overall value in the ``group`` world of
+    :func:`simulate_conditions` (equal groups, one SNR distribution), by Monte Carlo over
+    ``draws`` clips per group. With one SNR distribution for every group the stratified
+    and raw estimands coincide, so this is the true adjusted difference too."""
+    rng = np.random.default_rng(12345)
+    snr = rng.normal(SNR_MEAN_DB, 5.0, draws)  # 4 dB speaker, 3 dB clip: √(16 + 9)
+    offset = rng.normal(0.0, speaker_sd, draws)
+    unaffected = float(_agreement_probability(snr, offset, slope=slope).mean())
+    hit = float(_agreement_probability(snr, offset - gap, slope=slope).mean())
+    means = {g: hit if g == affected else unaffected for g in groups}
+    overall = float(np.mean(list(means.values())))
+    return {g: value - overall for g, value in means.items()}

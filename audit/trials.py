@@ -46,11 +46,13 @@ from audit._intervals import (
 from audit._trial_metrics import (
     RANK_METRICS,
     OperatingPoint,
-    cell_metrics,
+    SortedCell,
+    curve_metrics,
     eer_threshold,
     sort_cell,
 )
-from audit._trial_weights import CellRatios, TwoWayWeights, cell_ratios, cgm_replicates, two_way
+from audit._trial_prefix import PrefixCell
+from audit._trial_weights import CellRatios, TwoWayWeights, cell_ratios, cgm_replicates
 from speech2face import trials as schema
 from speech2face.errors import InputError
 from speech2face.vocabulary import DEMOGRAPHIC_COLUMNS, MIN_GROUP_SPEAKERS, UNKNOWN
@@ -62,6 +64,7 @@ METRICS = (*RANK_METRICS, MATCH_1OF2)
 OK, INSUFFICIENT = "ok", "insufficient"
 DEFAULT_OPERATING_POINT = OperatingPoint()
 CHUNK = 64
+DET_POINTS = 400
 """Replicates whose per-speaker weights are drawn at once (one task of the thread pool)."""
 BLOCK_ELEMENTS = 1 << 20
 """Within a chunk, replicates run in blocks of about this many trial weights per cell."""
@@ -82,6 +85,9 @@ class TrialsAudit:
     """One row per metric, slice and group (language half ``all``), with disparities."""
     fmr_matrix: pd.DataFrame
     """Impostor FMR per (slice, voice group, face group) at the global threshold."""
+    det: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """DET curve of each group (slice, group, threshold, fmr, fnmr): at most
+    :data:`DET_POINTS` operating points, every trial weighing one."""
     languages: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Heard, unheard and gap rows per metric, slice and group (empty without
     ``heard_languages``)."""
@@ -93,6 +99,118 @@ class _Cell:
     group: str
     half: str
     trials: np.ndarray
+
+
+@dataclass(frozen=True)
+class TrialReplicates:
+    """Every cell's metrics with every weight one and under each bootstrap replicate.
+
+    Replicates of two tables with the same seed are paired: weights are keyed by speaker
+    id, so a speaker weighs the same in both (what a comparison of two models needs).
+    """
+
+    cells: list[_Cell]
+    counts: pd.DataFrame
+    """One row per cell: slice, group, half, counts and status."""
+    threshold: float
+    point: np.ndarray
+    """``(cells, metrics)``."""
+    replicates: np.ndarray
+    """``(2, n_boot, cells, metrics)``: product (0) and mean (1) weightings."""
+    fmr_cells: pd.DataFrame
+    fmr_point: np.ndarray
+    fmr_replicates: np.ndarray
+    curves: list[pd.DataFrame]
+
+
+def replicate_trials(
+    table: pd.DataFrame,
+    *,
+    slices: Sequence[str] | None = None,
+    heard_languages: Sequence[str] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    operating_point: OperatingPoint = DEFAULT_OPERATING_POINT,
+    threshold: float | None = None,
+    min_speakers: int = MIN_GROUP_SPEAKERS,
+    n_jobs: int = 2,
+) -> TrialReplicates:
+    """Point values and two-way bootstrap replicates of every cell of a validated table."""
+    slices = _slices(table, slices)
+    voice, voice_ids = pd.factorize(table[schema.VOICE_SPEAKER_ID])
+    face, face_ids = pd.factorize(table[schema.FACE_SPEAKER_ID])
+    scores = table[schema.SCORE].to_numpy()
+    target = table[schema.TARGET].to_numpy()
+    cells = _cells(table, slices, heard_languages)
+    if threshold is None:
+        threshold = eer_threshold(sort_cell(scores, target, voice, face, threshold=np.inf))
+    order = np.argsort(-scores, kind="stable")
+    member = np.zeros(len(table), dtype=bool)
+    sorted_cells: list[PrefixCell | None] = []
+    curves = []
+    for c in cells:
+        member[:] = False
+        member[c.trials] = True
+        rows = order[member[order]]  # the cell in descending score order, ties stable
+        if not len(rows):
+            sorted_cells.append(None)
+            continue
+        cell = sort_cell(scores[rows], target[rows], voice[rows], face[rows], threshold=threshold)
+        sorted_cells.append(PrefixCell.of(cell, len(voice_ids), len(face_ids)))
+        if c.half == ALL:
+            curves.append(_det_curve(c, cell))
+    matching = _matching(table, cells, voice, face)
+    fmr_cells, fmr_ratios = _fmr_matrix(table, slices, scores >= threshold, voice, face)
+    weights = TwoWayWeights(list(voice_ids), list(face_ids), seed)
+    largest = max(len(c.trials) for c in cells)
+    block = int(np.clip(BLOCK_ELEMENTS // max(largest, 1), 1, CHUNK))
+    n_pairs = max([len(r.voice) for r in (matching, fmr_ratios) if r is not None] or [1])
+    ratio_block = int(np.clip(BLOCK_ELEMENTS * 4 // n_pairs, 1, CHUNK))
+
+    def evaluate(voice_w: np.ndarray, face_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Metrics ``(2, n, cells, metrics)`` and FMR-matrix cells ``(2, n, cells)``
+        under the product (0) and the mean (1) weights."""
+        n = len(voice_w)
+        values = np.full((2, n, len(cells), len(METRICS)), np.nan)
+        fmr = np.empty((2, n, 0 if fmr_ratios is None else fmr_ratios.n_groups))
+        padded = [np.pad(w, ((0, 0), (0, 1))) for w in (voice_w, face_w)]
+        for s in range(0, n, block):
+            rows = slice(s, min(s + block, n))
+            for i, cell in enumerate(sorted_cells):
+                if cell is not None:
+                    points = cell.points(padded[0][rows], padded[1][rows])
+                    metrics = curve_metrics(*points, operating_point)
+                    values[:, rows, i, : len(RANK_METRICS)] = metrics.reshape(
+                        2, -1, len(RANK_METRICS)
+                    )
+        for s in range(0, n, ratio_block):
+            rows = slice(s, min(s + ratio_block, n))
+            if matching is not None:
+                values[:, rows, :, -1] = matching.replicates(voice_w[rows], face_w[rows])
+            if fmr_ratios is not None:
+                fmr[:, rows] = fmr_ratios.replicates(voice_w[rows], face_w[rows])
+        return values, fmr
+
+    def chunk(first: int) -> tuple[np.ndarray, np.ndarray]:
+        return evaluate(*weights.block(first, min(CHUNK, n_boot - first)))
+
+    point, fmr_point = (
+        part[0, 0] for part in evaluate(np.ones((1, len(voice_ids))), np.ones((1, len(face_ids))))
+    )
+    with ThreadPoolExecutor(max(1, n_jobs)) as pool:
+        parts = list(pool.map(chunk, range(0, n_boot, CHUNK)))
+    replicates, fmr_replicates = (np.concatenate(part, axis=1) for part in zip(*parts, strict=True))
+    return TrialReplicates(
+        cells=cells,
+        counts=_counts(cells, voice, face, min_speakers),
+        threshold=float(threshold),
+        point=point,
+        replicates=replicates,
+        fmr_cells=fmr_cells,
+        fmr_point=fmr_point,
+        fmr_replicates=fmr_replicates,
+        curves=curves,
+    )
 
 
 def audit_trials(
@@ -117,73 +235,30 @@ def audit_trials(
     """
     table = schema.validate_trials(table, source="trials table")
     slices = _slices(table, slices)
-    voice, voice_ids = pd.factorize(table[schema.VOICE_SPEAKER_ID])
-    face, face_ids = pd.factorize(table[schema.FACE_SPEAKER_ID])
-    scores = table[schema.SCORE].to_numpy()
-    target = table[schema.TARGET].to_numpy()
-    cells = _cells(table, slices, heard_languages)
-    if threshold is None:
-        threshold = eer_threshold(sort_cell(scores, target, voice, face, threshold=np.inf))
-    sorted_cells = [
-        sort_cell(
-            scores[c.trials], target[c.trials], voice[c.trials], face[c.trials], threshold=threshold
-        )
-        if len(c.trials)
-        else None
-        for c in cells
-    ]
-    matching = _matching(table, cells, voice, face)
-    fmr_cells, fmr_ratios = _fmr_matrix(table, slices, scores >= threshold, voice, face)
-    weights = TwoWayWeights(list(voice_ids), list(face_ids), seed)
-    largest = max(len(c.trials) for c in cells)
-    block = int(np.clip(BLOCK_ELEMENTS // max(largest, 1), 1, CHUNK))
-
-    def evaluate(voice_w: np.ndarray, face_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Metrics ``(2, n, cells, metrics)`` and FMR-matrix cells ``(2, n, cells)``
-        under the product (0) and the mean (1) weights."""
-        n = len(voice_w)
-        values = np.full((2, n, len(cells), len(METRICS)), np.nan)
-        for i, cell in enumerate(sorted_cells):
-            if cell is None:
-                continue
-            targets = two_way(voice_w, face_w, cell.target_voice, cell.target_face)
-            impostors = two_way(voice_w, face_w, cell.impostor_voice, cell.impostor_face)
-            for scheme in range(2):
-                values[scheme, :, i, : len(RANK_METRICS)] = cell_metrics(
-                    cell, targets[scheme], impostors[scheme], operating_point
-                )
-        if matching is not None:
-            values[..., -1] = matching.replicates(voice_w, face_w)
-        if fmr_ratios is None:
-            return values, np.empty((2, n, 0))
-        return values, np.stack(fmr_ratios.replicates(voice_w, face_w))
-
-    def chunk(first: int) -> tuple[np.ndarray, np.ndarray]:
-        voice_w, face_w = weights.block(first, min(CHUNK, n_boot - first))
-        parts = [
-            evaluate(voice_w[s : s + block], face_w[s : s + block])
-            for s in range(0, len(voice_w), block)
-        ]
-        return tuple(np.concatenate(part, axis=1) for part in zip(*parts, strict=True))
-
-    point, fmr_point = (
-        part[0, 0] for part in evaluate(np.ones((1, len(voice_ids))), np.ones((1, len(face_ids))))
+    r = replicate_trials(
+        table,
+        slices=slices,
+        heard_languages=heard_languages,
+        n_boot=n_boot,
+        seed=seed,
+        operating_point=operating_point,
+        threshold=threshold,
+        min_speakers=min_speakers,
+        n_jobs=n_jobs,
     )
-    with ThreadPoolExecutor(max(1, n_jobs)) as pool:
-        parts = list(pool.map(chunk, range(0, n_boot, CHUNK)))
-    replicates, fmr_replicates = (np.concatenate(part, axis=1) for part in zip(*parts, strict=True))
-
-    counts = _counts(cells, voice, face, min_speakers)
+    cells, point, replicates = r.cells, r.point, r.replicates
     groups, languages = _group_tables(
-        cells, counts, point, replicates, reference=reference, level=level
+        cells, r.counts, point, replicates, reference=reference, level=level
     )
     tested = [frame["p_value"].to_numpy() for frame in (groups, languages) if len(frame)]
     adjusted = adjust_pvalues(np.concatenate(tested), method=correction)
     groups["p_adjusted"] = adjusted[: len(groups)]
     if len(languages):
         languages["p_adjusted"] = adjusted[len(groups) :]
-    fmr_interval = percentile_interval(cgm_replicates(fmr_point, *fmr_replicates), level=level)
-    fmr_matrix = fmr_cells.assign(value=fmr_point, ci_low=fmr_interval[0], ci_high=fmr_interval[1])
+    fmr_interval = percentile_interval(cgm_replicates(r.fmr_point, *r.fmr_replicates), level=level)
+    fmr_matrix = r.fmr_cells.assign(
+        value=r.fmr_point, ci_low=fmr_interval[0], ci_high=fmr_interval[1]
+    )
     config = {
         "slices": list(slices),
         "heard_languages": None if heard_languages is None else list(heard_languages),
@@ -198,11 +273,28 @@ def audit_trials(
     }
     return TrialsAudit(
         config=config,
-        threshold=float(threshold),
+        threshold=r.threshold,
         groups=groups,
         fmr_matrix=fmr_matrix,
+        det=pd.concat(r.curves, ignore_index=True),
         languages=languages,
     )
+
+
+def _det_curve(cell: _Cell, curve: SortedCell) -> pd.DataFrame:
+    """The cell's (FMR, FNMR) at up to DET_POINTS of its operating points."""
+    n_t, n_i = curve.at_target[-1], curve.at_impostor[-1]
+    keep = np.unique(np.linspace(0, len(curve.at_target) - 1, DET_POINTS).astype(np.int64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pd.DataFrame(
+            {
+                "slice": cell.slice,
+                "group": cell.group,
+                "threshold": curve.thresholds[keep],
+                "fmr": curve.at_impostor[keep] / n_i,
+                "fnmr": 1 - curve.at_target[keep] / n_t,
+            }
+        )
 
 
 def _labels(table: pd.DataFrame, column: str) -> np.ndarray:
@@ -319,15 +411,19 @@ def _counts(
             "group": [c.group for c in cells],
             "half": [c.half for c in cells],
             "n_trials": [len(c.trials) for c in cells],
-            "n_voice_speakers": [len(np.unique(voice[c.trials])) for c in cells],
-            "n_face_speakers": [len(np.unique(face[c.trials])) for c in cells],
+            "n_voice_speakers": [_distinct(voice[c.trials]) for c in cells],
+            "n_face_speakers": [_distinct(face[c.trials]) for c in cells],
         }
     )
     enough = counts[["n_voice_speakers", "n_face_speakers"]].min(axis=1) >= min_speakers
     return counts.assign(status=np.where(enough, OK, INSUFFICIENT))
 
 
-def _p_value(estimate: np.ndarray, replicates: np.ndarray) -> np.ndarray:
+def _distinct(codes: np.ndarray) -> int:
+    return int(np.count_nonzero(np.bincount(codes))) if len(codes) else 0
+
+
+def paired_p_value(estimate: np.ndarray, replicates: np.ndarray) -> np.ndarray:
     """Two-sided Wald p-value on the bootstrap SE; a difference that is exactly zero in
     every replicate gets 1, and no p-value is exactly 0."""
     se = bootstrap_se(replicates)
@@ -359,7 +455,7 @@ def _difference(
     schemes = replicates[:, :, first] - replicates[:, :, second]
     difference_replicates = cgm_replicates(difference, *schemes)
     low, high = percentile_interval(difference_replicates, level=level)
-    p = _p_value(difference, difference_replicates)
+    p = paired_p_value(difference, difference_replicates)
     return {
         "difference": difference,
         "ci_low": low,

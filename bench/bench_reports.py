@@ -36,7 +36,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages
 from bench_audit import METRICS, SLICES, bench_predictions
+from timing import load, median, spread
 
 from audit.compare import ComparisonResult, compare_audits
 from audit.engine import run_audit
@@ -52,26 +55,29 @@ TARGET_SECONDS = 5.0
 TARGET_BYTES = 5_000_000
 
 
-def timed_render(render: Callable[[], Path], repeats: int) -> tuple[float, float, int, int]:
-    """Best wall and CPU seconds of load + render over ``repeats``; bytes; images."""
-    best_wall = best_cpu = float("inf")
+def timed_render(
+    render: Callable[[], Path], repeats: int
+) -> tuple[list[float], list[float], int, int]:
+    """Wall and CPU seconds of each of ``repeats`` load + render runs; bytes; images."""
+    walls, cpus = [], []
     for _ in range(repeats):
         wall, cpu = time.perf_counter(), time.process_time()
         path = render()
-        best_wall = min(best_wall, time.perf_counter() - wall)
-        best_cpu = min(best_cpu, time.process_time() - cpu)
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
     html = path.read_text()
-    return best_wall, best_cpu, path.stat().st_size, html.count("<img ")
+    return walls, cpus, path.stat().st_size, html.count("<img ")
 
 
 def report_line(label: str, render: Callable[[], Path], repeats: int) -> None:
-    load = os.getloadavg()[0]
-    wall, cpu, size, images = timed_render(render, repeats)
+    before = load()
+    walls, cpus, size, images = timed_render(render, repeats)
+    wall, cpu = median(walls), median(cpus)
     print(
-        f"{label}: render {wall:.2f} s wall, {cpu:.2f} s CPU (target < {TARGET_SECONDS:g} s: "
-        f"wall/target {wall / TARGET_SECONDS:.2f}, CPU/target {cpu / TARGET_SECONDS:.2f}); "
-        f"{size / 1e6:.2f} MB (size/target {size / TARGET_BYTES:.2f}); {images} figures; "
-        f"load average {load:.1f}",
+        f"{label}: render {spread(walls)} wall, {spread(cpus)} CPU (median/target "
+        f"{wall / TARGET_SECONDS:.2f} wall, {cpu / TARGET_SECONDS:.2f} CPU; target < "
+        f"{TARGET_SECONDS:g} s); {size / 1e6:.2f} MB (size/target {size / TARGET_BYTES:.2f}); "
+        f"{images} figures; {before} before, {load()} after",
         flush=True,
     )
 

@@ -51,7 +51,22 @@ def findings(audit: AuditView) -> list[str]:
             f"{insufficient} group(s) have fewer than {summary['config']['min_speakers']} "
             "speakers: their differences are not tested (listed under Caveats)."
         )
+    for reason in summary.get("circular", {}).values():
+        out.append(reason[0].upper() + reason[1:] + ".")
     out.extend(inferred_findings(limits(audit)))
+    return out
+
+
+def banners(audit: AuditView) -> list[str]:
+    """Warnings the report opens with: what makes the whole audit read differently."""
+    summary = audit.summary
+    out = []
+    banner = summary.get("training_speakers", {}).get("banner")
+    if banner:
+        out.append(banner + " (--include-training-speakers).")
+    for warning in (summary.get("face_domain") or {}).get("warnings", []):
+        text = warning.removeprefix("warning: ")
+        out.append(text[0].upper() + text[1:] + ".")
     return out
 
 
@@ -112,9 +127,12 @@ def data_section(audit: AuditView, dataset_report: str | None) -> Markup:
     summary = audit.summary
     predictions = summary["predictions"]
     intro = Markup(
-        "<p>{} clips of {} speakers. Groups are the values of each slice column and of their "
+        "<p>{} of {}. Groups are the values of each slice column and of their "
         "intersections; a missing label is the explicit group <code>unknown</code>.</p>"
-    ).format(fmt.count(predictions["n_clips"]), fmt.count(predictions["n_speakers"]))
+    ).format(
+        fmt.counted(predictions["n_clips"], "clip"),
+        fmt.counted(predictions["n_speakers"], "speaker"),
+    )
     if dataset_report:
         intro += Markup(
             "<p>Composition, imbalance and label provenance of the data: "
@@ -206,7 +224,8 @@ def method_section(audit: AuditView) -> Markup:
         value = fmt.value_formatter(spec["unit"])(overall.get("value"))
         rows.append(
             {
-                "metric": spec["name"],
+                "metric": spec["name"]
+                + (" (circular: never tested)" if spec.get("circular") else ""),
                 "family": spec["family"],
                 "unit": spec["unit"],
                 "better": "higher" if spec["higher_is_better"] else "lower",
@@ -241,6 +260,12 @@ def flags_section(audit: AuditView) -> Markup:
         hidden_rows = is_suppressed(largest["n_speakers"], audit.privacy_k)
         largest = largest[~(hidden_rows | audit.against_hidden_reference(largest))].head(10)
         hidden = suppressed_flag_count(audit)
+        if largest.empty and not hidden:
+            return Markup(
+                '<p class="ok-note">No disparity is flagged, and none could be: no group has a '
+                "difference from its reference to show (groups below {} speakers are not "
+                "tested; groups below {} are not shown).</p>"
+            ).format(audit.summary["config"]["min_speakers"], audit.privacy_k)
         note = (
             Markup(
                 "<p>No flagged disparity can be shown.{hidden} The largest differences from "
@@ -362,6 +387,7 @@ def limits(audit: AuditView, *, faces: str = "No face image is embedded.") -> Li
         caveats=summary.get("caveats", []),
         notes=summary.get("notes", []),
         domain_gap=_domain_gap(audit),
+        decoder=summary.get("reconstructions", "unknown") is not None,
         faces=faces,
     )
 

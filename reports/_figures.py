@@ -244,6 +244,7 @@ def share_bars(frame: pd.DataFrame, *, column: str, privacy_k: int) -> Figure:
     _style(axes)
     height = 0.8 / len(splits)
     y = np.arange(len(groups))[::-1]
+    drawn = []
     for index, split in enumerate(splits):
         part = frame[frame["split"] == split].set_index("group").reindex(groups)
         shares = part["speaker_share"].to_numpy(dtype=float)
@@ -254,6 +255,7 @@ def share_bars(frame: pd.DataFrame, *, column: str, privacy_k: int) -> Figure:
             else pd.Series(False, index=part.index)
         )
         shares = np.where((hidden | withheld).to_numpy(), np.nan, shares)
+        drawn.extend(shares[np.isfinite(shares)])
         offset = (index - (len(splits) - 1) / 2) * height
         axes.barh(
             y - offset,
@@ -269,6 +271,8 @@ def share_bars(frame: pd.DataFrame, *, column: str, privacy_k: int) -> Figure:
         for position in (y - offset)[withheld.to_numpy()]:
             axes.text(0.3, position, "withheld", va="center", fontsize=6.5, color=MUTED)
     axes.set_yticks(y, [_short(g) for g in groups])
+    # shares are 0-100 %: with every bar hidden, autoscaling would give an axis of ±0.04
+    axes.set_xlim(0, max(drawn, default=1.0) * 100 * 1.08 if drawn else 100)
     axes.set_xlabel(f"share of speakers (%) by {column}", fontsize=8)
     axes.legend(
         fontsize=7, frameon=False, loc="lower left", bbox_to_anchor=(0, 1.0), ncols=len(splits)

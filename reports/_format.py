@@ -29,6 +29,8 @@ BADGES = {
     "no_values": "insufficient",
     "thin": "insufficient",
     "inferred": "insufficient",
+    "circular": "insufficient",
+    "all_unknown": "suppressed",
     "empty": "suppressed",
     SUPPRESSED: "suppressed",
     "ok": "ok",
@@ -163,6 +165,12 @@ def share(value: object) -> str:
 
 def count(value: object) -> str:
     return f"{int(value):,}" if finite(value) else "–"
+
+
+def counted(value: object, noun: str, plural: str | None = None) -> str:
+    """``1 clip``, ``2 clips``, ``1,000 speakers``: a count with its noun in the right number."""
+    word = noun if finite(value) and int(value) == 1 else (plural or noun + "s")
+    return f"{count(value)} {word}"
 
 
 def listing(items: list[str], *, limit: int = 40) -> Markup:

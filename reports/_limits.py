@@ -55,6 +55,8 @@ class Limits:
     notes: Sequence[str] = ()
     domain_gap: str = ""
     """Measured F2F agreement, appended to the domain-gap caveat when known."""
+    decoder: bool = True
+    """Whether the model reconstructs faces (False: no decoder, so no decoder domain gap)."""
     faces: str = "No face image is embedded."
 
 
@@ -92,14 +94,15 @@ def caveats_section(limits: Limits) -> Markup:
         )
     for caveat in limits.caveats:
         parts.append(Markup('<p class="note">{}</p>').format(caveat))
-    parts.append(
-        Markup(
-            "<h3>Attribute classifier domain gap</h3><p>Attributes of reconstructed faces are "
-            "predicted by a face classifier trained on photographs; decoded faces are smooth, "
-            "frontal and average-looking, outside its training domain. The F2F pipeline "
-            "measures this gap: an F2F error is the classifier's, not the voice's.{}</p>"
-        ).format(limits.domain_gap)
-    )
+    if limits.decoder:
+        parts.append(
+            Markup(
+                "<h3>Attribute classifier domain gap</h3><p>Attributes of reconstructed faces are "
+                "predicted by a face classifier trained on photographs; decoded faces are smooth, "
+                "frontal and average-looking, outside its training domain. The F2F pipeline "
+                "measures this gap: an F2F error is the classifier's, not the voice's.{}</p>"
+            ).format(limits.domain_gap)
+        )
     parts.append(_evidence_listing(limits))
     if limits.notes:
         notes = Markup("").join(Markup("<li>{}</li>").format(n) for n in limits.notes)

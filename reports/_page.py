@@ -65,10 +65,12 @@ def render_page(
     sections: Sequence[Section],
     findings: Sequence[str] = (),
     subtitle: str = "",
+    banners: Sequence[str] = (),
 ) -> str:
     """Render one self-contained page: findings first, then sections, CSS and script inline.
 
-    ``subtitle`` is one line under the title (what was evaluated, e.g. the clip duration).
+    ``subtitle`` is one line under the title (what was evaluated, e.g. the clip duration);
+    ``banners`` are warnings shown above everything else (e.g. training speakers audited).
     """
     page = _ENVIRONMENT.get_template("report.html.j2").render(
         title=title,
@@ -77,6 +79,7 @@ def render_page(
         source=str(source),
         sections=sections,
         findings=findings,
+        banners=list(banners),
         version=speech2face.__version__,
         rendered_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         css=(_TEMPLATES / "report.css").read_text(),

@@ -17,6 +17,7 @@ from audit.privacy import PRIVACY_K
 from audit.result import AuditResult
 from reports import _audit_card as card
 from reports import _audit_figures as quantitative
+from reports._audit_conditions import conditions_section
 from reports._audit_view import AuditView
 from reports._faces import flagged_faces
 from reports._limits import ETHICS, caveats_section
@@ -71,6 +72,7 @@ def audit_report_html(
         ("method", "Metrics and uncertainty", lambda: card.method_section(audit)),
         ("flags", "Flagged disparities", lambda: card.flags_section(audit) + gallery.html),
         ("groups", "Metrics per group", lambda: quantitative.groups_section(audit)),
+        ("conditions", "Recording conditions", lambda: conditions_section(audit)),
         (
             "confusion",
             "Attribute confusion per group",
@@ -108,4 +110,5 @@ def audit_report_html(
         sections=sections,
         findings=card.findings(audit),
         subtitle=card.evaluated_at(audit),
+        banners=card.banners(audit),
     )

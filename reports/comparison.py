@@ -390,8 +390,10 @@ def _models(summary: dict) -> Markup:
     frame["role"] = [
         "baseline" if i == summary.get("baseline", 0) else "candidate" for i in frame["model"]
     ]
-    text = Markup("<p>{} shared clips of {} speakers (alignment: {}).</p>").format(
-        fmt.count(summary["n_clips"]), fmt.count(summary["n_speakers"]), summary["align"]
+    text = Markup("<p>{} of {} (alignment: {}).</p>").format(
+        fmt.counted(summary["n_clips"], "shared clip"),
+        fmt.counted(summary["n_speakers"], "speaker"),
+        summary["align"],
     )
     notes = Markup("").join(Markup("<li>{}</li>").format(n) for n in summary.get("notes", []))
     return (

@@ -17,7 +17,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from audit.artifacts import SEPARATOR
-from audit.imbalance import ALL, DatasetAnalysis, findings_for
+from audit.imbalance import ALL, ALL_UNKNOWN, UNKNOWN_EVERYWHERE, DatasetAnalysis, findings_for
 from audit.privacy import PRIVACY_K, is_suppressed
 from reports import _figures as figures
 from reports import _format as fmt
@@ -144,11 +144,11 @@ def _overview(analysis: DatasetAnalysis) -> Markup:
     settings = analysis.settings
     leaked = settings.get("speakers_in_several_splits", 0)
     text = Markup(
-        "<p>{} clips of {} speakers in the splits {}. Speakers, not clips, are the unit of "
+        "<p>{} of {} in the splits {}. Speakers, not clips, are the unit of "
         "evidence: shares, tests and detectable differences count speakers.</p>"
     ).format(
-        fmt.count(settings["n_clips"]),
-        fmt.count(settings["n_speakers"]),
+        fmt.counted(settings["n_clips"], "clip"),
+        fmt.counted(settings["n_speakers"], "speaker"),
         ", ".join(s for s in settings["splits"] if s != ALL),
     )
     if leaked:
@@ -209,12 +209,29 @@ def _composition(analysis: DatasetAnalysis, counts: pd.DataFrame, privacy_k: int
             "subtraction.</p>"
         ).format(analysis.settings["min_speakers"], privacy_k)
     ]
+    unknown_only = analysis.settings.get("unknown_only", [])
     for column in analysis.settings["columns"]:
         rows = single[(single["slice"] == column) & single["split"].isin(splits)]
         if rows.empty:
             continue
+        if column in unknown_only:
+            parts.append(
+                Markup('<p class="note"><strong>{}</strong></p>').format(
+                    UNKNOWN_EVERYWHERE.format(column=column)
+                )
+            )
+            continue
         rows = rows.assign(withheld=private.loc[rows.index, "withheld"])
         parts.append(Markup("<h3>{}</h3>").format(column))
+        hidden = is_suppressed(rows["n_speakers"], privacy_k) | rows["withheld"].fillna(False)
+        if hidden.all():
+            parts.append(
+                Markup(
+                    '<p class="note">Every {} group is below the privacy threshold of {} '
+                    "speakers (or withheld): no chart, no counts.</p>"
+                ).format(column, privacy_k)
+            )
+            continue
         parts.append(
             figure_html(
                 figures.share_bars(rows, column=column, privacy_k=privacy_k),
@@ -237,7 +254,7 @@ def _composition(analysis: DatasetAnalysis, counts: pd.DataFrame, privacy_k: int
 def _intersections(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
     counts = analysis.counts
     private = _private_counts(counts, privacy_k)
-    pairs = counts[counts["order"] == 2]
+    pairs = counts[(counts["order"] == 2) & (counts["status"] != ALL_UNKNOWN)]
     if pairs.empty:
         return Markup("")
     splits = _splits(analysis)
@@ -428,8 +445,10 @@ def _language(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
     frame = analysis.language_by_ethnicity
     if frame.empty:
         return Markup("")
-    display = frame.copy()
+    display = frame.astype({"language": object})
     value_columns = [c for c in display.columns if c != "language"]
+    if value_columns == [UNKNOWN] or set(display["language"]) <= {UNKNOWN}:
+        return Markup("")  # one of the two unknown for everyone: nothing is confounded
     cells = display.melt(id_vars="language", value_vars=value_columns, var_name="ethnicity")
     cells["group"] = cells["language"].astype(str) + SEPARATOR + cells["ethnicity"].astype(str)
     hidden = is_suppressed(cells["value"].astype(float), privacy_k).to_numpy()
@@ -527,11 +546,11 @@ def _method(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
         "{order}; a missing value is the explicit group <code>unknown</code>. A speaker whose "
         "clips fall in two groups counts in both. Thin: fewer than {min_speakers} speakers. "
         "Minimum detectable difference: <code>{formula}</code> with n counted in speakers. "
-        "Privacy threshold: {k} speakers.</p>" + PRIVACY_NOTE
+        "Privacy threshold: {k} speakers.</p>"
     ).format(
         columns=", ".join(settings["columns"]),
         order=settings["intersections"],
         min_speakers=settings["min_speakers"],
         formula=settings["min_detectable_difference_formula"],
         k=privacy_k,
-    )
+    ) + Markup(PRIVACY_NOTE)  # Markup, never str + Markup: that escapes the str's tags

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "s2f.commands.train",
     "s2f.commands.predict",
     "s2f.commands.audit",
+    "s2f.commands.trials",
     "s2f.commands.dataset_report",
     "s2f.commands.faces",
     "s2f.commands.conditions",

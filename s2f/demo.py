@@ -13,6 +13,8 @@ models, predict and audit it; compare the two audits, paired. Layout of ``--out`
     predictions/{baseline,rebalanced}/
     audits/{baseline,rebalanced}/   audit results, each with report.html
     comparison/             paired comparison, with report.html
+    trials/baseline/        the baseline as a voice-face matcher: trials.parquet of the test
+                            split (s2f trials) and audit/ (s2f audit-trials, with report.html)
     reports/dataset.html    the dataset report (analysis in reports/dataset.analysis/)
     summary.txt             the three-line summary printed at the end
     .stages/<stage>.json    each finished stage's key
@@ -54,6 +56,9 @@ DEMO_OUT_VARIABLE = "S2F_DEMO_OUT"
 STAGES_DIR = ".stages"
 SUMMARY_FILE = "summary.txt"
 MODELS = ("baseline", "rebalanced")
+TRIALS_IMPOSTORS = 4
+"""Impostor faces per test clip in the demo's trials (one target each)."""
+TRIALS_FILE = "trials.parquet"
 
 UNFINISHED_DEMO = "{out}: an unfinished demo is there; finish it with `s2f demo --out {out}`"
 NOT_POSITIVE = "--{option} must be a positive integer, got {value!r}"
@@ -216,6 +221,15 @@ def build_stages(settings: DemoSettings, out: Path) -> list[Stage]:
             lambda path, _: _compare([out / "audits" / m for m in MODELS], path),
         )
     )
+    stages.append(
+        Stage(
+            "baseline_trials",
+            "trials/baseline",
+            {**audit, "impostors_per_clip": TRIALS_IMPOSTORS},
+            ("baseline_predict",),
+            lambda path, _: _trials(out / "predictions" / "baseline", path, settings=s),
+        )
+    )
     return stages
 
 
@@ -270,6 +284,7 @@ def run_demo(
         "dataset": out / "reports" / "dataset.html",
         **{model: out / "audits" / model / REPORT_FILE for model in MODELS},
         "comparison": out / "comparison" / REPORT_FILE,
+        "trials": out / "trials" / "baseline" / "audit" / REPORT_FILE,
     }
     return DemoResult(out, reports, ran, skipped, summary, seconds)
 
@@ -416,6 +431,30 @@ def _compare(audits: list[Path], path: Path) -> None:
     )
 
 
+def _trials(predictions: Path, path: Path, *, settings: DemoSettings) -> None:
+    """The baseline as a voice–face matcher: trials of its test split (``s2f trials``) and
+    their audit (``s2f audit-trials``) with the demo's replicates, seed and minimum."""
+    from audit.trials_config import TrialsConfig
+    from audit.trials_result import run_trials_audit
+    from reports.trials import render_trials_report
+    from speech2face.trial_builder import build_trials
+    from speech2face.trials import write_trials
+
+    path.mkdir(parents=True, exist_ok=True)
+    table, meta = build_trials(predictions, impostors_per_clip=TRIALS_IMPOSTORS, seed=settings.seed)
+    write_trials(path / TRIALS_FILE, table, meta=meta)
+    config = TrialsConfig(
+        n_boot=settings.n_boot, seed=settings.seed, min_speakers=settings.min_speakers
+    )
+    result = run_trials_audit(path / TRIALS_FILE, config)
+    result.save(
+        path / "audit",
+        render=lambda staging: render_trials_report(
+            result, staging / REPORT_FILE, source=path / TRIALS_FILE
+        ),
+    )
+
+
 def small_settings() -> DemoSettings:
     """A small demo (24 speakers, narrow one-epoch face models, 20 voice steps) that runs in
     well under a minute of CPU: what the notebooks build when no demo output exists yet."""
@@ -468,4 +507,11 @@ def summary_lines(out: str | os.PathLike) -> list[str]:
     rebalanced = AuditResult.load(out / "audits" / "rebalanced")
     changes = ComparisonResult.load(out / "comparison").changes
     rebalance = _recorded(out / "runs" / "rebalanced" / REBALANCE_FILE)
-    return summary_from(baseline, rebalanced, changes, rebalance=rebalance)
+    lines = summary_from(baseline, rebalanced, changes, rebalance=rebalance)
+    trials = out / "trials" / "baseline" / "audit"
+    if trials.is_dir():
+        from audit.demo_summary import trials_line
+        from audit.trials_result import TrialsAuditResult
+
+        lines.append(trials_line(TrialsAuditResult.load(trials)))
+    return lines

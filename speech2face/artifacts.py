@@ -18,14 +18,18 @@ if TYPE_CHECKING:
     import pandas as pd
 
 # --- the predictions artifact (a folder; see speech2face.prediction.artifact) ----------
-PREDICTIONS_SCHEMA_VERSION = 1
-PREDICTIONS_SCHEMA_VERSIONS = (1,)
-"""The predictions schema versions this toolkit reads."""
+PREDICTIONS_SCHEMA_VERSION = 2
+PREDICTIONS_SCHEMA_VERSIONS = (1, 2)
+"""The predictions schema versions this toolkit reads (2 adds :data:`SEEN_IN_TRAINING_COLUMN`;
+a version-1 table without it is audited on its ``split`` column alone)."""
 PREDICTIONS_TABLE_FILE = "predictions.parquet"
 PREDICTIONS_META_FILE = "meta.json"
 PREDICTIONS_FEATURES_DIR = "features"
 DURATION_COLUMN = "duration_s"
 """Seconds of speech each prediction heard: one row per clip and evaluated duration."""
+SEEN_IN_TRAINING_COLUMN = "seen_in_training"
+"""Per clip: whether the model that predicted it trained (or validated) on its speaker,
+from the run's :data:`TRAINING_SPEAKERS_FILE`; whatever the manifest's ``split`` says."""
 SKIPPED_CLIPS_FILE = "skipped_clips.csv"
 """Clips whose audio could not be decoded, in a run folder and in a predictions folder."""
 
@@ -44,6 +48,11 @@ FACE_MODEL_FILES = {
     "face_decoder": "face_decoder.pt",
     "attribute_classifier": "attribute_classifier.pt",
 }
+TRAINING_SPEAKERS_FILE = "training_speakers.json"
+"""The speakers a run trained and validated on (ids, or their SHA-256: ``--hash-speaker-ids``)."""
+TRAINING_SPEAKERS_SCHEMA_VERSION = 1
+FACE_DOMAIN_FILE = "face_domain.json"
+"""The domain of a run's face stack and attribute classifiers: ``synthetic``, ``real``, ``user``."""
 REBALANCE_FILE = "rebalance.json"
 """The method, columns and group shares before and after of a ``--rebalance`` run."""
 ATTRIBUTE_MODELS_DIR = "attribute_models"
@@ -57,7 +66,16 @@ GROUND_TRUTH_FILE = "ground_truth.json"
 # --- what every artifact the toolkit writes carries ---------------------------------------
 KIND_FILE = ".s2f-kind"
 """A folder artifact's marker: one line, its kind (one of :data:`ARTIFACT_KINDS`)."""
-ARTIFACT_KINDS = ("predictions", "audit", "comparison", "run", "dataset-report", "corpus", "demo")
+ARTIFACT_KINDS = (
+    "predictions",
+    "audit",
+    "comparison",
+    "run",
+    "dataset-report",
+    "corpus",
+    "demo",
+    "trials_audit",
+)
 LEGACY_KIND_FILES = {
     "audit.json": "audit",
     "comparison.json": "comparison",

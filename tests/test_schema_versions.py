@@ -68,3 +68,17 @@ def test_an_unknown_schema_version_is_refused_in_one_line(tmp_path, make, versio
     message = str(caught.value)
     assert "\n" not in message
     assert str(folder / file) in message and f"schema_version {version!r}" in message
+
+
+def test_predictions_of_version_1_are_still_read_and_audited_on_their_split(tmp_path):
+    # version 2 added seen_in_training; a version-1 table has none, so the audit falls back
+    # on its split column (speakers with train/val rows are training speakers)
+    from speech2face.artifacts import PREDICTIONS_SCHEMA_VERSIONS, SEEN_IN_TRAINING_COLUMN
+
+    assert PREDICTIONS_SCHEMA_VERSION == 2 and PREDICTIONS_SCHEMA_VERSIONS == (1, 2)
+    assert SEEN_IN_TRAINING_COLUMN == "seen_in_training"
+    folder, file, _, load = _predictions(tmp_path / "artifact")
+    meta = json.loads((folder / file).read_text())
+    meta["schema_version"] = 1
+    (folder / file).write_text(json.dumps(meta))
+    assert list(load(folder).table["clip_id"]) == ["a"]

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from audit.artifacts import REPORT_FILE
+from audit.artifacts import REPORT_FILE, TRIALS_AUDIT_KIND, TRIALS_COMPARISON_KIND
 from audit.config import AuditConfig, CompareConfig
 from s2f.commands.options import (
     ReportConfig,
@@ -40,12 +40,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     compare = subparsers.add_parser(
         "compare",
-        help="paired comparison of audits of several models on the same clips",
+        help="paired comparison of audits (or trials audits) of several models",
         description="Compare audit results against the first (the baseline), paired on the "
-        "same clips and bootstrap replicates; flags regressions after correction.",
+        "same clips and bootstrap replicates; flags regressions after correction. Trials "
+        "audits (s2f audit-trials) compare paired on the same trials and speakers.",
     )
     compare.add_argument(
-        "audits", nargs="+", help="audit result folders; the first is the baseline"
+        "audits",
+        nargs="+",
+        help="audit result folders, or trials audit folders; the first is the baseline",
     )
     compare.add_argument("--out", required=True, help="comparison folder to write")
     add_config_options(compare, CompareConfig)
@@ -90,24 +93,39 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_trials_audit(path: str) -> bool:
+    """Whether ``path`` is marked as a trials audit (written by ``s2f audit-trials``)."""
+    from speech2face.outputs import artifact_kind
+
+    return artifact_kind(path) == TRIALS_AUDIT_KIND
+
+
 def _compare(args: argparse.Namespace) -> int:
     config = config_from_args(CompareConfig, args)
     report = config_from_args(ReportConfig, args)
-    from audit.compare import compare_audits
-    from reports import render_comparison_report
     from speech2face.outputs import check_out
 
-    out = check_out(args.out, "comparison", inputs=args.audits)
-    result = compare_audits(args.audits, config)
+    if args.audits and _is_trials_audit(args.audits[0]):
+        from audit.trials_compare import compare_trials_audits
+        from reports.trials import render_trials_comparison_report as render_report
+
+        out = check_out(args.out, TRIALS_COMPARISON_KIND, inputs=args.audits)
+        result = compare_trials_audits(args.audits, config)
+        unit = "trials"
+    else:
+        from audit.compare import compare_audits
+        from reports import render_comparison_report as render_report
+
+        out = check_out(args.out, "comparison", inputs=args.audits)
+        result = compare_audits(args.audits, config)
+        unit = "clips"
 
     def render(staging: Path) -> None:
-        render_comparison_report(
-            result, staging / REPORT_FILE, privacy_k=report.privacy_k, source=out
-        )
+        render_report(result, staging / REPORT_FILE, privacy_k=report.privacy_k, source=out)
 
     path = result.save(out, render=None if report.no_report else render)
     regressions = result.regressions()
-    print(f"{path}: {len(regressions)} regression(s) over {result.summary['n_clips']} clips")
+    print(f"{path}: {len(regressions)} regression(s) over {result.summary[f'n_{unit}']} {unit}")
     for row in regressions.itertuples():
         print(
             f"  REGRESSION model {row.model} {row.metric} {row.slice}={row.group}: "

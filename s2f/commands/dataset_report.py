@@ -15,7 +15,7 @@ from audit.artifacts import REPORT_FILE
 from audit.privacy import PRIVACY_K
 from speech2face.errors import InputError
 from speech2face.outputs import check_out
-from speech2face.vocabulary import MIN_GROUP_SPEAKERS
+from speech2face.vocabulary import DEMOGRAPHIC_COLUMNS, MIN_GROUP_SPEAKERS
 
 if TYPE_CHECKING:
     from audit.imbalance import DatasetAnalysis
@@ -32,6 +32,9 @@ BAD_REFERENCE_SHAPE = (
 )
 
 
+NO_SUCH_COLUMN = "{path}: no column {column!r} to analyse (--columns); its columns: {known}"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``dataset-report``."""
     parser = subparsers.add_parser(
@@ -44,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("manifest", metavar="MANIFEST", help="manifest (.parquet, .csv, .tsv)")
     parser.add_argument("--out", required=True, metavar="REPORT.html", help="report to write")
+    parser.add_argument(
+        "--columns",
+        metavar="COLUMNS",
+        help="comma-separated categorical columns of the manifest to analyse, any of them "
+        "(e.g. gender,nationality; default: age_group,gender,ethnicity,language)",
+    )
     parser.add_argument(
         "--reference-population",
         metavar="SHARES.json",
@@ -105,10 +114,32 @@ def run_dataset_report(args: argparse.Namespace) -> int:
     from audit.imbalance import analyze_dataset, findings_for
     from speech2face.manifest.load import load_manifest
 
-    manifest = load_manifest(args.manifest, check_files=args.check_files)
-    print(f"analysing {args.manifest} ({len(manifest)} clips)", file=sys.stderr)
+    manifest = load_manifest(args.manifest, check_files=args.check_files, metadata_only=None)
+    from speech2face.manifest.schema import METADATA, manifest_kind
+
+    rows = (
+        f"{len(manifest)} speaker(s), metadata only"
+        if manifest_kind(manifest) == METADATA
+        else f"{len(manifest)} clip(s)"
+    )
+    print(f"analysing {args.manifest} ({rows})", file=sys.stderr)
+    columns = (
+        tuple(c.strip() for c in args.columns.split(",") if c.strip())
+        if args.columns
+        else DEMOGRAPHIC_COLUMNS
+    )
+    for column in columns:
+        if column not in manifest.columns:
+            raise InputError(
+                NO_SUCH_COLUMN.format(
+                    path=args.manifest, column=column, known=", ".join(map(str, manifest.columns))
+                )
+            )
     analysis = analyze_dataset(
-        manifest, reference_population=reference, min_speakers=args.min_speakers
+        manifest,
+        columns=columns,
+        reference_population=reference,
+        min_speakers=args.min_speakers,
     )
     report = write_dataset_report(
         analysis, args.out, source=args.manifest, privacy_k=args.privacy_k

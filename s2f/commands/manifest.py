@@ -22,6 +22,8 @@ OPTIONS = (
     "val_fraction",
 )
 """Every importer option; each dataset takes the subset listed in :data:`IMPORTERS`."""
+METADATA_IMPORTERS = ("voxceleb1", "voxceleb2", "commonvoice", "avspeech")
+"""The importers that can write a metadata-only manifest (speakers, no audio)."""
 OPTION_NOT_FOR = "{option} does not apply to {dataset} (it applies to {allowed})"
 IMPORTED_INVALID = "{path}: written, but {count} problem(s) remain (listed above)"
 
@@ -55,6 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         dest="check_files",
         action="store_false",
         help="do not check that audio/face files exist",
+    )
+    validate.add_argument(
+        "--metadata-only",
+        action="store_true",
+        help="check a metadata-only manifest (s2f import ... --metadata-only: one row per "
+        "speaker, no audio_path)",
     )
     validate.set_defaults(handler=run_validate)
 
@@ -98,6 +106,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="F",
         help="move this fraction of the source's training speakers to val (default 0)",
     )
+    importer.add_argument(
+        "--metadata-only",
+        action="store_true",
+        help="voxceleb1, voxceleb2, commonvoice, avspeech: the speakers of the metadata, one "
+        "row each, without looking for audio (composition before download: s2f validate "
+        "--metadata-only, s2f dataset-report; train and predict refuse it)",
+    )
     importer.set_defaults(handler=run_import)
 
 
@@ -115,6 +130,7 @@ def run_validate(args: argparse.Namespace) -> int:
         base_dir=path.parent,
         allow_speaker_leakage=args.allow_speaker_leakage,
         check_files=args.check_files,
+        metadata_only=args.metadata_only,
     )
     for problem in problems:
         print(problem)
@@ -144,6 +160,11 @@ def run_import(args: argparse.Namespace) -> int:
                 OPTION_NOT_FOR.format(option=flag, dataset=args.dataset, allowed=shown)
             )
         options[option] = value
+    if args.metadata_only:
+        if args.dataset not in METADATA_IMPORTERS:
+            shown = ", ".join(METADATA_IMPORTERS)
+            raise InputError(f"--metadata-only applies to {shown}, not {args.dataset}")
+        options["metadata_only"] = True
     out = Path(args.out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ImporterWarning)
@@ -152,7 +173,9 @@ def run_import(args: argparse.Namespace) -> int:
         if issubclass(warning.category, ImporterWarning):
             print(f"s2f import: warning: {warning.message}", file=sys.stderr)
     write_manifest(frame, out)
-    problems = validate_manifest(frame, source=out, base_dir=out.parent, check_files=False)
+    problems = validate_manifest(
+        frame, source=out, base_dir=out.parent, check_files=False, metadata_only=None
+    )
     for problem in problems:
         print(problem)
     if problems:

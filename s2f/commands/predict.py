@@ -63,6 +63,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--vggface-weights", type=Path, metavar="FILE", help="override a vggface run's weights path"
     )
+    parser.add_argument(
+        "--conditions",
+        type=Path,
+        default=None,
+        metavar="CONDITIONS",
+        help="conditions table (s2f conditions) whose measures (snr_db, speech_s, ...) are "
+        "joined into every predictions row, for s2f audit --adjust-for",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument(
         "--skip-bad-clips",
@@ -110,7 +118,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from speech2face.prediction.artifact import META_FILE
     from speech2face.prediction.run import SKIPPED_FILE
 
-    inputs = [p for p in (args.manifest, args.model, args.faces) if p is not None]
+    inputs = [p for p in (args.manifest, args.model, args.faces, args.conditions) if p is not None]
     check_out(args.out, "predictions", inputs=inputs)
     if args.threads is not None:
         if args.threads < 1:
@@ -123,6 +131,7 @@ def run_predict(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size,
         faces=None if args.faces is None else str(args.faces),
         skip_bad_clips=args.skip_bad_clips,
+        conditions=None if args.conditions is None else str(args.conditions),
     )
     model = load_model(
         args.model,

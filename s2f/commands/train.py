@@ -94,6 +94,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="columns whose combinations are the groups "
         f"(default {','.join(DEFAULT_REBALANCE_ON)})",
     )
+    parser.add_argument(
+        "--hash-speaker-ids",
+        action="store_true",
+        help="record the train and val speakers in RUN/training_speakers.json as SHA-256 "
+        "hashes, not ids (s2f predict still marks their clips seen_in_training)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue RUN's checkpoint")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
     parser.set_defaults(handler=run_train)
@@ -131,6 +137,7 @@ def run_train(args: argparse.Namespace) -> int:
         rebalance=args.rebalance,
         rebalance_on=args.rebalance_on,
         skip_bad_clips=args.skip_bad_clips,
+        hash_speaker_ids=args.hash_speaker_ids,
         resume=args.resume,
         progress=args.progress,
         training=training,

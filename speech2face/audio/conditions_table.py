@@ -82,6 +82,35 @@ def read_conditions(path: str | Path) -> pd.DataFrame:
     return table[list(TABLE_COLUMNS)]
 
 
+MISSING_CONDITIONS = (
+    "{count} clip(s) are not in the conditions table {path}, e.g. clip_id {clip!r}; "
+    "measure the same manifest with s2f conditions"
+)
+DUPLICATE_CONDITIONS = "{path}: clip_id {clip!r} appears twice in the conditions table"
+
+
+def conditions_for(path: str | Path, clip_ids: pd.Series) -> pd.DataFrame:
+    """The measures (``CONDITION_COLUMNS``) of each of ``clip_ids``, in their order.
+
+    Every clip must have a row (a clip that could not be measured has a row of NaNs);
+    a missing clip or a clip id twice in the table is an InputError.
+    """
+    table = read_conditions(path)
+    ids = table["clip_id"].astype(str)
+    if ids.duplicated().any():
+        raise InputError(DUPLICATE_CONDITIONS.format(path=path, clip=ids[ids.duplicated()].iloc[0]))
+    wanted = clip_ids.astype(str)
+    missing = ~wanted.isin(ids).to_numpy()
+    if missing.any():
+        raise InputError(
+            MISSING_CONDITIONS.format(
+                count=int(missing.sum()), path=path, clip=wanted[missing].iloc[0]
+            )
+        )
+    measures = table.set_index(ids)[list(CONDITION_COLUMNS)].reindex(wanted)
+    return measures.reset_index(drop=True)
+
+
 def check_request(out: str | Path, workers: int) -> None:
     """Refuse an ``out`` that is not a Parquet file name, or fewer than one worker
     (before any file is read or bar drawn)."""

@@ -15,16 +15,18 @@ balance, UTKFace's automatic labels; say so wherever its labels are used.
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
+import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import balanced_accuracy_score, recall_score
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -44,6 +46,14 @@ TOO_FEW = (
     "{path}: need labelled faces to fit and to hold out: train (and val) rows with test rows, "
     "or train rows with val rows; found {train} train, {val} val, {test} test"
 )
+MIN_TEST_PER_CLASS = 30
+"""Held-out faces per class below which the classifier's scores come with a warning."""
+THIN_TEST = (
+    "warning: tested on {n_test} held-out face(s) ({counts}): {why}; these scores say "
+    "almost nothing about how the classifier labels new faces (hold out at least "
+    f"{MIN_TEST_PER_CLASS} faces of every class)"
+)
+NO_TEST_EXAMPLE = "n/a (no held-out face)"
 ONE_CLASS = "{path}: column {column!r} has one class among the training faces; need two or more"
 
 
@@ -61,17 +71,51 @@ class AttributeTraining:
     recall_by_class: dict[str, float]
     held_out: str = "test"
     """The split measured: ``test``, or ``val`` when there were no test rows."""
+    n_test_by_class: dict[str, int] = field(default_factory=dict)
+    """Held-out faces of each class (a class with none has recall NaN)."""
+    balanced_accuracy_interval: tuple[float, float] = (math.nan, math.nan)
+    """95% interval: the mean of the per-class Wilson intervals (approximate)."""
+
+    @property
+    def warning(self) -> str | None:
+        """Why the held-out scores are (nearly) meaningless, or None when they are not."""
+        counts = ", ".join(f"{name} {n}" for name, n in self.n_test_by_class.items())
+        missing = [name for name, n in self.n_test_by_class.items() if n == 0]
+        if missing:
+            why = f"no held-out face of {', '.join(missing)}, so its recall is not measured"
+        elif min(self.n_test_by_class.values(), default=0) < MIN_TEST_PER_CLASS:
+            why = f"fewer than {MIN_TEST_PER_CLASS} of some class"
+        else:
+            return None
+        return THIN_TEST.format(n_test=self.n_test, counts=counts, why=why)
 
     def summary(self) -> str:
-        recalls = ", ".join(f"{name} {value:.2f}" for name, value in self.recall_by_class.items())
+        recalls = ", ".join(
+            f"{name} {NO_TEST_EXAMPLE if math.isnan(value) else format(value, '.2f')}"
+            for name, value in self.recall_by_class.items()
+        )
         fitted = "train" if self.held_out == "val" else "train+val"
         tested = "val (no test split)" if self.held_out == "val" else "test"
-        return (
+        low, high = self.balanced_accuracy_interval
+        interval = f" (95% CI {low:.2f}–{high:.2f})" if math.isfinite(low) else ""
+        line = (
             f"{self.out}: {self.label} from face descriptors; trained on {self.n_train} "
             f"{fitted}, tested on {self.n_test} {tested} ({self.n_skipped} without face or "
-            f"label skipped); balanced accuracy {self.balanced_accuracy_score:.3f}; "
+            f"label skipped); balanced accuracy {self.balanced_accuracy_score:.3f}{interval}; "
             f"recall {recalls}"
         )
+        return line + ("\n" + self.warning if self.warning else "")
+
+
+def wilson(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (NaN, NaN when ``n`` is 0)."""
+    if n == 0:
+        return math.nan, math.nan
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def labelled_descriptors(
@@ -135,10 +179,17 @@ def train_label_classifier(
         raise InputError(TOO_FEW.format(path=named, **counts))
     if len(set(y[train])) < 2:
         raise InputError(ONE_CLASS.format(path=named, column=label))
-    classifier = make_classifier(model, seed=seed).fit(x[train], y[train])
-    predicted = classifier.predict(x[test])
+    with warnings.catch_warnings():  # a thin held-out split is said in words, below
+        warnings.simplefilter("ignore", UserWarning)
+        classifier = make_classifier(model, seed=seed).fit(x[train], y[train])
+        predicted = classifier.predict(x[test])
     classes = tuple(str(c) for c in classifier.classes_)
-    recalls = recall_score(y[test], predicted, labels=list(classes), average=None, zero_division=0)
+    n_by_class = {c: int((y[test] == c).sum()) for c in classes}
+    hits = {c: int(((y[test] == c) & (predicted == c)).sum()) for c in classes}
+    recalls = [hits[c] / n_by_class[c] if n_by_class[c] else math.nan for c in classes]
+    measured = [c for c in classes if n_by_class[c]]
+    balanced = float(np.mean([hits[c] / n_by_class[c] for c in measured]))
+    bounds = np.array([wilson(hits[c], n_by_class[c]) for c in measured])
     out = Path(out)
     save_attribute_classifier(classifier, out, label=label)
     return AttributeTraining(
@@ -148,9 +199,11 @@ def train_label_classifier(
         n_train=int(train.sum()),
         n_test=int(test.sum()),
         n_skipped=skipped,
-        balanced_accuracy_score=float(balanced_accuracy_score(y[test], predicted)),
+        balanced_accuracy_score=balanced,
         recall_by_class=dict(zip(classes, map(float, recalls), strict=True)),
         held_out=held_out,
+        n_test_by_class=n_by_class,
+        balanced_accuracy_interval=(float(bounds[:, 0].mean()), float(bounds[:, 1].mean())),
     )
 
 

@@ -209,6 +209,30 @@ def labelled(
         frame[original_column(column)] = np.asarray(original, dtype=object)
 
 
+CLIP_LEVEL = (AUDIO_PATH, "start_s", "end_s", "video_start_s", "video_end_s")
+"""Columns of one clip, dropped from a metadata-only manifest's speaker rows."""
+
+
+def speaker_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """A metadata-only manifest: one row per speaker of ``frame``, no audio.
+
+    ``clip_id`` is the speaker's id, ``n_clips_listed`` counts the speaker's rows in the
+    metadata, ``metadata_only`` marks the table; a column whose value differs between one
+    speaker's rows (a clip's own) is dropped, the others keep the speaker's first value.
+    """
+    from speech2face.manifest.schema import METADATA_ONLY, N_CLIPS_LISTED
+
+    frame = frame.drop(columns=[c for c in (*CLIP_LEVEL, CLIP_ID) if c in frame.columns])
+    grouped = frame.groupby(SPEAKER_ID, sort=False)
+    varying = grouped.nunique(dropna=False).max()
+    kept = [c for c in frame.columns if c != SPEAKER_ID and varying.get(c, 0) <= 1]
+    speakers = grouped[kept].first().reset_index()
+    speakers[N_CLIPS_LISTED] = grouped.size().to_numpy()
+    speakers.insert(0, CLIP_ID, speakers[SPEAKER_ID].astype(str))
+    speakers[METADATA_ONLY] = True
+    return speakers.reset_index(drop=True)
+
+
 def ordered(frame: pd.DataFrame, *, source: str | os.PathLike) -> pd.DataFrame:
     """The manifest's columns in a readable order; an empty result is an error."""
     if frame.empty:

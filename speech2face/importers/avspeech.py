@@ -26,6 +26,7 @@ from speech2face.importers._common import (
     labelled,
     ordered,
     read_table,
+    speaker_rows,
 )
 from speech2face.importers.vocabulary_map import label_from_table, map_age_group
 from speech2face.manifest.age import age_to_group
@@ -41,6 +42,7 @@ from speech2face.manifest.schema import (
     SPEAKER_ID,
     SPLIT,
 )
+from speech2face.progress import progress
 from speech2face.vocabulary import UNKNOWN
 
 SEGMENT_COLUMNS = ("youtube_id", "video_start_s", "video_end_s", "face_x", "face_y")
@@ -83,8 +85,12 @@ def import_avspeech(
     split: str | None = None,
     split_fractions="0.8,0.1,0.1",
     val_fraction: float = 0.0,
+    metadata_only: bool = False,
 ) -> pd.DataFrame:
-    """A voice manifest of the segments whose audio is under ``audio_root``."""
+    """A voice manifest of the segments whose audio is under ``audio_root``.
+
+    ``metadata_only``: one row per speaker (YouTube video) of the CSV, no audio looked for.
+    """
     csv_path = Path(csv_path)
     frame = read_avspeech_segments(csv_path)
     frame.insert(
@@ -98,11 +104,20 @@ def import_avspeech(
         ],
     )
     frame[SPEAKER_ID] = frame["youtube_id"]
-    root = Path(audio_root) if audio_root is not None else csv_path.parent
-    found = [find_with_suffix(root, clip) for clip in frame[CLIP_ID]]
-    frame = keep_found(
-        frame, found, column=AUDIO_PATH, manifest_dir=manifest_dir, dataset="avspeech", root=root
-    )
+    if not metadata_only:
+        root = Path(audio_root) if audio_root is not None else csv_path.parent
+        found = [
+            find_with_suffix(root, clip)
+            for clip in progress(frame[CLIP_ID], desc="finding audio", unit="clip")
+        ]
+        frame = keep_found(
+            frame,
+            found,
+            column=AUDIO_PATH,
+            manifest_dir=manifest_dir,
+            dataset="avspeech",
+            root=root,
+        )
     name = csv_path.stem.casefold()
     frame[SPLIT] = assign_splits(
         next((s for s in ("train", "test") if s in name), None),
@@ -113,6 +128,8 @@ def import_avspeech(
     )
     if labels is not None:
         frame = _join_labels(frame, Path(labels), source=labels_source, age_binning=age_binning)
+    if metadata_only:
+        frame = speaker_rows(frame)
     return ordered(frame, source=csv_path)
 
 

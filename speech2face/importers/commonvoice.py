@@ -25,6 +25,7 @@ from speech2face.importers._common import (
     labelled,
     ordered,
     read_table,
+    speaker_rows,
 )
 from speech2face.importers.vocabulary_map import label_from_table
 from speech2face.manifest.schema import (
@@ -37,6 +38,7 @@ from speech2face.manifest.schema import (
     SPEAKER_ID,
     SPLIT,
 )
+from speech2face.progress import progress
 from speech2face.vocabulary import UNKNOWN
 
 REQUIRED = ("client_id", "path", "locale")
@@ -74,8 +76,11 @@ def import_commonvoice(
     split: str | None = None,
     split_fractions="0.8,0.1,0.1",
     val_fraction: float = 0.0,
+    metadata_only: bool = False,
 ) -> pd.DataFrame:
     """A voice manifest of the TSV's clips found under ``audio_root`` (default: ``clips/``).
+
+    ``metadata_only``: one row per speaker (``client_id``) of the TSV, no audio looked for.
 
     ``train/dev/test.tsv`` keep their split (``dev`` is ``val``); any other TSV is
     split by speaker with ``split_fractions``.
@@ -89,7 +94,6 @@ def import_commonvoice(
             SPEAKER_ID: table["client_id"],
         }
     )
-    found = [root / name if (root / name).is_file() else None for name in table["path"]]
     for source_name, target in KEPT.items():
         if source_name in table.columns and target not in frame.columns:
             frame[target] = table[source_name]
@@ -108,9 +112,20 @@ def import_commonvoice(
         source="self_reported",
         age_binning=age_binning,
     )
-    frame = keep_found(
-        frame, found, column=AUDIO_PATH, manifest_dir=manifest_dir, dataset="commonvoice", root=root
-    )
+    if metadata_only:
+        frame = speaker_rows(frame)
+    else:
+        frame = keep_found(
+            frame,
+            [
+                root / name if (root / name).is_file() else None
+                for name in progress(table["path"], desc="finding audio")
+            ],
+            column=AUDIO_PATH,
+            manifest_dir=manifest_dir,
+            dataset="commonvoice",
+            root=root,
+        )
     frame[SPLIT] = assign_splits(
         FILE_TO_SPLIT.get(tsv_path.stem.casefold()),
         frame[SPEAKER_ID],

@@ -25,10 +25,19 @@ from speech2face.importers._common import (
     assign_splits,
     manifest_path_value,
     ordered,
+    speaker_rows,
     warn,
 )
 from speech2face.importers.vocabulary_map import label_from_table
-from speech2face.manifest.schema import AUDIO_PATH, CLIP_ID, GENDER, SPEAKER_ID, SPLIT
+from speech2face.manifest.schema import (
+    AUDIO_PATH,
+    CLIP_ID,
+    GENDER,
+    N_CLIPS_LISTED,
+    SPEAKER_ID,
+    SPLIT,
+)
+from speech2face.progress import progress
 
 SPEAKER_PATTERN = re.compile(r"^id\d+$")
 SET_TO_SPLIT = {"dev": "train", "train": "train", "val": "val", "test": "test"}
@@ -51,6 +60,10 @@ NO_AUDIO_TREE = (
 SPEAKERS_WITHOUT_AUDIO = (
     "voxceleb{version}: {count} of {total} speakers have no audio under {root} (first: {example})"
 )
+VOX1_AS_VOX2 = (
+    "{path}: this looks like VoxCeleb1 metadata ({why}); imported as VoxCeleb2, its "
+    "Nationality column is dropped: s2f import voxceleb1 keeps it"
+)
 UNKNOWN_SET = "voxceleb{version}: Set value {value!r} ({count} speakers) is not dev or test"
 
 
@@ -71,6 +84,8 @@ def read_voxceleb_meta(path: str | os.PathLike, *, version: int) -> pd.DataFrame
     fields = FIELDS[version]
     header, body = (None, rows) if SPEAKER_PATTERN.match(rows[0][0]) else (rows[0], rows[1:])
     columns = _column_positions(header, fields, path=path, version=version)
+    if version == 2:
+        _warn_if_voxceleb1(header, rows, path=path)
     width = max(columns.values()) + 1
     for number, row in enumerate(body):
         if len(row) < width:
@@ -79,6 +94,15 @@ def read_voxceleb_meta(path: str | os.PathLike, *, version: int) -> pd.DataFrame
     return pd.DataFrame(
         {name: [row[position] for row in body] for name, position in columns.items()}
     )
+
+
+def _warn_if_voxceleb1(header: list[str] | None, rows: list[list[str]], *, path: Path) -> None:
+    """VoxCeleb1's file read as VoxCeleb2's would lose Nationality without a word."""
+    normalised = [re.sub(r"[^a-z0-9]", "", name.casefold()) for name in header or ()]
+    if any(alias in normalised for alias in HEADER_ALIASES["nationality"]):
+        warn(VOX1_AS_VOX2.format(path=path, why="it has a Nationality column"))
+    elif header is None and rows and len(rows[0]) == len(FIELDS[1]):
+        warn(VOX1_AS_VOX2.format(path=path, why=f"its rows have {len(FIELDS[1])} fields"))
 
 
 def _column_positions(
@@ -108,22 +132,27 @@ def import_voxceleb(
     audio_root: str | os.PathLike | None = None,
     split: str | None = None,
     val_fraction: float = 0.0,
+    metadata_only: bool = False,
 ) -> pd.DataFrame:
     """A voice manifest of every clip under ``audio_root`` of a speaker in the metadata.
 
     ``audio_root`` defaults to the ``wav`` folder beside the metadata file, else
-    its folder. Speakers without audio are counted in a warning.
+    its folder. Speakers without audio are counted in a warning. ``metadata_only``: one
+    row per speaker of the metadata, no audio looked for (``speaker_rows``).
     """
     meta_path = Path(meta_path)
     speakers = read_voxceleb_meta(meta_path, version=version)
-    root = Path(audio_root) if audio_root is not None else _default_root(meta_path)
-    clips = _scan_clips(root, speakers["speaker_id"], version=version)
-    if clips.empty:
-        raise InputError(NO_AUDIO_TREE.format(path=meta_path, count=len(speakers), root=root))
-    frame = clips.merge(speakers, on=SPEAKER_ID, how="left", validate="many_to_one")
-    frame[AUDIO_PATH] = [
-        manifest_path_value(path, Path(manifest_dir)) for path in frame.pop("path")
-    ]
+    if metadata_only:
+        frame = speakers.copy()
+    else:
+        root = Path(audio_root) if audio_root is not None else _default_root(meta_path)
+        clips = _scan_clips(root, speakers["speaker_id"], version=version)
+        if clips.empty:
+            raise InputError(NO_AUDIO_TREE.format(path=meta_path, count=len(speakers), root=root))
+        frame = clips.merge(speakers, on=SPEAKER_ID, how="left", validate="many_to_one")
+        frame[AUDIO_PATH] = [
+            manifest_path_value(path, Path(manifest_dir)) for path in frame.pop("path")
+        ]
     given = frame["set"].str.casefold().map(SET_TO_SPLIT)
     for value, count in frame.loc[given.isna(), "set"].value_counts().items():
         warn(UNKNOWN_SET.format(version=version, value=value, count=count))
@@ -132,6 +161,8 @@ def import_voxceleb(
     )
     label_from_table(frame, "voxceleb", {GENDER: frame.pop(GENDER)}, source="annotated")
     frame = frame.rename(columns={"set": f"voxceleb{version}_set"})
+    if metadata_only:
+        frame = speaker_rows(frame).drop(columns=N_CLIPS_LISTED)  # VoxCeleb lists no clips
     return ordered(frame, source=meta_path)
 
 
@@ -143,7 +174,7 @@ def _default_root(meta_path: Path) -> Path:
 def _scan_clips(root: Path, speaker_ids: pd.Series, *, version: int) -> pd.DataFrame:
     records = []
     without_audio = []
-    for speaker in speaker_ids:
+    for speaker in progress(speaker_ids, desc="finding audio", unit="speaker"):
         found = sorted(
             path
             for path in (root / speaker).glob("*/*")

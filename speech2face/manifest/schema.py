@@ -31,6 +31,13 @@ LANGUAGE = "language"
 
 VOICE = "voice"
 FACE = "face"
+METADATA = "metadata"
+METADATA_ONLY = "metadata_only"
+"""Marks a manifest of speakers without audio (``s2f import ... --metadata-only``): one row
+per speaker, no ``audio_path``; for ``s2f validate --metadata-only`` and
+``s2f dataset-report``, refused by train and predict."""
+N_CLIPS_LISTED = "n_clips_listed"
+"""In a metadata-only manifest: the clips the dataset's metadata lists for the speaker."""
 
 IDENTITY_COLUMNS = (CLIP_ID, SPEAKER_ID, SPLIT)
 """Required in every manifest."""
@@ -61,7 +68,10 @@ def original_column(column: str) -> str:
 
 
 def manifest_kind(frame: pd.DataFrame) -> str:
-    """``"face"`` for a table with ``face_path`` and no ``audio_path``, else ``"voice"``."""
+    """``"face"`` for a table with ``face_path`` and no ``audio_path``; ``"metadata"`` for
+    one marked ``metadata_only`` without ``audio_path``; else ``"voice"``."""
+    if AUDIO_PATH not in frame.columns and METADATA_ONLY in frame.columns:
+        return METADATA
     if AUDIO_PATH not in frame.columns and FACE_PATH in frame.columns:
         return FACE
     return VOICE
@@ -69,4 +79,4 @@ def manifest_kind(frame: pd.DataFrame) -> str:
 
 def required_columns(kind: str) -> tuple[str, ...]:
     """The columns a manifest of ``kind`` must have."""
-    return (*IDENTITY_COLUMNS, MEDIA_COLUMN[kind])
+    return (*IDENTITY_COLUMNS, *((MEDIA_COLUMN[kind],) if kind in MEDIA_COLUMN else ()))

@@ -18,12 +18,15 @@ import pandas as pd
 from speech2face.manifest.io import is_file, resolve_path
 from speech2face.manifest.schema import (
     AGE,
+    AUDIO_PATH,
     CLIP_ID,
     END_S,
     GENDER,
     LABELLED_COLUMNS,
     LANGUAGE,
     LANGUAGE_PATTERN,
+    METADATA,
+    METADATA_ONLY,
     PATH_COLUMNS,
     SPEAKER_ID,
     SPLIT,
@@ -33,12 +36,19 @@ from speech2face.manifest.schema import (
     required_columns,
     source_column,
 )
+from speech2face.progress import progress
 from speech2face.vocabulary import GENDERS, LABEL_SOURCES, SPLITS, UNKNOWN
 
 MAX_AGE = 130
 
 MISSING_COLUMN = "missing required column of a {kind} manifest"
 MISSING_VALUE = "missing value"
+METADATA_NOT_CLIPS = (
+    "a metadata-only manifest (s2f import --metadata-only) lists speakers, not audio clips: "
+    "import the dataset with its audio to train or predict (s2f validate --metadata-only "
+    "checks it as metadata)"
+)
+NOT_METADATA = "not a metadata-only manifest (s2f import ... --metadata-only writes one)"
 DUPLICATE_CLIP_ID = "clip_id {value!r} is already used by row {first}"
 UNKNOWN_SPLIT = f"split {{value!r}} is not one of {', '.join(SPLITS)}"
 NO_SUCH_FILE = "file {path} does not exist"
@@ -82,16 +92,22 @@ def validate_manifest(
     base_dir: str | os.PathLike,
     allow_speaker_leakage: bool = False,
     check_files: bool = True,
+    metadata_only: bool | None = False,
 ) -> list[Problem]:
     """Every problem of ``frame`` (read from ``source``; paths relative to ``base_dir``).
 
     An empty list means the manifest is valid. Problems about a whole column come
-    first, then the rest in row order.
+    first, then the rest in row order. ``metadata_only``: False refuses a metadata-only
+    manifest (speakers without audio), True requires one, None accepts either.
     """
     source = str(source)
     findings: list[tuple[int | None, str | None, str]] = []
     frame, findings = _plain_cells(frame.reset_index(drop=True))
     kind = manifest_kind(frame)
+    if kind == METADATA and metadata_only is False:
+        findings.append((None, AUDIO_PATH, METADATA_NOT_CLIPS))
+    if kind != METADATA and metadata_only is True:
+        findings.append((None, METADATA_ONLY, NOT_METADATA))
     for column in required_columns(kind):
         if column not in frame.columns:
             findings.append((None, column, MISSING_COLUMN.format(kind=kind)))
@@ -184,7 +200,12 @@ def _missing_files(frame: pd.DataFrame, base_dir: Path) -> list:
         values = frame[column]
         present = ~_is_missing(values)
         text = values.astype(str)
-        gone = [v for v in pd.unique(text[present]) if not is_file(resolve_path(base_dir, v))]
+        unique = pd.unique(text[present])
+        gone = [
+            v
+            for v in progress(unique, desc=f"checking {column}")
+            if not is_file(resolve_path(base_dir, v))
+        ]
         absent = present & text.isin(gone).to_numpy(dtype=bool)
         findings += [
             (row, column, NO_SUCH_FILE.format(path=resolve_path(base_dir, text.iloc[row])))

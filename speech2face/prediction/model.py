@@ -34,9 +34,11 @@ from speech2face.prediction.descriptor_attributes import (
     load_descriptor_classifiers,
 )
 from speech2face.training.checkpoint import file_sha256, load_checkpoint
+from speech2face.training.face_domain import read_face_domain
 from speech2face.training.face_models import load_face_model
 from speech2face.training.face_stage import MODEL_FILES, face_stage
 from speech2face.training.face_targets import FACE_MODELS, VGGFACE, read_face_stack
+from speech2face.training.speakers import TrainingSpeakers, read_training_speakers
 from speech2face.training.voice import CHECKPOINT_FILE
 
 NOT_A_RUN = (
@@ -80,6 +82,8 @@ class Speech2FaceModel:
     info: dict[str, Any] = field(default_factory=dict)
     face_stack: str = FACE_MODELS
     descriptor_classifiers: dict[str, DescriptorClassifier] = field(default_factory=dict)
+    training_speakers: TrainingSpeakers | None = None
+    """The speakers the run trained and validated on; None: the run did not record them."""
 
     @property
     def feature_dim(self) -> int:
@@ -189,6 +193,7 @@ def load_model(
             name: str(classifier.path) for name, classifier in classifiers.items()
         },
         "trained_on_manifest_sha256": payload.get("manifest_hash"),
+        "face_domain": read_face_domain(run_dir),
         "speech2face_version": __version__,
     }
     return Speech2FaceModel(
@@ -204,4 +209,5 @@ def load_model(
         info=info,
         face_stack=stack["face_stack"],
         descriptor_classifiers=classifiers,
+        training_speakers=read_training_speakers(run_dir),
     )

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,10 +32,11 @@ from numpy.lib.format import open_memmap
 from tqdm import tqdm
 
 from speech2face import __version__
+from speech2face.artifacts import SEEN_IN_TRAINING_COLUMN, read_json_object
 from speech2face.artifacts import SKIPPED_CLIPS_FILE as SKIPPED_FILE
-from speech2face.artifacts import read_json_object
 from speech2face.atomic import write_json
 from speech2face.audio import SpectrogramConfig
+from speech2face.audio.conditions_table import conditions_for
 from speech2face.audio.dataset import BadClip, read_bad_clips, write_bad_clips
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES
 from speech2face.errors import InputError
@@ -64,6 +66,7 @@ from speech2face.prediction.true_faces import read_face_readings
 from speech2face.synth.corpus import GROUND_TRUTH_FILE, LANDMARKS_FILE
 from speech2face.training.checkpoint import file_sha256
 from speech2face.training.distributed import barrier, init_distributed
+from speech2face.training.face_domain import compare_domains
 from speech2face.vocabulary import AGE_DECADES, SPLITS
 
 CHUNKS_DIR = ".chunks"
@@ -105,6 +108,9 @@ class PredictionSettings:
     """A faces table (``s2f faces``) that labels the true faces of a run without a decoder."""
     skip_bad_clips: bool = False
     """Leave out (and list in ``OUT/skipped_clips.csv``) clips whose audio cannot be decoded."""
+    conditions: str | None = None
+    """A conditions table (``s2f conditions``) whose measures are joined on ``clip_id`` into
+    every predictions row (``snr_db``, ``speech_s``, …), for ``s2f audit --adjust-for``."""
 
     def __post_init__(self) -> None:
         for value in self.durations:
@@ -133,6 +139,18 @@ def predict(
     check_out(out, KIND, inputs=[manifest])
     frame = _load_manifest(manifest, skip_bad_clips=settings.skip_bad_clips)
     rows = _select(frame, manifest, settings.split)
+    domains = compare_domains(
+        model.info.get("face_domain") or {},
+        manifest,
+        run=model.info.get("run", model.model_id),
+        descriptor_classifiers=bool(model.descriptor_classifiers),
+    )
+    if int(os.environ.get("RANK", "0")) == 0:
+        _warn_seen_speakers(model, rows, manifest)
+        for warning in domains["warnings"]:
+            print(f"s2f predict: {warning}", file=sys.stderr)
+    if settings.conditions is not None:  # checked before predicting, joined at the merge
+        conditions_for(settings.conditions, rows["clip_id"])
     signature = _signature(model, manifest, settings)
     if resume and _finished(out, signature):
         return out
@@ -179,6 +197,10 @@ def predict(
                 raise InputError(
                     FAILED_CHUNK.format(error=error, done=done, chunks=chunks)
                 ) from error
+            if model.training_speakers is not None:
+                table[SEEN_IN_TRAINING_COLUMN] = model.training_speakers.contains(
+                    table["speaker_id"]
+                )
             write_predictions(_chunk_path(chunks, k), table, features=features)
             bar.update(n_clips)
     barrier(context)
@@ -190,9 +212,15 @@ def predict(
         raise InputError(ALL_SKIPPED.format(manifest=manifest, n=len(skipped), listed=listed))
     if context.is_main:
         meta = _meta(model, manifest, settings, signature)
+        meta["face_domain"] = domains
         if skipped is not None:
             meta["skipped_clips"] = len(skipped)
-        _merge(chunks, n_chunks, out, meta=meta)
+        if settings.conditions is not None:
+            meta["conditions"] = {
+                "path": str(settings.conditions),
+                "sha256": file_sha256(settings.conditions),
+            }
+        _merge(chunks, n_chunks, out, meta=meta, conditions=settings.conditions)
         if skipped is not None:  # after the merge, which replaces OUT whole
             write_bad_clips(out / SKIPPED_FILE, skipped)
     barrier(context)
@@ -242,6 +270,25 @@ def _select(frame: pd.DataFrame, manifest: Path, split: str | None) -> pd.DataFr
             )
         )
     return rows
+
+
+def _warn_seen_speakers(model: Speech2FaceModel, rows: pd.DataFrame, manifest: Path) -> None:
+    """Warn when clips of training speakers sit in a split other than train/val (re-split)."""
+    from speech2face.training.speakers import SEEN_IN_OTHER_SPLITS
+
+    if model.training_speakers is None:
+        return
+    seen = model.training_speakers.contains(rows["speaker_id"])
+    elsewhere = seen & ~rows["split"].astype(str).isin(("train", "val")).to_numpy()
+    if elsewhere.any():
+        splits = ", ".join(sorted(rows["split"].astype(str)[elsewhere].unique()))
+        message = SEEN_IN_OTHER_SPLITS.format(
+            n_clips=int(elsewhere.sum()),
+            n_speakers=rows["speaker_id"][elsewhere].nunique(),
+            splits=splits,
+            manifest=manifest,
+        )
+        print(f"s2f predict: {message}", file=sys.stderr)
 
 
 def _carried_columns(rows: pd.DataFrame) -> list[str]:
@@ -337,14 +384,27 @@ def _finished_chunks(chunks: Path) -> list[Path]:
     return sorted(path for path in chunks.glob(f"{CHUNK_PREFIX}*") if path.is_dir())
 
 
-def _merge(chunks: Path, n_chunks: int, out: Path, *, meta: dict[str, Any]) -> None:
+def _merge(
+    chunks: Path,
+    n_chunks: int,
+    out: Path,
+    *,
+    meta: dict[str, Any],
+    conditions: str | None = None,
+) -> None:
     """Concatenate the chunks in order into the final artifact at ``out``.
 
-    A chunk whose clips were all skipped is an empty folder and adds no rows.
+    A chunk whose clips were all skipped is an empty folder and adds no rows. With
+    ``conditions``, each row gets its clip's measures from that conditions table.
     """
     paths = [_chunk_path(chunks, k) for k in range(n_chunks)]
     parts = [read_predictions(path) for path in paths if (path / TABLE_FILE).is_file()]
     table = pd.concat([part.table for part in parts], ignore_index=True)
+    if conditions is not None:
+        measures = conditions_for(conditions, table["clip_id"])
+        for column in measures.columns:
+            if column not in table.columns:
+                table[column] = measures[column].to_numpy()
     scratch = chunks / ".merge"
     scratch.mkdir(exist_ok=True)
     features = {}
@@ -406,6 +466,15 @@ def _meta(
         "manifest": str(manifest.resolve()),
         "manifest_sha256": signature["manifest_sha256"],
         "synthetic_faces": (manifest.parent / GROUND_TRUTH_FILE).is_file(),
+        "training_speakers": None
+        if model.training_speakers is None
+        else {
+            "recorded": True,
+            "hashed": model.training_speakers.hashed,
+            "n_train": len(model.training_speakers.train),
+            "n_val": len(model.training_speakers.val),
+            "column": SEEN_IN_TRAINING_COLUMN,
+        },
         "craniofacial_measures": list(CRANIOFACIAL_MEASURES),
         "spectrogram": spectrogram,
         "signature": signature,

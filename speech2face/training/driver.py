@@ -71,6 +71,8 @@ class VoiceRun:
     """``reweight`` or ``resample`` the train split over :attr:`rebalance_on`; None: as is."""
     rebalance_on: tuple[str, ...] = DEFAULT_REBALANCE_ON
     skip_bad_clips: bool = False
+    hash_speaker_ids: bool = False
+    """Record the training speakers as SHA-256 hashes in ``RUN/training_speakers.json``."""
     resume: bool = False
     progress: bool = True
     training: TrainingConfig = field(default=None)  # type: ignore[assignment]
@@ -204,6 +206,33 @@ def rebalanced_train_set(data: TrainingData, run: VoiceRun) -> Any:
     return Subset(data.train, indices.tolist())
 
 
+def record_speakers(run: VoiceRun) -> None:
+    """Write ``RUN/training_speakers.json`` and warn (stderr) about too few speakers.
+
+    Every speaker of the manifest's train and val rows counts, clips skipped as undecodable
+    included: a speaker the run may have heard is not an unseen speaker.
+    """
+    from speech2face.manifest.io import read_manifest
+    from speech2face.training.speakers import (
+        TrainingSpeakers,
+        record_training_speakers,
+        speaker_warnings,
+    )
+
+    frame = read_manifest(run.manifest)
+    split = frame["split"].astype(str)
+    speakers = TrainingSpeakers.of(
+        frame.loc[split == "train", "speaker_id"].unique(),
+        frame.loc[split == "val", "speaker_id"].unique(),
+        hashed=run.hash_speaker_ids,
+    )
+    if not is_main_process():
+        return
+    record_training_speakers(run.out, speakers)
+    for warning in speaker_warnings(speakers):
+        print(f"s2f train: {warning}", file=sys.stderr)
+
+
 def train_run(run: VoiceRun) -> dict[str, Any]:
     """Train the voice encoder of ``run``; returns the summary ``s2f train`` prints."""
     import torch
@@ -218,6 +247,10 @@ def train_run(run: VoiceRun) -> dict[str, Any]:
         raise InputError(CUDA_UNAVAILABLE.format(device=config.device))
     if not run.resume and (run.out / CHECKPOINT_FILE).exists():
         raise InputError(RUN_EXISTS.format(path=run.out / CHECKPOINT_FILE))
+    from speech2face.manifest.io import read_manifest
+    from speech2face.manifest.load import refuse_metadata_only
+
+    refuse_metadata_only(run.manifest, read_manifest(run.manifest))
     open_folder(run.out, "run", inputs=[run.manifest])
     stack = resolve_face_stack(run)
     check_dim(stack, preset=run.preset, voice_dim=get_config(run.preset).out_dim)
@@ -227,6 +260,11 @@ def train_run(run: VoiceRun) -> dict[str, Any]:
         run.manifest, stack=stack, spectrogram_config=SpectrogramConfig(duration_s=run.duration_s)
     )
     record_face_stack(run.out, stack, resume=run.resume)
+    if is_main_process():
+        from speech2face.training.face_domain import record_face_domain
+
+        record_face_domain(run.out, stack.kind, run.manifest)
+    record_speakers(run)
     skipped = None
     if run.skip_bad_clips:
         data, skipped = skip_bad_clips(data, run_dir=run.out, workers=config.num_workers)

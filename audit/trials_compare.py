@@ -1,0 +1,289 @@
+"""Compare trials audits of two or more matchers on the same trials, paired.
+
+Each trials audit keeps the trials it audited (``trials.parquet``), so a comparison
+recomputes every model on the trials they share with one two-way bootstrap: weights are
+keyed by voice and face speaker id (:mod:`audit._trial_weights`), so replicate ``b``
+weighs a speaker the same for every model and each model-minus-baseline change is taken
+inside the replicate (paired), then rescaled to the two-way cluster-robust variance like
+every trials interval. FMR and FNMR stay at each audit's own global score threshold (the
+score scales of two models need not agree), so their change is the change at each
+model's fixed operating point.
+
+The changes table has the columns of :mod:`audit.compare`'s and the same rule
+(:func:`audit.compare.flag_changes`): a *regression* is the model's own value getting
+worse, significant after one correction over every change and gap change, with the
+interval of the change beyond the practical threshold; the gap to the baseline audit's
+fixed reference (``overall`` by default) is compared as ``gap_change_toward_parity``
+(|baseline gap| − |gap|, positive = narrowed). Language halves are not compared.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from audit._intervals import percentile_interval
+from audit._trial_metrics import OperatingPoint
+from audit._trial_weights import cgm_replicates
+from audit.artifacts import (
+    TRIALS_COMPARISON_KIND,
+    TRIALS_COMPARISON_SCHEMA_VERSION,
+    TRIALS_COMPARISON_SCHEMA_VERSIONS,
+)
+from audit.compare import (
+    TOO_FEW_AUDITS,
+    TOWARD,
+    ComparisonResult,
+    _records,
+    align_frames,
+    check_labels,
+    flag_changes,
+)
+from audit.config import CompareConfig
+from audit.trials import (
+    ALL,
+    INSUFFICIENT,
+    METRICS,
+    OK,
+    OVERALL,
+    TrialReplicates,
+    paired_p_value,
+    replicate_trials,
+)
+from audit.trials_config import TrialsConfig
+from audit.trials_result import TrialsAuditResult
+from speech2face import trials as schema
+from speech2face.errors import InputError
+
+HIGHER_IS_BETTER = {"eer": False, "auc": True, "min_dcf": False, "fmr": False, "fnmr": False}
+"""Direction of each trials metric (``match_1of2`` is higher-better too)."""
+HEADLINE = ("eer", "fmr", "fnmr")
+"""Metrics a report plots for every group (the others are tabulated)."""
+NOT_SLICED = "audit {index} was not sliced by {column!r}; audit every model with the same slices"
+
+
+def higher_is_better(metric: str) -> bool:
+    return HIGHER_IS_BETTER.get(metric, True)
+
+
+class TrialsComparisonResult(ComparisonResult):
+    """A paired comparison of trials audits: ``comparison.json`` and ``changes.parquet``."""
+
+    KIND = TRIALS_COMPARISON_KIND
+    SCHEMA_VERSIONS = TRIALS_COMPARISON_SCHEMA_VERSIONS
+
+    def _repr_html_(self) -> str:
+        models = " vs ".join(html.escape(str(m["model_id"])) for m in self.summary["models"])
+        tests = self.summary["tests"]
+        head = (
+            f"<h4>Trials comparison: {models}</h4><p>{self.summary['n_trials']} shared "
+            f"trials; {tests['n_tests']} paired tests, {tests['correction']} correction; "
+            f"{len(self.regressions())} regression(s)</p>"
+        )
+        return head + self.regressions().head(20).to_html(float_format=lambda v: f"{v:.3f}")
+
+
+def compare_trials_audits(
+    audits: Sequence[TrialsAuditResult | str | os.PathLike],
+    config: CompareConfig | None = None,
+    **options: Any,
+) -> TrialsComparisonResult:
+    """Paired comparison of every trials audit against the first (the baseline).
+
+    ``config`` (:class:`~audit.config.CompareConfig`) or its fields as keywords:
+    ``align="strict"`` refuses audits of different trials (matched on ``trial_id``),
+    ``"intersection"`` compares on the trials all share; ``correction`` and
+    ``threshold`` default to the baseline audit's. Bootstrap replicates, seed, level,
+    minimum of speakers, reference and minDCF operating point are the baseline's.
+    """
+    settings = CompareConfig.from_options(config, **options)
+    if len(audits) < 2:
+        raise InputError(TOO_FEW_AUDITS.format(count=len(audits)))
+    results = [a if isinstance(a, TrialsAuditResult) else TrialsAuditResult.load(a) for a in audits]
+    base = results[0].summary["config"]
+    overrides = {k: getattr(settings, k) for k in ("correction", "threshold")}
+    trials_config = TrialsConfig.from_options(
+        None, **{**base, **{k: v for k, v in overrides.items() if v is not None}}
+    )
+    slices = list(results[0].summary["audit"]["slices"])
+    models = [_model_id(r) for r in results]
+    frames, notes = align_frames(
+        [r.trials for r in results],
+        [schema.TRIAL_ID],
+        align=settings.align,
+        models=models,
+        unit="trial",
+    )
+    labels = [schema.VOICE_SPEAKER_ID, schema.FACE_SPEAKER_ID, schema.TARGET, *slices]
+    labels += [schema.face_column(c) for c in slices if schema.face_column(c) in frames[0]]
+    for index, frame in enumerate(frames[1:], start=1):
+        for column in labels:
+            if column not in frame.columns:
+                raise InputError(NOT_SLICED.format(index=index, column=column))
+    check_labels(frames, labels, key=schema.TRIAL_ID, unit="trial")
+    replicated = [
+        replicate_trials(
+            schema.validate_trials(frame, source=f"audit {i} trials"),
+            slices=slices,
+            n_boot=trials_config.n_boot,
+            seed=trials_config.seed,
+            operating_point=OperatingPoint(
+                trials_config.p_target, trials_config.c_miss, trials_config.c_fa
+            ),
+            threshold=result.summary["score_threshold"],
+            min_speakers=trials_config.min_speakers,
+            n_jobs=trials_config.jobs,
+        )
+        for i, (frame, result) in enumerate(zip(frames, results, strict=True))
+    ]
+    thresholds = [r.summary["score_threshold"] for r in results]
+    if len(set(thresholds)) > 1:
+        notes.append(
+            "FMR and FNMR are read at each audit's own global score threshold ("
+            + ", ".join(f"{t:.4g}" for t in thresholds)
+            + "): their change is the change at each model's fixed operating point"
+        )
+    changes = pd.concat(
+        [
+            _changes(replicated[0], replicated[i], trials_config, model=i)
+            for i in range(1, len(replicated))
+        ],
+        ignore_index=True,
+    )
+    changes = flag_changes(changes, correction=trials_config.correction, level=trials_config.level)
+    table = frames[0]
+    summary = {
+        "schema_version": TRIALS_COMPARISON_SCHEMA_VERSION,
+        "kind": TRIALS_COMPARISON_KIND,
+        "baseline": 0,
+        "models": [
+            {
+                "model_id": model,
+                "trials_path": r.summary["trials"]["path"],
+                "n_trials": r.summary["trials"]["n_trials"],
+                "score_threshold": r.summary["score_threshold"],
+            }
+            for model, r in zip(models, results, strict=True)
+        ],
+        "align": settings.align,
+        "n_trials": len(table),
+        "n_voice_speakers": int(table[schema.VOICE_SPEAKER_ID].nunique()),
+        "n_face_speakers": int(table[schema.FACE_SPEAKER_ID].nunique()),
+        "metrics": [
+            {
+                "name": m,
+                "higher_is_better": higher_is_better(m),
+                "unit": "cost" if m == "min_dcf" else "proportion",
+                "headline": m in HEADLINE,
+            }
+            for m in METRICS
+        ],
+        "slices": slices,
+        "config": trials_config.to_dict(),
+        "bootstrap": {
+            "method": "paired two-way (voice x face speaker) Poisson bootstrap keyed by "
+            "speaker id, rescaled to the two-way cluster-robust variance",
+            "n_boot": trials_config.n_boot,
+            "seed": trials_config.seed,
+        },
+        "tests": {
+            "correction": trials_config.correction,
+            "n_tests": int(changes["p_value"].notna().sum() + changes["gap_p_value"].notna().sum()),
+            "alpha": round(1 - trials_config.level, 12),
+            "family": "every metric change and every gap change of every model",
+        },
+        "gap_reference": trials_config.reference,
+        "regressions": _records(changes[changes["regression"]]),
+        "notes": notes,
+    }
+    return TrialsComparisonResult(summary=summary, changes=changes)
+
+
+def _model_id(result: TrialsAuditResult) -> str:
+    trials = result.summary["trials"]
+    return str(trials["meta"].get("model_id") or trials["path"])
+
+
+def _references(r: TrialReplicates, reference: str | dict[str, str]) -> np.ndarray:
+    """Each cell's reference cell: the named group of its slice, else ``overall``."""
+    index = {(c.slice, c.group): i for i, c in enumerate(r.cells) if c.half == ALL}
+    named = {} if isinstance(reference, str) else dict(reference)
+    return np.array(
+        [
+            index.get((c.slice, named.get(c.slice)), index[(OVERALL, OVERALL)])
+            for c in r.cells
+            if c.half == ALL
+        ]
+    )
+
+
+def _changes(
+    baseline: TrialReplicates, other: TrialReplicates, config: TrialsConfig, *, model: int
+) -> pd.DataFrame:
+    """Paired metric and gap changes of one model against the baseline, every cell."""
+    whole = np.array([i for i, c in enumerate(baseline.cells) if c.half == ALL])
+    ref = _references(baseline, config.reference)
+    counts = baseline.counts.iloc[whole].reset_index(drop=True)
+    testable = (counts["status"] == OK).to_numpy() & (
+        other.counts["status"].to_numpy()[whole] == OK
+    )
+    delta = other.point[whole] - baseline.point[whole]
+    delta_schemes = other.replicates[:, :, whole] - baseline.replicates[:, :, whole]
+    delta_replicates = cgm_replicates(delta, *delta_schemes)
+
+    def gap(r: TrialReplicates) -> tuple[np.ndarray, np.ndarray]:
+        return r.point[whole] - r.point[ref], r.replicates[:, :, whole] - r.replicates[:, :, ref]
+
+    (gap_base, gap_base_schemes), (gap_other, gap_other_schemes) = gap(baseline), gap(other)
+    compared = (ref != whole)[:, None]
+    toward = np.where(compared, np.abs(gap_base) - np.abs(gap_other), np.nan)
+    toward_replicates = cgm_replicates(
+        toward, *(np.abs(gap_base_schemes) - np.abs(gap_other_schemes))
+    )
+    delta_low, delta_high = percentile_interval(delta_replicates, level=config.level)
+    toward_low, toward_high = percentile_interval(toward_replicates, level=config.level)
+    tested = testable[:, None] & np.ones((1, len(METRICS)), dtype=bool)
+    tested_gap = tested & compared & testable[np.searchsorted(whole, ref)][:, None]
+    n = len(whole)
+
+    def long(array: np.ndarray) -> np.ndarray:
+        return np.asarray(array).T.ravel()  # metric-major, as the audit's groups table
+
+    def repeat(values: Any) -> np.ndarray:
+        return np.tile(np.asarray(values), len(METRICS))
+
+    reference_names = np.where(ref != whole, counts["group"].to_numpy()[ref], None)
+    return pd.DataFrame(
+        {
+            "model": model,
+            "metric": np.repeat(METRICS, n),
+            "slice": repeat(counts["slice"]),
+            "group": repeat(counts["group"]),
+            "n_trials": repeat(counts["n_trials"]),
+            "n_voice_speakers": repeat(counts["n_voice_speakers"]),
+            "n_face_speakers": repeat(counts["n_face_speakers"]),
+            "status": np.where(long(tested), OK, INSUFFICIENT),
+            "higher_is_better": np.repeat([higher_is_better(m) for m in METRICS], n),
+            "threshold": config.threshold,
+            "value_baseline": long(baseline.point[whole]),
+            "value": long(other.point[whole]),
+            "delta": long(delta),
+            "delta_ci_low": long(delta_low),
+            "delta_ci_high": long(delta_high),
+            "p_value": long(np.where(tested, paired_p_value(delta, delta_replicates), np.nan)),
+            "reference": repeat(reference_names),
+            "gap_baseline": long(np.where(compared, gap_base, np.nan)),
+            "gap": long(np.where(compared, gap_other, np.nan)),
+            TOWARD: long(toward),
+            f"{TOWARD}_ci_low": long(toward_low),
+            f"{TOWARD}_ci_high": long(toward_high),
+            "gap_p_value": long(
+                np.where(tested_gap, paired_p_value(toward, toward_replicates), np.nan)
+            ),
+        }
+    )

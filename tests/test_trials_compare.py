@@ -1,0 +1,120 @@
+"""``s2f compare`` of trials audits: paired changes per group, regressions with known truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audit.simulate_trials import simulate_trials
+from audit.trials_compare import TrialsComparisonResult, compare_trials_audits
+from audit.trials_config import TrialsConfig
+from audit.trials_result import TrialsAuditResult, run_trials_audit
+from s2f.cli import main
+from speech2face.errors import InputError
+from speech2face.trials import write_trials
+
+CONFIG = TrialsConfig(n_boot=200, slices=("gender",))
+THRESHOLD_FREE = ("eer", "auc", "match_1of2")
+
+
+def _audit(folder, table, name):
+    path = folder / f"{name}.parquet"
+    write_trials(path, table, meta={"model_id": name})
+    out = folder / name
+    run_trials_audit(path, CONFIG).save(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def audits(tmp_path_factory):
+    """A baseline, a candidate that degrades the female group's target scores only, and a
+    candidate with the baseline's scores plus small noise for everyone."""
+    folder = tmp_path_factory.mktemp("trials_compare")
+    base = simulate_trials(n_speakers=120, seed=3)
+    rng = np.random.default_rng(9)
+    degraded = base.assign(score=base["score"] + rng.normal(0, 0.1, len(base)))
+    female_targets = (degraded["gender"] == "female") & degraded["target"]
+    degraded.loc[female_targets, "score"] -= 0.8
+    noisy = base.assign(score=base["score"] + rng.normal(0, 0.1, len(base)))
+    return {
+        "base": _audit(folder, base, "base"),
+        "degraded": _audit(folder, degraded, "degraded"),
+        "noisy": _audit(folder, noisy, "noisy"),
+        "same": _audit(folder, base, "same"),
+    }
+
+
+def _row(changes, metric, group):
+    return changes[(changes["metric"] == metric) & (changes["group"] == group)].iloc[0]
+
+
+def test_the_degraded_group_regresses_and_the_other_does_not(audits):
+    changes = compare_trials_audits([audits["base"], audits["degraded"]]).changes
+    for metric in (*THRESHOLD_FREE, "fnmr"):
+        row = _row(changes, metric, "female")
+        assert row["regression"], metric
+        worse = row["delta_ci_high"] < 0 if row["higher_is_better"] else row["delta_ci_low"] > 0
+        assert worse, metric
+    for metric in THRESHOLD_FREE:
+        row = _row(changes, metric, "male")
+        assert not row["regression"], metric
+        assert row["delta_ci_low"] <= 0 <= row["delta_ci_high"], metric
+    assert _row(changes, "fnmr", "female")["delta"] > 0.15
+
+
+def test_the_same_scores_change_nothing_in_any_replicate(audits):
+    """Only a paired bootstrap gives a zero-width interval to an unchanged model."""
+    changes = compare_trials_audits([audits["base"], audits["same"]]).changes
+    assert (changes["delta"] == 0).all()
+    assert (changes[["delta_ci_low", "delta_ci_high"]].to_numpy() == 0).all()
+    assert not changes["regression"].any() and not changes["improvement"].any()
+
+
+def test_small_noise_flags_nothing(audits):
+    result = compare_trials_audits([audits["base"], audits["noisy"]])
+    assert not result.has_regression
+    assert not result.changes["gap_widened"].any()
+    tests = result.summary["tests"]
+    assert (
+        tests["n_tests"]
+        == result.changes["p_value"].notna().sum() + result.changes["gap_p_value"].notna().sum()
+    )
+
+
+def test_different_trials_are_refused_unless_intersected(audits, tmp_path):
+    base = TrialsAuditResult.load(audits["base"])
+    fewer = base.trials.iloc[10:]
+    short = _audit(tmp_path, fewer, "fewer")
+    with pytest.raises(InputError, match="trial"):
+        compare_trials_audits([audits["base"], short])
+    result = compare_trials_audits([audits["base"], short], align="intersection")
+    assert result.summary["n_trials"] == len(fewer)
+    assert any("trials all audits share" in note for note in result.summary["notes"])
+
+
+def test_a_trial_labelled_differently_is_refused(audits, tmp_path):
+    table = TrialsAuditResult.load(audits["base"]).trials
+    table.loc[0, "gender"] = "male" if table.loc[0, "gender"] == "female" else "female"
+    relabelled = _audit(tmp_path, table, "relabelled")
+    with pytest.raises(InputError, match=r"trial '0'.*gender"):
+        compare_trials_audits([audits["base"], relabelled])
+
+
+def test_command_writes_the_comparison_and_gates_on_regression(audits, tmp_path, capsys):
+    out = tmp_path / "comparison"
+    args = ["compare", str(audits["base"]), str(audits["degraded"]), "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "regression(s) over" in printed and "REGRESSION model 1 eer gender=female" in printed
+    result = TrialsComparisonResult.load(out)
+    assert result.summary["kind"] == "trials_comparison" and result.has_regression
+    html = (out / "report.html").read_text()
+    assert 'id="regressions"' in html and "Trials comparison: base vs degraded" in html
+    assert main([*args, "--fail-on-regression"]) == 1
+    assert main(["compare", str(audits["base"]), str(audits["same"]), "--out", str(out)]) == 0
+
+
+def test_a_plain_audit_is_not_a_trials_baseline(audits, tmp_path, capsys):
+    code = main(["compare", str(audits["base"]), str(tmp_path), "--out", str(tmp_path / "c")])
+    assert code == 2
+    assert "not a trials audit" in capsys.readouterr().err

@@ -1,0 +1,70 @@
+"""The trials bootstrap's fast paths equal the direct computation they replace (to 1e-12)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from audit import _bootstrap
+from audit._trial_metrics import OperatingPoint, cell_metrics, curve_metrics, sort_cell
+from audit._trial_prefix import PrefixCell
+from audit._trial_weights import cell_ratios, two_way
+
+
+def test_prefix_sums_equal_per_cell_cumsum_of_two_way_weights():
+    rng = np.random.default_rng(2)
+    for _ in range(50):
+        n = int(rng.integers(3, 3000))
+        target = rng.random(n) < 0.3
+        target[:2] = [True, False]
+        score = np.round(rng.normal(size=n) + target, int(rng.integers(0, 3)))
+        voice, face = rng.integers(40, size=n), rng.integers(40, size=n)
+        cell = sort_cell(score, target, voice, face, threshold=0.2)
+        voice_w = rng.poisson(1, (4, 40)).astype(np.float32)
+        face_w = rng.poisson(1, (4, 40)).astype(np.float32)
+        expected = np.concatenate(
+            [
+                cell_metrics(
+                    cell,
+                    two_way(voice_w, face_w, cell.target_voice, cell.target_face)[scheme],
+                    two_way(voice_w, face_w, cell.impostor_voice, cell.impostor_face)[scheme],
+                    OperatingPoint(),
+                )
+                for scheme in range(2)
+            ]
+        )
+        padded = [np.pad(w, ((0, 0), (0, 1))) for w in (voice_w, face_w)]
+        got = curve_metrics(*PrefixCell.of(cell, 40, 40).points(*padded), OperatingPoint())
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_cell_ratios_equal_item_by_item_weighted_ratios():
+    rng = np.random.default_rng(3)
+    n = 500
+    voice, face = rng.integers(30, size=n), rng.integers(25, size=n)
+    numerator = rng.choice([0.0, 0.5, 1.0], n)
+    groups = [np.arange(n), np.flatnonzero(voice % 2 == 0), np.flatnonzero(voice % 3 == 1)]
+    ratios = cell_ratios(groups, numerator, voice, face)
+    voice_w = rng.poisson(1, (5, 30)).astype(np.float32)
+    face_w = rng.poisson(1, (5, 25)).astype(np.float32)
+    got = ratios.replicates(voice_w, face_w)
+    for scheme, weights in enumerate(two_way(voice_w, face_w, voice, face)):
+        expected = np.stack(
+            [(weights[:, g] * numerator[g]).sum(1) / weights[:, g].sum(1) for g in groups], 1
+        )
+        np.testing.assert_allclose(got[scheme], expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ratios.point, [numerator[g].mean() for g in groups])
+
+
+def test_poisson_draws_equal_inversion_by_searchsorted():
+    ids = [f"s{i}" for i in range(3000)]
+    got = _bootstrap.speaker_weights(ids, n_boot=200, seed=7, first=5)
+    with np.errstate(over="ignore"):
+        base = _bootstrap._splitmix64(
+            _bootstrap.speaker_keys(ids) ^ _bootstrap._splitmix64(np.uint64(7))
+        )
+        rows = np.arange(6, 206, dtype=np.uint64)
+        bits = _bootstrap._splitmix64(base[None, :] + rows[:, None] * _bootstrap._GOLDEN)
+    uniform = (bits >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    assert np.array_equal(got, np.searchsorted(_bootstrap._POISSON_CDF, uniform, side="right"))
+    keyed = _bootstrap.keyed_weights(_bootstrap.speaker_keys(ids), n_boot=200, seed=7, first=5)
+    assert np.array_equal(keyed, got)
