@@ -24,10 +24,11 @@ from PIL import Image
 
 from audit.artifacts import SEPARATOR, SLICE_PREFIX
 from reports._audit_view import AuditView, visible_flags
-from speech2face.artifacts import GROUND_TRUTH_FILE, PREDICTIONS_TABLE_FILE
+from speech2face.artifacts import PREDICTIONS_TABLE_FILE
 from speech2face.errors import InputError
 from speech2face.manifest.io import read_manifest
 from speech2face.prediction.artifact import read_meta
+from speech2face.synth.provenance import all_synthetic
 
 FACE_COLUMN = "face_path"
 THUMBNAIL_PX = 72
@@ -55,9 +56,7 @@ class FaceSource:
         source = Path(source)
         if source.is_dir():
             return cls._from_predictions(source)
-        frame = read_manifest(source)
-        synthetic = (source.parent / GROUND_TRUTH_FILE).is_file()
-        return cls._from_table(frame, source.parent, synthetic=synthetic, source=source)
+        return cls._from_table(read_manifest(source), source.parent, source=source)
 
     @classmethod
     def _from_predictions(cls, folder: Path) -> FaceSource:
@@ -65,21 +64,16 @@ class FaceSource:
         if not table_file.is_file():
             raise InputError(f"{folder}: not a predictions artifact (no {PREDICTIONS_TABLE_FILE})")
         meta = read_meta(folder)
-        synthetic = bool(meta.get("synthetic_faces", False))
         table = pd.read_parquet(table_file)
         if FACE_COLUMN in table.columns:
-            return cls._from_table(table, folder, synthetic=synthetic, source=folder)
+            return cls._from_table(table, folder, source=folder)
         if not meta.get("manifest"):
             raise InputError(NO_FACE_COLUMN.format(source=folder))
         manifest = Path(meta["manifest"])
-        return cls._from_table(
-            read_manifest(manifest), manifest.parent, synthetic=synthetic, source=folder
-        )
+        return cls._from_table(read_manifest(manifest), manifest.parent, source=folder)
 
     @classmethod
-    def _from_table(
-        cls, table: pd.DataFrame, base: Path, *, synthetic: bool, source: Path
-    ) -> FaceSource:
+    def _from_table(cls, table: pd.DataFrame, base: Path, *, source: Path) -> FaceSource:
         if FACE_COLUMN not in table.columns:
             raise InputError(NO_FACE_COLUMN.format(source=source))
         rows = table.dropna(subset=[FACE_COLUMN]).drop_duplicates("clip_id")
@@ -89,7 +83,7 @@ class FaceSource:
         ]
         return cls(
             paths=pd.Series(paths, index=rows["clip_id"].astype(str).to_numpy()),
-            synthetic=synthetic,
+            synthetic=all_synthetic(paths),
             source=str(source),
         )
 

@@ -7,6 +7,7 @@ language group too small to show (privacy) and one group named like an attack.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import pandas as pd
 from PIL import Image
 
 from speech2face.prediction.artifact import Predictions
+from speech2face.synth.provenance import FACES_RECORD, faces_record
 
 HOSTILE = "<script>alert(1)</script>"
 ETHNICITY_SPEAKERS = {"group_a": 40, "group_b": 40, "group_c": 40, "group_d": 12}
@@ -144,7 +146,7 @@ def face_manifest(folder: Path, predictions: Predictions, *, synthetic: bool) ->
     """A manifest giving each clip of ``predictions`` a face image of its speaker.
 
     One 128-pixel PNG per speaker, its colour keyed by the speaker; ``synthetic`` writes
-    the ``ground_truth.json`` that marks a corpus made by ``s2f synth``.
+    the ``ground_truth.json`` of a corpus made by ``s2f synth``, recording every face.
     """
     folder.mkdir(parents=True, exist_ok=True)
     table = predictions.table.drop_duplicates("clip_id")
@@ -158,5 +160,6 @@ def face_manifest(folder: Path, predictions: Predictions, *, synthetic: bool) ->
     path = folder / "manifest.csv"
     manifest.to_csv(path, index=False)
     if synthetic:
-        (folder / "ground_truth.json").write_text("{}")
+        record = faces_record(folder, sorted(folder.glob("*.png")))
+        (folder / "ground_truth.json").write_text(json.dumps({FACES_RECORD: record}))
     return path

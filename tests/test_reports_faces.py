@@ -5,17 +5,25 @@ from __future__ import annotations
 import base64
 import io
 import re
+import shutil
 
+import pandas as pd
 import pytest
 from PIL import Image
 
 from audit.engine import run_audit
-from reports._faces import INCLUDE_FACES_NEEDS_SOURCE, SPEAKERS_PER_GROUP, THUMBNAIL_PX
+from reports._faces import (
+    INCLUDE_FACES_NEEDS_SOURCE,
+    SPEAKERS_PER_GROUP,
+    THUMBNAIL_PX,
+    FaceSource,
+)
 from reports.audit import audit_report_html, render_audit_report
 from s2f.cli import main
 from s2f.commands.options import NO_DATASET_REPORT
 from speech2face.errors import InputError
 from speech2face.prediction.artifact import write_predictions
+from speech2face.synth.provenance import is_synthetic_face
 from tests.browser import chromium_page
 from tests.report_artifacts import LOW_AGREEMENT_GROUP, face_manifest, planted_predictions
 from tests.report_browser import outline
@@ -143,3 +151,23 @@ def test_s2f_audit_dataset_report_must_exist(tmp_path, capsys):
         )
     assert exit_.value.code == 2
     assert NO_DATASET_REPORT.format(path=missing) in capsys.readouterr().err
+
+
+def test_a_manifest_beside_a_corpus_record_does_not_make_photos_synthetic(
+    result, synthetic, real, tmp_path
+):
+    """Synthetic-ness comes from the corpus's record of each face (path and content hash),
+    not from a ``ground_truth.json`` beside the manifest or a file copied into a corpus."""
+    assert FaceSource.read(synthetic).synthetic and not FaceSource.read(real).synthetic
+    beside = synthetic.parent / "photos.csv"  # a manifest saved in the corpus folder
+    photos = pd.read_csv(real).assign(face_path=lambda f: str(real.parent) + "/" + f["face_path"])
+    photos.to_csv(beside, index=False)
+    assert not FaceSource.read(beside).synthetic
+    html = audit_report_html(result, source="a", faces=beside)
+    assert not FACE.search(html)  # shown only with --include-faces
+    swapped = tmp_path / "swapped"
+    shutil.copytree(synthetic.parent, swapped)
+    first = sorted(swapped.glob("*.png"))[0]
+    shutil.copy(sorted(real.parent.glob("*.png"))[1], first)  # a photo under a recorded name
+    assert not is_synthetic_face(first)
+    assert not FaceSource.read(swapped / synthetic.name).synthetic

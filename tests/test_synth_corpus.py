@@ -17,6 +17,7 @@ from speech2face.manifest import validate_manifest
 from speech2face.synth import corpus
 from speech2face.synth.corpus import generate_corpus
 from speech2face.synth.presets import ATTRIBUTES, PRESETS
+from speech2face.synth.provenance import manifest_faces_synthetic
 
 SMALL = {
     "speakers": 12,
@@ -95,6 +96,10 @@ def test_faces_renders_landmarks_and_ground_truth(small_corpus):
     truth = json.loads((out / "ground_truth.json").read_text())
     assert truth["seed"] == 3
     assert truth["generator_version"] == corpus.GENERATOR_VERSION
+    faces = sorted(p.relative_to(out).as_posix() for p in (out / "faces").rglob("*.png"))
+    assert sorted(truth["faces"]) == faces and len(faces) == len(speakers) + len(renders)
+    manifest = out / "manifest.parquet"
+    assert manifest_faces_synthetic(manifest)  # every face recorded, byte for byte
     assert truth["settings"]["imbalance"]["name"] == "paper_like"
     train = speakers[speakers["split"] == "train"]
     assert truth["counts"]["train"]["gender"] == train["gender"].value_counts().to_dict()

@@ -43,10 +43,10 @@ from speech2face.audio.io import MISSING_FILE
 from speech2face.backends.face_pool import BAD_WORKERS
 from speech2face.backends.face_table import parts_dir
 from speech2face.errors import InputError
+from speech2face.hashing import file_sha256
 from speech2face.manifest.io import PARQUET_SUFFIXES, resolve_path
 from speech2face.manifest.schema import AUDIO_PATH, CLIP_ID, END_S, START_S
 from speech2face.outputs import OUT_IS_FOLDER
-from speech2face.training.checkpoint import file_sha256
 
 KEY_COLUMNS = ("content_sha256", START_S, END_S, "measure_key")
 TABLE_COLUMNS = (CLIP_ID, AUDIO_PATH, *KEY_COLUMNS, *CONDITION_COLUMNS, "reason")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from speech2face.errors import InputError
-from speech2face.training.checkpoint import file_sha256
+from speech2face.hashing import file_sha256
 
 LABEL_TO_ATTRIBUTE = {
     "gender": "gender",

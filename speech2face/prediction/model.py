@@ -25,6 +25,7 @@ from torch import nn
 from speech2face import __version__
 from speech2face.artifacts import ATTRIBUTE_MODELS_DIR
 from speech2face.errors import InputError
+from speech2face.hashing import file_sha256
 from speech2face.models.attribute_classifier import AttributeClassifier
 from speech2face.models.face_decoder import FaceDecoder
 from speech2face.models.face_encoder import FaceEncoder
@@ -33,7 +34,7 @@ from speech2face.prediction.descriptor_attributes import (
     DescriptorClassifier,
     load_descriptor_classifiers,
 )
-from speech2face.training.checkpoint import file_sha256, load_checkpoint
+from speech2face.training.checkpoint import load_checkpoint
 from speech2face.training.face_domain import read_face_domain
 from speech2face.training.face_models import load_face_model
 from speech2face.training.face_stage import MODEL_FILES, face_stage

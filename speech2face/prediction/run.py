@@ -40,6 +40,7 @@ from speech2face.audio.conditions_table import conditions_for
 from speech2face.audio.dataset import BadClip, read_bad_clips, write_bad_clips
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES
 from speech2face.errors import InputError
+from speech2face.hashing import file_sha256
 from speech2face.manifest import (
     fill_unknowns,
     load_manifest,
@@ -63,8 +64,8 @@ from speech2face.prediction.compute import ClipRows, decodable_clips, predict_cl
 from speech2face.prediction.feature_space import predict_clips_without_decoder
 from speech2face.prediction.model import Speech2FaceModel
 from speech2face.prediction.true_faces import read_face_readings
-from speech2face.synth.corpus import GROUND_TRUTH_FILE, LANDMARKS_FILE
-from speech2face.training.checkpoint import file_sha256
+from speech2face.synth.corpus import LANDMARKS_FILE
+from speech2face.synth.provenance import manifest_faces_synthetic
 from speech2face.training.distributed import barrier, init_distributed
 from speech2face.training.face_domain import compare_domains
 from speech2face.vocabulary import AGE_DECADES, SPLITS
@@ -465,7 +466,7 @@ def _meta(
         "split": settings.split,
         "manifest": str(manifest.resolve()),
         "manifest_sha256": signature["manifest_sha256"],
-        "synthetic_faces": (manifest.parent / GROUND_TRUTH_FILE).is_file(),
+        "synthetic_faces": manifest_faces_synthetic(manifest),
         "training_speakers": None
         if model.training_speakers is None
         else {

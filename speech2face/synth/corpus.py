@@ -7,7 +7,9 @@ Layout of a corpus folder::
                            face (``face_*``) and voice (``voice_*``) parameter: the ground truth
     renders.parquet        varied face renders: speaker_id, path, variation parameters
     landmarks.parquet      68 iBUG landmarks of each canonical face: speaker_id, point, x, y
-    ground_truth.json      generator version, seed, settings, settings hash, planted imbalance
+    ground_truth.json      generator version, seed, settings, settings hash, planted imbalance,
+                           the path and SHA-256 of every face rendered (``faces``: what
+                           makes a face synthetic, speech2face.synth.provenance)
     audio/<speaker>/<clip>.wav    16 kHz mono PCM, 3–8 s
     faces/canonical/<speaker>.png and faces/varied/<speaker>_rNN.png
 
@@ -43,8 +45,10 @@ from speech2face.limits import SEED_LIMIT
 from speech2face.manifest import write_manifest
 from speech2face.outputs import check_out, mark
 from speech2face.synth.assets import (
+    CANONICAL_DIR,
     PARTS_DIR,
     SAMPLE_RATE,
+    VARIED_DIR,
     SpeakerJob,
     part_path,
     render_speaker,
@@ -56,10 +60,11 @@ from speech2face.synth.defaults import (
     FACE_SIZES,
 )
 from speech2face.synth.presets import ImbalanceSpec, resolve_imbalance
+from speech2face.synth.provenance import FACES_RECORD, faces_record
 from speech2face.synth.speakers import sample_speakers
 from speech2face.vocabulary import SPLITS
 
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"
 """Bump whenever the same settings would produce different bytes."""
 
 SPEAKERS_FILE = "speakers.parquet"
@@ -233,6 +238,14 @@ def _write_tables(
         "settings_hash": digest,
         "settings": settings.to_dict(),
         "counts": {split: _counts(speakers, split) for split in SPLITS},
+        FACES_RECORD: faces_record(
+            staging,
+            [
+                path
+                for folder in (CANONICAL_DIR, VARIED_DIR)
+                for path in (staging / folder).glob("*.png")
+            ],
+        ),
     }
     shutil.rmtree(staging / PARTS_DIR)
     (staging / GROUND_TRUTH_FILE).write_text(

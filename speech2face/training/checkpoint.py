@@ -7,7 +7,6 @@ preset name, the package version and the hash of the manifest it trained on.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from pathlib import Path
 from typing import Any
@@ -31,15 +30,6 @@ RELABELLED = (
 )
 WRONG_VERSION = "checkpoint {path} was written by speech2face {found}, this is {expected}"
 WRONG_MANIFEST = "checkpoint {path} was trained on another manifest (hash {found}, now {expected})"
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes (the manifest's identity in a checkpoint)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def rng_states() -> dict[str, Any]:

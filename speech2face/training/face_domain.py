@@ -16,8 +16,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from speech2face.artifacts import FACE_DOMAIN_FILE, FACE_STACK_FILE, GROUND_TRUTH_FILE
+from speech2face.artifacts import FACE_DOMAIN_FILE, FACE_STACK_FILE
 from speech2face.atomic import write_json
+from speech2face.synth.provenance import manifest_faces_synthetic
 
 SYNTHETIC, REAL, USER = "synthetic", "real", "user"
 DESCRIPTIONS = {
@@ -42,8 +43,9 @@ FIXES = {
 
 
 def manifest_face_domain(manifest: str | os.PathLike) -> str:
-    """``synthetic`` for a synthetic corpus's manifest, else ``real`` (photos)."""
-    return SYNTHETIC if (Path(manifest).parent / GROUND_TRUTH_FILE).is_file() else REAL
+    """``synthetic`` when every face of the manifest is one a synthetic corpus recorded
+    (path and content hash), else ``real`` (photos)."""
+    return SYNTHETIC if manifest_faces_synthetic(manifest) else REAL
 
 
 def run_face_domain(kind: str, manifest: str | os.PathLike) -> dict[str, Any]:

@@ -32,10 +32,10 @@ from speech2face.artifacts import FACE_MODELS_DIR
 from speech2face.artifacts import FACE_STAGE_FILE as STAGE_FILE
 from speech2face.atomic import atomic_folder
 from speech2face.errors import InputError
+from speech2face.hashing import file_sha256
 from speech2face.manifest import load_manifest, resolve_path
 from speech2face.outputs import open_folder
 from speech2face.synth.corpus import LANDMARKS_FILE, RENDERS_FILE, SPEAKERS_FILE
-from speech2face.training.checkpoint import file_sha256
 from speech2face.training.face_config import FaceStageConfig
 from speech2face.training.face_models import (
     averaged_reconstructions,

@@ -29,10 +29,10 @@ from speech2face.artifacts import FACE_STACK_FILE
 from speech2face.atomic import write_json
 from speech2face.audio import SpectrogramConfig
 from speech2face.errors import InputError
+from speech2face.hashing import file_sha256
 from speech2face.manifest.io import read_manifest, resolve_path
 from speech2face.manifest.load import load_manifest
 from speech2face.manifest.schema import CLIP_ID, FACE_FEATURE_PATH, SPLIT
-from speech2face.training.checkpoint import file_sha256
 from speech2face.training.voice import FaceHeads
 from speech2face.training.voice_data import (
     NO_TRAIN_ROWS,

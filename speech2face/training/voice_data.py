@@ -28,11 +28,11 @@ from speech2face.audio.dataset import ROW_ERROR
 from speech2face.audio.frontend import spectrogram
 from speech2face.audio.io import load_audio
 from speech2face.errors import InputError
+from speech2face.hashing import file_sha256
 from speech2face.manifest.io import resolve_path
 from speech2face.manifest.load import load_manifest
 from speech2face.manifest.schema import AUDIO_PATH, CLIP_ID, FACE_FEATURE_PATH, FACE_PATH, SPLIT
 from speech2face.models.face_encoder import FaceEncoder, encode_images
-from speech2face.training.checkpoint import file_sha256
 
 NO_FACE = (
     "{manifest}: row {row} (clip {clip_id}) has no face_path or face_feature_path; "
