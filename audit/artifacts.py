@@ -40,8 +40,10 @@ COMPARISON_FILE = "comparison.json"
 CHANGES_FILE = "changes.parquet"
 
 # --- a dataset analysis (a folder; see audit.imbalance) -----------------------------------
-ANALYSIS_SCHEMA_VERSION = 1
-ANALYSIS_SCHEMA_VERSIONS = (1,)
+ANALYSIS_SCHEMA_VERSION = 2
+"""2: an optional ``conditions.parquet`` (recording conditions per group, issue 18), which a
+version-1 reader would silently leave out of its report."""
+ANALYSIS_SCHEMA_VERSIONS = (1, 2)
 ANALYSIS_FILE = "analysis.json"
 ANALYSIS_TABLES = (
     "counts",
@@ -52,6 +54,8 @@ ANALYSIS_TABLES = (
     "language_by_ethnicity",
 )
 """One ``<name>.parquet`` per table."""
+ANALYSIS_OPTIONAL_TABLES = ("conditions",)
+"""Written only when not empty (``<name>.parquet``); absent, the table is empty."""
 
 # --- slice conventions ----------------------------------------------------------------------
 SLICE_PREFIX = "slice:"

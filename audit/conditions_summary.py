@@ -15,7 +15,7 @@ undecodable clip, −inf loudness of a silent one) are not counted.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,14 +32,19 @@ SUMMARY_COLUMNS = (
     "column",
     "group",
     "measure",
+    "n_speakers",
     "n_clips",
     "median",
     "q1",
     "q3",
     "mean",
+    "rest_median",
     "smd",
     "finding",
 )
+"""``n_speakers``: the group's speakers in the manifest (measured or not; NaN without a
+``speaker_id`` column), the count a report's privacy rule reads; ``n_clips``: its measured
+clips; ``rest_median``: the median of the rest of the set."""
 
 
 def conditions_by_group(
@@ -59,6 +64,7 @@ def conditions_by_group(
     measured = table.set_index(table["clip_id"].astype(str))
     measured = measured[~measured.index.duplicated()]
     clips = manifest["clip_id"].astype(str)
+    speakers = manifest["speaker_id"].astype(str) if "speaker_id" in manifest else None
     if columns is None:
         available = set(manifest.columns) | ({"age_group"} if "age" in manifest else set())
         columns = [c for c in DEMOGRAPHIC_COLUMNS if c in available]
@@ -73,18 +79,22 @@ def conditions_by_group(
                 rest = (labels != group) & finite
                 row = _describe(values[inside], values[rest])
                 row.update(column=column, group=group, measure=measure)
+                members = speakers[labels == group] if speakers is not None else None
+                row["n_speakers"] = np.nan if members is None else members.nunique()
                 row["finding"] = bool(abs(row["smd"]) > effect_size)
                 rows.append(row)
                 if row["finding"]:
-                    findings.append(_sentence(row, np.median(values[rest]), effect_size))
+                    findings.append(finding_sentence(row, effect_size))
     frame = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
     return frame, findings
 
 
 def _describe(group: np.ndarray, rest: np.ndarray) -> dict[str, float]:
     n, m = len(group), len(rest)
+    rest_median = float(np.median(rest)) if m else np.nan
     if n == 0:
-        return dict.fromkeys(("median", "q1", "q3", "mean", "smd"), np.nan) | {"n_clips": 0}
+        empty = dict.fromkeys(("median", "q1", "q3", "mean", "smd"), np.nan)
+        return empty | {"n_clips": 0, "rest_median": rest_median}
     q1, median, q3 = np.quantile(group, [0.25, 0.5, 0.75])
     smd = np.nan
     if n >= 2 and m >= 2:
@@ -96,17 +106,34 @@ def _describe(group: np.ndarray, rest: np.ndarray) -> dict[str, float]:
         "q1": float(q1),
         "q3": float(q3),
         "mean": float(group.mean()),
+        "rest_median": rest_median,
         "smd": float(smd),
     }
 
 
-def _sentence(row: dict, rest_median: float, effect_size: float) -> str:
-    unit = UNITS.get(row["measure"], "")
+def format_measure(measure: str, value: float) -> str:
+    """A measure's value as reports print it: Hz and rates whole, fractions in 3 significant
+    digits, the rest (seconds, dB, LUFS) to one decimal; a dash when not finite."""
+    if not np.isfinite(value):
+        return "–"
+    if measure in ("bandwidth_hz", "sample_rate_original"):
+        return f"{value:.0f}"
+    if measure == "clipping_fraction":
+        return f"{value:.3g}"
+    return f"{value:.1f}"
+
+
+def finding_sentence(row: Mapping[str, object], effect_size: float = CONDITIONS_EFFECT_SIZE) -> str:
+    """The finding of one summary row (a group beyond the effect size), in one sentence."""
+    measure = str(row["measure"])
+    shown = {key: format_measure(measure, float(row[key])) for key in ("median", "q1", "q3")}
+    rest = format_measure(measure, float(row["rest_median"]))
+    unit = UNITS.get(measure, "")
     unit = f" {unit}" if unit else ""
     return (
-        f"{row['measure']} of {row['column']}={row['group']} clips: median "
-        f"{row['median']:.3g}{unit} (IQR {row['q1']:.3g}–{row['q3']:.3g}) against "
-        f"{rest_median:.3g}{unit} in the rest; standardised mean difference "
+        f"{measure} of {row['column']}={row['group']} clips: median "
+        f"{shown['median']}{unit} (IQR {shown['q1']}–{shown['q3']}) against "
+        f"{rest}{unit} in the rest; standardised mean difference "
         f"{row['smd']:+.2f} (beyond ±{effect_size:g}): a gap between these groups may be the "
         f"recording's; audit with --adjust-for {row['measure']}"
     )

@@ -12,6 +12,8 @@ audit's data section render without recomputing:
 - ``reference``: observed speaker shares against a reference population;
 - ``provenance``: where each column's labels come from (``<column>_source``);
 - ``language_by_ethnicity``: speakers per language × ethnicity;
+- ``conditions``: recording conditions per group (``audit.conditions_summary``), when a
+  conditions table (``s2f conditions``) was given; empty otherwise;
 - ``findings``: the above in plain sentences.
 
 Speakers, not clips, are the unit of evidence: clips of one speaker are not
@@ -37,14 +39,22 @@ from audit._components import METRICS
 from audit._intervals import detectable_difference
 from audit.artifacts import (
     ANALYSIS_FILE,
+    ANALYSIS_OPTIONAL_TABLES,
     ANALYSIS_SCHEMA_VERSION,
     ANALYSIS_SCHEMA_VERSIONS,
     ANALYSIS_TABLES,
     SEPARATOR,
 )
+from audit.conditions_summary import (
+    CONDITIONS_EFFECT_SIZE,
+    SUMMARY_COLUMNS,
+    conditions_by_group,
+    finding_sentence,
+)
 from audit.privacy import is_suppressed
 from audit.result import Render, read_summary, save_folder
 from speech2face.artifacts import read_table
+from speech2face.audio.conditions import CONDITION_COLUMNS
 from speech2face.errors import InputError
 from speech2face.manifest.load import fill_unknowns
 from speech2face.vocabulary import (
@@ -91,8 +101,12 @@ class DatasetAnalysis:
     language_by_ethnicity: pd.DataFrame
     findings: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    conditions: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(SUMMARY_COLUMNS))
+    )
 
     TABLES: ClassVar[tuple[str, ...]] = ANALYSIS_TABLES
+    OPTIONAL_TABLES: ClassVar[tuple[str, ...]] = ANALYSIS_OPTIONAL_TABLES
 
     @property
     def cells(self) -> pd.DataFrame:
@@ -108,6 +122,7 @@ class DatasetAnalysis:
                 name: json.loads(getattr(self, name).to_json(orient="records"))
                 for name in self.TABLES
             },
+            "conditions": json.loads(self.conditions.to_json(orient="records")),
         }
 
     def save(self, path: str | os.PathLike, *, render: Render | None = None) -> Path:
@@ -118,6 +133,11 @@ class DatasetAnalysis:
             "findings": self.findings,
         }
         tables = {f"{name}.parquet": getattr(self, name) for name in self.TABLES}
+        tables |= {
+            f"{name}.parquet": getattr(self, name)
+            for name in self.OPTIONAL_TABLES
+            if len(getattr(self, name))
+        }
         return save_folder(
             path, summary, tables, summary_file=ANALYSIS_FILE, kind="dataset-report", render=render
         )
@@ -131,6 +151,11 @@ class DatasetAnalysis:
             raise InputError(f"{path}: not a dataset analysis (no {ANALYSIS_FILE})")
         summary = read_summary(summary_file, ANALYSIS_SCHEMA_VERSIONS)
         tables = {name: read_table(path / f"{name}.parquet") for name in cls.TABLES}
+        tables |= {
+            name: read_table(path / f"{name}.parquet")
+            for name in cls.OPTIONAL_TABLES
+            if (path / f"{name}.parquet").exists()
+        }
         return cls(**tables, findings=summary["findings"], settings=summary["settings"])
 
 
@@ -145,6 +170,8 @@ def analyze_dataset(
     power: float = 0.8,
     base_rate: float = 0.5,
     family_metrics: int = HEADLINE_METRICS,
+    conditions: pd.DataFrame | None = None,
+    conditions_source: Mapping[str, Any] | None = None,
 ) -> DatasetAnalysis:
     """Counts, shares, imbalance, shift, reference gaps, power and provenance of a manifest.
 
@@ -156,6 +183,11 @@ def analyze_dataset(
     with at least ``min_speakers`` speakers in every slice × ``family_metrics``), with
     ``power``, a base rate ``base_rate`` (0.5 is the worst case) and speakers as the unit
     (every clip of a speaker alike: the most a speaker effect can cost).
+
+    ``conditions``, a conditions table (``s2f conditions``; ``clip_id`` and the measures),
+    adds the recording conditions per group of every analysed column
+    (:func:`audit.conditions_summary.conditions_by_group`); ``conditions_source`` (e.g. the
+    table's path and SHA-256) is kept in the settings.
     """
     _check_settings(intersections=intersections, alpha=alpha, power=power, base_rate=base_rate)
     frame = _prepared(manifest, columns)
@@ -212,6 +244,18 @@ def analyze_dataset(
             "speakers_in_several_splits": _speakers_in_several_splits(frame),
         },
     )
+    if conditions is not None:
+        analysis.conditions, _ = conditions_by_group(frame, conditions, columns=columns)
+        measured = conditions.set_index(conditions["clip_id"].astype(str))
+        measures = [c for c in CONDITION_COLUMNS if c in measured.columns]
+        finite = np.isfinite(measured[measures].astype(float)).any(axis=1)
+        finite = finite[~finite.index.duplicated()]
+        unmeasured = ~frame["clip_id"].astype(str).map(finite).fillna(False).astype(bool)
+        analysis.settings["conditions"] = {
+            **dict(conditions_source or {}),
+            "effect_size": CONDITIONS_EFFECT_SIZE,
+            "n_clips_unmeasured": int(unmeasured.sum()),
+        }
     analysis.findings = findings_for(analysis)
     return analysis
 
@@ -560,7 +604,20 @@ def findings_for(analysis: DatasetAnalysis, *, privacy_k: int = 1) -> list[str]:
                 f"{row.column} labels are inferred for {_percent(row.clip_share)} of labelled "
                 "clips: groups by it inherit the labelling model's errors and biases."
             )
+    out.extend(conditions_findings(analysis, privacy_k=privacy_k))
     return out
+
+
+def conditions_findings(analysis: DatasetAnalysis, *, privacy_k: int = 1) -> list[str]:
+    """The groups recorded differently from the rest (|SMD| beyond the effect size), in
+    sentences; a group with some but fewer than ``privacy_k`` speakers is left out."""
+    frame = analysis.conditions
+    if frame.empty:
+        return []
+    effect = analysis.settings.get("conditions", {}).get("effect_size", CONDITIONS_EFFECT_SIZE)
+    rows = frame[frame["finding"].astype(bool)]
+    shown = ~np.asarray(is_suppressed(rows["n_speakers"].astype(float), privacy_k), dtype=bool)
+    return [finding_sentence(row, effect) for row in rows[shown].to_dict("records")]
 
 
 def _speaker_lookup(counts: pd.DataFrame) -> dict[tuple[str, str, str], int]:

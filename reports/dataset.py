@@ -3,7 +3,8 @@
 Findings first (who is under-represented and what an audit of this data can detect),
 then group sizes per split, intersections with empty and thin cells marked, imbalance
 scores, train-versus-test shift, the reference population, language × ethnicity, label
-provenance and the minimum detectable difference per group. Every number is read
+provenance, the recording conditions per group (when a conditions table was given) and the
+minimum detectable difference per group. Every number is read
 from the :class:`~audit.imbalance.DatasetAnalysis` tables.
 """
 
@@ -17,7 +18,15 @@ import pandas as pd
 from markupsafe import Markup
 
 from audit.artifacts import SEPARATOR
-from audit.imbalance import ALL, ALL_UNKNOWN, UNKNOWN_EVERYWHERE, DatasetAnalysis, findings_for
+from audit.conditions_summary import UNITS, format_measure
+from audit.imbalance import (
+    ALL,
+    ALL_UNKNOWN,
+    UNKNOWN_EVERYWHERE,
+    DatasetAnalysis,
+    conditions_findings,
+    findings_for,
+)
 from audit.privacy import PRIVACY_K, is_suppressed
 from reports import _figures as figures
 from reports import _format as fmt
@@ -62,6 +71,11 @@ def dataset_report_html(
         ("language", "Language × ethnicity", lambda: _language(analysis, privacy_k)),
         ("provenance", "Label provenance", lambda: _provenance(analysis)),
         (
+            "conditions",
+            "Recording conditions per group",
+            lambda: _conditions(analysis, privacy_k),
+        ),
+        (
             "power",
             "What an audit of this data can detect",
             lambda: _power(analysis, counts, privacy_k),
@@ -78,24 +92,42 @@ def dataset_report_html(
         kind="Dataset report",
         source=source,
         sections=sections,
-        findings=_private_findings(
-            findings_for(analysis, privacy_k=privacy_k), counts[counts["withheld"]]
-        ),
+        findings=_report_findings(analysis, counts, privacy_k),
     )
 
 
-def _private_findings(findings: list[str], withheld: pd.DataFrame) -> list[str]:
+def _private_findings(
+    findings: list[str], withheld: pd.DataFrame, *, extra: list[str] = (), dropped: int = 0
+) -> list[str]:
     """Findings without those naming a group withheld by complementary suppression (they
-    would give its share or detectable difference, and so its count), said once."""
+    would give its share or detectable difference, and so its count), then ``extra``
+    (already private), then how many were left out (``dropped`` more elsewhere), said once."""
     names = list(zip(withheld["slice"], withheld["group"], strict=True))
     kept = [f for f in findings if not any(s in f and g in f for s, g in names)]
-    if len(kept) < len(findings):
+    left_out = len(findings) - len(kept) + dropped
+    kept += extra
+    if left_out:
         kept.append(
-            f"{len(findings) - len(kept)} finding(s) left out: they would show the numbers "
+            f"{left_out} finding(s) left out: they would show the numbers "
             "of a group withheld so that a group below the privacy threshold cannot be "
             "recovered by subtraction."
         )
     return kept
+
+
+def _report_findings(analysis: DatasetAnalysis, counts: pd.DataFrame, privacy_k: int):
+    """The findings the report lists: those of the counts without any naming a withheld
+    group, then the recording conditions of the groups whose conditions are shown."""
+    every = findings_for(analysis, privacy_k=privacy_k)
+    conditions = set(conditions_findings(analysis, privacy_k=1))
+    hidden = _hidden_conditions_findings(analysis, privacy_k)
+    shown = [f for f in every if f in conditions and f not in hidden]
+    return _private_findings(
+        [f for f in every if f not in conditions],
+        counts[counts["withheld"]],
+        extra=shown,
+        dropped=sum(f in conditions for f in every) - len(shown),
+    )
 
 
 PRIVACY_NOTE = Markup(
@@ -498,6 +530,121 @@ def _provenance(analysis: DatasetAnalysis) -> Markup:
         )
     )
     return Markup("").join(parts)
+
+
+def _conditions_hidden(analysis: DatasetAnalysis, privacy_k: int) -> pd.DataFrame:
+    """(slice, group) of every group whose recording conditions are not shown: below the
+    privacy threshold, withheld in the counts of all splits together, or withheld so that
+    the summary of one below it cannot be recovered from the rest (its "rest" medians)."""
+    frame = analysis.conditions
+    if frame.empty:
+        return pd.DataFrame(columns=["slice", "group"])
+    own = fmt.protected(frame, by=["column", "measure"], privacy_k=privacy_k)
+    counts = analysis.counts
+    all_splits = (counts["split"] == ALL) & (counts["order"] == 1)
+    in_counts = counts[_protected(counts, privacy_k) & all_splits.to_numpy()]
+    hidden = pd.concat(
+        [
+            frame.loc[own, ["column", "group"]].rename(columns={"column": "slice"}),
+            in_counts[["slice", "group"]],
+        ]
+    )
+    return hidden.astype(str).drop_duplicates().reset_index(drop=True)
+
+
+def _hidden_conditions_findings(analysis: DatasetAnalysis, privacy_k: int) -> set[str]:
+    """The conditions findings (sentences) of groups whose conditions are not shown."""
+    hidden = _conditions_hidden(analysis, privacy_k)
+    names = [f"{s}={g} clips" for s, g in zip(hidden["slice"], hidden["group"], strict=True)]
+    return {
+        finding
+        for finding in conditions_findings(analysis, privacy_k=1)
+        if any(f" of {name}:" in finding for name in names)
+    }
+
+
+def _conditions(analysis: DatasetAnalysis, privacy_k: int) -> Markup:
+    frame = analysis.conditions
+    if frame.empty:
+        return Markup("")
+    settings = analysis.settings.get("conditions", {})
+    hidden = _conditions_hidden(analysis, privacy_k)
+    hidden_keys = set(zip(hidden["slice"], hidden["group"], strict=True))
+    keys = zip(frame["column"].astype(str), frame["group"].astype(str), strict=True)
+    frame = frame.assign(hidden=[key in hidden_keys for key in keys])
+    measures = list(dict.fromkeys(frame["measure"]))
+    effect = settings.get("effect_size", 0.5)
+    hidden_findings = _hidden_conditions_findings(analysis, privacy_k)
+    findings = [
+        f for f in conditions_findings(analysis, privacy_k=privacy_k) if f not in hidden_findings
+    ]
+    unmeasured = settings.get("n_clips_unmeasured", 0)
+    parts = [
+        Markup(
+            "<p>Each group's recording conditions, measured from the audio by <code>s2f "
+            "conditions</code> (table <code>{table}</code>): median and interquartile range "
+            "[Q1–Q3] over the group's measured clips. A group whose mean differs from the "
+            "rest of the set by a standardised mean difference (SMD, pooled s.d.) beyond "
+            "±{effect:g} (a medium effect; descriptive, at clip level) is a finding, marked "
+            "<strong>▲</strong> or <strong>▼</strong>: a gap between these groups may be the "
+            "recording's, not the group's; audit it with <code>s2f audit --adjust-for</code>. "
+            "{unmeasured} could not be measured (undecodable, missing or silent audio) and "
+            "count nowhere. Groups below the privacy threshold of {k} speakers, and those "
+            "withheld with them, show no numbers.</p>"
+        ).format(
+            table=Path(str(settings.get("path", "?"))).name,
+            effect=effect,
+            unmeasured=fmt.counted(unmeasured, "clip"),
+            k=privacy_k,
+        )
+    ]
+    if findings:
+        parts.append(
+            Markup('<div class="callout"><ul>{}</ul></div>').format(
+                Markup("").join(Markup("<li>{}</li>").format(f) for f in findings)
+            )
+        )
+    else:
+        parts.append(
+            Markup("<p>No shown group differs from the rest by more than ±{:g} SMD.</p>").format(
+                effect
+            )
+        )
+    for column in dict.fromkeys(frame["column"]):
+        rows = frame[frame["column"] == column]
+        table = {"group": fmt.group_order(rows["group"].astype(str))}
+        for measure in measures:
+            cells = rows[rows["measure"] == measure]
+            cells = cells.set_index(cells["group"].astype(str))
+            unit = UNITS.get(measure)
+            header = f"{measure} ({unit})" if unit else measure
+            table[header] = [_condition_cell(cells.loc[g], privacy_k) for g in table["group"]]
+        parts.append(Markup("<h3>{}</h3>").format(column))
+        parts.append(
+            table_html(
+                pd.DataFrame(table),
+                caption=f"conditions.parquet, column = {column}: median [Q1–Q3]; ▲/▼ SMD "
+                f"beyond ±{effect:g}",
+                sortable=False,
+            )
+        )
+    return Markup("").join(parts)
+
+
+def _condition_cell(row: pd.Series, privacy_k: int) -> str:
+    if row["hidden"]:
+        n = row["n_speakers"]
+        return f"< {privacy_k} speakers" if is_suppressed(n, privacy_k) else "withheld"
+    if not row["n_clips"]:
+        return "not measured"
+    measure = row["measure"]
+    text = (
+        f"{format_measure(measure, row['median'])} "
+        f"[{format_measure(measure, row['q1'])}–{format_measure(measure, row['q3'])}]"
+    )
+    if row["finding"]:
+        text += f" {'▲' if row['smd'] > 0 else '▼'} {row['smd']:+.2f}"
+    return text
 
 
 def _power(analysis: DatasetAnalysis, counts: pd.DataFrame, privacy_k: int) -> Markup:

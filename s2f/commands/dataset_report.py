@@ -33,6 +33,9 @@ BAD_REFERENCE_SHAPE = (
 
 
 NO_SUCH_COLUMN = "{path}: no column {column!r} to analyse (--columns); its columns: {known}"
+CONDITIONS_NEED_CLIPS = (
+    "{path}: a metadata-only manifest has no clips: --conditions needs a manifest of clips"
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -71,6 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"suppress the numbers of groups with fewer speakers (default {PRIVACY_K})",
     )
     parser.add_argument(
+        "--conditions",
+        metavar="CONDITIONS.parquet",
+        help="conditions table of the manifest's clips (s2f conditions): adds each group's "
+        "recording conditions (median, IQR) and the groups recorded differently from the rest",
+    )
+    parser.add_argument(
         "--no-check-files",
         dest="check_files",
         action="store_false",
@@ -97,6 +106,19 @@ def read_reference_population(path: str | Path) -> dict[str, dict[str, float]]:
     return shares
 
 
+def read_manifest_conditions(path: str | Path, clip_ids) -> tuple[object, dict[str, str]]:
+    """The conditions of every manifest clip (``clip_id`` and the measures) and the table's
+    name and SHA-256; a bad file, a clip missing or twice is a one-line InputError."""
+    import hashlib
+
+    from speech2face.audio.conditions_table import conditions_for
+
+    measures = conditions_for(path, clip_ids)
+    measures.insert(0, "clip_id", clip_ids.astype(str).to_numpy())
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return measures, {"path": str(path), "sha256": digest}
+
+
 def analysis_path(report: str | Path) -> Path:
     """Where the analysis behind ``report`` is saved: ``REPORT.analysis/`` beside it."""
     report = Path(report)
@@ -107,7 +129,8 @@ def run_dataset_report(args: argparse.Namespace) -> int:
     from s2f.commands.options import ReportConfig
 
     ReportConfig(privacy_k=args.privacy_k)  # checks it: a one-line error
-    check_outs(args.out, inputs=[args.manifest])
+    inputs = [p for p in (args.manifest, args.conditions) if p is not None]
+    check_outs(args.out, inputs=inputs)
     reference = (
         read_reference_population(args.reference_population) if args.reference_population else None
     )
@@ -135,11 +158,18 @@ def run_dataset_report(args: argparse.Namespace) -> int:
                     path=args.manifest, column=column, known=", ".join(map(str, manifest.columns))
                 )
             )
+    conditions = source = None
+    if args.conditions is not None:
+        if manifest_kind(manifest) == METADATA:
+            raise InputError(CONDITIONS_NEED_CLIPS.format(path=args.manifest))
+        conditions, source = read_manifest_conditions(args.conditions, manifest["clip_id"])
     analysis = analyze_dataset(
         manifest,
         columns=columns,
         reference_population=reference,
         min_speakers=args.min_speakers,
+        conditions=conditions,
+        conditions_source=source,
     )
     report = write_dataset_report(
         analysis, args.out, source=args.manifest, privacy_k=args.privacy_k

@@ -62,6 +62,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULT_VAL_FRACTION,
         help="share of speakers in the val split (train distribution)",
     )
+    parser.add_argument(
+        "--conditions-by",
+        action="append",
+        metavar="COLUMN=GROUP:SETTINGS|RULES.json",
+        help="recording conditions of one group's clips, e.g. "
+        "ethnicity=group_b:snr=10,bandwidth=3400,segment=2 (white noise at 10 dB SNR, "
+        "low-passed to 3400 Hz, cut to 2 s); repeatable; or a JSON file "
+        '{"ethnicity=group_b": {"snr": 10, ...}}. Columns: ethnicity, gender, age_group, '
+        "language (the speaker's true group). Recorded in ground_truth.json and speakers.parquet",
+    )
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.set_defaults(handler=run_synth)
 
@@ -81,6 +91,7 @@ def run_synth(args: argparse.Namespace) -> int:
         test_fraction=args.test_fraction,
         val_fraction=args.val_fraction,
         workers=args.workers,
+        conditions_by=args.conditions_by or (),
     )
     thin = thin_test_groups(manifest.parent / GROUND_TRUTH_FILE)
     if thin:

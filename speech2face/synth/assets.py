@@ -21,6 +21,7 @@ import soundfile as sf
 from PIL import Image
 
 from speech2face.atomic import write_json
+from speech2face.synth.recording import record
 from speech2face.synth.sentences import SENTENCES
 from speech2face.synth.synthetic_faces import render_face, sample_face_params, sample_variation
 from speech2face.synth.voices import sample_voice_params, synthesize
@@ -36,7 +37,7 @@ AUDIO_DIR = "audio"
 CANONICAL_DIR = "faces/canonical"
 VARIED_DIR = "faces/varied"
 
-_FACE_STREAM, _VOICE_STREAM, _TEXT_STREAM, _VARIATION_STREAM = range(4)
+_FACE_STREAM, _VOICE_STREAM, _TEXT_STREAM, _VARIATION_STREAM, _RECORDING_STREAM = range(5)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ class SpeakerJob:
     renders: int
     face_size: int
     staging: str
+    recording: Mapping[str, float] | None = None
+    """The speaker's recording conditions (``speech2face.synth.recording``); None: clean."""
 
 
 def part_path(staging: str | os.PathLike, speaker_id: str) -> Path:
@@ -95,6 +98,8 @@ def render_speaker(job: SpeakerJob) -> str:
         count=job.clips,
         rng=np.random.default_rng([identity, _TEXT_STREAM]),
         staging=staging,
+        recording=job.recording,
+        noise=np.random.default_rng([identity, _RECORDING_STREAM]),
     )
     canonical, landmarks, renders = _write_faces(
         speaker_id,
@@ -104,7 +109,7 @@ def render_speaker(job: SpeakerJob) -> str:
         rng=np.random.default_rng([identity, _VARIATION_STREAM]),
         staging=staging,
     )
-    record = {
+    record_ = {
         "speaker_id": speaker_id,
         "face_size": float(face.face_size),
         "face_params": _fields(face),
@@ -114,7 +119,9 @@ def render_speaker(job: SpeakerJob) -> str:
         "landmarks": landmarks,
         "renders": renders,
     }
-    write_json(part_path(staging, speaker_id), record)
+    if job.recording is not None:
+        record_["recording"] = dict(job.recording)
+    write_json(part_path(staging, speaker_id), record_)
     return speaker_id
 
 
@@ -126,6 +133,8 @@ def _write_clips(
     count: int,
     rng: np.random.Generator,
     staging: Path,
+    recording: Mapping[str, float] | None = None,
+    noise: np.random.Generator | None = None,
 ) -> list[dict[str, Any]]:
     sentences = SENTENCES[language]
     order = rng.permutation(len(sentences))
@@ -142,6 +151,8 @@ def _write_clips(
             pieces.append(synthesize(text, voice=voice, sample_rate=SAMPLE_RATE))
             texts.append(text)
         audio = _fit_length(np.concatenate(pieces))
+        if recording is not None:
+            audio = record(audio, recording, sample_rate=SAMPLE_RATE, rng=noise)
         clip_id = f"{speaker_id}_c{index:02d}"
         relative = f"{AUDIO_DIR}/{speaker_id}/{clip_id}.wav"
         sf.write(staging / relative, audio, SAMPLE_RATE, subtype="PCM_16")

@@ -61,6 +61,7 @@ from speech2face.synth.defaults import (
 )
 from speech2face.synth.presets import ImbalanceSpec, resolve_imbalance
 from speech2face.synth.provenance import FACES_RECORD, faces_record
+from speech2face.synth.recording import RecordingRule, parse_rules, speaker_recording
 from speech2face.synth.speakers import sample_speakers
 from speech2face.vocabulary import SPLITS
 
@@ -91,10 +92,15 @@ class CorpusSettings:
     renders_per_speaker: int
     test_fraction: float
     val_fraction: float
+    conditions_by: tuple[RecordingRule, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         settings = {field.name: getattr(self, field.name) for field in fields(self)}
         settings["imbalance"] = self.imbalance.to_dict()
+        # only when set: a corpus without recording conditions keeps its hash
+        settings.pop("conditions_by")
+        if self.conditions_by:
+            settings["conditions_by"] = [rule.to_dict() for rule in self.conditions_by]
         settings["sample_rate"] = SAMPLE_RATE
         settings["generator_version"] = GENERATOR_VERSION
         return settings
@@ -127,11 +133,18 @@ def generate_corpus(
     val_fraction: float = DEFAULT_VAL_FRACTION,
     workers: int = 2,
     progress: bool = True,
+    conditions_by: Iterable[str] | Iterable[RecordingRule] = (),
 ) -> Path:
     """Generate (or find cached) the synthetic corpus at ``out_dir``; return its manifest path.
 
-    Every option is validated, and the speakers sampled, before any file is written.
+    ``conditions_by``: per-group recording conditions (``speech2face.synth.recording``), as
+    ``--conditions-by`` values or rules. Every option is validated, and the speakers sampled,
+    before any file is written.
     """
+    given = list(conditions_by)
+    rules = tuple(r for r in given if isinstance(r, RecordingRule)) + parse_rules(
+        [r for r in given if not isinstance(r, RecordingRule)]
+    )
     if face_size not in FACE_SIZES:
         raise InputError(BAD_FACE_SIZE.format(value=face_size))
     spec = imbalance if isinstance(imbalance, ImbalanceSpec) else resolve_imbalance(imbalance)
@@ -144,6 +157,7 @@ def generate_corpus(
         renders_per_speaker=_check_count("renders-per-speaker", renders_per_speaker, minimum=0),
         test_fraction=float(test_fraction),
         val_fraction=float(val_fraction),
+        conditions_by=rules,
     )
     _check_count("workers", workers, minimum=1)
     table = sample_speakers(
@@ -168,6 +182,7 @@ def generate_corpus(
             renders=settings.renders_per_speaker,
             face_size=settings.face_size,
             staging=str(staging),
+            recording=speaker_recording(row, rules),
         )
         for row in table.to_dict("records")
         if not part_path(staging, row["speaker_id"]).is_file()
@@ -222,6 +237,11 @@ def _write_tables(
     for prefix, key in (("face", "face_params"), ("voice", "voice_params")):
         params = pd.DataFrame([part[key] for part in parts]).add_prefix(f"{prefix}_")
         truth = pd.concat([truth, params], axis=1)
+    if settings.conditions_by:
+        for name in ("snr_db", "bandwidth_hz", "segment_s"):
+            truth[f"recording_{name}"] = [
+                part.get("recording", {}).get(name, float("nan")) for part in parts
+            ]
     truth.to_parquet(staging / SPEAKERS_FILE, index=False)
     write_manifest(_manifest(speakers, parts), staging / MANIFEST_FILE)
     renders = [
