@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pandas as pd
+from matplotlib.text import Text
 
 from audit.imbalance import analyze_dataset
+from reports import _figures as figures
+from reports._page import figure_html
 from reports.dataset import dataset_report_html
 from speech2face.audio.dataset import BadClip, read_bad_clips, write_bad_clips
 from speech2face.manifest.load import fill_unknowns
@@ -31,3 +34,17 @@ def test_nul_and_bidi_characters_in_user_strings_are_shown_escaped():
     html = dataset_report_html(analyze_dataset(manifest), source="m\u2066.parquet")
     assert "\u202e" not in html and "\x00" not in html and "\u2066" not in html
     assert "e\\u202en\\u0000" in html and "m\\u2066.parquet" in html
+
+
+def test_nul_and_bidi_characters_in_figure_labels_are_drawn_escaped():
+    """A group named with a right-to-left override would draw reversed in a chart (and NUL
+    invisibly): every text of an embedded figure is written out as the page writes it."""
+    frame = pd.DataFrame(
+        {"group": ["e\u202en\x00", "fr"], "value": [0.5, 0.6], "ci_low": [0.4, 0.5]}
+    ).assign(ci_high=[0.6, 0.7], status="ok", flag=False, reference="overall")
+    figure = figures.forest_plot([("language", frame)], metric="m", unit="proportion")
+    figure_html(figure, alt="forest")
+    drawn = [text.get_text() for text in figure.findobj(Text)]
+    drawn += [label.get_text() for label in figure.axes[0].get_yticklabels()]
+    assert "e\\u202en\\u0000" in drawn
+    assert not any("\u202e" in text or "\x00" in text for text in drawn)
