@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from audit.privacy import is_suppressed
+from reports._page import visible_controls
 
 INK = "#1d2430"
 MUTED = "#8a93a3"
@@ -72,8 +73,10 @@ def _style(axes) -> None:
     axes.set_axisbelow(True)
 
 
-def _short(label: str, limit: int = LABEL_LIMIT) -> str:
-    text = str(label)
+def _short(label: object, limit: int = LABEL_LIMIT) -> str:
+    """A label as drawn: NUL and bidi characters written out as on the page (a group named
+    with a right-to-left override would otherwise draw reversed), cut to ``limit``."""
+    text = visible_controls(str(label))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -129,7 +132,9 @@ def _forest_panel(
     axes.set_yticks(y, [_short(g) for g in frame["group"]])
     axes.set_ylim(-0.7, len(frame) - 0.3)
     title = slice_name if reference_name is None else f"{slice_name}  (reference: {reference_name})"
-    axes.set_title(_short(title) if len(title) > 70 else title, fontsize=9, loc="left", color=INK)
+    axes.set_title(
+        _short(title, LABEL_LIMIT if len(title) > 70 else 70), fontsize=9, loc="left", color=INK
+    )
 
 
 def reference_line(frame: pd.DataFrame, overall: float | None) -> float | None:
@@ -215,7 +220,7 @@ def count_heatmap(
             fontsize=7,
         )
         axes.set_yticks(range(n_rows), [_short(r) for r in frame.index], fontsize=7)
-        axes.set_title(f"{split}", fontsize=9, loc="left")
+        axes.set_title(_short(split, 70), fontsize=9, loc="left")
         axes.set_xlabel(columns_label, fontsize=8)
     axes_list[0].set_ylabel(rows_label, fontsize=8)
     return figure
@@ -453,7 +458,7 @@ def recall_curves(
         ks = sorted(frame["k"].unique())
         axes.set_xticks(ks, [str(k) for k in ks])
         axes.minorticks_off()
-        axes.set_title(title, fontsize=9, loc="left")
+        axes.set_title(_short(title, 70), fontsize=9, loc="left")
         axes.set_xlabel("k", fontsize=8)
         axes.set_ylabel("recall@k (%)", fontsize=8)
         axes.legend(fontsize=6.5, frameon=False, loc="upper left", ncols=2)
@@ -521,7 +526,7 @@ def change_plot(panels: Sequence[tuple[str, pd.DataFrame]], *, metric: str) -> F
         axes.axvline(0, color=INK, lw=0.9, ls="--", alpha=0.7)
         axes.set_yticks(y, [_short(g) for g in frame["group"]])
         axes.set_ylim(-0.7, len(frame) - 0.3)
-        axes.set_title(title, fontsize=9, loc="left")
+        axes.set_title(_short(title, 70), fontsize=9, loc="left")
         axes.tick_params(labelbottom=index == len(panels) - 1)
     figure.axes[-1].set_xlabel(f"change of {metric} (candidate − baseline)", fontsize=8)
     figure.legend(
@@ -567,7 +572,7 @@ def correlation_plot(panels: Sequence[tuple[str, pd.DataFrame]]) -> Figure:
         axes.set_xticks([-1, -0.5, 0, 0.5, 1])
         labels = [m.replace("_", " ") for m in measures] if position % columns == 0 else []
         axes.set_yticks(y, labels)
-        axes.set_title(title, fontsize=9, loc="left")
+        axes.set_title(_short(title, 70), fontsize=9, loc="left")
         axes.set_xlabel("Pearson r", fontsize=8)
         axes.legend(
             fontsize=6.5,

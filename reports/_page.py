@@ -22,8 +22,6 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup, escape
 from matplotlib.figure import Figure
-from matplotlib.text import Text
-from matplotlib.ticker import FixedFormatter, FuncFormatter
 
 import speech2face
 from speech2face.atomic import write_text
@@ -98,13 +96,11 @@ def write_html(html: str, path: str | os.PathLike) -> Path:
 def figure_html(
     figure: Figure, *, alt: str, caption: str = "", dpi: int = 110, tight: bool = True
 ) -> Markup:
-    """Embed a figure (made with ``Figure()``, not pyplot) as a PNG data URI with escaped text;
-    control and bidi characters in its labels are written out as in the page.
+    """Embed a figure (made with ``Figure()``, not pyplot) as a PNG data URI with escaped text.
 
     ``tight`` crops the figure to its drawn content (one more layout pass); a figure that
     places its own margins passes False.
     """
-    _visible_figure_text(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -112,20 +108,6 @@ def figure_html(
     return Markup('<figure><img alt="{}" src="data:image/png;base64,{}">{}</figure>').format(
         alt, Markup(data), caption_html
     )
-
-
-def _visible_figure_text(figure: Figure) -> None:
-    """Every label of ``figure`` with its control and bidi characters written out: texts,
-    and fixed tick labels (which the axes redraw from their formatter)."""
-    for text in figure.findobj(Text):
-        text.set_text(visible_controls(text.get_text()))
-    for axes in figure.axes:
-        for axis in (axes.xaxis, axes.yaxis):
-            labels = axis.get_major_formatter()
-            if isinstance(labels, FixedFormatter | FuncFormatter):  # labels given as text
-                axis.set_major_formatter(
-                    FuncFormatter(lambda x, pos, labels=labels: visible_controls(labels(x, pos)))
-                )
 
 
 Formatter = Callable[[object], str]

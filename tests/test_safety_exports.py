@@ -38,7 +38,7 @@ def test_nul_and_bidi_characters_in_user_strings_are_shown_escaped():
 
 def test_nul_and_bidi_characters_in_figure_labels_are_drawn_escaped():
     """A group named with a right-to-left override would draw reversed in a chart (and NUL
-    invisibly): every text of an embedded figure is written out as the page writes it."""
+    invisibly): labels are written out as the page writes them."""
     frame = pd.DataFrame(
         {"group": ["e\u202en\x00", "fr"], "value": [0.5, 0.6], "ci_low": [0.4, 0.5]}
     ).assign(ci_high=[0.6, 0.7], status="ok", flag=False, reference="overall")
