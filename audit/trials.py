@@ -165,7 +165,7 @@ def replicate_trials(
     largest = max(len(c.trials) for c in cells)
     block = int(np.clip(BLOCK_ELEMENTS // max(largest, 1), 1, CHUNK))
     n_pairs = max([len(r.voice) for r in (matching, fmr_ratios) if r is not None] or [1])
-    ratio_block = int(np.clip(BLOCK_ELEMENTS * 4 // n_pairs, 1, CHUNK))
+    ratio_block = int(np.clip(BLOCK_ELEMENTS * 8 // n_pairs, 1, CHUNK))
 
     def evaluate(voice_w: np.ndarray, face_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Metrics ``(2, n, cells, metrics)`` and FMR-matrix cells ``(2, n, cells)``
@@ -173,7 +173,7 @@ def replicate_trials(
         n = len(voice_w)
         values = np.full((2, n, len(cells), len(METRICS)), np.nan)
         fmr = np.empty((2, n, 0 if fmr_ratios is None else fmr_ratios.n_groups))
-        padded = [np.pad(w, ((0, 0), (0, 1))) for w in (voice_w, face_w)]
+        padded = [np.pad(w.astype(np.int32), ((0, 0), (0, 1))) for w in (voice_w, face_w)]
         for s in range(0, n, block):
             rows = slice(s, min(s + block, n))
             for i, cell in enumerate(sorted_cells):
