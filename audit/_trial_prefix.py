@@ -71,10 +71,14 @@ class PrefixCell:
         ``n_boot`` rows) and the mean weights (next ``n_boot`` rows).
 
         ``voice_w`` and ``face_w`` are ``(n_boot, n_speakers + 1)`` integer counts (any
-        dtype; the pad column zero). They are cumulated as integers (int32 unless a
-        row's total could pass 2**31), which is exact and several times faster than a
-        float running sum.
+        dtype; the pad column zero).
         """
+        return self.read_points(self.weights(voice_w, face_w))
+
+    def weights(self, voice_w: np.ndarray, face_w: np.ndarray) -> np.ndarray:
+        """``(2 · n_boot, length)`` integer trial weights in the cell's layout: the
+        product of both sides' weights, then their sum (int32 unless a running sum could
+        pass 2**31)."""
         n = len(voice_w)
         dtype = _sum_dtype(voice_w, face_w, len(self.voice))
         voice = np.take(voice_w.astype(dtype, copy=False), self.voice, axis=1)
@@ -82,12 +86,36 @@ class PrefixCell:
         both = np.empty((2 * n, len(self.voice)), dtype=dtype)
         np.multiply(voice, face, out=both[:n])
         np.add(voice, face, out=both[n:])
+        return both
+
+    def read_points(
+        self, both: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`points` from the cell's :meth:`weights` ``both`` (cumulated in place, as
+        integers: exact, and several times faster than a float running sum)."""
+        n = len(both) // 2
         np.cumsum(both, axis=1, out=both)
         values = np.take(both, self.read, axis=1).astype(np.float64)
         p = self.n_points
         values[:, p + 1 :] -= both[:, self.impostor_start - 1, None]  # targets' total
         values[n:] *= 0.5  # the mean weights: half the running sums of voice + face
         return values[:, :p], values[:, p + 1 : 2 * p + 1], values[:, p], values[:, -1]
+
+
+def within(
+    base: PrefixCell, trials: np.ndarray, target: np.ndarray, cell: np.ndarray
+) -> np.ndarray:
+    """Positions in ``base``'s layout of the layout of ``cell``, a subset of ``base``'s
+    trials (both in descending score order, ties in the same order; ``trials``: the
+    base's trials, ``target``: every trial's label). Both pads map to the base's first
+    pad (weight zero), so ``np.take(base.weights(...), positions, axis=1)`` is the cell's
+    :meth:`PrefixCell.weights`: one gather of a block already multiplied, instead of two
+    gathers of speaker weights, a product and a sum per cell."""
+    position = np.zeros(int(trials.max(initial=-1)) + 1, dtype=np.intp)
+    targets, impostors = trials[target[trials]], trials[~target[trials]]
+    position[targets] = 1 + np.arange(len(targets))
+    position[impostors] = base.impostor_start + 1 + np.arange(len(impostors))
+    return np.r_[0, position[cell[target[cell]]], 0, position[cell[~target[cell]]]].astype(np.intp)
 
 
 def _sum_dtype(voice_w: np.ndarray, face_w: np.ndarray, length: int) -> type:

@@ -51,7 +51,7 @@ from audit._trial_metrics import (
     eer_threshold,
     sort_cell,
 )
-from audit._trial_prefix import PrefixCell
+from audit._trial_prefix import PrefixCell, within
 from audit._trial_weights import CellRatios, TwoWayWeights, cell_ratios, cgm_replicates
 from speech2face import trials as schema
 from speech2face.errors import InputError
@@ -147,6 +147,7 @@ def replicate_trials(
     order = np.argsort(-scores, kind="stable")
     member = np.zeros(len(table), dtype=bool)
     sorted_cells: list[PrefixCell | None] = []
+    sources: list[np.ndarray | None] = []
     curves = []
     for c in cells:
         member[:] = False
@@ -154,9 +155,13 @@ def replicate_trials(
         rows = order[member[order]]  # the cell in descending score order, ties stable
         if not len(rows):
             sorted_cells.append(None)
+            sources.append(None)
             continue
         cell = sort_cell(scores[rows], target[rows], voice[rows], face[rows], threshold=threshold)
         sorted_cells.append(PrefixCell.of(cell, len(voice_ids), len(face_ids)))
+        # every cell is a subset of the first (overall, all trials): its trial weights are
+        # gathered from the overall cell's, drawn once per block
+        sources.append(None if not sources else within(sorted_cells[0], order, target, rows))
         if c.half == ALL:
             curves.append(_det_curve(c, cell))
     matching = _matching(table, cells, voice, face)
@@ -176,10 +181,13 @@ def replicate_trials(
         padded = [np.pad(w.astype(np.int32), ((0, 0), (0, 1))) for w in (voice_w, face_w)]
         for s in range(0, n, block):
             rows = slice(s, min(s + block, n))
-            for i, cell in enumerate(sorted_cells):
+            base = sorted_cells[0].weights(padded[0][rows], padded[1][rows])
+            # the overall cell last: its running sums are taken in place
+            for i in [*range(1, len(cells)), 0]:
+                cell = sorted_cells[i]
                 if cell is not None:
-                    points = cell.points(padded[0][rows], padded[1][rows])
-                    metrics = curve_metrics(*points, operating_point)
+                    both = base if i == 0 else np.take(base, sources[i], axis=1)
+                    metrics = curve_metrics(*cell.read_points(both), operating_point)
                     values[:, rows, i, : len(RANK_METRICS)] = metrics.reshape(
                         2, -1, len(RANK_METRICS)
                     )
