@@ -102,20 +102,26 @@ class PrefixCell:
         return values[:, :p], values[:, p + 1 : 2 * p + 1], values[:, p], values[:, -1]
 
 
-def within(
-    base: PrefixCell, trials: np.ndarray, target: np.ndarray, cell: np.ndarray
-) -> np.ndarray:
-    """Positions in ``base``'s layout of the layout of ``cell``, a subset of ``base``'s
-    trials (both in descending score order, ties in the same order; ``trials``: the
-    base's trials, ``target``: every trial's label). Both pads map to the base's first
-    pad (weight zero), so ``np.take(base.weights(...), positions, axis=1)`` is the cell's
-    :meth:`PrefixCell.weights`: one gather of a block already multiplied, instead of two
-    gathers of speaker weights, a product and a sum per cell."""
+def layout_positions(base: PrefixCell, trials: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Each trial's position in ``base``'s layout (``trials``: the base's trials in
+    descending score order, ``target``: every trial's label)."""
     position = np.zeros(int(trials.max(initial=-1)) + 1, dtype=np.intp)
     targets, impostors = trials[target[trials]], trials[~target[trials]]
     position[targets] = 1 + np.arange(len(targets))
     position[impostors] = base.impostor_start + 1 + np.arange(len(impostors))
-    return np.r_[0, position[cell[target[cell]]], 0, position[cell[~target[cell]]]].astype(np.intp)
+    return position
+
+
+def within(positions: np.ndarray, target: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Positions in a base cell's layout (``positions``, :func:`layout_positions`) of the
+    layout of ``cell``, a subset of its trials in the same (descending score) order. Both
+    pads map to the base's first pad (weight zero), so ``np.take(base.weights(...),
+    within(...), axis=1)`` is the cell's :meth:`PrefixCell.weights`: one gather of a block
+    already multiplied, instead of two gathers of speaker weights, a product and a sum
+    per cell."""
+    return np.r_[0, positions[cell[target[cell]]], 0, positions[cell[~target[cell]]]].astype(
+        np.intp
+    )
 
 
 def _sum_dtype(voice_w: np.ndarray, face_w: np.ndarray, length: int) -> type:

@@ -51,7 +51,7 @@ from audit._trial_metrics import (
     eer_threshold,
     sort_cell,
 )
-from audit._trial_prefix import PrefixCell, within
+from audit._trial_prefix import PrefixCell, layout_positions, within
 from audit._trial_weights import CellRatios, TwoWayWeights, cell_ratios, cgm_replicates
 from speech2face import trials as schema
 from speech2face.errors import InputError
@@ -161,7 +161,9 @@ def replicate_trials(
         sorted_cells.append(PrefixCell.of(cell, len(voice_ids), len(face_ids)))
         # every cell is a subset of the first (overall, all trials): its trial weights are
         # gathered from the overall cell's, drawn once per block
-        sources.append(None if not sources else within(sorted_cells[0], order, target, rows))
+        if not sources:
+            positions = layout_positions(sorted_cells[0], order, target)
+        sources.append(None if not sources else within(positions, target, rows))
         if c.half == ALL:
             curves.append(_det_curve(c, cell))
     matching = _matching(table, cells, voice, face)
@@ -329,13 +331,16 @@ def _cells(
         language = _labels(table, schema.LANGUAGE)
         heard = np.isin(language, list(heard_languages))
         halves |= {HEARD: heard, UNHEARD: ~heard & (language != UNKNOWN)}
+    # integer codes of each slice's groups in sorted order (comparing 1M object labels
+    # once per group was a second of the audit)
+    coded = {column: pd.factorize(_labels(table, column), sort=True) for column in slices}
     cells = []
     for half, mask in halves.items():
         cells.append(_Cell(OVERALL, OVERALL, half, np.flatnonzero(mask)))
         for column in slices:
-            labels = _labels(table, column)
-            for group in sorted(set(labels)):
-                cells.append(_Cell(column, group, half, np.flatnonzero(mask & (labels == group))))
+            codes, groups = coded[column]
+            for code, group in enumerate(groups):
+                cells.append(_Cell(column, group, half, np.flatnonzero(mask & (codes == code))))
     return cells
 
 
