@@ -89,7 +89,7 @@ def ratio_coverage(
 
 
 def test_population_values_match_the_analytic_truth():
-    table = simulate_trials(seed=998, **{**SIMULATION, "n_speakers": 20_000})
+    table = simulate_trials(seed=998, **{**SIMULATION, "n_speakers": 10_000})
     audit = audit_trials(table, slices=["gender"], n_boot=2, threshold=THRESHOLD, min_speakers=0)
     groups = audit.groups
     match = groups.loc[(groups["metric"] == "match_1of2") & (groups["slice"] == "overall"), "value"]
