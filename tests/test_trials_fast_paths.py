@@ -68,3 +68,34 @@ def test_poisson_draws_equal_inversion_by_searchsorted():
     assert np.array_equal(got, np.searchsorted(_bootstrap._POISSON_CDF, uniform, side="right"))
     keyed = _bootstrap.keyed_weights(_bootstrap.speaker_keys(ids), n_boot=200, seed=7, first=5)
     assert np.array_equal(keyed, got)
+
+
+def test_integer_running_sums_widen_to_int64_before_int32_could_overflow():
+    rng = np.random.default_rng(4)
+    n = 3000
+    target = rng.random(n) < 0.3
+    target[:2] = [True, False]
+    score = rng.normal(size=n) + target
+    voice, face = rng.integers(40, size=n), rng.integers(40, size=n)
+    cell = sort_cell(score, target, voice, face, threshold=0.2)
+    # products up to 30,000**2: a running sum over 3,000 trials passes 2**31 many times over
+    voice_w = rng.integers(0, 30_000, (2, 40)).astype(np.float64)
+    face_w = rng.integers(0, 30_000, (2, 40)).astype(np.float64)
+    padded = [np.pad(w, ((0, 0), (0, 1))) for w in (voice_w, face_w)]
+    prefix = PrefixCell.of(cell, 40, 40)
+    assert prefix.weights(*padded).dtype == np.int64
+    got = curve_metrics(*prefix.points(*padded), OperatingPoint())
+    expected = np.concatenate(
+        [
+            cell_metrics(
+                cell,
+                two_way(voice_w, face_w, cell.target_voice, cell.target_face)[scheme],
+                two_way(voice_w, face_w, cell.impostor_voice, cell.impostor_face)[scheme],
+                OperatingPoint(),
+            )
+            for scheme in range(2)
+        ]
+    )
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    small = [np.minimum(w, 1) for w in padded]
+    assert prefix.weights(*small).dtype == np.int32
