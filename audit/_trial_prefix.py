@@ -5,7 +5,9 @@ replicates: one gather of each side's per-speaker weights in the cell's score or
 (targets, then impostors, each section after one zero-weight pad so that its running
 sum starts at 0), the product and the sum of both sides' weights in one array, one
 integer running sum of both, and one gather of the sums at the operating points (as
-float64; the mean weighting's halved there).
+float64; the mean weighting's halved there). The audit draws these weights once per
+block, for the overall cell, and every other cell (a subset of its trials in the same
+order) gathers its own from that block (:func:`within`).
 
 Exact: weights are Poisson counts, so product weights and the sums of both sides are
 integers; they are cumulated as int32 (int64 where a total could pass 2**31), exact in
