@@ -160,16 +160,21 @@ def curve_metrics(
 
 def _first_crossing(tp: np.ndarray, fp: np.ndarray, n_t: np.ndarray, n_i: np.ndarray) -> np.ndarray:
     """``(rows, 1)``: the first point where FMR >= FNMR (``fp·n_t + tp·n_i >= n_t·n_i``,
-    exact for integer weights), by bisection: the left side never decreases."""
-    rows = np.arange(len(tp))
-    low, high = np.zeros(len(tp), dtype=np.int64), np.full(len(tp), tp.shape[1] - 1)
-    n_t, n_i = n_t[:, 0], n_i[:, 0]
-    while np.any(low < high):
-        middle = (low + high) // 2
-        crossed = fp[rows, middle] * n_t + tp[rows, middle] * n_i >= n_t * n_i
-        high = np.where(crossed, middle, high)
-        low = np.where(crossed, low, middle + 1)
-    return low[:, None]
+    exact for integer weights). The left side never decreases and the last point (accept
+    all) crosses, so a search over every ``step``-th point finds the window of √n points
+    that holds the first crossing, and a second one finds it in the window (the same
+    point as a bisection, in a few array operations instead of log2 n Python rounds)."""
+    n_points = tp.shape[1]
+    step = max(1, int(np.sqrt(n_points)))
+    rows = np.arange(len(tp))[:, None]
+
+    def crossed(at: np.ndarray) -> np.ndarray:
+        return fp[rows, at] * n_t + tp[rows, at] * n_i >= n_t * n_i
+
+    ends = np.r_[np.arange(step - 1, n_points - 1, step), n_points - 1]
+    window = np.argmax(crossed(ends[None, :]), axis=1)[:, None] * step
+    at = np.minimum(window + np.arange(step), n_points - 1)
+    return window + np.argmax(crossed(at), axis=1)[:, None]
 
 
 def _cumulative(weights: np.ndarray) -> np.ndarray:

@@ -96,10 +96,10 @@ class CellRatios:
     voice: np.ndarray
     face: np.ndarray
     """``(n_pairs,)`` speaker codes of each distinct (voice, face) pair."""
-    sums: sparse.csr_matrix
+    sums: sparse.csc_matrix
     """``(2 · n_groups, n_pairs)``: numerator sums of each group's pairs, then counts."""
-    by_voice: sparse.csr_matrix
-    by_face: sparse.csr_matrix
+    by_voice: sparse.csc_matrix
+    by_face: sparse.csc_matrix
     """The same sums per voice speaker ``(2 · n_groups, n_voice)`` and per face speaker:
     the mean weighting ``(w_v + w_f) / 2`` needs no pairs."""
 
@@ -115,8 +115,10 @@ class CellRatios:
     def replicates(self, voice: np.ndarray, face: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(n_boot, n_groups)`` ratios under the product and the mean weights."""
         voice_t, face_t = np.ascontiguousarray(voice.T), np.ascontiguousarray(face.T)
-        product = np.take(voice_t, self.voice, axis=0)
-        product *= np.take(face_t, self.face, axis=0)
+        product = np.empty((len(self.voice), voice_t.shape[1]))
+        np.multiply(
+            np.take(voice_t, self.voice, axis=0), np.take(face_t, self.face, axis=0), out=product
+        )
         n_voice, n_face = self.by_voice.shape[1], self.by_face.shape[1]
         mean = np.asarray(self.by_voice @ voice_t[:n_voice]) + np.asarray(
             self.by_face @ face_t[:n_face]
@@ -148,12 +150,15 @@ def cell_ratios(
     sums.sum_duplicates()
     voice_of, face_of = pairs // n_face, pairs % n_face
     n_voice = int(voice.max()) + 1
+    # CSC: a product with a block of replicates then runs pair by pair, reading each
+    # pair's row of weights once and adding it into the few (group) sums it has, which
+    # stay in cache (about 10x faster than CSR's group by group gather; exact either way)
     return CellRatios(
         voice=voice_of,
         face=face_of,
-        sums=sums,
-        by_voice=(sums @ _indicator(voice_of, n_voice)).tocsr(),
-        by_face=(sums @ _indicator(face_of, n_face)).tocsr(),
+        sums=sums.tocsc(),
+        by_voice=(sums @ _indicator(voice_of, n_voice)).tocsc(),
+        by_face=(sums @ _indicator(face_of, n_face)).tocsc(),
     )
 
 

@@ -51,7 +51,7 @@ from audit._trial_metrics import (
     eer_threshold,
     sort_cell,
 )
-from audit._trial_prefix import PrefixCell
+from audit._trial_prefix import PrefixCell, layout_positions, within
 from audit._trial_weights import CellRatios, TwoWayWeights, cell_ratios, cgm_replicates
 from speech2face import trials as schema
 from speech2face.errors import InputError
@@ -147,6 +147,7 @@ def replicate_trials(
     order = np.argsort(-scores, kind="stable")
     member = np.zeros(len(table), dtype=bool)
     sorted_cells: list[PrefixCell | None] = []
+    sources: list[np.ndarray | None] = []
     curves = []
     for c in cells:
         member[:] = False
@@ -154,9 +155,15 @@ def replicate_trials(
         rows = order[member[order]]  # the cell in descending score order, ties stable
         if not len(rows):
             sorted_cells.append(None)
+            sources.append(None)
             continue
         cell = sort_cell(scores[rows], target[rows], voice[rows], face[rows], threshold=threshold)
         sorted_cells.append(PrefixCell.of(cell, len(voice_ids), len(face_ids)))
+        # every cell is a subset of the first (overall, all trials): its trial weights are
+        # gathered from the overall cell's, drawn once per block
+        if not sources:
+            positions = layout_positions(sorted_cells[0], order, target)
+        sources.append(None if not sources else within(positions, target, rows))
         if c.half == ALL:
             curves.append(_det_curve(c, cell))
     matching = _matching(table, cells, voice, face)
@@ -165,7 +172,7 @@ def replicate_trials(
     largest = max(len(c.trials) for c in cells)
     block = int(np.clip(BLOCK_ELEMENTS // max(largest, 1), 1, CHUNK))
     n_pairs = max([len(r.voice) for r in (matching, fmr_ratios) if r is not None] or [1])
-    ratio_block = int(np.clip(BLOCK_ELEMENTS * 4 // n_pairs, 1, CHUNK))
+    ratio_block = int(np.clip(BLOCK_ELEMENTS * 8 // n_pairs, 1, CHUNK))
 
     def evaluate(voice_w: np.ndarray, face_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Metrics ``(2, n, cells, metrics)`` and FMR-matrix cells ``(2, n, cells)``
@@ -173,13 +180,16 @@ def replicate_trials(
         n = len(voice_w)
         values = np.full((2, n, len(cells), len(METRICS)), np.nan)
         fmr = np.empty((2, n, 0 if fmr_ratios is None else fmr_ratios.n_groups))
-        padded = [np.pad(w, ((0, 0), (0, 1))) for w in (voice_w, face_w)]
+        padded = [np.pad(w.astype(np.int32), ((0, 0), (0, 1))) for w in (voice_w, face_w)]
         for s in range(0, n, block):
             rows = slice(s, min(s + block, n))
-            for i, cell in enumerate(sorted_cells):
+            base = sorted_cells[0].weights(padded[0][rows], padded[1][rows])
+            # the overall cell last: its running sums are taken in place
+            for i in [*range(1, len(cells)), 0]:
+                cell = sorted_cells[i]
                 if cell is not None:
-                    points = cell.points(padded[0][rows], padded[1][rows])
-                    metrics = curve_metrics(*points, operating_point)
+                    both = base if i == 0 else np.take(base, sources[i], axis=1)
+                    metrics = curve_metrics(*cell.read_points(both), operating_point)
                     values[:, rows, i, : len(RANK_METRICS)] = metrics.reshape(
                         2, -1, len(RANK_METRICS)
                     )
@@ -321,13 +331,16 @@ def _cells(
         language = _labels(table, schema.LANGUAGE)
         heard = np.isin(language, list(heard_languages))
         halves |= {HEARD: heard, UNHEARD: ~heard & (language != UNKNOWN)}
+    # integer codes of each slice's groups in sorted order (comparing 1M object labels
+    # once per group was a second of the audit)
+    coded = {column: pd.factorize(_labels(table, column), sort=True) for column in slices}
     cells = []
     for half, mask in halves.items():
         cells.append(_Cell(OVERALL, OVERALL, half, np.flatnonzero(mask)))
         for column in slices:
-            labels = _labels(table, column)
-            for group in sorted(set(labels)):
-                cells.append(_Cell(column, group, half, np.flatnonzero(mask & (labels == group))))
+            codes, groups = coded[column]
+            for code, group in enumerate(groups):
+                cells.append(_Cell(column, group, half, np.flatnonzero(mask & (codes == code))))
     return cells
 
 

@@ -4,9 +4,13 @@ Workload (issue 17's target): 1,000,000 trials of 100,000 speakers, 20 groups (g
 language 8, age group 10) plus overall, 1,000 two-way bootstrap replicates, 2 threads.
 The yardstick recomputes each replicate's EER per group with ``sklearn.metrics.roc_curve``
 on the same two-way weights; its time is measured on ``--yardstick-boot`` replicates and
-extrapolated linearly to ``--n-boot`` (printed as such).
+extrapolated linearly to ``--n-boot`` (printed as such). Audit and yardstick run
+interleaved (A B A B ...), ``--repeats`` times each (``bench/timing.py``); the median,
+spread (min–max) and load average before and after are printed, and the CPU seconds of
+the audit (both threads), which a loaded shared machine inflates less than wall time.
 
     python bench/bench_trials.py [--trials 1000000] [--n-boot 1000] [--yardstick-boot 3]
+        [--repeats 3]
     python bench/bench_trials.py --coverage 1000      # the full coverage figure
 """
 
@@ -14,11 +18,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_curve
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages
+from timing import interleave, load, median, report
 
 from audit._trial_weights import TwoWayWeights
 from audit.simulate_trials import simulate_trials
@@ -69,6 +78,7 @@ def main() -> None:
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--yardstick-boot", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each")
     parser.add_argument("--coverage", type=int, default=0, help="simulated audits; 0: skip")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs visible, load average {os.getloadavg()[0]:.2f}")
@@ -82,22 +92,40 @@ def main() -> None:
         return
     table = bench_table(args.trials)
     n_groups = sum(table[column].nunique() for column in SLICES)
-    start = time.perf_counter()
-    audit = audit_trials(table, slices=SLICES, n_boot=args.n_boot, n_jobs=args.jobs)
-    seconds = time.perf_counter() - start
-    print(
-        f"trials audit: {len(table):,} trials, {n_groups} groups + overall, "
-        f"{args.n_boot} replicates, {args.jobs} threads: {seconds:.1f} s "
-        f"({len(audit.groups)} group rows); load average {os.getloadavg()[0]:.2f}"
+    cpu: list[float] = []
+    rows: list[int] = []
+
+    def audit() -> None:
+        start = time.process_time()
+        result = audit_trials(table, slices=SLICES, n_boot=args.n_boot, n_jobs=args.jobs)
+        cpu.append(time.process_time() - start)
+        rows.append(len(result.groups))
+
+    yardstick = (
+        f"roc_curve EER per replicate and group, 1 thread ({args.yardstick_boot} replicates, "
+        f"EXTRAPOLATED x{args.n_boot / args.yardstick_boot:g})"
     )
-    measured = yardstick_seconds(table, args.yardstick_boot)
-    scaled = measured * args.n_boot / args.yardstick_boot
     print(
-        f"yardstick (roc_curve EER per replicate and group, 1 thread): {measured:.1f} s for "
-        f"{args.yardstick_boot} replicates, EXTRAPOLATED to {args.n_boot}: {scaled:.0f} s; "
-        f"ratio {scaled / seconds:.1f}x (the audit also computes AUC, minDCF, FMR, FNMR, "
-        f"1-of-2 and a second weighting); load average {os.getloadavg()[0]:.2f}"
+        f"workload: {len(table):,} trials, {n_groups} groups + overall, {args.n_boot} "
+        f"replicates, audit on {args.jobs} threads; before: {load()}"
     )
+    times = interleave(
+        {
+            "trials audit": audit,
+            yardstick: lambda: yardstick_seconds(table, args.yardstick_boot),
+        },
+        repeats=args.repeats,
+    )
+    print(report(times, scale={yardstick: args.n_boot / args.yardstick_boot}))
+    print(f"  trials audit CPU seconds (both threads): {', '.join(f'{c:.1f}' for c in cpu)}")
+    ratio = (
+        median(times[yardstick]) * args.n_boot / args.yardstick_boot / median(times["trials audit"])
+    )
+    print(
+        f"yardstick / audit (medians): {ratio:.1f}x (the audit also computes AUC, minDCF, FMR, "
+        f"FNMR, 1-of-2, the FMR matrix and a second weighting; {rows[0]} group rows)"
+    )
+    print(f"after: {load()}")
 
 
 if __name__ == "__main__":

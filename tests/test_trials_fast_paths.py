@@ -6,7 +6,7 @@ import numpy as np
 
 from audit import _bootstrap
 from audit._trial_metrics import OperatingPoint, cell_metrics, curve_metrics, sort_cell
-from audit._trial_prefix import PrefixCell
+from audit._trial_prefix import PrefixCell, layout_positions, within
 from audit._trial_weights import cell_ratios, two_way
 
 
@@ -68,3 +68,52 @@ def test_poisson_draws_equal_inversion_by_searchsorted():
     assert np.array_equal(got, np.searchsorted(_bootstrap._POISSON_CDF, uniform, side="right"))
     keyed = _bootstrap.keyed_weights(_bootstrap.speaker_keys(ids), n_boot=200, seed=7, first=5)
     assert np.array_equal(keyed, got)
+
+
+def test_integer_running_sums_widen_to_int64_before_int32_could_overflow():
+    rng = np.random.default_rng(4)
+    n = 3000
+    target = rng.random(n) < 0.3
+    target[:2] = [True, False]
+    score = rng.normal(size=n) + target
+    voice, face = rng.integers(40, size=n), rng.integers(40, size=n)
+    cell = sort_cell(score, target, voice, face, threshold=0.2)
+    # products up to 30,000**2: a running sum over 3,000 trials passes 2**31 many times over
+    voice_w = rng.integers(0, 30_000, (2, 40)).astype(np.float64)
+    face_w = rng.integers(0, 30_000, (2, 40)).astype(np.float64)
+    padded = [np.pad(w, ((0, 0), (0, 1))) for w in (voice_w, face_w)]
+    prefix = PrefixCell.of(cell, 40, 40)
+    assert prefix.weights(*padded).dtype == np.int64
+    got = curve_metrics(*prefix.points(*padded), OperatingPoint())
+    expected = np.concatenate(
+        [
+            cell_metrics(
+                cell,
+                two_way(voice_w, face_w, cell.target_voice, cell.target_face)[scheme],
+                two_way(voice_w, face_w, cell.impostor_voice, cell.impostor_face)[scheme],
+                OperatingPoint(),
+            )
+            for scheme in range(2)
+        ]
+    )
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    small = [np.minimum(w, 1) for w in padded]
+    assert prefix.weights(*small).dtype == np.int32
+
+
+def test_a_cells_weights_gathered_from_the_overall_block_equal_its_own():
+    rng = np.random.default_rng(5)
+    n = 2000
+    target = rng.random(n) < 0.25
+    score = np.round(rng.normal(size=n) + target, 1)  # ties
+    voice, face = rng.integers(50, size=n), rng.integers(50, size=n)
+    order = np.argsort(-score, kind="stable")
+    overall = PrefixCell.of(sort_cell(score, target, voice, face, threshold=0.0), 50, 50)
+    positions = layout_positions(overall, order, target)
+    weights = [np.pad(rng.poisson(1, (3, 50)), ((0, 0), (0, 1))) for _ in range(2)]
+    base = overall.weights(*weights)
+    for members in (voice % 3 == 0, target | (face < 10), rng.random(n) < 0.1):
+        rows = order[members[order]]
+        cell = sort_cell(score[rows], target[rows], voice[rows], face[rows], threshold=0.0)
+        own = PrefixCell.of(cell, 50, 50).weights(*weights)
+        assert np.array_equal(np.take(base, within(positions, target, rows), axis=1), own)
