@@ -102,7 +102,9 @@ def aggregate(
     starts = range(0, n_boot, REPLICATE_BLOCK)
     for start in tqdm(starts, desc="bootstrap", unit="block", disable=not progress):
         size = min(REPLICATE_BLOCK, n_boot - start)
-        products.fill(stream.block(start, size), replicates, start)
+        products.fill(
+            stream.block(start, size, by_speaker=True), replicates, start, by_speaker=True
+        )
     n_clips, n_speakers, cells = {}, {}, {}
     overall = None
     for slice_ in slices:  # the overall slice comes first

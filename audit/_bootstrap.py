@@ -97,26 +97,32 @@ class SpeakerStream:
     def n_speakers(self) -> int:
         return len(self.base)
 
-    def block(self, first: int, n_boot: int) -> np.ndarray:
-        """``(n_boot, n_speakers)`` float32: replicates ``first .. first + n_boot - 1``."""
+    def block(self, first: int, n_boot: int, *, by_speaker: bool = False) -> np.ndarray:
+        """``(n_boot, n_speakers)`` float32: replicates ``first .. first + n_boot - 1``;
+        ``by_speaker``: the same weights drawn as ``(n_speakers, n_boot)`` (C order), the
+        layout the replicate sums read, without a transposing copy."""
         n = len(self.base)
-        weights = np.empty((n_boot, n), dtype=np.float32)
+        weights = np.empty((n, n_boot) if by_speaker else (n_boot, n), dtype=np.float32)
         if n == 0 or n_boot == 0:
             return weights
-        columns = min(n, _CHUNK)
+        inner = n_boot if by_speaker else n  # the contiguous axis of ``weights``
+        columns = min(inner, _CHUNK)
         rows = max(1, _CHUNK // columns)
         buffer = np.empty(rows * columns, dtype=np.uint64)
         scratch = np.empty_like(buffer)
-        for r0 in range(0, n_boot, rows):
-            r1 = min(r0 + rows, n_boot)
-            # replicate r adds (r + 1)·γ to the key, and splitmix64 its own γ
-            offsets = np.arange(first + r0 + 2, first + r1 + 2, dtype=np.uint64) * _GOLDEN
-            for c0 in range(0, n, columns):
-                c1 = min(c0 + columns, n)
+        # replicate r adds (r + 1)·γ to the key, and splitmix64 its own γ
+        offsets = np.arange(first + 2, first + n_boot + 2, dtype=np.uint64) * _GOLDEN
+        for r0 in range(0, n_boot if not by_speaker else n, rows):
+            r1 = min(r0 + rows, n_boot if not by_speaker else n)
+            for c0 in range(0, inner, columns):
+                c1 = min(c0 + columns, inner)
                 size = (r1 - r0) * (c1 - c0)
                 z = buffer[:size].reshape(r1 - r0, c1 - c0)
                 t = scratch[:size].reshape(r1 - r0, c1 - c0)
-                np.add(self.base[None, c0:c1], offsets[:, None], out=z)
+                if by_speaker:  # rows are speakers, columns replicates
+                    np.add(self.base[r0:r1, None], offsets[None, c0:c1], out=z)
+                else:
+                    np.add(self.base[None, c0:c1], offsets[r0:r1, None], out=z)
                 np.right_shift(z, np.uint64(30), out=t)
                 np.bitwise_xor(z, t, out=z)
                 np.multiply(z, _MIX_1, out=z)
@@ -223,15 +229,25 @@ class ReplicateSums:
             for name, start, stop in zip(sparse_names, bounds[:-1], bounds[1:], strict=True)
         }
 
-    def fill(self, weights: np.ndarray, out: dict[str, np.ndarray], start: int) -> None:
-        """Write the sums under ``weights`` (replicates ``start ..``) into ``out[name]``."""
-        stop = start + len(weights)
+    def fill(
+        self, weights: np.ndarray, out: dict[str, np.ndarray], start: int, *, by_speaker=False
+    ) -> None:
+        """Write the sums under ``weights`` (replicates ``start ..``) into ``out[name]``.
+
+        ``weights`` is ``(n_boot, n_speakers)``, or ``(n_speakers, n_boot)`` with
+        ``by_speaker`` (as :meth:`SpeakerStream.block` draws it): the sparse product reads
+        that layout as it is, and the dense ones pass it to BLAS as a transposed operand
+        (the same float32 sums, ``tests/test_audit_bootstrap_exact.py``).
+        """
+        by_replicate = weights.T if by_speaker else weights
+        stop = start + len(by_replicate)
         for name, sums in self.per_slice.items():
             if sums.is_dense:
-                out[name][start:stop] = (weights @ sums.dense).reshape(-1, *sums.shape)
+                out[name][start:stop] = (by_replicate @ sums.dense).reshape(-1, *sums.shape)
         if self.stacked is None:
             return
-        stacked = np.asarray(self.stacked @ np.ascontiguousarray(weights.T))
+        per_speaker = weights if by_speaker else np.ascontiguousarray(weights.T)
+        stacked = np.asarray(self.stacked @ per_speaker)
         for name, (first, last) in self.columns.items():
             out[name][start:stop] = stacked[first:last].T.reshape(-1, *self.per_slice[name].shape)
 

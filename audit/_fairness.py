@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit._components import LABEL_COLUMNS, known_labels
+from audit._components import LABEL_COLUMNS, Labels
 from audit._slices import Slice
 from speech2face.prediction.artifact import ATTRIBUTES
 
@@ -30,7 +30,11 @@ POSITIVE_GENDER = "female"
 
 
 def confusion_tables(
-    table: pd.DataFrame, slices: Sequence[Slice], *, notes: list[str] | None = None
+    table: pd.DataFrame,
+    slices: Sequence[Slice],
+    *,
+    notes: list[str] | None = None,
+    labels: Labels | None = None,
 ) -> pd.DataFrame:
     """Row-normalised confusion of S2F and F2F attributes against the true face, per group.
 
@@ -38,31 +42,36 @@ def confusion_tables(
     true_class, predicted_class, count, share (share of the group's clips of that true
     class predicted as ``predicted_class``). Groups of fewer than
     :data:`MIN_CONFUSION_SPEAKERS` speakers get no matrix; ``notes`` is told which.
+    ``labels``: the table's label columns already converted (:class:`~audit._components.Labels`).
     """
+    labels = labels or Labels(table)
     frames = []
-    speakers = table["speaker_id"].astype(str).to_numpy()
+    speakers = pd.factorize(table["speaker_id"].astype(str))[0].astype(np.int64)
+    one_column = [s for s in slices if len(s.columns) <= 1]
+    per_group = {s.name: _SpeakersPerGroup(speakers, s) for s in one_column}
     thin: dict[str, None] = {}
     for attribute in ATTRIBUTES:
         if f"true_{attribute}" not in table.columns:
             continue
-        true, true_known = known_labels(table, f"true_{attribute}")
+        true, true_known = labels(f"true_{attribute}")
         for face in ("s2f", "f2f"):
             if f"{face}_{attribute}" not in table.columns:
                 continue
-            predicted, predicted_known = known_labels(table, f"{face}_{attribute}")
+            predicted, predicted_known = labels(f"{face}_{attribute}")
             valid = true_known & predicted_known
             true_codes, true_classes = pd.factorize(true[valid], sort=True)
             pred_codes, pred_classes = pd.factorize(predicted[valid], sort=True)
-            for slice_ in (s for s in slices if len(s.columns) <= 1):
+            for slice_ in one_column:
                 frame = _confusion(
                     slice_.codes[valid],
                     true_codes,
                     pred_codes,
                     shape=(slice_.n_groups, len(true_classes), len(pred_classes)),
                 )
-                per_group = pd.Series(speakers[valid]).groupby(slice_.codes[valid]).nunique()
-                enough = per_group[per_group >= MIN_CONFUSION_SPEAKERS].index
-                for code in per_group.index.difference(enough):
+                speakers_in = per_group[slice_.name].count(valid)
+                enough = np.flatnonzero(speakers_in >= MIN_CONFUSION_SPEAKERS)
+                thin_codes = (speakers_in > 0) & (speakers_in < MIN_CONFUSION_SPEAKERS)
+                for code in np.flatnonzero(thin_codes):
                     thin[f"{slice_.name} = {slice_.labels[code]}"] = None
                 frame = frame[frame["group"].isin(enough)].copy()
                 frame["group"] = np.asarray(slice_.labels, dtype=object)[frame["group"]]
@@ -79,6 +88,25 @@ def confusion_tables(
     if not frames:
         return pd.DataFrame(columns=[*CONFUSION_KEYS, "count", "share"])
     return pd.concat(frames, ignore_index=True)
+
+
+class _SpeakersPerGroup:
+    """Distinct speakers of each group of a slice among any subset of clips: the clips
+    sorted once by (group, speaker), then one pass per subset."""
+
+    def __init__(self, speakers: np.ndarray, slice_: Slice) -> None:
+        self.n_groups = slice_.n_groups
+        pairs = slice_.codes * np.int64(len(speakers) + 1) + speakers
+        self.order = np.argsort(pairs, kind="stable")
+        self.pairs, self.groups = pairs[self.order], slice_.codes[self.order]
+
+    def count(self, rows: np.ndarray) -> np.ndarray:
+        """``(n_groups,)`` speakers with at least one clip where ``rows`` (a mask) is true."""
+        kept = rows[self.order]
+        pairs, groups = self.pairs[kept], self.groups[kept]
+        first = np.ones(len(pairs), dtype=bool)
+        first[1:] = pairs[1:] != pairs[:-1]
+        return np.bincount(groups[first], minlength=self.n_groups)
 
 
 def _confusion(
@@ -102,7 +130,9 @@ def _confusion(
     )
 
 
-def fairlearn_summaries(table: pd.DataFrame, slices: Sequence[Slice]) -> dict[str, Any]:
+def fairlearn_summaries(
+    table: pd.DataFrame, slices: Sequence[Slice], *, labels: Labels | None = None
+) -> dict[str, Any]:
     """fairlearn summaries of the S2F gender prediction across each one-column slice.
 
     ``MetricFrame`` of gender agreement (S2F vs true face) by group, and the
@@ -119,12 +149,13 @@ def fairlearn_summaries(table: pd.DataFrame, slices: Sequence[Slice]) -> dict[st
     """
     if not {"s2f_gender", "true_gender"} <= set(table.columns):
         return {}
+    labels = labels or Labels(table)
     label_column = LABEL_COLUMNS["gender"]
     if label_column not in table.columns:
         label_column = "true_gender"
-    truth, truth_known = known_labels(table, label_column)
-    true_face, true_face_known = known_labels(table, "true_gender")
-    predicted, predicted_known = known_labels(table, "s2f_gender")
+    truth, truth_known = labels(label_column)
+    true_face, true_face_known = labels("true_gender")
+    predicted, predicted_known = labels("s2f_gender")
     views: dict[str, Any] = {
         "positive_class": POSITIVE_GENDER,
         "ground_truth": label_column,

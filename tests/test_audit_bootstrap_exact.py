@@ -58,6 +58,9 @@ def test_weights_equal_the_former_draw(n_speakers, n_boot, seed, first):
     )
     stream = SpeakerStream(ids, seed)
     np.testing.assert_array_equal(stream.block(first, n_boot), expected)
+    by_speaker = stream.block(first, n_boot, by_speaker=True)
+    assert by_speaker.flags.c_contiguous
+    np.testing.assert_array_equal(by_speaker, expected.T)
 
 
 def test_integer_thresholds_count_the_cdf_steps_like_float_uniforms():
@@ -89,7 +92,11 @@ def test_replicate_sums_equal_the_former_per_slice_products():
     products = ReplicateSums(per_slice)
     products.fill(weights[:100], out, 0)
     products.fill(weights[100:], out, 100)
+    by_speaker = {name: np.empty_like(sums) for name, sums in out.items()}
+    products.fill(np.ascontiguousarray(weights[:100].T), by_speaker, 0, by_speaker=True)
+    products.fill(np.ascontiguousarray(weights[100:].T), by_speaker, 100, by_speaker=True)
     for name, sums in per_slice.items():
+        np.testing.assert_array_equal(by_speaker[name], out[name])
         former = np.concatenate(
             [_former_product(sums, weights[:100]), _former_product(sums, weights[100:])]
         )
