@@ -205,6 +205,21 @@ class Labels:
             self._converted[column] = known_labels(self.table, column)
         return self._converted[column]
 
+    def codes(self, column: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``pd.factorize(values[rows], sort=True)`` of the column's known values (``rows``
+        a mask within them), from one factorisation of the whole column."""
+        key = f"codes:{column}"
+        if key not in self._converted:
+            values, known = self(column)
+            codes = np.full(len(values), -1, dtype=np.int64)
+            codes[known], classes = pd.factorize(values[known], sort=True)
+            self._converted[key] = (codes, np.asarray(classes, dtype=object))
+        codes, classes = self._converted[key]
+        chosen = codes[rows]
+        present = np.bincount(chosen, minlength=len(classes)) > 0
+        renumber = np.cumsum(present) - 1
+        return renumber[chosen], classes[present]
+
 
 def age_groups(age: pd.Series) -> pd.Series:
     """Bin ages in years into the paper's decades; missing ages become ``unknown``."""

@@ -53,14 +53,14 @@ def confusion_tables(
     for attribute in ATTRIBUTES:
         if f"true_{attribute}" not in table.columns:
             continue
-        true, true_known = labels(f"true_{attribute}")
+        _, true_known = labels(f"true_{attribute}")
         for face in ("s2f", "f2f"):
             if f"{face}_{attribute}" not in table.columns:
                 continue
-            predicted, predicted_known = labels(f"{face}_{attribute}")
+            _, predicted_known = labels(f"{face}_{attribute}")
             valid = true_known & predicted_known
-            true_codes, true_classes = pd.factorize(true[valid], sort=True)
-            pred_codes, pred_classes = pd.factorize(predicted[valid], sort=True)
+            true_codes, true_classes = labels.codes(f"true_{attribute}", valid)
+            pred_codes, pred_classes = labels.codes(f"{face}_{attribute}", valid)
             for slice_ in one_column:
                 frame = _confusion(
                     slice_.codes[valid],
