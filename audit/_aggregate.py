@@ -85,7 +85,8 @@ def aggregate(
     """Point values and speaker-clustered bootstrap replicates of ``specs`` in every slice."""
     slices = build_slices(slice_frame(frame), slice_columns, intersections=intersections)
     speaker_codes, speakers = pd.factorize(frame["speaker_id"].astype(str), sort=True)
-    components = {c: frame[c].to_numpy() for c in frame.columns}
+    needed = dict.fromkeys(c for spec in specs for c in spec.components)  # not the labels
+    components = {c: frame[c].to_numpy() for c in needed}
     blocks = [metric_moments(spec, components) for spec in specs]
     offsets = np.cumsum([0] + [b.shape[1] for b in blocks])
     moments = np.concatenate(blocks, axis=1) if blocks else np.empty((len(frame), 0))

@@ -302,9 +302,19 @@ def component_frame(
         feature_rows=feature_rows,
         labels=labels,
     )
-    columns: dict[str, Any] = {key: table[key].to_numpy() for key in KEY_COLUMNS}
-    columns["speaker_id"] = table["speaker_id"].astype(str).to_numpy()
+    columns: dict[str, Any] = {key: _as_built(table[key]) for key in KEY_COLUMNS}
+    columns["speaker_id"] = _as_built(table["speaker_id"].astype(str))
     for column in slice_columns:
-        columns[SLICE_PREFIX + column] = slice_labels(table, column).to_numpy(dtype=object)
+        columns[SLICE_PREFIX + column] = _as_built(slice_labels(table, column))
     columns.update(components)
     return pd.DataFrame(columns), valid
+
+
+_STR = pd.StringDtype(na_value=np.nan)
+
+
+def _as_built(series: pd.Series) -> Any:
+    """A column of the component frame as it was built from a numpy array (whose text
+    the frame stores as ``str``): a ``str`` column's own array, without the round trip
+    through Python objects; any other column's numpy values."""
+    return series.array if series.dtype == _STR else series.to_numpy()
