@@ -144,3 +144,19 @@ def test_bootstrap_standard_error_matches_the_cluster_robust_closed_form():
     residual = np.bincount(speaker, value - theta)
     closed_form = np.sqrt((residual**2).sum()) / len(value)
     assert replicates.std(ddof=1) == pytest.approx(closed_form, rel=0.05)
+
+
+def test_distribution_shortcuts_equal_scipy_stats():
+    """``_intervals`` calls scipy.special directly (issue 19); the values must be scipy.stats'."""
+    from audit import _intervals
+
+    rng = np.random.default_rng(3)
+    q = np.concatenate([[0.0, 1.0, 0.5, -0.1, 1.1, np.nan, 1e-300, 1 - 1e-16], rng.random(500)])
+    np.testing.assert_array_equal(_intervals._norm_ppf(q), stats.norm.ppf(q))
+    assert str(_intervals._norm_ppf(np.array([0.5]))[0]) == str(stats.norm.ppf(0.5))
+    x = np.concatenate([[0.0, -0.0, np.inf, -np.inf, np.nan, 40.0, -40.0], rng.normal(0, 5, 500)])
+    np.testing.assert_array_equal(_intervals._norm_cdf(x), stats.norm.cdf(x))
+    np.testing.assert_array_equal(_intervals._norm_cdf(-x), stats.norm.sf(x))
+    tails = np.array([0.025, 0.975, 0.005, 0.995])[:, None]
+    df = np.concatenate([[1.0, 2.0, 1e6, np.inf, 0.0, -1.0, np.nan], rng.integers(1, 5000, 200)])
+    np.testing.assert_array_equal(_intervals._t_ppf(tails, df), stats.t.ppf(tails, df))
