@@ -25,7 +25,7 @@ from audit._metrics import (
     metric_moments,
     metric_values,
 )
-from audit._slices import Slice, build_slices, group_counts
+from audit._slices import Slice, build_slices
 from audit.artifacts import SLICE_PREFIX
 
 KEY_COLUMNS = ("clip_id", "duration_s", "speaker_id")
@@ -109,7 +109,8 @@ def aggregate(
     n_clips, n_speakers, cells = {}, {}, {}
     overall = None
     for slice_ in slices:  # the overall slice comes first
-        n_clips[slice_.name], n_speakers[slice_.name] = group_counts(slice_, speaker_codes)
+        n_clips[slice_.name] = np.bincount(slice_.codes, minlength=slice_.n_groups)
+        n_speakers[slice_.name] = per_slice[slice_.name].n_speakers  # as group_counts counts
         point = per_slice[slice_.name].point
         found, totals = slice_influence(
             specs, offsets, point, per_slice[slice_.name].per_speaker, overall

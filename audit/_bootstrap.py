@@ -168,6 +168,8 @@ class SpeakerSums:
     """``(n_groups, n_moments)`` float64, every clip with weight one."""
     per_speaker: sparse.csr_matrix
     """``(n_speakers, n_groups * n_moments)`` float32: each speaker's sums in each group."""
+    n_speakers: np.ndarray | None = None
+    """``(n_groups,)`` speakers with at least one clip in each group (None if not counted)."""
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -274,8 +276,8 @@ def speaker_sums(
     ``group_codes`` in ``[0, n_groups)``. No loop runs over groups.
     """
     n_clips, n_moments = moments.shape
-    cell, cell_of_clip = np.unique(
-        speaker_codes.astype(np.int64) * n_groups + group_codes, return_inverse=True
+    cell, cell_of_clip = _cells(
+        speaker_codes.astype(np.int64) * n_groups + group_codes, n_speakers * n_groups
     )
     to_cell = sparse.csr_matrix(
         (np.ones(n_clips), (cell_of_clip, np.arange(n_clips))), shape=(len(cell), n_clips)
@@ -286,10 +288,29 @@ def speaker_sums(
     point = np.zeros((n_groups, n_moments))
     for moment in range(n_moments):
         point[:, moment] = np.bincount(group_of_cell, cell_sums[:, moment], minlength=n_groups)
-    rows = np.repeat(cell // n_groups, n_moments)
-    columns = ((cell % n_groups)[:, None] * n_moments + np.arange(n_moments)).ravel()
+    # the cells are sorted by (speaker, group), so their moments are already in CSR order
+    indices = (group_of_cell[:, None] * n_moments + np.arange(n_moments)).ravel()
+    indptr = np.zeros(n_speakers + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cell // n_groups, minlength=n_speakers) * n_moments, out=indptr[1:])
     per_speaker = sparse.csr_matrix(
-        (cell_sums.ravel().astype(np.float32), (rows, columns)),
+        (cell_sums.ravel().astype(np.float32), indices, indptr),
         shape=(n_speakers, n_groups * n_moments),
     )
-    return SpeakerSums(point=point, per_speaker=per_speaker)
+    n_with = np.bincount(group_of_cell, minlength=n_groups)
+    return SpeakerSums(point=point, per_speaker=per_speaker, n_speakers=n_with)
+
+
+_DENSE_CELLS = 1 << 25
+"""Up to this many possible (speaker, group) cells, the occupied ones are found by marking
+them in a boolean array (O(clips + cells)) instead of sorting every clip's cell."""
+
+
+def _cells(keys: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` of keys in ``[0, n_cells)``."""
+    if n_cells > _DENSE_CELLS:
+        return np.unique(keys, return_inverse=True)
+    present = np.zeros(n_cells, dtype=bool)
+    present[keys] = True
+    cells = np.flatnonzero(present)
+    rank = np.cumsum(present) - 1
+    return cells, rank[keys]
