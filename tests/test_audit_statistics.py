@@ -160,3 +160,48 @@ def test_distribution_shortcuts_equal_scipy_stats():
     tails = np.array([0.025, 0.975, 0.005, 0.995])[:, None]
     df = np.concatenate([[1.0, 2.0, 1e6, np.inf, 0.0, -1.0, np.nan], rng.integers(1, 5000, 200)])
     np.testing.assert_array_equal(_intervals._t_ppf(tails, df), stats.t.ppf(tails, df))
+
+
+def test_speaker_effects_equal_the_sparse_product():
+    """``slice_influence`` forms each speaker's influence without a sparse-sparse product
+    (issue 19); with speakers in several groups and zero moments, every sum must be the
+    former product's bits (the former path still runs for unsorted indices)."""
+    from audit._influence import slice_influence
+
+    rng = np.random.default_rng(11)
+    n_clips, n_speakers, n_groups = 3000, 150, 9
+    specs = [
+        MetricSpec("m", MEAN, ("v",), (), higher_is_better=True, family="f"),
+        MetricSpec("r", PEARSON, ("x", "y"), (), higher_is_better=True, family="cf"),
+        MetricSpec("b", MEAN, ("w",), (), higher_is_better=True, family="f", binary=True),
+    ]
+    value = np.where(rng.random(n_clips) < 0.2, np.nan, rng.gamma(2.0, 3.0, n_clips))
+    columns = {
+        "v": value,
+        "x": rng.normal(size=n_clips),
+        "y": rng.normal(size=n_clips),
+        "w": (rng.random(n_clips) < 0.7).astype(float),
+    }
+    blocks = [metric_moments(spec, columns) for spec in specs]
+    offsets = np.cumsum([0] + [b.shape[1] for b in blocks])
+    speakers = rng.integers(n_speakers, size=n_clips)
+    groups = rng.integers(n_groups, size=n_clips)  # most speakers in several groups
+    moments = np.concatenate(blocks, axis=1)
+    overall_sums = speaker_sums(
+        speakers, np.zeros(n_clips, int), moments, n_groups=1, n_speakers=n_speakers
+    )
+    sums = speaker_sums(speakers, groups, moments, n_groups=n_groups, n_speakers=n_speakers)
+    _, overall = slice_influence(specs, offsets, overall_sums.point, overall_sums.per_speaker)
+    for per_speaker, point, reference in [
+        (overall_sums.per_speaker, overall_sums.point, None),
+        (sums.per_speaker, sums.point, overall),
+    ]:
+        assert per_speaker.has_sorted_indices
+        former_input = per_speaker.copy()
+        former_input.has_sorted_indices = False  # the sparse product path
+        new, new_totals = slice_influence(specs, offsets, point, per_speaker, reference)
+        old, old_totals = slice_influence(specs, offsets, point, former_input, reference)
+        np.testing.assert_array_equal(new_totals, old_totals)
+        for a, b in zip(new, old, strict=True):
+            for field in ("u2", "u3", "u2_overall", "u3_overall"):
+                np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
