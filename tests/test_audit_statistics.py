@@ -205,3 +205,28 @@ def test_speaker_effects_equal_the_sparse_product():
         for a, b in zip(new, old, strict=True):
             for field in ("u2", "u3", "u2_overall", "u3_overall"):
                 np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+@pytest.mark.parametrize("n_boot", [1, 2, 3, 7, 1000])
+def test_column_quantiles_equal_numpy(n_boot):
+    """``percentile_interval`` sorts every column once instead of ``np.nanquantile``'s
+    Python loop over columns (issue 19); the bounds must be numpy's bits."""
+    import warnings
+
+    from audit._intervals import column_quantiles
+
+    rng = np.random.default_rng(n_boot)
+    for level in (0.95, 0.9, 0.5, 0.99):
+        tails = [(1 - level) / 2, (1 + level) / 2]
+        values = rng.normal(size=(n_boot, 40))
+        values[:, ::3] = np.round(values[:, ::3], 1)  # ties
+        np.testing.assert_array_equal(
+            column_quantiles(values, tails), np.quantile(values, tails, axis=0)
+        )
+        values[rng.random(values.shape) < 0.4] = np.nan
+        values[:, 5] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            expected = np.nanquantile(values, tails, axis=0)
+        np.testing.assert_array_equal(column_quantiles(values, tails), expected)
+        np.testing.assert_array_equal(column_quantiles(values[:, 0], tails), expected[:, 0])
