@@ -61,7 +61,7 @@ def column_quantiles(values: np.ndarray, quantiles: Sequence[float]) -> np.ndarr
     q = np.asarray(quantiles, dtype=np.float64)[:, None]
     rows = values.shape[0]
     flat = values.reshape(rows, -1)
-    ordered = np.sort(flat, axis=0)  # NaN last
+    ordered = _sorted_columns(flat)  # NaN last
     n = (~np.isnan(flat)).sum(axis=0)
     virtual = (n - 1) * q
     previous = np.floor(virtual)
@@ -74,13 +74,26 @@ def column_quantiles(values: np.ndarray, quantiles: Sequence[float]) -> np.ndarr
     high = np.where(above, last, np.where(below, 0, previous + 1))
     if rows == 0:
         return np.full((len(q), *values.shape[1:]), np.nan)
-    a = np.take_along_axis(ordered, np.clip(low, 0, rows - 1).astype(np.intp), axis=0)
-    b = np.take_along_axis(ordered, np.clip(high, 0, rows - 1).astype(np.intp), axis=0)
+    a = _take_rows(ordered, np.clip(low, 0, rows - 1).astype(np.intp))
+    b = _take_rows(ordered, np.clip(high, 0, rows - 1).astype(np.intp))
     with np.errstate(invalid="ignore"):
         diff = b - a
         result = np.where(gamma >= 0.5, b - diff * (1 - gamma), a + diff * gamma)
     result = np.where(n > 0, result, np.nan)
     return result.reshape(len(q), *values.shape[1:])
+
+
+def _sorted_columns(values: np.ndarray) -> np.ndarray:
+    """Each column of a ``(B, G)`` array sorted, returned transposed (``(G, B)``, C order):
+    sorting contiguous rows is faster than sorting along axis 0, with the same values."""
+    ordered = np.ascontiguousarray(values.T)
+    ordered.sort(axis=-1)
+    return ordered
+
+
+def _take_rows(ordered: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``sorted[index[k, j], j]`` from :func:`_sorted_columns`' transposed result."""
+    return np.take_along_axis(ordered, np.asarray(index).T, axis=-1).T
 
 
 def bootstrap_se(replicates: np.ndarray) -> np.ndarray:
@@ -157,11 +170,11 @@ def bca_interval(
         q = _norm_cdf(z0 + shifted / denominator)
     q = np.where(denominator > 0, q, np.array([[0.0], [1.0]]))
     position = np.clip(np.nan_to_num(q), 0, 1) * (used - 1)
-    ordered = np.sort(np.where(finite, replicates, np.inf), axis=0)
+    ordered = _sorted_columns(np.where(finite, replicates, np.inf))
     low = np.floor(position).astype(np.int64)
     high = np.minimum(low + 1, used - 1)
-    at_low = np.take_along_axis(ordered, low, axis=0)
-    at_high = np.take_along_axis(ordered, high, axis=0)
+    at_low = _take_rows(ordered, low)
+    at_high = _take_rows(ordered, high)
     with np.errstate(invalid="ignore"):
         bounds = at_low + (position - low) * (at_high - at_low)
     bounds = np.where(high > low, bounds, at_low)
