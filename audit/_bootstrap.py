@@ -300,14 +300,15 @@ def speaker_sums(
     return SpeakerSums(point=point, per_speaker=per_speaker, n_speakers=n_with)
 
 
-_DENSE_CELLS = 1 << 25
-"""Up to this many possible (speaker, group) cells, the occupied ones are found by marking
-them in a boolean array (O(clips + cells)) instead of sorting every clip's cell."""
+_DENSE_CELLS = 8
+"""Where there are at most this many possible (speaker, group) cells per clip (and at most
+2**25), the occupied ones are found by marking them in a boolean array (O(clips + cells),
+a cumsum of 8 bytes per cell) instead of sorting every clip's cell."""
 
 
 def _cells(keys: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(keys, return_inverse=True)`` of keys in ``[0, n_cells)``."""
-    if n_cells > _DENSE_CELLS:
+    if n_cells > min(_DENSE_CELLS * len(keys) + (1 << 16), 1 << 25):
         return np.unique(keys, return_inverse=True)
     present = np.zeros(n_cells, dtype=bool)
     present[keys] = True

@@ -112,3 +112,15 @@ def _former_product(sums, weights):
     else:
         former = np.asarray(sums.per_speaker.T.tocsr() @ weights.T).T
     return former.reshape(-1, *sums.shape)
+
+
+@pytest.mark.parametrize(("n_keys", "n_cells"), [(0, 10), (10, 5), (1000, 10**6), (5000, 2**26)])
+def test_cells_equal_numpy_unique(n_keys, n_cells):
+    """Occupied (speaker, group) cells by marking (few possible cells) or by sorting (many):
+    both must be ``np.unique(keys, return_inverse=True)``."""
+    keys = np.random.default_rng(n_keys).integers(n_cells, size=n_keys)
+    cells, inverse = _bootstrap._cells(keys, n_cells)
+    expected_cells, expected_inverse = np.unique(keys, return_inverse=True)
+    np.testing.assert_array_equal(cells, expected_cells)
+    np.testing.assert_array_equal(inverse, expected_inverse)
+    assert inverse.dtype == expected_inverse.dtype
