@@ -45,7 +45,7 @@ def confusion_tables(
     ``labels``: the table's label columns already converted (:class:`~audit._components.Labels`).
     """
     labels = labels or Labels(table)
-    frames = []
+    parts: list[dict[str, np.ndarray]] = []
     speakers = pd.factorize(table["speaker_id"].astype(str))[0].astype(np.int64)
     one_column = [s for s in slices if len(s.columns) <= 1]
     per_group = {s.name: _SpeakersPerGroup(speakers, s) for s in one_column}
@@ -62,7 +62,7 @@ def confusion_tables(
             true_codes, true_classes = labels.codes(f"true_{attribute}", valid)
             pred_codes, pred_classes = labels.codes(f"{face}_{attribute}", valid)
             for slice_ in one_column:
-                frame = _confusion(
+                part = _confusion(
                     slice_.codes[valid],
                     true_codes,
                     pred_codes,
@@ -73,21 +73,39 @@ def confusion_tables(
                 thin_codes = (speakers_in > 0) & (speakers_in < MIN_CONFUSION_SPEAKERS)
                 for code in np.flatnonzero(thin_codes):
                     thin[f"{slice_.name} = {slice_.labels[code]}"] = None
-                frame = frame[frame["group"].isin(enough)].copy()
-                frame["group"] = np.asarray(slice_.labels, dtype=object)[frame["group"]]
-                frame["true_class"] = np.asarray(true_classes, dtype=object)[frame["true_class"]]
-                frame["predicted_class"] = np.asarray(pred_classes, dtype=object)[
-                    frame["predicted_class"]
-                ]
-                frame.insert(0, "slice", slice_.name)
-                frame.insert(0, "face", face)
-                frame.insert(0, "attribute", attribute)
-                frames.append(frame)
+                keep = np.isin(part["group"], enough)
+                part = {column: values[keep] for column, values in part.items()}
+                size = int(keep.sum())
+                part["group"] = np.asarray(slice_.labels, dtype=object)[part["group"]]
+                part["true_class"] = true_classes[part["true_class"]]
+                part["predicted_class"] = pred_classes[part["predicted_class"]]
+                part["attribute"] = np.full(size, attribute, dtype=object)
+                part["face"] = np.full(size, face, dtype=object)
+                part["slice"] = np.full(size, slice_.name, dtype=object)
+                parts.append(part)
     if thin and notes is not None:
         notes.append(ONE_SPEAKER_CONFUSION.format(n=len(thin), groups=", ".join(thin)))
-    if not frames:
+    if not parts:
         return pd.DataFrame(columns=[*CONFUSION_KEYS, "count", "share"])
-    return pd.concat(frames, ignore_index=True)
+    return _one_frame(parts)
+
+
+def _one_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """The parts as one frame, built once, with the dtypes the former concatenation of one
+    frame per part gave: ``str`` for attribute, face and slice; ``str`` for the labels,
+    or ``object`` where a part was empty (pandas concatenates an empty object column
+    with ``str`` ones as ``object``)."""
+    columns = [*CONFUSION_KEYS, "count", "share"]
+    frame = pd.DataFrame({c: np.concatenate([part[c] for part in parts]) for c in columns})
+    for column in ("attribute", "face", "slice"):
+        frame[column] = frame[column].astype(_STR)
+    if any(len(part["count"]) == 0 for part in parts):
+        for column in ("group", "true_class", "predicted_class"):
+            frame[column] = frame[column].astype(object)
+    return frame
+
+
+_STR = pd.StringDtype(na_value=np.nan)
 
 
 class _SpeakersPerGroup:
@@ -111,7 +129,7 @@ class _SpeakersPerGroup:
 
 def _confusion(
     groups: np.ndarray, true: np.ndarray, predicted: np.ndarray, *, shape: tuple[int, int, int]
-) -> pd.DataFrame:
+) -> dict[str, np.ndarray]:
     counts = np.bincount(
         np.ravel_multi_index((groups, true, predicted), shape), minlength=int(np.prod(shape))
     ).reshape(shape)
@@ -119,15 +137,13 @@ def _confusion(
     with np.errstate(invalid="ignore", divide="ignore"):
         share = counts / totals
     group, true_class, predicted_class = np.nonzero(counts)
-    return pd.DataFrame(
-        {
-            "group": group,
-            "true_class": true_class,
-            "predicted_class": predicted_class,
-            "count": counts[group, true_class, predicted_class],
-            "share": share[group, true_class, predicted_class],
-        }
-    )
+    return {
+        "group": group,
+        "true_class": true_class,
+        "predicted_class": predicted_class,
+        "count": counts[group, true_class, predicted_class],
+        "share": share[group, true_class, predicted_class],
+    }
 
 
 def fairlearn_summaries(
