@@ -25,7 +25,7 @@ from audit._metrics import (
     metric_moments,
     metric_values,
 )
-from audit._slices import Slice, build_slices, group_counts
+from audit._slices import Slice, build_slices
 from audit.artifacts import SLICE_PREFIX
 
 KEY_COLUMNS = ("clip_id", "duration_s", "speaker_id")
@@ -85,7 +85,8 @@ def aggregate(
     """Point values and speaker-clustered bootstrap replicates of ``specs`` in every slice."""
     slices = build_slices(slice_frame(frame), slice_columns, intersections=intersections)
     speaker_codes, speakers = pd.factorize(frame["speaker_id"].astype(str), sort=True)
-    components = {c: frame[c].to_numpy() for c in frame.columns}
+    needed = dict.fromkeys(c for spec in specs for c in spec.components)  # not the labels
+    components = {c: frame[c].to_numpy() for c in needed}
     blocks = [metric_moments(spec, components) for spec in specs]
     offsets = np.cumsum([0] + [b.shape[1] for b in blocks])
     moments = np.concatenate(blocks, axis=1) if blocks else np.empty((len(frame), 0))
@@ -102,11 +103,14 @@ def aggregate(
     starts = range(0, n_boot, REPLICATE_BLOCK)
     for start in tqdm(starts, desc="bootstrap", unit="block", disable=not progress):
         size = min(REPLICATE_BLOCK, n_boot - start)
-        products.fill(stream.block(start, size), replicates, start)
+        products.fill(
+            stream.block(start, size, by_speaker=True), replicates, start, by_speaker=True
+        )
     n_clips, n_speakers, cells = {}, {}, {}
     overall = None
     for slice_ in slices:  # the overall slice comes first
-        n_clips[slice_.name], n_speakers[slice_.name] = group_counts(slice_, speaker_codes)
+        n_clips[slice_.name] = np.bincount(slice_.codes, minlength=slice_.n_groups)
+        n_speakers[slice_.name] = per_slice[slice_.name].n_speakers  # as group_counts counts
         point = per_slice[slice_.name].point
         found, totals = slice_influence(
             specs, offsets, point, per_slice[slice_.name].per_speaker, overall

@@ -97,26 +97,32 @@ class SpeakerStream:
     def n_speakers(self) -> int:
         return len(self.base)
 
-    def block(self, first: int, n_boot: int) -> np.ndarray:
-        """``(n_boot, n_speakers)`` float32: replicates ``first .. first + n_boot - 1``."""
+    def block(self, first: int, n_boot: int, *, by_speaker: bool = False) -> np.ndarray:
+        """``(n_boot, n_speakers)`` float32: replicates ``first .. first + n_boot - 1``;
+        ``by_speaker``: the same weights drawn as ``(n_speakers, n_boot)`` (C order), the
+        layout the replicate sums read, without a transposing copy."""
         n = len(self.base)
-        weights = np.empty((n_boot, n), dtype=np.float32)
+        weights = np.empty((n, n_boot) if by_speaker else (n_boot, n), dtype=np.float32)
         if n == 0 or n_boot == 0:
             return weights
-        columns = min(n, _CHUNK)
+        inner = n_boot if by_speaker else n  # the contiguous axis of ``weights``
+        columns = min(inner, _CHUNK)
         rows = max(1, _CHUNK // columns)
         buffer = np.empty(rows * columns, dtype=np.uint64)
         scratch = np.empty_like(buffer)
-        for r0 in range(0, n_boot, rows):
-            r1 = min(r0 + rows, n_boot)
-            # replicate r adds (r + 1)·γ to the key, and splitmix64 its own γ
-            offsets = np.arange(first + r0 + 2, first + r1 + 2, dtype=np.uint64) * _GOLDEN
-            for c0 in range(0, n, columns):
-                c1 = min(c0 + columns, n)
+        # replicate r adds (r + 1)·γ to the key, and splitmix64 its own γ
+        offsets = np.arange(first + 2, first + n_boot + 2, dtype=np.uint64) * _GOLDEN
+        for r0 in range(0, n_boot if not by_speaker else n, rows):
+            r1 = min(r0 + rows, n_boot if not by_speaker else n)
+            for c0 in range(0, inner, columns):
+                c1 = min(c0 + columns, inner)
                 size = (r1 - r0) * (c1 - c0)
                 z = buffer[:size].reshape(r1 - r0, c1 - c0)
                 t = scratch[:size].reshape(r1 - r0, c1 - c0)
-                np.add(self.base[None, c0:c1], offsets[:, None], out=z)
+                if by_speaker:  # rows are speakers, columns replicates
+                    np.add(self.base[r0:r1, None], offsets[None, c0:c1], out=z)
+                else:
+                    np.add(self.base[None, c0:c1], offsets[r0:r1, None], out=z)
                 np.right_shift(z, np.uint64(30), out=t)
                 np.bitwise_xor(z, t, out=z)
                 np.multiply(z, _MIX_1, out=z)
@@ -162,6 +168,8 @@ class SpeakerSums:
     """``(n_groups, n_moments)`` float64, every clip with weight one."""
     per_speaker: sparse.csr_matrix
     """``(n_speakers, n_groups * n_moments)`` float32: each speaker's sums in each group."""
+    n_speakers: np.ndarray | None = None
+    """``(n_groups,)`` speakers with at least one clip in each group (None if not counted)."""
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -170,8 +178,16 @@ class SpeakerSums:
     def speakers_with(self, moment: int) -> np.ndarray:
         """``(n_groups,)``: speakers whose sum of ``moment`` is positive in each group."""
         n_groups, n_moments = self.shape
-        columns = self.per_speaker[:, moment : n_groups * n_moments : n_moments]
-        return np.asarray((columns > 0).sum(axis=0), dtype=np.int64).ravel()
+        return self._positive[moment : n_groups * n_moments : n_moments]
+
+    @functools.cached_property
+    def _positive(self) -> np.ndarray:
+        """Speakers with a positive sum in each column of ``per_speaker``, counted once for
+        every moment (a column slice of the sparse matrix per metric cost more)."""
+        stored = self.per_speaker
+        return np.bincount(stored.indices[stored.data > 0], minlength=stored.shape[1]).astype(
+            np.int64
+        )
 
     @property
     def is_dense(self) -> bool:
@@ -223,15 +239,25 @@ class ReplicateSums:
             for name, start, stop in zip(sparse_names, bounds[:-1], bounds[1:], strict=True)
         }
 
-    def fill(self, weights: np.ndarray, out: dict[str, np.ndarray], start: int) -> None:
-        """Write the sums under ``weights`` (replicates ``start ..``) into ``out[name]``."""
-        stop = start + len(weights)
+    def fill(
+        self, weights: np.ndarray, out: dict[str, np.ndarray], start: int, *, by_speaker=False
+    ) -> None:
+        """Write the sums under ``weights`` (replicates ``start ..``) into ``out[name]``.
+
+        ``weights`` is ``(n_boot, n_speakers)``, or ``(n_speakers, n_boot)`` with
+        ``by_speaker`` (as :meth:`SpeakerStream.block` draws it): the sparse product reads
+        that layout as it is, and the dense ones pass it to BLAS as a transposed operand
+        (the same float32 sums, ``tests/test_audit_bootstrap_exact.py``).
+        """
+        by_replicate = weights.T if by_speaker else weights
+        stop = start + len(by_replicate)
         for name, sums in self.per_slice.items():
             if sums.is_dense:
-                out[name][start:stop] = (weights @ sums.dense).reshape(-1, *sums.shape)
+                out[name][start:stop] = (by_replicate @ sums.dense).reshape(-1, *sums.shape)
         if self.stacked is None:
             return
-        stacked = np.asarray(self.stacked @ np.ascontiguousarray(weights.T))
+        per_speaker = weights if by_speaker else np.ascontiguousarray(weights.T)
+        stacked = np.asarray(self.stacked @ per_speaker)
         for name, (first, last) in self.columns.items():
             out[name][start:stop] = stacked[first:last].T.reshape(-1, *self.per_slice[name].shape)
 
@@ -250,19 +276,42 @@ def speaker_sums(
     ``group_codes`` in ``[0, n_groups)``. No loop runs over groups.
     """
     n_clips, n_moments = moments.shape
-    cell, cell_of_clip = np.unique(
-        speaker_codes.astype(np.int64) * n_groups + group_codes, return_inverse=True
+    cell, cell_of_clip = _cells(
+        speaker_codes.astype(np.int64) * n_groups + group_codes, n_speakers * n_groups
     )
     to_cell = sparse.csr_matrix(
         (np.ones(n_clips), (cell_of_clip, np.arange(n_clips))), shape=(len(cell), n_clips)
     )
     cell_sums = np.asarray(to_cell @ moments)
+    # per moment, the cells added in the same order as np.add.at would: the same sums
+    group_of_cell = cell % n_groups
     point = np.zeros((n_groups, n_moments))
-    np.add.at(point, cell % n_groups, cell_sums)
-    rows = np.repeat(cell // n_groups, n_moments)
-    columns = ((cell % n_groups)[:, None] * n_moments + np.arange(n_moments)).ravel()
+    for moment in range(n_moments):
+        point[:, moment] = np.bincount(group_of_cell, cell_sums[:, moment], minlength=n_groups)
+    # the cells are sorted by (speaker, group), so their moments are already in CSR order
+    indices = (group_of_cell[:, None] * n_moments + np.arange(n_moments)).ravel()
+    indptr = np.zeros(n_speakers + 1, dtype=np.int64)
+    np.cumsum(np.bincount(cell // n_groups, minlength=n_speakers) * n_moments, out=indptr[1:])
     per_speaker = sparse.csr_matrix(
-        (cell_sums.ravel().astype(np.float32), (rows, columns)),
+        (cell_sums.ravel().astype(np.float32), indices, indptr),
         shape=(n_speakers, n_groups * n_moments),
     )
-    return SpeakerSums(point=point, per_speaker=per_speaker)
+    n_with = np.bincount(group_of_cell, minlength=n_groups)
+    return SpeakerSums(point=point, per_speaker=per_speaker, n_speakers=n_with)
+
+
+_DENSE_CELLS = 8
+"""Where there are at most this many possible (speaker, group) cells per clip (and at most
+2**25), the occupied ones are found by marking them in a boolean array (O(clips + cells),
+a cumsum of 8 bytes per cell) instead of sorting every clip's cell."""
+
+
+def _cells(keys: np.ndarray, n_cells: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(keys, return_inverse=True)`` of keys in ``[0, n_cells)``."""
+    if n_cells > min(_DENSE_CELLS * len(keys) + (1 << 16), 1 << 25):
+        return np.unique(keys, return_inverse=True)
+    present = np.zeros(n_cells, dtype=bool)
+    present[keys] = True
+    cells = np.flatnonzero(present)
+    rank = np.cumsum(present) - 1
+    return cells, rank[keys]

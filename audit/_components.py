@@ -191,6 +191,36 @@ def known_labels(table: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarr
     return values, known & (values != UNKNOWN)
 
 
+class Labels:
+    """The label columns of one table as :func:`known_labels` gives them, each converted
+    once (a pandas string column costs a conversion to numpy on every use); the arrays
+    are shared, not to be written to."""
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        self.table = table
+        self._converted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        if column not in self._converted:
+            self._converted[column] = known_labels(self.table, column)
+        return self._converted[column]
+
+    def codes(self, column: str, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``pd.factorize(values[rows], sort=True)`` of the column's known values (``rows``
+        a mask within them), from one factorisation of the whole column."""
+        key = f"codes:{column}"
+        if key not in self._converted:
+            values, known = self(column)
+            codes = np.full(len(values), -1, dtype=np.int64)
+            codes[known], classes = pd.factorize(values[known], sort=True)
+            self._converted[key] = (codes, np.asarray(classes, dtype=object))
+        codes, classes = self._converted[key]
+        chosen = codes[rows]
+        present = np.bincount(chosen, minlength=len(classes)) > 0
+        renumber = np.cumsum(present) - 1
+        return renumber[chosen], classes[present]
+
+
 def age_groups(age: pd.Series) -> pd.Series:
     """Bin ages in years into the paper's decades; missing ages become ``unknown``."""
     years = pd.to_numeric(age, errors="coerce").to_numpy(dtype=np.float64)
@@ -199,8 +229,8 @@ def age_groups(age: pd.Series) -> pd.Series:
     return pd.Series(np.where(np.isfinite(years), labels, UNKNOWN), index=age.index, dtype=object)
 
 
-def _agreement(table: pd.DataFrame, left: str, right: str) -> np.ndarray:
-    (a, a_known), (b, b_known) = known_labels(table, left), known_labels(table, right)
+def _agreement(labels: Labels, left: str, right: str) -> np.ndarray:
+    (a, a_known), (b, b_known) = labels(left), labels(right)
     return np.where(a_known & b_known, (a == b).astype(np.float64), np.nan)
 
 
@@ -258,9 +288,12 @@ def compute_components(
     *,
     exclude_invalid: bool = False,
     feature_rows: np.ndarray | None = None,
+    labels: Labels | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Per-clip components for ``specs``, and the mask of clips with valid features.
 
+    ``labels``: the table's label columns converted once (:class:`Labels`), to share with
+    the confusion tables and fairlearn views; made here when not given.
     ``feature_rows[i]`` is the predictions (and feature) row of table row i (default: the
     same row); errors name it. A numeric column holding a non-number or an infinite value
     is an InputError; NaN is missing (not evaluated). Invalid features (non-finite or
@@ -281,7 +314,7 @@ def compute_components(
                 )
             )
         valid = ~invalid
-    inputs = ComponentInputs(table, feature_rows, distances)
+    inputs = ComponentInputs(table, feature_rows, distances, labels or Labels(table))
     out: dict[str, np.ndarray] = {}
     for spec in specs:
         out.update(COMPONENTS[spec.component](inputs, spec))
@@ -296,6 +329,8 @@ class ComponentInputs:
     feature_rows: np.ndarray | None
     distances: Mapping[str, np.ndarray]
     """Per-clip distance of predicted and true features: ``cosine``, ``l1``, ``l2``."""
+    labels: Labels
+    """The table's label columns, each converted once."""
 
     def numbers(self, column: str) -> np.ndarray:
         return numeric_values(self.table, column, self.feature_rows)
@@ -303,13 +338,13 @@ class ComponentInputs:
 
 def _agreement_kind(inputs: ComponentInputs, spec: MetricSpec) -> dict[str, np.ndarray]:
     """1 where the two label columns of ``requires`` agree, 0 where not, NaN if unknown."""
-    return {spec.name: _agreement(inputs.table, *spec.requires)}
+    return {spec.name: _agreement(inputs.labels, *spec.requires)}
 
 
 def _voice_added_kind(inputs: ComponentInputs, spec: MetricSpec) -> dict[str, np.ndarray]:
     """F2F minus S2F agreement with the true face (``requires``: s2f, f2f, true columns)."""
     s2f, f2f, true = spec.requires
-    return {spec.name: _agreement(inputs.table, f2f, true) - _agreement(inputs.table, s2f, true)}
+    return {spec.name: _agreement(inputs.labels, f2f, true) - _agreement(inputs.labels, s2f, true)}
 
 
 def _absolute_error_kind(inputs: ComponentInputs, spec: MetricSpec) -> dict[str, np.ndarray]:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit._components import LABEL_COLUMNS, known_labels
+from audit._components import LABEL_COLUMNS, Labels
 from audit._slices import Slice
 from speech2face.prediction.artifact import ATTRIBUTES
 
@@ -30,7 +30,11 @@ POSITIVE_GENDER = "female"
 
 
 def confusion_tables(
-    table: pd.DataFrame, slices: Sequence[Slice], *, notes: list[str] | None = None
+    table: pd.DataFrame,
+    slices: Sequence[Slice],
+    *,
+    notes: list[str] | None = None,
+    labels: Labels | None = None,
 ) -> pd.DataFrame:
     """Row-normalised confusion of S2F and F2F attributes against the true face, per group.
 
@@ -38,52 +42,94 @@ def confusion_tables(
     true_class, predicted_class, count, share (share of the group's clips of that true
     class predicted as ``predicted_class``). Groups of fewer than
     :data:`MIN_CONFUSION_SPEAKERS` speakers get no matrix; ``notes`` is told which.
+    ``labels``: the table's label columns already converted (:class:`~audit._components.Labels`).
     """
-    frames = []
-    speakers = table["speaker_id"].astype(str).to_numpy()
+    labels = labels or Labels(table)
+    parts: list[dict[str, np.ndarray]] = []
+    speakers = pd.factorize(table["speaker_id"].astype(str))[0].astype(np.int64)
+    one_column = [s for s in slices if len(s.columns) <= 1]
+    per_group = {s.name: _SpeakersPerGroup(speakers, s) for s in one_column}
     thin: dict[str, None] = {}
     for attribute in ATTRIBUTES:
         if f"true_{attribute}" not in table.columns:
             continue
-        true, true_known = known_labels(table, f"true_{attribute}")
+        _, true_known = labels(f"true_{attribute}")
         for face in ("s2f", "f2f"):
             if f"{face}_{attribute}" not in table.columns:
                 continue
-            predicted, predicted_known = known_labels(table, f"{face}_{attribute}")
+            _, predicted_known = labels(f"{face}_{attribute}")
             valid = true_known & predicted_known
-            true_codes, true_classes = pd.factorize(true[valid], sort=True)
-            pred_codes, pred_classes = pd.factorize(predicted[valid], sort=True)
-            for slice_ in (s for s in slices if len(s.columns) <= 1):
-                frame = _confusion(
+            true_codes, true_classes = labels.codes(f"true_{attribute}", valid)
+            pred_codes, pred_classes = labels.codes(f"{face}_{attribute}", valid)
+            for slice_ in one_column:
+                part = _confusion(
                     slice_.codes[valid],
                     true_codes,
                     pred_codes,
                     shape=(slice_.n_groups, len(true_classes), len(pred_classes)),
                 )
-                per_group = pd.Series(speakers[valid]).groupby(slice_.codes[valid]).nunique()
-                enough = per_group[per_group >= MIN_CONFUSION_SPEAKERS].index
-                for code in per_group.index.difference(enough):
+                speakers_in = per_group[slice_.name].count(valid)
+                enough = np.flatnonzero(speakers_in >= MIN_CONFUSION_SPEAKERS)
+                thin_codes = (speakers_in > 0) & (speakers_in < MIN_CONFUSION_SPEAKERS)
+                for code in np.flatnonzero(thin_codes):
                     thin[f"{slice_.name} = {slice_.labels[code]}"] = None
-                frame = frame[frame["group"].isin(enough)].copy()
-                frame["group"] = np.asarray(slice_.labels, dtype=object)[frame["group"]]
-                frame["true_class"] = np.asarray(true_classes, dtype=object)[frame["true_class"]]
-                frame["predicted_class"] = np.asarray(pred_classes, dtype=object)[
-                    frame["predicted_class"]
-                ]
-                frame.insert(0, "slice", slice_.name)
-                frame.insert(0, "face", face)
-                frame.insert(0, "attribute", attribute)
-                frames.append(frame)
+                keep = np.isin(part["group"], enough)
+                part = {column: values[keep] for column, values in part.items()}
+                size = int(keep.sum())
+                part["group"] = np.asarray(slice_.labels, dtype=object)[part["group"]]
+                part["true_class"] = true_classes[part["true_class"]]
+                part["predicted_class"] = pred_classes[part["predicted_class"]]
+                part["attribute"] = np.full(size, attribute, dtype=object)
+                part["face"] = np.full(size, face, dtype=object)
+                part["slice"] = np.full(size, slice_.name, dtype=object)
+                parts.append(part)
     if thin and notes is not None:
         notes.append(ONE_SPEAKER_CONFUSION.format(n=len(thin), groups=", ".join(thin)))
-    if not frames:
+    if not parts:
         return pd.DataFrame(columns=[*CONFUSION_KEYS, "count", "share"])
-    return pd.concat(frames, ignore_index=True)
+    return _one_frame(parts)
+
+
+def _one_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    """The parts as one frame, built once, with the dtypes the former concatenation of one
+    frame per part gave: ``str`` for attribute, face and slice; ``str`` for the labels,
+    or ``object`` where a part was empty (pandas concatenates an empty object column
+    with ``str`` ones as ``object``)."""
+    columns = [*CONFUSION_KEYS, "count", "share"]
+    frame = pd.DataFrame({c: np.concatenate([part[c] for part in parts]) for c in columns})
+    for column in ("attribute", "face", "slice"):
+        frame[column] = frame[column].astype(_STR)
+    if any(len(part["count"]) == 0 for part in parts):
+        for column in ("group", "true_class", "predicted_class"):
+            frame[column] = frame[column].astype(object)
+    return frame
+
+
+_STR = pd.StringDtype(na_value=np.nan)
+
+
+class _SpeakersPerGroup:
+    """Distinct speakers of each group of a slice among any subset of clips: the clips
+    sorted once by (group, speaker), then one pass per subset."""
+
+    def __init__(self, speakers: np.ndarray, slice_: Slice) -> None:
+        self.n_groups = slice_.n_groups
+        pairs = slice_.codes * np.int64(len(speakers) + 1) + speakers
+        self.order = np.argsort(pairs, kind="stable")
+        self.pairs, self.groups = pairs[self.order], slice_.codes[self.order]
+
+    def count(self, rows: np.ndarray) -> np.ndarray:
+        """``(n_groups,)`` speakers with at least one clip where ``rows`` (a mask) is true."""
+        kept = rows[self.order]
+        pairs, groups = self.pairs[kept], self.groups[kept]
+        first = np.ones(len(pairs), dtype=bool)
+        first[1:] = pairs[1:] != pairs[:-1]
+        return np.bincount(groups[first], minlength=self.n_groups)
 
 
 def _confusion(
     groups: np.ndarray, true: np.ndarray, predicted: np.ndarray, *, shape: tuple[int, int, int]
-) -> pd.DataFrame:
+) -> dict[str, np.ndarray]:
     counts = np.bincount(
         np.ravel_multi_index((groups, true, predicted), shape), minlength=int(np.prod(shape))
     ).reshape(shape)
@@ -91,18 +137,18 @@ def _confusion(
     with np.errstate(invalid="ignore", divide="ignore"):
         share = counts / totals
     group, true_class, predicted_class = np.nonzero(counts)
-    return pd.DataFrame(
-        {
-            "group": group,
-            "true_class": true_class,
-            "predicted_class": predicted_class,
-            "count": counts[group, true_class, predicted_class],
-            "share": share[group, true_class, predicted_class],
-        }
-    )
+    return {
+        "group": group,
+        "true_class": true_class,
+        "predicted_class": predicted_class,
+        "count": counts[group, true_class, predicted_class],
+        "share": share[group, true_class, predicted_class],
+    }
 
 
-def fairlearn_summaries(table: pd.DataFrame, slices: Sequence[Slice]) -> dict[str, Any]:
+def fairlearn_summaries(
+    table: pd.DataFrame, slices: Sequence[Slice], *, labels: Labels | None = None
+) -> dict[str, Any]:
     """fairlearn summaries of the S2F gender prediction across each one-column slice.
 
     ``MetricFrame`` of gender agreement (S2F vs true face) by group, and the
@@ -119,12 +165,13 @@ def fairlearn_summaries(table: pd.DataFrame, slices: Sequence[Slice]) -> dict[st
     """
     if not {"s2f_gender", "true_gender"} <= set(table.columns):
         return {}
+    labels = labels or Labels(table)
     label_column = LABEL_COLUMNS["gender"]
     if label_column not in table.columns:
         label_column = "true_gender"
-    truth, truth_known = known_labels(table, label_column)
-    true_face, true_face_known = known_labels(table, "true_gender")
-    predicted, predicted_known = known_labels(table, "s2f_gender")
+    truth, truth_known = labels(label_column)
+    true_face, true_face_known = labels("true_gender")
+    predicted, predicted_known = labels("s2f_gender")
     views: dict[str, Any] = {
         "positive_class": POSITIVE_GENDER,
         "ground_truth": label_column,

@@ -111,13 +111,20 @@ def slice_influence(
         rows.append(group * n_moments + np.tile(np.arange(start, stop), n_groups))
         columns.append(index * n_groups + group)
         values.append(grad.ravel())
-    to_metric = sparse.csr_matrix(
-        (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))),
-        shape=(n_groups * n_moments, n_metrics * n_groups),
-    )
-    moments = per_speaker.astype(np.float64)
-    effect = (moments @ to_metric).tocoo()
-    speaker, column, u = effect.row, effect.col, effect.data
+    if per_speaker.has_sorted_indices:
+        metric_of_moment = np.repeat(np.arange(n_metrics), np.diff(offsets))
+        grad_of_column = np.zeros(n_groups * n_moments)
+        grad_of_column[np.concatenate(rows)] = np.concatenate(values)
+        speaker, column, u = _effects(
+            per_speaker, grad_of_column, metric_of_moment, n_groups=n_groups, n_moments=n_moments
+        )
+    else:
+        to_metric = sparse.csr_matrix(
+            (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))),
+            shape=(n_groups * n_moments, n_metrics * n_groups),
+        )
+        effect = (per_speaker.astype(np.float64) @ to_metric).tocoo()
+        speaker, column, u = effect.row, effect.col, effect.data
 
     def by_cell(values: np.ndarray) -> np.ndarray:
         sums = np.bincount(column, values, minlength=n_metrics * n_groups)
@@ -131,13 +138,53 @@ def slice_influence(
         u2_overall = by_cell((u - other) ** 2 - other**2) + (overall**2).sum(0)[:, None]
         u3_overall = by_cell((u - other) ** 3 + other**3) - (overall**3).sum(0)[:, None]
     grams = SliceGrams(per_speaker, n_moments)
-    totals = np.zeros((per_speaker.shape[0], n_metrics))
-    np.add.at(totals, (speaker, column // n_groups), u)
+    # in the order np.add.at would add them: the same sums, without its per-item overhead
+    totals = np.bincount(
+        speaker.astype(np.int64) * n_metrics + column // n_groups,
+        u,
+        minlength=per_speaker.shape[0] * n_metrics,
+    ).reshape(per_speaker.shape[0], n_metrics)
     found = [
         Influence(u2[i], u3[i], u2_overall[i], u3_overall[i], grams, slice(start, stop))
         for i, (start, stop) in enumerate(itertools.pairwise(offsets))
     ]
     return found, totals
+
+
+def _effects(
+    per_speaker: sparse.csr_matrix,
+    grad_of_column: np.ndarray,
+    metric_of_moment: np.ndarray,
+    *,
+    n_groups: int,
+    n_moments: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each speaker's influence U on each (metric, group) value: ``(speaker, column, U)``
+    with column ``metric * n_groups + group``, exactly as the COO form of the sparse
+    product ``per_speaker @ to_metric`` gives them (``per_speaker`` with sorted indices),
+    without the sparse-sparse product: each U adds its moments' products in moment order
+    from 0.0 (scipy's ``csr_matmat``), a speaker's entries come in the reverse of the
+    order they were first touched (its linked list), and exact zeros are not stored.
+    The sums over speakers that follow then add in the same order
+    (``tests/test_audit_statistics.py`` compares with the sparse product)."""
+    n_speakers = per_speaker.shape[0]
+    row = np.repeat(np.arange(n_speakers), np.diff(per_speaker.indptr))
+    col = per_speaker.indices.astype(np.int64)
+    product = per_speaker.data.astype(np.float64) * grad_of_column[col]
+    target = metric_of_moment[col % n_moments] * n_groups + col // n_moments
+    first = np.ones(len(col), dtype=bool)
+    first[1:] = (row[1:] != row[:-1]) | (target[1:] != target[:-1])
+    u = np.bincount(np.cumsum(first) - 1, product)
+    speaker, column = row[first], target[first]
+    # reverse each speaker's entries, as csr_matmat's linked list emits them
+    per_row = np.bincount(speaker, minlength=n_speakers)
+    start = np.cumsum(per_row) - per_row
+    position = 2 * start[speaker] + per_row[speaker] - 1 - np.arange(len(speaker))
+    order = np.empty_like(position)
+    order[position] = np.arange(len(position))
+    speaker, column, u = speaker[order], column[order], u[order]
+    stored = u != 0
+    return speaker[stored], column[stored], u[stored]
 
 
 def acceleration(u2: np.ndarray, u3: np.ndarray) -> np.ndarray:

@@ -83,9 +83,11 @@ def matched_columns(
     if requested is not None:
         return list(requested), []
     columns, notes = [], []
+    speakers, names = pd.factorize(table["speaker_id"].astype(str))
     for column in slice_columns:
-        labels = slice_labels(table, column)
-        if (labels.groupby(table["speaker_id"].astype(str)).nunique() > 1).any():
+        labels = pd.factorize(slice_labels(table, column))[0]
+        pairs = np.unique(speakers.astype(np.int64) * (labels.max(initial=0) + 1) + labels)
+        if len(pairs) > len(names):  # a speaker with two labels
             notes.append(SEVERAL_GROUPS.format(column=column))
         else:
             columns.append(column)

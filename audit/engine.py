@@ -24,7 +24,12 @@ from audit._adjustment import (
 )
 from audit._aggregate import KEY_COLUMNS, aggregate
 from audit._circular import circular_metrics
-from audit._components import compute_components, metric_catalogue, missing_requirements
+from audit._components import (
+    Labels,
+    compute_components,
+    metric_catalogue,
+    missing_requirements,
+)
 from audit._evaluate import evaluate
 from audit._fairness import confusion_tables, fairlearn_summaries
 from audit._manifest_join import join_manifest
@@ -107,6 +112,7 @@ def run_audit(
     specs, notes = select_metrics(table, loaded.features, config, matched=matched)
     notes[:0] = [*selection.notes, *matched_notes]
     _check_reference_columns(config.reference, slice_columns)
+    labels = Labels(table)  # label columns converted once for components, confusion, views
     frame, valid = component_frame(
         table,
         loaded.features,
@@ -114,6 +120,7 @@ def run_audit(
         slice_columns,
         exclude_invalid=config.exclude_invalid,
         feature_rows=feature_rows,
+        labels=labels,
     )
     if not valid.all():
         notes.append(
@@ -164,7 +171,7 @@ def run_audit(
     for spec in summary["metrics"]:
         spec["circular"] = spec["name"] in circular
     if fairlearn_views:
-        summary["fairlearn"] = fairlearn_summaries(table, aggregates.slices)
+        summary["fairlearn"] = fairlearn_summaries(table, aggregates.slices, labels=labels)
     summary["notes"].extend(reference_notes)
     summary["retrieval"] = retrieval_summary
     for column, matched_summary in retrieval_summary.get("matched", {}).items():
@@ -197,7 +204,7 @@ def run_audit(
         summary=summary,
         groups=groups,
         tests=tests,
-        confusion=confusion_tables(table, aggregates.slices, notes=summary["notes"]),
+        confusion=confusion_tables(table, aggregates.slices, notes=summary["notes"], labels=labels),
         components=frame,
         retrieval_confusion=retrieval_confusion,
     )
@@ -283,15 +290,31 @@ def component_frame(
     *,
     exclude_invalid: bool,
     feature_rows: np.ndarray | None = None,
+    labels: Labels | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """One row per clip: keys, slice labels and every component ``specs`` read; and the
     mask of clips whose features are valid (``feature_rows`` as in ``compute_components``)."""
     components, valid = compute_components(
-        table, features, list(specs), exclude_invalid=exclude_invalid, feature_rows=feature_rows
+        table,
+        features,
+        list(specs),
+        exclude_invalid=exclude_invalid,
+        feature_rows=feature_rows,
+        labels=labels,
     )
-    columns: dict[str, Any] = {key: table[key].to_numpy() for key in KEY_COLUMNS}
-    columns["speaker_id"] = table["speaker_id"].astype(str).to_numpy()
+    columns: dict[str, Any] = {key: _as_built(table[key]) for key in KEY_COLUMNS}
+    columns["speaker_id"] = _as_built(table["speaker_id"].astype(str))
     for column in slice_columns:
-        columns[SLICE_PREFIX + column] = slice_labels(table, column).to_numpy(dtype=object)
+        columns[SLICE_PREFIX + column] = _as_built(slice_labels(table, column))
     columns.update(components)
     return pd.DataFrame(columns), valid
+
+
+_STR = pd.StringDtype(na_value=np.nan)
+
+
+def _as_built(series: pd.Series) -> Any:
+    """A column of the component frame as it was built from a numpy array (whose text
+    the frame stores as ``str``): a ``str`` column's own array, without the round trip
+    through Python objects; any other column's numpy values."""
+    return series.array if series.dtype == _STR else series.to_numpy()

@@ -58,6 +58,9 @@ def test_weights_equal_the_former_draw(n_speakers, n_boot, seed, first):
     )
     stream = SpeakerStream(ids, seed)
     np.testing.assert_array_equal(stream.block(first, n_boot), expected)
+    by_speaker = stream.block(first, n_boot, by_speaker=True)
+    assert by_speaker.flags.c_contiguous
+    np.testing.assert_array_equal(by_speaker, expected.T)
 
 
 def test_integer_thresholds_count_the_cdf_steps_like_float_uniforms():
@@ -89,7 +92,11 @@ def test_replicate_sums_equal_the_former_per_slice_products():
     products = ReplicateSums(per_slice)
     products.fill(weights[:100], out, 0)
     products.fill(weights[100:], out, 100)
+    by_speaker = {name: np.empty_like(sums) for name, sums in out.items()}
+    products.fill(np.ascontiguousarray(weights[:100].T), by_speaker, 0, by_speaker=True)
+    products.fill(np.ascontiguousarray(weights[100:].T), by_speaker, 100, by_speaker=True)
     for name, sums in per_slice.items():
+        np.testing.assert_array_equal(by_speaker[name], out[name])
         former = np.concatenate(
             [_former_product(sums, weights[:100]), _former_product(sums, weights[100:])]
         )
@@ -105,3 +112,15 @@ def _former_product(sums, weights):
     else:
         former = np.asarray(sums.per_speaker.T.tocsr() @ weights.T).T
     return former.reshape(-1, *sums.shape)
+
+
+@pytest.mark.parametrize(("n_keys", "n_cells"), [(0, 10), (10, 5), (1000, 10**6), (5000, 2**26)])
+def test_cells_equal_numpy_unique(n_keys, n_cells):
+    """Occupied (speaker, group) cells by marking (few possible cells) or by sorting (many):
+    both must be ``np.unique(keys, return_inverse=True)``."""
+    keys = np.random.default_rng(n_keys).integers(n_cells, size=n_keys)
+    cells, inverse = _bootstrap._cells(keys, n_cells)
+    expected_cells, expected_inverse = np.unique(keys, return_inverse=True)
+    np.testing.assert_array_equal(cells, expected_cells)
+    np.testing.assert_array_equal(inverse, expected_inverse)
+    assert inverse.dtype == expected_inverse.dtype

@@ -144,3 +144,89 @@ def test_bootstrap_standard_error_matches_the_cluster_robust_closed_form():
     residual = np.bincount(speaker, value - theta)
     closed_form = np.sqrt((residual**2).sum()) / len(value)
     assert replicates.std(ddof=1) == pytest.approx(closed_form, rel=0.05)
+
+
+def test_distribution_shortcuts_equal_scipy_stats():
+    """``_intervals`` calls scipy.special directly (issue 19); the values must be scipy.stats'."""
+    from audit import _intervals
+
+    rng = np.random.default_rng(3)
+    q = np.concatenate([[0.0, 1.0, 0.5, -0.1, 1.1, np.nan, 1e-300, 1 - 1e-16], rng.random(500)])
+    np.testing.assert_array_equal(_intervals._norm_ppf(q), stats.norm.ppf(q))
+    assert str(_intervals._norm_ppf(np.array([0.5]))[0]) == str(stats.norm.ppf(0.5))
+    x = np.concatenate([[0.0, -0.0, np.inf, -np.inf, np.nan, 40.0, -40.0], rng.normal(0, 5, 500)])
+    np.testing.assert_array_equal(_intervals._norm_cdf(x), stats.norm.cdf(x))
+    np.testing.assert_array_equal(_intervals._norm_cdf(-x), stats.norm.sf(x))
+    tails = np.array([0.025, 0.975, 0.005, 0.995])[:, None]
+    df = np.concatenate([[1.0, 2.0, 1e6, np.inf, 0.0, -1.0, np.nan], rng.integers(1, 5000, 200)])
+    np.testing.assert_array_equal(_intervals._t_ppf(tails, df), stats.t.ppf(tails, df))
+
+
+def test_speaker_effects_equal_the_sparse_product():
+    """``slice_influence`` forms each speaker's influence without a sparse-sparse product
+    (issue 19); with speakers in several groups and zero moments, every sum must be the
+    former product's bits (the former path still runs for unsorted indices)."""
+    from audit._influence import slice_influence
+
+    rng = np.random.default_rng(11)
+    n_clips, n_speakers, n_groups = 3000, 150, 9
+    specs = [
+        MetricSpec("m", MEAN, ("v",), (), higher_is_better=True, family="f"),
+        MetricSpec("r", PEARSON, ("x", "y"), (), higher_is_better=True, family="cf"),
+        MetricSpec("b", MEAN, ("w",), (), higher_is_better=True, family="f", binary=True),
+    ]
+    value = np.where(rng.random(n_clips) < 0.2, np.nan, rng.gamma(2.0, 3.0, n_clips))
+    columns = {
+        "v": value,
+        "x": rng.normal(size=n_clips),
+        "y": rng.normal(size=n_clips),
+        "w": (rng.random(n_clips) < 0.7).astype(float),
+    }
+    blocks = [metric_moments(spec, columns) for spec in specs]
+    offsets = np.cumsum([0] + [b.shape[1] for b in blocks])
+    speakers = rng.integers(n_speakers, size=n_clips)
+    groups = rng.integers(n_groups, size=n_clips)  # most speakers in several groups
+    moments = np.concatenate(blocks, axis=1)
+    overall_sums = speaker_sums(
+        speakers, np.zeros(n_clips, int), moments, n_groups=1, n_speakers=n_speakers
+    )
+    sums = speaker_sums(speakers, groups, moments, n_groups=n_groups, n_speakers=n_speakers)
+    _, overall = slice_influence(specs, offsets, overall_sums.point, overall_sums.per_speaker)
+    for per_speaker, point, reference in [
+        (overall_sums.per_speaker, overall_sums.point, None),
+        (sums.per_speaker, sums.point, overall),
+    ]:
+        assert per_speaker.has_sorted_indices
+        former_input = per_speaker.copy()
+        former_input.has_sorted_indices = False  # the sparse product path
+        new, new_totals = slice_influence(specs, offsets, point, per_speaker, reference)
+        old, old_totals = slice_influence(specs, offsets, point, former_input, reference)
+        np.testing.assert_array_equal(new_totals, old_totals)
+        for a, b in zip(new, old, strict=True):
+            for field in ("u2", "u3", "u2_overall", "u3_overall"):
+                np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+
+
+@pytest.mark.parametrize("n_boot", [1, 2, 3, 7, 1000])
+def test_column_quantiles_equal_numpy(n_boot):
+    """``percentile_interval`` sorts every column once instead of ``np.nanquantile``'s
+    Python loop over columns (issue 19); the bounds must be numpy's bits."""
+    import warnings
+
+    from audit._intervals import column_quantiles
+
+    rng = np.random.default_rng(n_boot)
+    for level in (0.95, 0.9, 0.5, 0.99):
+        tails = [(1 - level) / 2, (1 + level) / 2]
+        values = rng.normal(size=(n_boot, 40))
+        values[:, ::3] = np.round(values[:, ::3], 1)  # ties
+        np.testing.assert_array_equal(
+            column_quantiles(values, tails), np.quantile(values, tails, axis=0)
+        )
+        values[rng.random(values.shape) < 0.4] = np.nan
+        values[:, 5] = np.nan
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            expected = np.nanquantile(values, tails, axis=0)
+        np.testing.assert_array_equal(column_quantiles(values, tails), expected)
+        np.testing.assert_array_equal(column_quantiles(values[:, 0], tails), expected[:, 0])
