@@ -17,7 +17,7 @@ from reports._page import figure_html, table_html
 
 MAX_CONFUSION_PANELS = 12
 GRID_COLUMNS = 4
-"""Metrics side by side in one small-multiples figure."""
+"""Metrics side by side in a row of a family's small-multiples figure."""
 GRID_DPI = 100
 
 
@@ -56,7 +56,8 @@ def groups_section(audit: AuditView) -> Markup:
 
 
 def family_grids(audit: AuditView) -> Markup:
-    """Every metric without a forest plot of its own: small multiples per family, folded."""
+    """Every metric without a forest plot of its own: small multiples, one figure per family
+    (rows of ``GRID_COLUMNS`` panels), folded."""
     headline = set(primary_metrics(audit))
     slices = audit.single_slices()
     families: dict[str, list[str]] = {}
@@ -72,21 +73,19 @@ def family_grids(audit: AuditView) -> Markup:
         frames = [entry for entry in frames if len(entry[2])]
         if not frames:
             continue
-        figures_html = Markup("").join(
-            figure_html(
-                figures.forest_grid(
-                    chunk,
-                    slices=slices,
-                    overall={m: overall_value(audit, m) for m, _, _ in chunk},
-                ),
-                dpi=GRID_DPI,
-                tight=False,
-                alt=f"Forest plots of {', '.join(m for m, _, _ in chunk)} per group",
-                caption=f"{family}: "
-                + ", ".join(m for m, _, _ in chunk)
-                + " per group, one-column slices (rows of groups.parquet with these metrics)",
-            )
-            for chunk in _chunks(frames, GRID_COLUMNS)
+        names = ", ".join(m for m, _, _ in frames)
+        figures_html = figure_html(
+            figures.forest_grid(
+                frames,
+                slices=slices,
+                overall={m: overall_value(audit, m) for m, _, _ in frames},
+                columns=GRID_COLUMNS,
+            ),
+            dpi=GRID_DPI,
+            tight=False,
+            alt=f"Forest plots of {names} per group",
+            caption=f"{family}: {names} per group, one-column slices (rows of "
+            "groups.parquet with these metrics)",
         )
         parts.append(
             Markup(
@@ -113,12 +112,6 @@ def overall_value(audit: AuditView, metric: str) -> float | None:
 def _single_slice_rows(audit: AuditView, metric: str, slices: list[str]) -> pd.DataFrame:
     frames = [audit.rows(metric, slice_name).assign(slice=slice_name) for slice_name in slices]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def _chunks(items: list, most: int) -> list[list]:
-    """``items`` in as few runs of at most ``most`` as possible, of near-equal length."""
-    size = -(-len(items) // -(-len(items) // most))
-    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def confusion_section(audit: AuditView) -> Markup:
