@@ -45,6 +45,7 @@ def groups_section(audit: AuditView) -> Markup:
         parts.append(
             figure_html(
                 figure,
+                tight=False,
                 alt=f"Forest plot of {metric} per group",
                 caption=f"{metric} per group ({better} is better); rows of groups.parquet "
                 f"with metric = {metric}.",
@@ -110,8 +111,7 @@ def overall_value(audit: AuditView, metric: str) -> float | None:
 
 
 def _single_slice_rows(audit: AuditView, metric: str, slices: list[str]) -> pd.DataFrame:
-    frames = [audit.rows(metric, slice_name).assign(slice=slice_name) for slice_name in slices]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return audit.rows_of_slices(metric, slices)
 
 
 def confusion_section(audit: AuditView) -> Markup:
@@ -238,6 +238,7 @@ def retrieval_section(audit: AuditView) -> Markup:
         return intro + Markup("<p>No group has a recall@k value to plot.</p>")
     figure = figure_html(
         figures.recall_curves(panels, chance),
+        tight=False,
         alt="recall@k per group on the mixed gallery, one panel per slice",
         caption=f"Mixed gallery (not tested across groups): recall@k ({distance}) per group "
         f"with 95% intervals; rows of groups.parquet with metric recall@k_{distance}",
@@ -273,6 +274,7 @@ def _matched_recall(audit: AuditView, matched: dict) -> Markup:
         return Markup("")
     return figure_html(
         figures.recall_curves(panels, None),
+        tight=False,
         alt="recall@k per group on matched galleries, one panel per column",
         caption="Matched galleries (tested across groups; disparities in the flags and "
         "tables): recall@k per group with 95% intervals; chance is k/G with the G of each "
@@ -349,6 +351,7 @@ def craniofacial_section(audit: AuditView) -> Markup:
     parts.append(
         figure_html(
             figures.correlation_plot(panels),
+            tight=False,
             alt="Craniofacial correlations per group, one panel per slice",
             caption="S2F craniofacial correlations per group (metrics s2f_cf_<measure>_pearson)",
         )

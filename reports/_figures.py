@@ -55,18 +55,27 @@ def _figure(width: float, height: float) -> Figure:
     return figure
 
 
-def _stacked_grid(figure: Figure, sizes: Sequence[int]):
-    """Vertically stacked panels as tall as their rows, with room for each panel's title."""
+def _stacked_grid(figure: Figure, sizes: Sequence[int], *, fixed: bool = False):
+    """Vertically stacked panels as tall as their rows, with room for each panel's title.
+
+    ``fixed``: margins in inches that hold the labels (group names up to ``LABEL_LIMIT``
+    characters, the first title, the x tick labels and x label), for a figure saved
+    without ``bbox_inches="tight"``; otherwise fractions, cropped when saved.
+    """
     mean_height = ROW_HEIGHT * (sum(sizes) / len(sizes) + 1.6)
+    width, height = figure.get_size_inches()
+    margins = (
+        {"left": 1.95 / width, "right": 1 - 0.15 / width, "top": 1 - 0.3 / height}
+        | {"bottom": 0.5 / height}
+        if fixed
+        else {"left": 0.25, "right": 0.97, "top": 0.97, "bottom": 0.04}
+    )
     return figure.add_gridspec(
         len(sizes),
         1,
         height_ratios=[s + 1.6 for s in sizes],
         hspace=0.5 / mean_height,
-        left=0.25,
-        right=0.97,
-        top=0.97,
-        bottom=0.04,
+        **margins,
     )
 
 
@@ -98,12 +107,13 @@ def forest_plot(
     and ``reference`` (the reference group's name or ``overall``), and may hold a row
     for the reference group itself. A panel whose reference is ``overall`` has no such
     row: its dashed line is drawn at ``overall`` (the metric's value over all clips).
-    Flagged groups are red, groups with insufficient evidence hollow.
+    Flagged groups are red, groups with insufficient evidence hollow. Margins are placed
+    here (render with ``figure_html(..., tight=False)``).
     """
     sizes = [max(len(frame), 1) for _, frame in panels]
-    height = ROW_HEIGHT * sum(sizes) + 0.55 * len(panels) + 0.5
+    height = ROW_HEIGHT * sum(sizes) + 0.55 * len(panels) + 0.8
     figure = _figure(7.2, height)
-    grid = _stacked_grid(figure, sizes)
+    grid = _stacked_grid(figure, sizes, fixed=True)
     shared = None
     for index, (slice_name, frame) in enumerate(panels):
         axes = figure.add_subplot(grid[index], sharex=shared)
@@ -444,7 +454,8 @@ def recall_curves(
     """recall@k against k, one panel per slice and one line per group with its CI band.
 
     Each frame holds ``group``, ``k``, ``value``, ``ci_low``, ``ci_high``; chance k/G
-    is dotted.
+    is dotted. Every label is inside the default margins (render with
+    ``figure_html(..., tight=False)``).
     """
     columns = min(len(panels), 2)
     rows = int(np.ceil(len(panels) / columns))
@@ -564,13 +575,23 @@ def change_plot(panels: Sequence[tuple[str, pd.DataFrame]], *, metric: str) -> F
 def correlation_plot(panels: Sequence[tuple[str, pd.DataFrame]]) -> Figure:
     """Pearson r per measure (rows), one panel per slice, one dot and CI per group.
 
-    Each frame holds ``measure``, ``group``, ``value``, ``ci_low``, ``ci_high``.
+    Each frame holds ``measure``, ``group``, ``value``, ``ci_low``, ``ci_high``. The
+    margins hold the measure names (render with ``figure_html(..., tight=False)``).
     """
     measures = list(dict.fromkeys(panels[0][1]["measure"]))
     columns = min(len(panels), 2)
     rows = int(np.ceil(len(panels) / columns))
-    figure = _figure(4.2 * columns + 1.2, rows * (1.0 + 0.38 * len(measures)))
-    all_axes = _panel_grid(figure, len(panels), columns=columns, wspace=0.12, hspace=0.75)
+    width = 4.2 * columns + 1.2
+    figure = _figure(width, rows * (1.0 + 0.38 * len(measures)))
+    label_inches = 0.3 + 0.07 * max(len(m) for m in measures)  # 8 pt measure names
+    all_axes = _panel_grid(
+        figure,
+        len(panels),
+        columns=columns,
+        wspace=0.12,
+        hspace=0.75,
+        left=max(0.125, label_inches / width),
+    )
     y = np.arange(len(measures))[::-1]
     for position, (axes, (title, frame)) in enumerate(zip(all_axes, panels, strict=True)):
         _style(axes)
