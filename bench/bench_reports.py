@@ -15,11 +15,11 @@ pairwise intersections (60 intersectional groups, 74 in all) and 10 metrics.
   metrics), analysed once and saved; timed: loading the saved analysis and rendering.
 
 Wall time and process CPU time are both printed (the CPU time is less sensitive to a
-shared machine), with the load average before each line.
+shared machine), with the load average before and after each line.
 
 The last line renders the report of a full audit of every metric the toolkit
-defines (44 metrics: attributes, age, features, craniofacial, retrieval, each with its own
-forest plot; 4 slices with intersections), as the report tests build it.
+defines (92 metrics: attributes, age, features, craniofacial, retrieval, each with its own
+forest plot or grid panel; 4 slices with intersections), as the report tests build it.
 
     python bench/bench_reports.py [--clips 20000] [--repeats 3]
         [--reports dataset,audit,comparison,full]
