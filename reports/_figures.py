@@ -147,7 +147,11 @@ def _forest_panel(
     axes.set_ylim(-0.7, len(frame) - 0.3)
     title = slice_name if reference_name is None else f"{slice_name}  (reference: {reference_name})"
     axes.set_title(
-        _short(title, LABEL_LIMIT if len(title) > 70 else 70), fontsize=9, loc="left", color=INK
+        _short(title, LABEL_LIMIT if len(title) > 70 else 70),
+        fontsize=9,
+        loc="left",
+        color=INK,
+        y=1.0,  # nothing drawn above the axes: skip matplotlib's search for a free place
     )
 
 
@@ -485,7 +489,7 @@ def recall_curves(
         ks = sorted(frame["k"].unique())
         axes.set_xticks(ks, [str(k) for k in ks])
         axes.minorticks_off()
-        axes.set_title(_short(title, 70), fontsize=9, loc="left")
+        axes.set_title(_short(title, 70), fontsize=9, loc="left", y=1.0)  # placed: no search
         axes.set_xlabel("k", fontsize=8)
         axes.set_ylabel("recall@k (%)", fontsize=8)
         axes.legend(fontsize=6.5, frameon=False, loc="upper left", ncols=2)
@@ -609,7 +613,7 @@ def correlation_plot(panels: Sequence[tuple[str, pd.DataFrame]]) -> Figure:
         axes.set_xticks([-1, -0.5, 0, 0.5, 1])
         labels = [m.replace("_", " ") for m in measures] if position % columns == 0 else []
         axes.set_yticks(y, labels)
-        axes.set_title(_short(title, 70), fontsize=9, loc="left")
+        axes.set_title(_short(title, 70), fontsize=9, loc="left", y=1.0)  # placed: no search
         axes.set_xlabel("Pearson r", fontsize=8)
         axes.legend(
             fontsize=6.5,
