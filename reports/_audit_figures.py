@@ -17,7 +17,7 @@ from reports._page import figure_html, table_html
 
 MAX_CONFUSION_PANELS = 12
 GRID_COLUMNS = 4
-"""Metrics side by side in one small-multiples figure."""
+"""Metrics side by side in a row of a family's small-multiples figure."""
 GRID_DPI = 100
 
 
@@ -45,6 +45,7 @@ def groups_section(audit: AuditView) -> Markup:
         parts.append(
             figure_html(
                 figure,
+                tight=False,
                 alt=f"Forest plot of {metric} per group",
                 caption=f"{metric} per group ({better} is better); rows of groups.parquet "
                 f"with metric = {metric}.",
@@ -56,7 +57,8 @@ def groups_section(audit: AuditView) -> Markup:
 
 
 def family_grids(audit: AuditView) -> Markup:
-    """Every metric without a forest plot of its own: small multiples per family, folded."""
+    """Every metric without a forest plot of its own: small multiples, one figure per family
+    (rows of ``GRID_COLUMNS`` panels), folded."""
     headline = set(primary_metrics(audit))
     slices = audit.single_slices()
     families: dict[str, list[str]] = {}
@@ -72,21 +74,19 @@ def family_grids(audit: AuditView) -> Markup:
         frames = [entry for entry in frames if len(entry[2])]
         if not frames:
             continue
-        figures_html = Markup("").join(
-            figure_html(
-                figures.forest_grid(
-                    chunk,
-                    slices=slices,
-                    overall={m: overall_value(audit, m) for m, _, _ in chunk},
-                ),
-                dpi=GRID_DPI,
-                tight=False,
-                alt=f"Forest plots of {', '.join(m for m, _, _ in chunk)} per group",
-                caption=f"{family}: "
-                + ", ".join(m for m, _, _ in chunk)
-                + " per group, one-column slices (rows of groups.parquet with these metrics)",
-            )
-            for chunk in _chunks(frames, GRID_COLUMNS)
+        names = ", ".join(m for m, _, _ in frames)
+        figures_html = figure_html(
+            figures.forest_grid(
+                frames,
+                slices=slices,
+                overall={m: overall_value(audit, m) for m, _, _ in frames},
+                columns=GRID_COLUMNS,
+            ),
+            dpi=GRID_DPI,
+            tight=False,
+            alt=f"Forest plots of {names} per group",
+            caption=f"{family}: {names} per group, one-column slices (rows of "
+            "groups.parquet with these metrics)",
         )
         parts.append(
             Markup(
@@ -111,14 +111,7 @@ def overall_value(audit: AuditView, metric: str) -> float | None:
 
 
 def _single_slice_rows(audit: AuditView, metric: str, slices: list[str]) -> pd.DataFrame:
-    frames = [audit.rows(metric, slice_name).assign(slice=slice_name) for slice_name in slices]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def _chunks(items: list, most: int) -> list[list]:
-    """``items`` in as few runs of at most ``most`` as possible, of near-equal length."""
-    size = -(-len(items) // -(-len(items) // most))
-    return [items[start : start + size] for start in range(0, len(items), size)]
+    return audit.rows_of_slices(metric, slices)
 
 
 def confusion_section(audit: AuditView) -> Markup:
@@ -245,6 +238,7 @@ def retrieval_section(audit: AuditView) -> Markup:
         return intro + Markup("<p>No group has a recall@k value to plot.</p>")
     figure = figure_html(
         figures.recall_curves(panels, chance),
+        tight=False,
         alt="recall@k per group on the mixed gallery, one panel per slice",
         caption=f"Mixed gallery (not tested across groups): recall@k ({distance}) per group "
         f"with 95% intervals; rows of groups.parquet with metric recall@k_{distance}",
@@ -280,6 +274,7 @@ def _matched_recall(audit: AuditView, matched: dict) -> Markup:
         return Markup("")
     return figure_html(
         figures.recall_curves(panels, None),
+        tight=False,
         alt="recall@k per group on matched galleries, one panel per column",
         caption="Matched galleries (tested across groups; disparities in the flags and "
         "tables): recall@k per group with 95% intervals; chance is k/G with the G of each "
@@ -356,6 +351,7 @@ def craniofacial_section(audit: AuditView) -> Markup:
     parts.append(
         figure_html(
             figures.correlation_plot(panels),
+            tight=False,
             alt="Craniofacial correlations per group, one panel per slice",
             caption="S2F craniofacial correlations per group (metrics s2f_cf_<measure>_pearson)",
         )

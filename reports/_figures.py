@@ -13,8 +13,12 @@ from collections.abc import Callable, Mapping, Sequence
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.collections import LineCollection, PathCollection
 from matplotlib.figure import Figure
+from matplotlib.markers import MarkerStyle
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import Affine2D, IdentityTransform
 
 from audit.privacy import is_suppressed
 from reports._page import visible_controls
@@ -51,18 +55,27 @@ def _figure(width: float, height: float) -> Figure:
     return figure
 
 
-def _stacked_grid(figure: Figure, sizes: Sequence[int]):
-    """Vertically stacked panels as tall as their rows, with room for each panel's title."""
+def _stacked_grid(figure: Figure, sizes: Sequence[int], *, fixed: bool = False):
+    """Vertically stacked panels as tall as their rows, with room for each panel's title.
+
+    ``fixed``: margins in inches that hold the labels (group names up to ``LABEL_LIMIT``
+    characters, the first title, the x tick labels and x label), for a figure saved
+    without ``bbox_inches="tight"``; otherwise fractions, cropped when saved.
+    """
     mean_height = ROW_HEIGHT * (sum(sizes) / len(sizes) + 1.6)
+    width, height = figure.get_size_inches()
+    margins = (
+        {"left": 1.95 / width, "right": 1 - 0.15 / width, "top": 1 - 0.3 / height}
+        | {"bottom": 0.5 / height}
+        if fixed
+        else {"left": 0.25, "right": 0.97, "top": 0.97, "bottom": 0.04}
+    )
     return figure.add_gridspec(
         len(sizes),
         1,
         height_ratios=[s + 1.6 for s in sizes],
         hspace=0.5 / mean_height,
-        left=0.25,
-        right=0.97,
-        top=0.97,
-        bottom=0.04,
+        **margins,
     )
 
 
@@ -94,12 +107,13 @@ def forest_plot(
     and ``reference`` (the reference group's name or ``overall``), and may hold a row
     for the reference group itself. A panel whose reference is ``overall`` has no such
     row: its dashed line is drawn at ``overall`` (the metric's value over all clips).
-    Flagged groups are red, groups with insufficient evidence hollow.
+    Flagged groups are red, groups with insufficient evidence hollow. Margins are placed
+    here (render with ``figure_html(..., tight=False)``).
     """
     sizes = [max(len(frame), 1) for _, frame in panels]
-    height = ROW_HEIGHT * sum(sizes) + 0.55 * len(panels) + 0.5
+    height = ROW_HEIGHT * sum(sizes) + 0.55 * len(panels) + 0.8
     figure = _figure(7.2, height)
-    grid = _stacked_grid(figure, sizes)
+    grid = _stacked_grid(figure, sizes, fixed=True)
     shared = None
     for index, (slice_name, frame) in enumerate(panels):
         axes = figure.add_subplot(grid[index], sharex=shared)
@@ -133,21 +147,37 @@ def _forest_panel(
     axes.set_ylim(-0.7, len(frame) - 0.3)
     title = slice_name if reference_name is None else f"{slice_name}  (reference: {reference_name})"
     axes.set_title(
-        _short(title, LABEL_LIMIT if len(title) > 70 else 70), fontsize=9, loc="left", color=INK
+        _short(title, LABEL_LIMIT if len(title) > 70 else 70),
+        fontsize=9,
+        loc="left",
+        color=INK,
+        y=1.0,  # nothing drawn above the axes: skip matplotlib's search for a free place
     )
 
 
 def reference_line(frame: pd.DataFrame, overall: float | None) -> float | None:
     """Where a slice's dashed reference line goes: the reference group's value, or the
     overall value when the slice's reference is ``overall``; None when neither is known."""
-    values = frame.loc[frame["status"] == "reference", "value"]
+    return _reference_x(
+        frame["status"].to_numpy(dtype=object),
+        frame["value"].to_numpy(dtype=float, na_value=np.nan),
+        frame["reference"].to_numpy(dtype=object) if "reference" in frame else None,
+        overall,
+    )
+
+
+def _reference_x(
+    status: np.ndarray, value: np.ndarray, reference: np.ndarray | None, overall: float | None
+) -> float | None:
+    """:func:`reference_line` on a slice's columns as arrays."""
+    values = value[status == "reference"]
     if len(values):
-        return float(values.iloc[0])
+        return float(values[0])
     if (
         overall is not None
         and np.isfinite(overall)
-        and "reference" in frame
-        and (frame["reference"].dropna().astype(str) == OVERALL_REFERENCE).any()
+        and reference is not None
+        and any(r is not None and not pd.isna(r) and str(r) == OVERALL_REFERENCE for r in reference)
     ):
         return float(overall)
     return None
@@ -428,7 +458,8 @@ def recall_curves(
     """recall@k against k, one panel per slice and one line per group with its CI band.
 
     Each frame holds ``group``, ``k``, ``value``, ``ci_low``, ``ci_high``; chance k/G
-    is dotted.
+    is dotted. Every label is inside the default margins (render with
+    ``figure_html(..., tight=False)``).
     """
     columns = min(len(panels), 2)
     rows = int(np.ceil(len(panels) / columns))
@@ -458,7 +489,7 @@ def recall_curves(
         ks = sorted(frame["k"].unique())
         axes.set_xticks(ks, [str(k) for k in ks])
         axes.minorticks_off()
-        axes.set_title(_short(title, 70), fontsize=9, loc="left")
+        axes.set_title(_short(title, 70), fontsize=9, loc="left", y=1.0)  # placed: no search
         axes.set_xlabel("k", fontsize=8)
         axes.set_ylabel("recall@k (%)", fontsize=8)
         axes.legend(fontsize=6.5, frameon=False, loc="upper left", ncols=2)
@@ -548,13 +579,23 @@ def change_plot(panels: Sequence[tuple[str, pd.DataFrame]], *, metric: str) -> F
 def correlation_plot(panels: Sequence[tuple[str, pd.DataFrame]]) -> Figure:
     """Pearson r per measure (rows), one panel per slice, one dot and CI per group.
 
-    Each frame holds ``measure``, ``group``, ``value``, ``ci_low``, ``ci_high``.
+    Each frame holds ``measure``, ``group``, ``value``, ``ci_low``, ``ci_high``. The
+    margins hold the measure names (render with ``figure_html(..., tight=False)``).
     """
     measures = list(dict.fromkeys(panels[0][1]["measure"]))
     columns = min(len(panels), 2)
     rows = int(np.ceil(len(panels) / columns))
-    figure = _figure(4.2 * columns + 1.2, rows * (1.0 + 0.38 * len(measures)))
-    all_axes = _panel_grid(figure, len(panels), columns=columns, wspace=0.12, hspace=0.75)
+    width = 4.2 * columns + 1.2
+    figure = _figure(width, rows * (1.0 + 0.38 * len(measures)))
+    label_inches = 0.3 + 0.07 * max(len(m) for m in measures)  # 8 pt measure names
+    all_axes = _panel_grid(
+        figure,
+        len(panels),
+        columns=columns,
+        wspace=0.12,
+        hspace=0.75,
+        left=max(0.125, label_inches / width),
+    )
     y = np.arange(len(measures))[::-1]
     for position, (axes, (title, frame)) in enumerate(zip(all_axes, panels, strict=True)):
         _style(axes)
@@ -572,7 +613,7 @@ def correlation_plot(panels: Sequence[tuple[str, pd.DataFrame]]) -> Figure:
         axes.set_xticks([-1, -0.5, 0, 0.5, 1])
         labels = [m.replace("_", " ") for m in measures] if position % columns == 0 else []
         axes.set_yticks(y, labels)
-        axes.set_title(_short(title, 70), fontsize=9, loc="left")
+        axes.set_title(_short(title, 70), fontsize=9, loc="left", y=1.0)  # placed: no search
         axes.set_xlabel("Pearson r", fontsize=8)
         axes.legend(
             fontsize=6.5,
@@ -640,105 +681,235 @@ GRID_LABELS = 2.0
 """Inches left of a small-multiples forest plot for its group labels (its own margins)."""
 
 
+PANEL_WIDTH = 1.35
+"""Inches of one metric's panel in a small-multiples forest plot."""
+PANEL_GAP = 0.25
+"""Inches between two panels side by side."""
+PANEL_TOP = 0.3
+"""Inches above a row of panels for the metrics' names."""
+PANEL_BOTTOM = 0.5
+"""Inches below a row of panels for the tick labels and the unit."""
+
+
 @plain_text
 def forest_grid(
     metrics: Sequence[tuple[str, str, pd.DataFrame]],
     *,
     slices: Sequence[str],
     overall: Mapping[str, float] | None = None,
+    columns: int = 4,
 ) -> Figure:
-    """Small multiples: one compact forest plot per metric, side by side, groups shared.
+    """Small multiples: one compact forest plot per metric, ``columns`` side by side, groups
+    shared, as many rows of panels as needed.
 
     ``metrics`` holds ``(metric, unit, frame)``; each frame has the forest plot's columns
     (``group``, ``value``, ``ci_low``, ``ci_high``, ``status``, ``flag``, ``reference``)
     and ``slice``. Rows are the groups of ``slices`` in order (a thin rule between slices);
-    each column marks its reference group (diamond) and its value (dashed, per slice), or,
+    each panel marks its reference group (diamond) and its value (dashed, per slice), or,
     for a slice whose reference is ``overall``, the metric's ``overall[metric]`` value
-    (dashed). Flagged groups are red, groups with insufficient evidence hollow. Drawn with
-    one axes per metric, margins placed here (render with ``figure_html(..., tight=False)``).
+    (dashed). Flagged groups are red, groups with insufficient evidence hollow.
+
+    Drawn without axes: texts and marks placed on the figure in inches (no tick machinery
+    per panel; the cost of a figure of many panels is its marks and texts). Each panel's
+    marks are in the metric's own units through the panel's transform and carry the
+    metric's name as ``gid`` (:func:`grid_marks`), in this order: intervals, values,
+    reference group, then one dashed reference line per slice. Margins are placed here
+    (render with ``figure_html(..., tight=False)``).
     """
     overall = overall or {}
-    rows = _grid_rows(metrics, slices)
-    height = SMALL_ROW * (len(rows) + len(slices)) + 0.8
-    width = GRID_LABELS + 1.55 * len(metrics)
+    columns_of = [(metric, unit, _grid_columns(frame)) for metric, unit, frame in metrics]
+    rows = _grid_rows([(m, u, c) for m, u, c in columns_of], slices)
+    panel_height = SMALL_ROW * (max(rows.values()) + 1.6)  # half a row around the groups
+    columns = max(1, min(columns, len(metrics)))
+    row_height = PANEL_TOP + panel_height + PANEL_BOTTOM
+    width = GRID_LABELS + columns * (PANEL_WIDTH + PANEL_GAP)
+    height = -(-len(metrics) // columns) * row_height + 0.1
     figure = _figure(width, height)
-    all_axes = figure.subplots(
-        1,
-        len(metrics),
-        squeeze=False,
-        sharey=True,
-        gridspec_kw={
-            "left": GRID_LABELS / width,
-            "right": 1 - 0.12 / width,
-            "top": 1 - 0.3 / height,
-            "bottom": 0.45 / height,
-            "wspace": 0.12,
-        },
-    )[0]
-    for axes, (metric, unit, frame) in zip(all_axes, metrics, strict=True):
-        _style(axes)
-        keys = list(zip(frame["slice"], frame["group"], strict=True))
-        y = np.array([rows[key] for key in keys], dtype=float)
-        flag = frame["flag"].to_numpy(dtype=bool)
-        weak = ~frame["status"].isin(["ok", "reference"]).to_numpy()
-        colors = np.where(flag, FLAG, np.where(weak, MUTED, ACCENT))
-        axes.hlines(y, frame["ci_low"], frame["ci_high"], colors=colors, lw=1.2)
-        axes.scatter(
-            frame["value"],
-            y,
-            s=14,
-            c=np.where(weak & ~flag, "white", colors),
-            edgecolors=colors,
-            linewidths=1.0,
-            zorder=3,
-        )
-        reference = frame[frame["status"] == "reference"]
-        axes.scatter(
-            reference["value"],
-            [rows[key] for key in zip(reference["slice"], reference["group"], strict=True)],
-            s=18,
-            marker="D",
-            c=INK,
-            zorder=4,
-        )
-        for slice_name, part in frame.groupby("slice", sort=False):
-            line = reference_line(part, overall.get(metric))
-            if line is None:
-                continue
-            span = [rows[(slice_name, g)] for g in part["group"]]
-            axes.vlines(
-                line,
-                min(span) - 0.4,
-                max(span) + 0.4,
-                colors=INK,
-                lw=0.8,
-                linestyles="--",
-                alpha=0.7,
-            )
-        axes.set_title(_short(metric, 30), fontsize=7.5, color=INK)
-        axes.set_xlabel(unit, fontsize=7, color=MUTED)
-        axes.tick_params(labelsize=6.5)
-        axes.locator_params(axis="x", nbins=3)
-    for boundary in _slice_boundaries(rows):
-        for axes in all_axes:
-            axes.axhline(boundary, color=SOFT, lw=0.8)
+    inches = figure.dpi_scale_trans
+
+    def text(x: float, y: float, label: str, **style) -> None:
+        """``label`` at ``x`` inches from the left, ``y`` inches from the top."""
+        figure.text(x, height - y, label, transform=inches, **style)
+
     labels = [_short(f"{s} = {g}", 34) for s, g in rows]
-    all_axes[0].set_yticks(list(rows.values()), labels, fontsize=6.5)
-    all_axes[0].set_ylim(max(rows.values()) + 0.8, -0.8)
+    boundaries = _slice_boundaries(rows)
+    rules, grid = [], []
+    for index, (metric, unit, data) in enumerate(columns_of):
+        left = GRID_LABELS + (index % columns) * (PANEL_WIDTH + PANEL_GAP)
+        top = (index // columns) * row_height + PANEL_TOP
+        bottom = top + panel_height
+        if index % columns == 0:
+            for label, position in zip(labels, rows.values(), strict=True):
+                y = top + SMALL_ROW * (position + 0.8)
+                text(GRID_LABELS - 0.08, y, label, ha="right", va="center", fontsize=6.5, color=INK)
+        low, high, tick_values = _panel_range(data, overall.get(metric))
+        scale = PANEL_WIDTH / (high - low)
+        transform = (
+            Affine2D()
+            .scale(scale, -SMALL_ROW)
+            .translate(left - low * scale, height - top - 0.8 * SMALL_ROW)
+            + inches
+        )
+        _grid_panel(figure, metric, data, rows, transform, overall.get(metric))
+        rules += [[(left, bottom), (left + PANEL_WIDTH, bottom)], [(left, top), (left, bottom)]]
+        for boundary in boundaries:
+            y = top + SMALL_ROW * (boundary + 0.8)
+            grid.append([(left, y), (left + PANEL_WIDTH, y)])
+        for tick in tick_values:
+            x = left + (tick - low) * scale
+            grid.append([(x, top), (x, bottom)])
+            rules.append([(x, bottom), (x, bottom + 0.04)])
+            label = _tick_label(tick, tick_values)
+            text(x, bottom + 0.06, label, ha="center", va="top", fontsize=6.5, color=INK)
+        centre = left + PANEL_WIDTH / 2
+        name = _short(metric, 30)
+        text(centre, top - 0.08, name, ha="center", va="bottom", fontsize=7.5, color=INK)
+        text(centre, bottom + 0.24, unit, ha="center", va="top", fontsize=7, color=MUTED)
+    flip = Affine2D().scale(1, -1).translate(0, height) + inches
+    for segments, color, zorder in ((grid, SOFT, 0.5), (rules, INK, 1)):
+        figure.add_artist(
+            LineCollection(segments, colors=color, linewidths=0.8, zorder=zorder, transform=flip)
+        )
     return figure
 
 
+def grid_marks(figure: Figure, metric: str) -> list:
+    """The marks of ``metric``'s panel in a :func:`forest_grid`, in the order drawn."""
+    return [artist for artist in figure.artists if artist.get_gid() == metric]
+
+
+def _grid_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The columns a grid panel draws, as arrays (read once, not per mark)."""
+    data = {name: frame[name].to_numpy(dtype=object) for name in ("slice", "group", "status")}
+    data["reference"] = (
+        frame["reference"].to_numpy(dtype=object)
+        if "reference" in frame
+        else np.full(len(frame), None, dtype=object)
+    )
+    for name in ("value", "ci_low", "ci_high"):
+        data[name] = frame[name].to_numpy(dtype=float, na_value=np.nan)
+    data["flag"] = frame["flag"].to_numpy(dtype=bool)
+    return data
+
+
+def _grid_panel(
+    figure: Figure,
+    metric: str,
+    data: Mapping[str, np.ndarray],
+    rows: Mapping[tuple[str, str], float],
+    transform,
+    overall: float | None,
+) -> None:
+    """One metric's marks, in its own units through ``transform``, named ``metric``."""
+    y = np.array([rows[key] for key in zip(data["slice"], data["group"], strict=True)], dtype=float)
+    flag = data["flag"]
+    status = data["status"]
+    is_reference = status == "reference"
+    weak = ~((status == "ok") | is_reference)
+    colors = np.where(flag, FLAG, np.where(weak, MUTED, ACCENT))
+    segments = np.stack(
+        [np.column_stack([data["ci_low"], y]), np.column_stack([data["ci_high"], y])], axis=1
+    )
+    marks = [LineCollection(segments, colors=list(colors), linewidths=1.2, transform=transform)]
+    marks.append(
+        _markers(
+            "o",
+            np.column_stack([data["value"], y]),
+            transform,
+            size=14,
+            face=list(np.where(weak & ~flag, "white", colors)),
+            edge=list(colors),
+            zorder=3,
+        )
+    )
+    marks.append(
+        _markers(
+            "D",
+            np.column_stack([data["value"][is_reference], y[is_reference]]),
+            transform,
+            size=18,
+            face=INK,
+            edge="face",
+            zorder=4,
+        )
+    )
+    for slice_name in dict.fromkeys(data["slice"]):
+        part = data["slice"] == slice_name
+        line = _reference_x(status[part], data["value"][part], data["reference"][part], overall)
+        if line is None:
+            continue
+        span = y[part]
+        marks.append(
+            LineCollection(
+                [[(line, span.min() - 0.4), (line, span.max() + 0.4)]],
+                colors=INK,
+                linewidths=0.8,
+                linestyles="--",
+                alpha=0.7,
+                transform=transform,
+            )
+        )
+    for mark in marks:
+        mark.set_gid(metric)
+        figure.add_artist(mark)
+
+
+def _markers(marker: str, offsets: np.ndarray, transform, *, size, face, edge, zorder):
+    """Scatter markers of ``size`` (points²) at ``offsets`` (drawn through ``transform``)."""
+    style = MarkerStyle(marker)
+    path = style.get_path().transformed(style.get_transform())
+    return PathCollection(
+        (path,),
+        sizes=[size],
+        offsets=offsets,
+        offset_transform=transform,
+        transform=IdentityTransform(),
+        facecolors=face,
+        edgecolors=edge,
+        linewidths=1.0,
+        zorder=zorder,
+    )
+
+
+def _panel_range(
+    data: Mapping[str, np.ndarray], overall: float | None
+) -> tuple[float, float, list[float]]:
+    """A panel's x range (its values, intervals and reference lines, 5% margins, as
+    matplotlib's autoscaling) and its ticks (at most 3 steps, inside the range)."""
+    values = np.concatenate([data["value"], data["ci_low"], data["ci_high"]])
+    if overall is not None:
+        values = np.append(values, overall)
+    values = values[np.isfinite(values)]
+    low, high = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+    if high - low < 1e-12:
+        pad = abs(low) * 0.05 or 0.5
+        low, high = low - pad, high + pad
+    margin = (high - low) * 0.05
+    low, high = low - margin, high + margin
+    ticks = MaxNLocator(nbins=3).tick_values(low, high)
+    return low, high, [float(t) for t in ticks if low <= t <= high]
+
+
+def _tick_label(value: float, ticks: Sequence[float]) -> str:
+    """``value`` with as many decimals as its panel's tick step needs (all ticks alike)."""
+    step = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else abs(value) or 1.0
+    if max(abs(t) for t in ticks) >= 1e5:
+        return f"{value:.3g}"
+    decimals = 0
+    while decimals < 6 and abs(round(step, decimals) - step) > step * 1e-6:
+        decimals += 1
+    return f"{value:.{decimals}f}".replace("-", "\u2212")
+
+
 def _grid_rows(
-    metrics: Sequence[tuple[str, str, pd.DataFrame]], slices: Sequence[str]
+    metrics: Sequence[tuple[str, str, Mapping[str, np.ndarray]]], slices: Sequence[str]
 ) -> dict[tuple[str, str], float]:
     """Row position of each (slice, group) shown in any metric, top to bottom, a gap per slice."""
     rows: dict[tuple[str, str], float] = {}
     position = 0.0
     for slice_name in slices:
         groups = dict.fromkeys(
-            group
-            for _, _, frame in metrics
-            for group in frame.loc[frame["slice"] == slice_name, "group"]
+            group for _, _, data in metrics for group in data["group"][data["slice"] == slice_name]
         )
         if not groups:
             continue

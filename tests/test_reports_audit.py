@@ -332,8 +332,9 @@ def test_reference_overall_forest_plots_draw_the_overall_value(monkeypatch):
             assert len(dashed) == 1
             assert dashed[0].get_xdata()[0] == pytest.approx(overall[metric])
     for chunk, figure in grids:
-        for (metric, _, _), axes in zip(chunk, figure.axes, strict=True):
-            dashed = [c for c in axes.collections if c.get_linestyle()[0][1] is not None]
+        for metric, _, _ in chunk:
+            marks = figures.grid_marks(figure, metric)
+            dashed = [c for c in marks if c.get_linestyle()[0][1] is not None]
             assert dashed
             xs = [x for c in dashed for segment in c.get_segments() for x in segment[:, 0]]
             assert xs == pytest.approx([overall[metric]] * len(xs))

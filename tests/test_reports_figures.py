@@ -120,7 +120,7 @@ def test_groups_follow_their_natural_order():
     assert group_order(["group_b", "unknown", "group_a"]) == ["group_a", "group_b", "unknown"]
 
 
-def test_forest_grid_one_axes_per_metric_with_rows_per_slice_group():
+def test_forest_grid_one_panel_per_metric_with_rows_per_slice_group():
     gender = forest_rows(
         ["female", "male"], [0.8, 0.6], flag=[False, True], status=["reference", "ok"]
     )
@@ -132,11 +132,17 @@ def test_forest_grid_one_axes_per_metric_with_rows_per_slice_group():
         [("m1", "proportion", frame), ("m2", "proportion", frame.iloc[:2])],
         slices=["gender", "ethnicity"],
     )
-    first, second = figure.axes
-    labels = [t.get_text() for t in first.get_yticklabels()]
-    assert labels == ["gender = female", "gender = male", "ethnicity = a", f"ethnicity = {MATH}"]
-    assert first.get_ylim()[0] > first.get_ylim()[1]  # first group on top
-    dots = first.collections[1]  # CI lines, then the dots
+    texts = [t.get_text() for t in figure.texts]
+    labels = ["gender = female", "gender = male", "ethnicity = a", f"ethnicity = {MATH}"]
+    assert texts[:4] == labels  # once per row of panels, first group on top
+    heights = [t.get_position()[1] for t in figure.texts[:4]]
+    assert heights == sorted(heights, reverse=True)
+    assert {"m1", "m2"} <= set(texts)
+    intervals, dots, diamonds, *references = figures.grid_marks(figure, "m1")
+    spans = np.array([s[:, 0] for s in intervals.get_segments()])
+    assert spans == pytest.approx(
+        np.array([[0.75, 0.85], [0.55, 0.65], [0.65, 0.75], [0.45, 0.55]])
+    )
     faces = [to_hex(c) for c in dots.get_facecolors()]
     assert faces == [
         figures.ACCENT.lower(),
@@ -144,10 +150,20 @@ def test_forest_grid_one_axes_per_metric_with_rows_per_slice_group():
         figures.ACCENT.lower(),
         "#ffffff",
     ]
-    references = [c for c in first.collections if c.get_linestyle()[0][1] is not None]
+    assert sorted(diamonds.get_offsets()[:, 0]) == pytest.approx([0.7, 0.8])
+    assert all(c.get_linestyle()[0][1] is not None for c in references)
     assert len(references) == 2  # one dashed reference line per slice
-    assert len(second.collections[1].get_offsets()) == 2  # m2 has the gender rows only
+    assert len(figures.grid_marks(figure, "m2")[1].get_offsets()) == 2  # m2: gender rows only
     assert "data:image/png;base64," in figure_html(figure, alt="x")  # math text stays literal
+
+
+def test_forest_grid_wraps_panels_into_rows_of_columns():
+    frame = forest_rows(["a", "b"], [0.7, 0.5]).assign(slice="gender")
+    metrics = [(f"m{i}", "proportion", frame) for i in range(6)]
+    figure = figures.forest_grid(metrics, slices=["gender"], columns=4)
+    texts = [t.get_text() for t in figure.texts]
+    assert texts.count("gender = a") == 2  # two rows of panels, each labelled
+    assert all(len(figures.grid_marks(figure, m)) == 3 for m, _, _ in metrics)  # no reference line
 
 
 def test_forest_grid_reference_overall_draws_each_metrics_overall_value_per_slice():
@@ -159,8 +175,9 @@ def test_forest_grid_reference_overall_draws_each_metrics_overall_value_per_slic
         slices=["gender", "ethnicity"],
         overall={"m1": 0.65, "m2": 0.55},
     )
-    for axes, expected in zip(figure.axes, (0.65, 0.55), strict=True):
-        dashed = [c for c in axes.collections if c.get_linestyle()[0][1] is not None]
+    for metric, expected in (("m1", 0.65), ("m2", 0.55)):
+        marks = figures.grid_marks(figure, metric)
+        dashed = [c for c in marks if c.get_linestyle()[0][1] is not None]
         assert len(dashed) == 2  # one per slice
         for collection in dashed:
             xs = {float(x) for segment in collection.get_segments() for x in segment[:, 0]}
