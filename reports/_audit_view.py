@@ -33,8 +33,14 @@ RELATIVE_COLUMNS = (
     "p_value",
     "p_adjusted",
     "diff_se",
+    "adjusted_difference",
+    "adjusted_ci_low",
+    "adjusted_ci_high",
+    "adjusted_p_adjusted",
 )
-"""The numbers of a group relative to its reference: hidden with a hidden reference."""
+"""The numbers of a group relative to its reference (raw and adjusted for recording
+conditions): hidden with a hidden reference."""
+RELATIVE_FLAGS = ("flag", "significant_small", "adjusted_flag")
 
 UNIT_ORDER = {"proportion": 0, "years": 1}
 """Flag figures of agreement and recall (points) first, then age errors, then the rest."""
@@ -61,7 +67,7 @@ class AuditView:
         groups["reference_hidden"] = [key in hidden_keys for key in keys]
         against = groups["reference_hidden"].to_numpy(dtype=bool)
         groups.loc[against, list(RELATIVE_COLUMNS)] = float("nan")
-        groups.loc[against, ["flag", "significant_small"]] = False
+        groups.loc[against, list(RELATIVE_FLAGS)] = False
         return cls(result=result, privacy_k=privacy_k, groups=groups)
 
     @functools.cached_property

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
+import numpy as np
 import pytest
 
 from audit.engine import run_audit
@@ -250,20 +251,23 @@ def test_a_reference_below_privacy_k_gives_no_difference(tmp_path):
     table.loc[tiny, "s2f_gender"] = table.loc[tiny, "true_gender"].map(
         {"female": "male", "male": "female"}
     )
+    table["snr_db"] = np.random.default_rng(0).uniform(5, 30, len(table))
     result = run_audit(
         dataclasses.replace(predictions, table=table),
         n_boot=50,
         min_speakers=2,
         reference={"ethnicity": "tiny3"},
+        adjust_for=("snr_db",),
         fairlearn_views=False,
     )
     against = result.groups[(result.groups["reference"] == "tiny3")]
-    assert against["difference"].notna().any()
+    assert against["difference"].notna().any() and against["adjusted_difference"].notna().any()
     assert (result.flags()["reference"] == "tiny3").any()
     view = AuditView.of(result, 5)
     shown = view.groups[view.groups["reference"] == "tiny3"]
-    assert shown[["difference", "diff_ci_low", "ratio", "p_adjusted"]].isna().all().all()
-    assert not shown["flag"].any()
+    relative = ["difference", "diff_ci_low", "ratio", "p_adjusted", "adjusted_difference"]
+    assert shown[relative].isna().all().all()
+    assert not shown["flag"].any() and not shown["adjusted_flag"].fillna(False).any()
     html = audit_report_html(result, source="a", privacy_k=5)
     text = re.sub(r"<[^>]+>", " ", html)
     assert "against tiny3" not in text
