@@ -109,14 +109,12 @@ def read_reference_population(path: str | Path) -> dict[str, dict[str, float]]:
 def read_manifest_conditions(path: str | Path, clip_ids) -> tuple[object, dict[str, str]]:
     """The conditions of every manifest clip (``clip_id`` and the measures) and the table's
     name and SHA-256; a bad file, a clip missing or twice is a one-line InputError."""
-    import hashlib
-
     from speech2face.audio.conditions_table import conditions_for
+    from speech2face.hashing import file_sha256
 
     measures = conditions_for(path, clip_ids)
     measures.insert(0, "clip_id", clip_ids.astype(str).to_numpy())
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return measures, {"path": str(path), "sha256": digest}
+    return measures, {"path": str(path), "sha256": file_sha256(path)}
 
 
 def analysis_path(report: str | Path) -> Path:
