@@ -182,7 +182,9 @@ def compare_trials_audits(
                 "headline": m in HEADLINE,
             }
             for m in METRICS
+            if m in set(changes["metric"])
         ],
+        "one_of_n_faces": replicated[0].faces_per_question,
         "slices": slices,
         "config": trials_config.to_dict(),
         "bootstrap": {
@@ -234,7 +236,8 @@ def _changes(
     )
     delta = other.point[whole] - baseline.point[whole]
     delta_schemes = other.replicates[:, :, whole] - baseline.replicates[:, :, whole]
-    delta_replicates = cgm_replicates(delta, *delta_schemes)
+    clusters = baseline.clusters
+    delta_replicates = cgm_replicates(delta, *delta_schemes, clusters)
 
     def gap(r: TrialReplicates) -> tuple[np.ndarray, np.ndarray]:
         return r.point[whole] - r.point[ref], r.replicates[:, :, whole] - r.replicates[:, :, ref]
@@ -243,7 +246,7 @@ def _changes(
     compared = (ref != whole)[:, None]
     toward = np.where(compared, np.abs(gap_base) - np.abs(gap_other), np.nan)
     toward_replicates = cgm_replicates(
-        toward, *(np.abs(gap_base_schemes) - np.abs(gap_other_schemes))
+        toward, *(np.abs(gap_base_schemes) - np.abs(gap_other_schemes)), clusters
     )
     delta_low, delta_high = percentile_interval(delta_replicates, level=config.level)
     toward_low, toward_high = percentile_interval(toward_replicates, level=config.level)
@@ -258,7 +261,7 @@ def _changes(
         return np.tile(np.asarray(values), len(METRICS))
 
     reference_names = np.where(ref != whole, counts["group"].to_numpy()[ref], None)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "model": model,
             "metric": np.repeat(METRICS, n),
@@ -287,3 +290,4 @@ def _changes(
             ),
         }
     )
+    return baseline.present(frame)
