@@ -361,6 +361,9 @@ def trials_comparison_html(
         Section("models", "Models compared", _compared_models(summary)),
         Section("method", "How changes were tested", cmp._method(summary, privacy_k)),
     ]
+    if len(comparison.languages):
+        table = _language_changes(comparison.languages, summary, models, privacy_k)
+        sections.insert(3, Section("languages", "Heard and unheard languages", table))
     names = " vs ".join(str(m["model_id"]) for m in models)
     return render_page(
         title=f"Trials comparison: {names}",
@@ -368,6 +371,34 @@ def trials_comparison_html(
         source=source,
         sections=sections,
         findings=cmp._findings(changes, summary),
+    )
+
+
+def _language_changes(
+    languages: pd.DataFrame, summary: dict, models: list[dict], privacy_k: int
+) -> Markup:
+    """Each model's paired change of the heard, unheard and gap (unheard − heard) values."""
+    numbers = ["value_baseline", "value", "delta", "delta_ci_low", "delta_ci_high", "p_adjusted"]
+    shown = _hide(languages, ["n_voice_speakers"], numbers, privacy_k)
+    shown = shown.assign(
+        model=[str(models[int(i)]["model_id"]) for i in shown["model"]],
+        metric=[metric_name(m, summary.get("one_of_n_faces")) for m in shown["metric"]],
+        baseline=shown["value_baseline"].map(lambda v: "–" if pd.isna(v) else f"{v:.3f}"),
+        candidate=shown["value"].map(lambda v: "–" if pd.isna(v) else f"{v:.3f}"),
+        change=_with_interval(shown, "delta", "delta_ci_low", "delta_ci_high"),
+        p_adjusted=shown["p_adjusted"].map(fmt.p_value),
+        flag=np.where(shown["flag"].fillna(False).astype(bool), "FLAG", ""),
+    )
+    heard = ", ".join(summary["languages"]["heard_languages"] or [])
+    text = Markup(
+        "<p>Heard languages: {}. Per half (heard, unheard, gap = unheard − heard), the "
+        "candidate's change against the baseline, paired inside each replicate; "
+        "{} correction over these changes alone (reported, not counted as regressions).</p>"
+    ).format(heard, fmt.correction_name(summary["tests"]["correction"]))
+    columns = ["model", "metric", "slice", "group", "half", "n_voice_speakers", "status"]
+    return text + table_html(
+        shown[[*columns, "baseline", "candidate", "change", "p_adjusted", "flag"]],
+        caption="Heard, unheard and cross-lingual gap: paired change per group",
     )
 
 

@@ -16,6 +16,12 @@ predicted from the voice (``pred_feature``) and the true face feature of its spe
   ``impostors_per_clip`` faces, ``1-of-2`` one (a target and an impostor per clip),
   ``1-of-n`` ``faces_per_trial − 1`` (the target among ``faces_per_trial`` faces; a clip
   whose impostor pool is smaller is an error, so every question has the same n).
+
+The metadata records ``heard_languages``, the languages the model heard in training, so
+that the trials audit splits heard and unheard languages without a flag: from the run's
+record (``training_speakers.json``'s ``languages``, the languages of the rows it trained
+on, copied into the predictions' metadata), else from the predictions' own ``train`` rows
+(the manifest's split, which may have been re-split since), else not at all.
 """
 
 from __future__ import annotations
@@ -29,8 +35,8 @@ import pandas as pd
 
 from speech2face import trials as schema
 from speech2face.errors import InputError
-from speech2face.prediction.artifact import read_predictions
-from speech2face.vocabulary import DEMOGRAPHIC_COLUMNS
+from speech2face.prediction.artifact import Predictions, read_predictions
+from speech2face.vocabulary import DEMOGRAPHIC_COLUMNS, UNKNOWN
 
 PROTOCOLS = ("verification", "1-of-2", "1-of-n")
 IMPOSTORS = ("same-gender", "any")
@@ -50,6 +56,20 @@ def _unit(matrix: np.ndarray) -> np.ndarray:
     matrix = np.asarray(matrix, dtype=np.float64)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix / np.where(norms > 0, norms, 1.0)
+
+
+def heard_languages(predictions: Predictions) -> tuple[list[str] | None, str | None]:
+    """The languages the model heard in training and where they were read (see above)."""
+    record = predictions.meta.get("training_speakers") or {}
+    if record.get("languages"):
+        return sorted(record["languages"]), "the run's training record (training_speakers.json)"
+    table = predictions.table
+    if {"split", schema.LANGUAGE} <= set(table.columns):
+        train = table.loc[table["split"] == "train", schema.LANGUAGE].dropna().astype(str)
+        train = train[train != UNKNOWN]
+        if len(train):
+            return sorted(train.unique()), "the predictions' train rows"
+    return None, None
 
 
 def build_trials(
@@ -143,6 +163,9 @@ def build_trials(
         "seed": seed,
         "score": "cosine(pred_feature, true_feature of the face speaker's first row)",
     }
+    heard, source = heard_languages(predictions)
+    if heard is not None:
+        meta |= {"heard_languages": heard, "heard_languages_from": source}
     return out, meta
 
 
