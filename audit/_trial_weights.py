@@ -181,11 +181,8 @@ def cell_ratios(
     if faces.shape[1] == 1:
         pairs, pair_of = np.unique(voice[member] * n_face + face[member], return_inverse=True)
         voice_of, face_of = pairs // n_face, (pairs % n_face)[:, None]
-    else:
-        keys = np.column_stack([voice, faces])[member]
-        pairs, pair_of = np.unique(keys, axis=0, return_inverse=True)
-        voice_of, face_of = pairs[:, 0], pairs[:, 1:]
-    pair_of = pair_of.ravel()
+    else:  # items of several faces seldom share all their speakers: one column per item
+        pair_of, voice_of, face_of = member, voice, faces
     sums = sparse.csr_matrix(
         (
             np.r_[numerator[member], np.ones(len(member))],
@@ -203,15 +200,15 @@ def cell_ratios(
         face=face_of,
         sums=sums.tocsc(),
         by_voice=(sums @ _indicator(voice_of, n_voice)).tocsc(),
-        by_face=sum(sums @ _indicator(column, n_face) for column in face_of.T).tocsc(),
+        by_face=(sums @ _indicator(face_of, n_face)).tocsc(),
     )
 
 
 def _indicator(codes: np.ndarray, n: int) -> sparse.csr_matrix:
-    """``(len(codes), n)``: row ``i`` marks column ``codes[i]``."""
-    return sparse.csr_matrix(
-        (np.ones(len(codes)), (np.arange(len(codes)), codes)), shape=(len(codes), n)
-    )
+    """``(len(codes), n)``: row ``i`` counts column ``codes[i]`` (each of ``codes[i, :]``
+    for 2-D codes)."""
+    rows = np.repeat(np.arange(len(codes)), codes.size // max(len(codes), 1))
+    return sparse.csr_matrix((np.ones(codes.size), (rows, codes.ravel())), shape=(len(codes), n))
 
 
 def _ratio(sums: np.ndarray) -> np.ndarray:
