@@ -78,5 +78,10 @@ TRIALS_AUDIT_TABLE_FILES = {
 
 # --- a comparison of trials audits (a folder; see audit.trials_compare) --------------------
 TRIALS_COMPARISON_KIND = "trials_comparison"
-TRIALS_COMPARISON_SCHEMA_VERSION = 1
-TRIALS_COMPARISON_SCHEMA_VERSIONS = (1,)
+TRIALS_COMPARISON_SCHEMA_VERSION = 2
+"""2: the heard/unheard languages compared (``languages.parquet``; ``languages`` in
+``comparison.json``) and 1-of-n matching among the metrics."""
+TRIALS_COMPARISON_SCHEMA_VERSIONS = (1, 2)
+"""A version-1 comparison has no languages table, which reads as empty."""
+TRIALS_COMPARISON_LANGUAGES_FILE = "languages.parquet"
+"""Per model, metric, slice, group and half (heard, unheard, gap): the paired change."""

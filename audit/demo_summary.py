@@ -163,7 +163,8 @@ def summary_from(
 
 def trials_line(result: Any) -> str:
     """The trials audit's line: overall EER with its interval, the largest tested EER gap
-    to the reference and the flag count (``result``: a :class:`TrialsAuditResult`)."""
+    to the reference, the cross-lingual EER gap (unheard − heard languages) when the audit
+    split them, and the flag count (``result``: a :class:`TrialsAuditResult`)."""
     trials = result.summary["trials"]
     eer = result.summary["overall"]["eer"]
     line = (
@@ -179,4 +180,13 @@ def trials_line(result: Any) -> str:
             f"; largest EER gap {row['slice']}={row['group']} {row['difference']:+.3f} "
             f"{_interval(row['diff_ci_low'], row['diff_ci_high'])} vs {row['reference']}"
         )
+    languages = result.languages
+    if len(languages):
+        gap = languages[(languages["metric"] == "eer") & (languages["slice"] == "overall")]
+        if len(gap) and pd.notna(gap["gap"].iloc[0]):
+            row = gap.iloc[0]
+            line += (
+                f"; cross-lingual EER gap (unheard - heard languages) {row['gap']:+.3f} "
+                f"{_interval(row['gap_ci_low'], row['gap_ci_high'])}"
+            )
     return f"{line}; {len(result.summary['flags'])} flag(s)."

@@ -1,5 +1,5 @@
-"""Trials audit of a voice–face matching model: per-group EER, AUC, minDCF, FMR, FNMR and
-1-of-2 matching accuracy with two-way speaker-clustered bootstrap intervals.
+"""Trials audit of a voice–face matching model: per-group EER, AUC, minDCF, FMR, FNMR,
+1-of-2 and 1-of-n matching accuracy with two-way speaker-clustered bootstrap intervals.
 
 - Groups are slices over the voice speaker's demographics (plus ``overall``); a missing
   value is the group ``unknown``.
@@ -11,6 +11,12 @@
   one question, correct when the target scores higher (ties count 0.5). A pair's group
   is its voice clip's; it is clustered by its voice speaker (whose own face is the
   target face) and by the impostor's face speaker.
+- **1-of-n matching**: every voice clip with one target trial and ``n − 1`` impostor
+  trials is one question, scored 1 when the target beats every impostor, 0 when an
+  impostor beats it, and ``1 / (1 + t)`` when it ties ``t`` impostors at the maximum (a
+  random pick among the tied). Computed only when every clip with a target has one target
+  and the same ``n − 1 ≥ 2`` impostors; clustered by the voice speaker and the ``n − 1``
+  face speakers (:func:`audit._trial_weights.cgm_replicates` with ``n`` clusters).
 - Intervals: percentile, from the two-way clustered Poisson bootstrap of
   :mod:`audit._trial_weights` (voice and face speakers resampled independently, a
   trial weighing the product), rescaled to the two-way cluster-robust variance. Every
@@ -60,7 +66,9 @@ from speech2face.vocabulary import DEMOGRAPHIC_COLUMNS, MIN_GROUP_SPEAKERS, UNKN
 OVERALL = "overall"
 ALL, HEARD, UNHEARD, GAP = "all", "heard", "unheard", "gap"
 MATCH_1OF2 = "match_1of2"
-METRICS = (*RANK_METRICS, MATCH_1OF2)
+MATCH_1OFN = "match_1ofn"
+"""1-of-n matching: a clip's target face against its ``n − 1`` impostor faces at once."""
+METRICS = (*RANK_METRICS, MATCH_1OF2, MATCH_1OFN)
 OK, INSUFFICIENT = "ok", "insufficient"
 DEFAULT_OPERATING_POINT = OperatingPoint()
 CHUNK = 64
@@ -72,6 +80,18 @@ BLOCK_ELEMENTS = 1 << 20
 UNKNOWN_SLICE = "slice column {column!r} is not in the trials table"
 UNKNOWN_REFERENCE = "reference group {group!r} is not a group of slice {column!r}"
 NO_LANGUAGE = "heard_languages needs the trials table's column 'language'"
+ONE_OF_N_TIES = (
+    "a clip scores 1 when its target beats every impostor, 0 when an impostor beats it, "
+    "1/(1+t) when t impostors tie with it at the maximum"
+)
+NOT_1OFN_TARGETS = "1-of-n matching not computed: a clip has {n} target trials (one needed)"
+NOT_1OFN_COUNTS = (
+    "1-of-n matching not computed: clips with a target have {low} to {high} impostors "
+    "(the same number needed)"
+)
+NOT_1OFN_PAIRS = (
+    "1-of-n matching not computed: {k} impostor(s) per clip (1-of-2 matching is match_1of2)"
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +111,9 @@ class TrialsAudit:
     languages: pd.DataFrame = field(default_factory=pd.DataFrame)
     """Heard, unheard and gap rows per metric, slice and group (empty without
     ``heard_languages``)."""
+    one_of_n: dict[str, Any] = field(default_factory=dict)
+    """``faces`` (n of 1-of-n matching, None when not computed), ``ties`` (the rule) and
+    ``note`` (why it was not computed)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +144,21 @@ class TrialReplicates:
     fmr_point: np.ndarray
     fmr_replicates: np.ndarray
     curves: list[pd.DataFrame]
+    faces_per_question: int | None = None
+    """n of 1-of-n matching (None: not computed, its values are NaN)."""
+    one_of_n_note: str | None = None
+
+    @property
+    def clusters(self) -> np.ndarray:
+        """Speakers per item of each metric, for :func:`cgm_replicates`."""
+        n = self.faces_per_question or 2
+        return np.array([n if metric == MATCH_1OFN else 2 for metric in METRICS])
+
+    def present(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame``'s rows of the metrics computed (1-of-n only when it was)."""
+        if self.faces_per_question is not None or frame.empty:
+            return frame
+        return frame[frame["metric"] != MATCH_1OFN].reset_index(drop=True)
 
 
 def replicate_trials(
@@ -167,11 +205,13 @@ def replicate_trials(
         if c.half == ALL:
             curves.append(_det_curve(c, cell))
     matching = _matching(table, cells, voice, face)
+    one_of_n, faces_per_question, one_of_n_note = _one_of_n(table, cells, voice, face)
     fmr_cells, fmr_ratios = _fmr_matrix(table, slices, scores >= threshold, voice, face)
     weights = TwoWayWeights(list(voice_ids), list(face_ids), seed)
     largest = max(len(c.trials) for c in cells)
     block = int(np.clip(BLOCK_ELEMENTS // max(largest, 1), 1, CHUNK))
-    n_pairs = max([len(r.voice) for r in (matching, fmr_ratios) if r is not None] or [1])
+    ratios = [r for r in (matching, fmr_ratios, one_of_n) if r is not None]
+    n_pairs = max([len(r.voice) * r.clusters for r in ratios] or [1])
     ratio_block = int(np.clip(BLOCK_ELEMENTS * 8 // n_pairs, 1, CHUNK))
 
     def evaluate(voice_w: np.ndarray, face_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -195,8 +235,10 @@ def replicate_trials(
                     )
         for s in range(0, n, ratio_block):
             rows = slice(s, min(s + ratio_block, n))
-            if matching is not None:
-                values[:, rows, :, -1] = matching.replicates(voice_w[rows], face_w[rows])
+            for metric, ratio in ((MATCH_1OF2, matching), (MATCH_1OFN, one_of_n)):
+                if ratio is not None:
+                    at = METRICS.index(metric)
+                    values[:, rows, :, at] = ratio.replicates(voice_w[rows], face_w[rows])
             if fmr_ratios is not None:
                 fmr[:, rows] = fmr_ratios.replicates(voice_w[rows], face_w[rows])
         return values, fmr
@@ -220,6 +262,8 @@ def replicate_trials(
         fmr_point=fmr_point,
         fmr_replicates=fmr_replicates,
         curves=curves,
+        faces_per_question=faces_per_question,
+        one_of_n_note=one_of_n_note,
     )
 
 
@@ -258,8 +302,9 @@ def audit_trials(
     )
     cells, point, replicates = r.cells, r.point, r.replicates
     groups, languages = _group_tables(
-        cells, r.counts, point, replicates, reference=reference, level=level
+        cells, r.counts, point, replicates, reference=reference, level=level, clusters=r.clusters
     )
+    groups, languages = r.present(groups), r.present(languages)
     tested = [frame["p_value"].to_numpy() for frame in (groups, languages) if len(frame)]
     adjusted = adjust_pvalues(np.concatenate(tested), method=correction)
     groups["p_adjusted"] = adjusted[: len(groups)]
@@ -288,6 +333,7 @@ def audit_trials(
         fmr_matrix=fmr_matrix,
         det=pd.concat(r.curves, ignore_index=True),
         languages=languages,
+        one_of_n={"faces": r.faces_per_question, "ties": ONE_OF_N_TIES, "note": r.one_of_n_note},
     )
 
 
@@ -366,6 +412,40 @@ def _matching(
         member[cell.trials] = True
         groups.append(np.flatnonzero(member[first]))
     return cell_ratios(groups, correct, voice[first], face[second])
+
+
+def _one_of_n(
+    table: pd.DataFrame, cells: Sequence[_Cell], voice: np.ndarray, face: np.ndarray
+) -> tuple[CellRatios | None, int | None, str | None]:
+    """1-of-n accuracy per cell (a question's cell is its target trial's), n, and why
+    it was not computed."""
+    target = table[schema.TARGET].to_numpy()
+    clip = pd.factorize(table[schema.VOICE_CLIP_ID])[0]
+    n_targets = np.bincount(clip, weights=target).astype(np.int64)
+    n_impostors = np.bincount(clip, weights=~target, minlength=len(n_targets)).astype(np.int64)
+    asked = n_targets > 0
+    if not asked.any():
+        return None, None, None
+    if n_targets.max() > 1:
+        return None, None, NOT_1OFN_TARGETS.format(n=int(n_targets.max()))
+    low, high = int(n_impostors[asked].min()), int(n_impostors[asked].max())
+    if low != high:
+        return None, None, NOT_1OFN_COUNTS.format(low=low, high=high)
+    if low < 2:
+        return None, None, NOT_1OFN_PAIRS.format(k=low)
+    order = np.lexsort((~target, clip))  # by clip, its target first
+    rows = order[asked[clip[order]]].reshape(-1, low + 1)
+    scores = table[schema.SCORE].to_numpy()[rows]
+    best = scores[:, 1:].max(axis=1)
+    tied = (scores[:, 1:] == scores[:, :1]).sum(axis=1)
+    correct = np.where(scores[:, 0] > best, 1.0, np.where(scores[:, 0] == best, 1 / (1 + tied), 0))
+    member = np.zeros(len(table), dtype=bool)
+    groups = []
+    for cell in cells:
+        member[:] = False
+        member[cell.trials] = True
+        groups.append(np.flatnonzero(member[rows[:, 0]]))
+    return cell_ratios(groups, correct, voice[rows[:, 0]], face[rows[:, 1:]]), low + 1, None
 
 
 def _fmr_matrix(
@@ -461,12 +541,13 @@ def _difference(
     *,
     tested: np.ndarray,
     level: float,
+    clusters: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """Cells ``first`` − cells ``second``: difference, its interval, and the p-value of
     ``tested`` rows (NaN elsewhere)."""
     difference = point[first] - point[second]
     schemes = replicates[:, :, first] - replicates[:, :, second]
-    difference_replicates = cgm_replicates(difference, *schemes)
+    difference_replicates = cgm_replicates(difference, *schemes, clusters)
     low, high = percentile_interval(difference_replicates, level=level)
     p = paired_p_value(difference, difference_replicates)
     return {
@@ -485,6 +566,7 @@ def _group_tables(
     *,
     reference: str | Mapping[str, str],
     level: float,
+    clusters: np.ndarray,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The groups table (with disparities) and the heard/unheard table (with gaps)."""
     index = {(c.slice, c.group, c.half): i for i, c in enumerate(cells)}
@@ -492,7 +574,7 @@ def _group_tables(
     for column, group in named.items():
         if (column, group, ALL) not in index:
             raise InputError(UNKNOWN_REFERENCE.format(group=group, column=column))
-    low, high = percentile_interval(cgm_replicates(point, *replicates), level=level)
+    low, high = percentile_interval(cgm_replicates(point, *replicates, clusters), level=level)
     testable = (counts["status"] == OK).to_numpy()
 
     whole = np.array([i for i, c in enumerate(cells) if c.half == ALL])
@@ -512,6 +594,7 @@ def _group_tables(
         ref,
         tested=compared & testable[whole] & testable[ref],
         level=level,
+        clusters=clusters,
     )
     blank = ~compared[:, None]
     groups = _long(
@@ -531,7 +614,13 @@ def _group_tables(
         return groups, pd.DataFrame()
     unheard = np.array([index[(cells[i].slice, cells[i].group, UNHEARD)] for i in heard])
     gap = _difference(
-        point, replicates, unheard, heard, tested=testable[heard] & testable[unheard], level=level
+        point,
+        replicates,
+        unheard,
+        heard,
+        tested=testable[heard] & testable[unheard],
+        level=level,
+        clusters=clusters,
     )
     halves = {HEARD: heard, UNHEARD: unheard}
     rows = counts.iloc[heard][["slice", "group"]].reset_index(drop=True)

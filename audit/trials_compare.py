@@ -14,7 +14,13 @@ The changes table has the columns of :mod:`audit.compare`'s and the same rule
 worse, significant after one correction over every change and gap change, with the
 interval of the change beyond the practical threshold; the gap to the baseline audit's
 fixed reference (``overall`` by default) is compared as ``gap_change_toward_parity``
-(|baseline gap| − |gap|, positive = narrowed). Language halves are not compared.
+(|baseline gap| − |gap|, positive = narrowed).
+
+When the baseline audit split heard and unheard languages, the same replicates also
+give each model's change of the heard value, the unheard value and the cross-lingual gap
+(unheard − heard) per metric and group (``languages``), tested and corrected as a family
+of their own (the comparison's correction) and flagged when significant with the
+interval beyond the threshold; they are reported, not counted as regressions.
 """
 
 from __future__ import annotations
@@ -22,16 +28,21 @@ from __future__ import annotations
 import html
 import os
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
 
-from audit._intervals import percentile_interval
+from audit._intervals import adjust_pvalues, percentile_interval
 from audit._trial_metrics import OperatingPoint
 from audit._trial_weights import cgm_replicates
 from audit.artifacts import (
+    CHANGES_FILE,
+    COMPARISON_FILE,
     TRIALS_COMPARISON_KIND,
+    TRIALS_COMPARISON_LANGUAGES_FILE,
     TRIALS_COMPARISON_SCHEMA_VERSION,
     TRIALS_COMPARISON_SCHEMA_VERSIONS,
 )
@@ -45,19 +56,24 @@ from audit.compare import (
     flag_changes,
 )
 from audit.config import CompareConfig
+from audit.result import Render, save_folder
 from audit.trials import (
     ALL,
+    GAP,
+    HEARD,
     INSUFFICIENT,
     METRICS,
     OK,
     OVERALL,
+    UNHEARD,
     TrialReplicates,
     paired_p_value,
     replicate_trials,
 )
 from audit.trials_config import TrialsConfig
-from audit.trials_result import TrialsAuditResult
+from audit.trials_result import TrialsAuditResult, flagged
 from speech2face import trials as schema
+from speech2face.artifacts import read_table
 from speech2face.errors import InputError
 
 HIGHER_IS_BETTER = {"eer": False, "auc": True, "min_dcf": False, "fmr": False, "fnmr": False}
@@ -71,11 +87,31 @@ def higher_is_better(metric: str) -> bool:
     return HIGHER_IS_BETTER.get(metric, True)
 
 
+@dataclass
 class TrialsComparisonResult(ComparisonResult):
-    """A paired comparison of trials audits: ``comparison.json`` and ``changes.parquet``."""
+    """A paired comparison of trials audits: ``comparison.json``, ``changes.parquet`` and
+    ``languages.parquet`` (heard, unheard and gap changes; empty without heard languages)."""
+
+    languages: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     KIND = TRIALS_COMPARISON_KIND
     SCHEMA_VERSIONS = TRIALS_COMPARISON_SCHEMA_VERSIONS
+
+    def save(self, path: str | os.PathLike, *, render: Render | None = None) -> Path:
+        """Write the folder (both tables), and ``render``'s report into it, replacing it whole."""
+        tables = {CHANGES_FILE: self.changes, TRIALS_COMPARISON_LANGUAGES_FILE: self.languages}
+        return save_folder(
+            path, self.summary, tables, summary_file=COMPARISON_FILE, kind=self.KIND, render=render
+        )
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Self:
+        """Read a folder; a version-1 comparison (no languages table) reads as empty."""
+        result = super().load(path)
+        languages = Path(path) / TRIALS_COMPARISON_LANGUAGES_FILE
+        if languages.exists():
+            result.languages = read_table(languages)
+        return result
 
     def _repr_html_(self) -> str:
         models = " vs ".join(html.escape(str(m["model_id"])) for m in self.summary["models"])
@@ -111,6 +147,7 @@ def compare_trials_audits(
         None, **{**base, **{k: v for k, v in overrides.items() if v is not None}}
     )
     slices = list(results[0].summary["audit"]["slices"])
+    heard = results[0].summary["audit"].get("heard_languages")
     models = [_model_id(r) for r in results]
     frames, notes = align_frames(
         [r.trials for r in results],
@@ -130,6 +167,7 @@ def compare_trials_audits(
         replicate_trials(
             schema.validate_trials(frame, source=f"audit {i} trials"),
             slices=slices,
+            heard_languages=heard,
             n_boot=trials_config.n_boot,
             seed=trials_config.seed,
             operating_point=OperatingPoint(
@@ -156,6 +194,16 @@ def compare_trials_audits(
         ignore_index=True,
     )
     changes = flag_changes(changes, correction=trials_config.correction, level=trials_config.level)
+    languages = pd.DataFrame()
+    if heard is not None:
+        languages = pd.concat(
+            [
+                _language_changes(replicated[0], replicated[i], trials_config, model=i)
+                for i in range(1, len(replicated))
+            ],
+            ignore_index=True,
+        )
+        languages = _flag_languages(languages, trials_config)
     table = frames[0]
     summary = {
         "schema_version": TRIALS_COMPARISON_SCHEMA_VERSION,
@@ -182,7 +230,9 @@ def compare_trials_audits(
                 "headline": m in HEADLINE,
             }
             for m in METRICS
+            if m in set(changes["metric"])
         ],
+        "one_of_n_faces": replicated[0].faces_per_question,
         "slices": slices,
         "config": trials_config.to_dict(),
         "bootstrap": {
@@ -198,10 +248,16 @@ def compare_trials_audits(
             "family": "every metric change and every gap change of every model",
         },
         "gap_reference": trials_config.reference,
+        "languages": {
+            "heard_languages": heard,
+            "n_tests": int(languages["p_value"].notna().sum()) if len(languages) else 0,
+            "family": "every heard, unheard and gap change of every model (apart from the "
+            "changes above); reported, not counted as regressions",
+        },
         "regressions": _records(changes[changes["regression"]]),
         "notes": notes,
     }
-    return TrialsComparisonResult(summary=summary, changes=changes)
+    return TrialsComparisonResult(summary=summary, changes=changes, languages=languages)
 
 
 def _model_id(result: TrialsAuditResult) -> str:
@@ -222,6 +278,84 @@ def _references(r: TrialReplicates, reference: str | dict[str, str]) -> np.ndarr
     )
 
 
+def _paired(
+    base: np.ndarray,
+    base_schemes: np.ndarray,
+    other: np.ndarray,
+    other_schemes: np.ndarray,
+    clusters: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The change ``other − base`` and its replicates, taken inside each replicate and
+    rescaled to the multiway cluster-robust variance."""
+    delta = other - base
+    return delta, cgm_replicates(delta, *(other_schemes - base_schemes), clusters)
+
+
+def _language_changes(
+    baseline: TrialReplicates, other: TrialReplicates, config: TrialsConfig, *, model: int
+) -> pd.DataFrame:
+    """Paired change of the heard and unheard values and of the gap (unheard − heard) of one
+    model against the baseline, per metric, slice and group (metric-major)."""
+    index = {(c.slice, c.group, c.half): i for i, c in enumerate(baseline.cells)}
+    heard = np.array([i for i, c in enumerate(baseline.cells) if c.half == HEARD])
+    cells = baseline.cells
+    unheard = np.array([index[(cells[i].slice, cells[i].group, UNHEARD)] for i in heard])
+    ok = (baseline.counts["status"].to_numpy() == OK) & (other.counts["status"].to_numpy() == OK)
+    counts = baseline.counts
+
+    def values(r: TrialReplicates, half: str) -> tuple[np.ndarray, np.ndarray]:
+        if half == GAP:
+            return r.point[unheard] - r.point[heard], (
+                r.replicates[:, :, unheard] - r.replicates[:, :, heard]
+            )
+        cells = heard if half == HEARD else unheard
+        return r.point[cells], r.replicates[:, :, cells]
+
+    frames = []
+    for half in (HEARD, UNHEARD, GAP):
+        members = {HEARD: [heard], UNHEARD: [unheard], GAP: [heard, unheard]}[half]
+        testable = np.logical_and.reduce([ok[m] for m in members])
+        n_voice = np.minimum.reduce([counts["n_voice_speakers"].to_numpy()[m] for m in members])
+        (base, base_schemes), (new, new_schemes) = values(baseline, half), values(other, half)
+        delta, replicates = _paired(base, base_schemes, new, new_schemes, baseline.clusters)
+        low, high = percentile_interval(replicates, level=config.level)
+        p = np.where(testable[:, None], paired_p_value(delta, replicates), np.nan)
+        n = len(heard)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "model": model,
+                    "metric": np.repeat(METRICS, n),
+                    "slice": np.tile(counts["slice"].to_numpy()[heard], len(METRICS)),
+                    "group": np.tile(counts["group"].to_numpy()[heard], len(METRICS)),
+                    "half": half,
+                    "n_voice_speakers": np.tile(n_voice, len(METRICS)),
+                    "status": np.tile(np.where(testable, OK, INSUFFICIENT), len(METRICS)),
+                    "value_baseline": base.T.ravel(),
+                    "value": new.T.ravel(),
+                    "delta": delta.T.ravel(),
+                    "delta_ci_low": low.T.ravel(),
+                    "delta_ci_high": high.T.ravel(),
+                    "p_value": p.T.ravel(),
+                }
+            )
+        )
+    return baseline.present(pd.concat(frames, ignore_index=True))
+
+
+def _flag_languages(languages: pd.DataFrame, config: TrialsConfig) -> pd.DataFrame:
+    """Adjusted p-values over the languages family, and ``flag``: significant with the
+    interval of the change beyond ±threshold."""
+    languages["p_adjusted"] = adjust_pvalues(
+        languages["p_value"].to_numpy(), method=config.correction
+    )
+    alpha, threshold = 1 - config.level, config.threshold
+    languages["flag"] = flagged(
+        languages, "delta_ci_low", "delta_ci_high", alpha=alpha, threshold=threshold
+    )
+    return languages
+
+
 def _changes(
     baseline: TrialReplicates, other: TrialReplicates, config: TrialsConfig, *, model: int
 ) -> pd.DataFrame:
@@ -232,9 +366,14 @@ def _changes(
     testable = (counts["status"] == OK).to_numpy() & (
         other.counts["status"].to_numpy()[whole] == OK
     )
-    delta = other.point[whole] - baseline.point[whole]
-    delta_schemes = other.replicates[:, :, whole] - baseline.replicates[:, :, whole]
-    delta_replicates = cgm_replicates(delta, *delta_schemes)
+    clusters = baseline.clusters
+    delta, delta_replicates = _paired(
+        baseline.point[whole],
+        baseline.replicates[:, :, whole],
+        other.point[whole],
+        other.replicates[:, :, whole],
+        clusters,
+    )
 
     def gap(r: TrialReplicates) -> tuple[np.ndarray, np.ndarray]:
         return r.point[whole] - r.point[ref], r.replicates[:, :, whole] - r.replicates[:, :, ref]
@@ -243,7 +382,7 @@ def _changes(
     compared = (ref != whole)[:, None]
     toward = np.where(compared, np.abs(gap_base) - np.abs(gap_other), np.nan)
     toward_replicates = cgm_replicates(
-        toward, *(np.abs(gap_base_schemes) - np.abs(gap_other_schemes))
+        toward, *(np.abs(gap_base_schemes) - np.abs(gap_other_schemes)), clusters
     )
     delta_low, delta_high = percentile_interval(delta_replicates, level=config.level)
     toward_low, toward_high = percentile_interval(toward_replicates, level=config.level)
@@ -258,7 +397,7 @@ def _changes(
         return np.tile(np.asarray(values), len(METRICS))
 
     reference_names = np.where(ref != whole, counts["group"].to_numpy()[ref], None)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "model": model,
             "metric": np.repeat(METRICS, n),
@@ -287,3 +426,4 @@ def _changes(
             ),
         }
     )
+    return baseline.present(frame)

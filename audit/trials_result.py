@@ -94,6 +94,7 @@ class TrialsAuditResult:
             "config": config.to_dict(),
             "audit": audit.config,
             "score_threshold": audit.threshold,
+            "one_of_n": audit.one_of_n,
             "overall": overall[["value", "ci_low", "ci_high"]].to_dict(orient="index"),
             "flags": pd.concat(
                 [frame[frame["flag"]] for frame in (groups, languages) if len(frame)]

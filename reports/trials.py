@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from scipy.stats import norm
 
 from audit.privacy import PRIVACY_K, is_suppressed
-from audit.trials import OVERALL
+from audit.trials import MATCH_1OFN, OVERALL
 from audit.trials_compare import TrialsComparisonResult
 from audit.trials_result import TrialsAuditResult
 from reports import _format as fmt
@@ -33,8 +33,16 @@ METRIC_NAMES = {
     "fmr": "FMR",
     "fnmr": "FNMR",
     "match_1of2": "1-of-2",
+    "match_1ofn": "1-of-n",
 }
 DET_TICKS = (0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95)
+
+
+def metric_name(metric: str, faces: int | None = None) -> str:
+    """A metric's name in a report: ``1-of-5 matching`` for 1-of-n with n = 5."""
+    if metric == MATCH_1OFN and faces:
+        return f"1-of-{faces} matching"
+    return METRIC_NAMES.get(metric, metric)
 
 
 def render_trials_report(
@@ -74,7 +82,7 @@ def _with_interval(frame: pd.DataFrame, value: str, low: str, high: str) -> pd.S
     )
 
 
-def _groups_table(groups: pd.DataFrame) -> Markup:
+def _groups_table(groups: pd.DataFrame, faces: int | None) -> Markup:
     wide = groups.assign(
         shown=_with_interval(groups, "value", "ci_low", "ci_high"),
         diff=_with_interval(groups, "difference", "diff_ci_low", "diff_ci_high"),
@@ -90,7 +98,7 @@ def _groups_table(groups: pd.DataFrame) -> Markup:
             p_adjusted=rows["p_adjusted"].map(fmt.p_value),
             flag=np.where(rows["flag"].fillna(False).astype(bool), "FLAG", ""),
         )
-        parts.append(table_html(table, caption=METRIC_NAMES.get(metric, metric)))
+        parts.append(table_html(table, caption=metric_name(metric, faces)))
     return Markup("").join(parts)
 
 
@@ -193,6 +201,7 @@ def _languages_table(languages: pd.DataFrame) -> Markup:
 
 def _findings(result: TrialsAuditResult, privacy_k: int) -> list[str]:
     found = []
+    faces = result.summary.get("one_of_n", {}).get("faces")
     for flag in result.summary["flags"]:
         counts = [flag.get("n_voice_speakers", flag.get("n_voice_speakers_heard", 0))]
         if any(is_suppressed(c, privacy_k) for c in counts if c is not None):
@@ -200,7 +209,7 @@ def _findings(result: TrialsAuditResult, privacy_k: int) -> list[str]:
         what = "gap unheard − heard" if "gap" in flag else f"vs {flag['reference']}"
         value = flag.get("gap", flag.get("difference"))
         found.append(
-            f"{METRIC_NAMES.get(flag['metric'], flag['metric'])} {flag['slice']}="
+            f"{metric_name(flag['metric'], faces)} {flag['slice']}="
             f"{flag['group']}: {value:+.3f} {what} (p_adj {fmt.p_value(flag['p_adjusted'])})"
         )
     return found or [
@@ -233,6 +242,7 @@ def trials_report_html(
             privacy_k,
         )
     trials, config = summary["trials"], summary["config"]
+    one_of_n = summary.get("one_of_n", {})
     data = Markup(
         "<p>{n} trials ({t} targets) of {v} voice speakers and {f} face speakers, from "
         "<code>{path}</code>. FMR and FNMR at one global score threshold {thr:.4g} (fixed "
@@ -255,8 +265,15 @@ def trials_report_html(
         "group is compared with {reference} within each replicate; {correction} "
         "correction over all differences and language gaps; a flag needs the interval of "
         "the difference beyond ±{threshold}. Groups with fewer than {min_speakers} voice "
-        "or face speakers are insufficient (shown, not tested).</p>"
+        "or face speakers are insufficient (shown, not tested).</p><p>{matching}</p>"
     ).format(
+        matching=(
+            f"{metric_name(MATCH_1OFN, one_of_n['faces'])}: each clip's target face against "
+            f"its {one_of_n['faces'] - 1} impostor faces; {one_of_n['ties']}; clustered by "
+            "the voice speaker and every impostor face speaker."
+            if one_of_n.get("faces")
+            else one_of_n.get("note") or ""
+        ),
         level=config["level"],
         n_boot=config["n_boot"],
         seed=config["seed"],
@@ -274,7 +291,7 @@ def trials_report_html(
     sections = [
         Section("data", "What was audited", data),
         Section("method", "Metrics and uncertainty", method),
-        Section("groups", "Metrics per group", _groups_table(groups)),
+        Section("groups", "Metrics per group", _groups_table(groups, one_of_n.get("faces"))),
         Section("det", "DET curves per group", _det_figure(result.groups, result.det, hidden)),
     ]
     if len(matrix):
@@ -330,7 +347,9 @@ def trials_comparison_html(
     metric_names = Markup(
         "<p>Metrics: {}. FMR and FNMR are read at each audit's own global score threshold "
         "(fixed on its whole trial set); the other metrics need no threshold.</p>"
-    ).format(", ".join(f"{METRIC_NAMES[m]} ({m})" for m in specs.index))
+    ).format(
+        ", ".join(f"{metric_name(m, summary.get('one_of_n_faces'))} ({m})" for m in specs.index)
+    )
     sections = [
         Section("regressions", "Regressions", cmp._regressions(changes)),
         Section("disparities", "Gaps: shrank, grew or stayed", cmp._disparities(changes)),
@@ -342,6 +361,9 @@ def trials_comparison_html(
         Section("models", "Models compared", _compared_models(summary)),
         Section("method", "How changes were tested", cmp._method(summary, privacy_k)),
     ]
+    if len(comparison.languages):
+        table = _language_changes(comparison.languages, summary, models, privacy_k)
+        sections.insert(3, Section("languages", "Heard and unheard languages", table))
     names = " vs ".join(str(m["model_id"]) for m in models)
     return render_page(
         title=f"Trials comparison: {names}",
@@ -349,6 +371,34 @@ def trials_comparison_html(
         source=source,
         sections=sections,
         findings=cmp._findings(changes, summary),
+    )
+
+
+def _language_changes(
+    languages: pd.DataFrame, summary: dict, models: list[dict], privacy_k: int
+) -> Markup:
+    """Each model's paired change of the heard, unheard and gap (unheard − heard) values."""
+    numbers = ["value_baseline", "value", "delta", "delta_ci_low", "delta_ci_high", "p_adjusted"]
+    shown = _hide(languages, ["n_voice_speakers"], numbers, privacy_k)
+    shown = shown.assign(
+        model=[str(models[int(i)]["model_id"]) for i in shown["model"]],
+        metric=[metric_name(m, summary.get("one_of_n_faces")) for m in shown["metric"]],
+        baseline=shown["value_baseline"].map(lambda v: "–" if pd.isna(v) else f"{v:.3f}"),
+        candidate=shown["value"].map(lambda v: "–" if pd.isna(v) else f"{v:.3f}"),
+        change=_with_interval(shown, "delta", "delta_ci_low", "delta_ci_high"),
+        p_adjusted=shown["p_adjusted"].map(fmt.p_value),
+        flag=np.where(shown["flag"].fillna(False).astype(bool), "FLAG", ""),
+    )
+    heard = ", ".join(summary["languages"]["heard_languages"] or [])
+    text = Markup(
+        "<p>Heard languages: {}. Per half (heard, unheard, gap = unheard − heard), the "
+        "candidate's change against the baseline, paired inside each replicate; "
+        "{} correction over these changes alone (reported, not counted as regressions).</p>"
+    ).format(heard, fmt.correction_name(summary["tests"]["correction"]))
+    columns = ["model", "metric", "slice", "group", "half", "n_voice_speakers", "status"]
+    return text + table_html(
+        shown[[*columns, "baseline", "candidate", "change", "p_adjusted", "flag"]],
+        caption="Heard, unheard and cross-lingual gap: paired change per group",
     )
 
 

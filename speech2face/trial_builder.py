@@ -13,7 +13,15 @@ predicted from the voice (``pred_feature``) and the true face feature of its spe
   of other speakers drawn without replacement by a seeded generator, from every other
   speaker (``any``) or from those of the voice speaker's gender (``same-gender``; a clip
   of unknown gender draws from every speaker). ``verification`` draws
-  ``impostors_per_clip`` faces, ``1-of-2`` one (a target and an impostor per clip).
+  ``impostors_per_clip`` faces, ``1-of-2`` one (a target and an impostor per clip),
+  ``1-of-n`` ``faces_per_trial − 1`` (the target among ``faces_per_trial`` faces; a clip
+  whose impostor pool is smaller is an error, so every question has the same n).
+
+The metadata records ``heard_languages``, the languages the model heard in training, so
+that the trials audit splits heard and unheard languages without a flag: from the run's
+record (``training_speakers.json``'s ``languages``, the languages of the rows it trained
+on, copied into the predictions' metadata), else from the predictions' own ``train`` rows
+(the manifest's split, which may have been re-split since), else not at all.
 """
 
 from __future__ import annotations
@@ -27,16 +35,21 @@ import pandas as pd
 
 from speech2face import trials as schema
 from speech2face.errors import InputError
-from speech2face.prediction.artifact import read_predictions
-from speech2face.vocabulary import DEMOGRAPHIC_COLUMNS
+from speech2face.prediction.artifact import Predictions, read_predictions
+from speech2face.vocabulary import DEMOGRAPHIC_COLUMNS, UNKNOWN
 
-PROTOCOLS = ("verification", "1-of-2")
+PROTOCOLS = ("verification", "1-of-2", "1-of-n")
 IMPOSTORS = ("same-gender", "any")
 ALL_SPLITS = "all"
 NO_FEATURES = "{path}: trials need the predictions' pred_feature and true_feature"
 NO_ROWS = "{path}: no rows of split {split!r}"
 TOO_FEW_SPEAKERS = "{path}: trials need at least 2 speakers, found {n}"
 BAD_COUNT = "--impostors-per-clip must be at least 1, got {n}"
+BAD_FACES = "--faces-per-trial must be at least 2, got {n}"
+SMALL_POOL = (
+    "{path}: clip {clip} has {n} {rule} impostor speaker(s), fewer than the {needed} that "
+    "1-of-n with --faces-per-trial {faces} needs"
+)
 
 
 def _unit(matrix: np.ndarray) -> np.ndarray:
@@ -45,18 +58,35 @@ def _unit(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.where(norms > 0, norms, 1.0)
 
 
+def heard_languages(predictions: Predictions) -> tuple[list[str] | None, str | None]:
+    """The languages the model heard in training and where they were read (see above)."""
+    record = predictions.meta.get("training_speakers") or {}
+    if record.get("languages"):
+        return sorted(record["languages"]), "the run's training record (training_speakers.json)"
+    table = predictions.table
+    if {"split", schema.LANGUAGE} <= set(table.columns):
+        train = table.loc[table["split"] == "train", schema.LANGUAGE].dropna().astype(str)
+        train = train[train != UNKNOWN]
+        if len(train):
+            return sorted(train.unique()), "the predictions' train rows"
+    return None, None
+
+
 def build_trials(
     path: str | os.PathLike,
     *,
     protocol: str = "verification",
     impostors: str = "any",
     impostors_per_clip: int = 4,
+    faces_per_trial: int = 5,
     split: str = "test",
     seed: int = 0,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The trials table of the predictions at ``path``, and its metadata."""
     if impostors_per_clip < 1:
         raise InputError(BAD_COUNT.format(n=impostors_per_clip))
+    if faces_per_trial < 2:
+        raise InputError(BAD_FACES.format(n=faces_per_trial))
     predictions = read_predictions(path)
     if not {"pred_feature", "true_feature"} <= set(predictions.features):
         raise InputError(NO_FEATURES.format(path=path))
@@ -80,7 +110,7 @@ def build_trials(
         else np.full(len(clips), "unknown", dtype=object)
     )
     face_gender = gender[first_row]
-    count = 1 if protocol == "1-of-2" else impostors_per_clip
+    count = {"1-of-2": 1, "1-of-n": faces_per_trial - 1}.get(protocol, impostors_per_clip)
     rng = np.random.default_rng(seed)
     voice_rows, face_rows = [], []
     for clip, speaker in enumerate(speaker_of):
@@ -88,6 +118,17 @@ def build_trials(
         if impostors == "same-gender" and gender[clip] != "unknown":
             same = pool[face_gender[pool] == gender[clip]]
             pool = same if len(same) else pool
+        if protocol == "1-of-n" and len(pool) < count:
+            raise InputError(
+                SMALL_POOL.format(
+                    path=path,
+                    clip=clips["clip_id"].iloc[clip],
+                    n=len(pool),
+                    rule=impostors,
+                    needed=count,
+                    faces=faces_per_trial,
+                )
+            )
         drawn = rng.choice(pool, size=min(count, len(pool)), replace=False)
         voice_rows.extend([clip] * (len(drawn) + 1))
         face_rows.extend([speaker, *drawn])
@@ -117,10 +158,14 @@ def build_trials(
         "protocol": protocol,
         "impostors": impostors,
         "impostors_per_clip": count,
+        **({"faces_per_trial": faces_per_trial} if protocol == "1-of-n" else {}),
         "split": split,
         "seed": seed,
         "score": "cosine(pred_feature, true_feature of the face speaker's first row)",
     }
+    heard, source = heard_languages(predictions)
+    if heard is not None:
+        meta |= {"heard_languages": heard, "heard_languages_from": source}
     return out, meta
 
 

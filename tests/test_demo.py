@@ -103,6 +103,13 @@ def test_demo_runs_every_stage_then_caches_and_reruns_only_what_a_setting_touche
     trials = TrialsAuditResult.load(out / "trials" / "baseline" / "audit")
     assert trials.summary["trials"]["n_voice_speakers"] == 7  # the test split
     assert trials.summary["config"]["n_boot"] == 20
+    # heard = the languages of the baseline's train rows (its record), hi held out of them
+    manifest = pd.read_parquet(out / "corpus" / "manifest.parquet")
+    train = sorted(manifest.loc[manifest["split"] == "train", "language"].unique())
+    assert "hi" not in train and "hi" in set(manifest["language"])
+    assert trials.summary["trials"]["meta"]["heard_languages"] == train
+    assert trials.summary["audit"]["heard_languages"] == train
+    assert len(trials.languages) and "cross-lingual EER gap (unheard - heard" in summary[3]
 
     cached = run_demo(out, tiny_settings())
     assert cached.ran == [] and cached.skipped == ALL_STAGES

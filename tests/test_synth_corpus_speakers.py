@@ -211,3 +211,58 @@ def test_age_years_lie_inside_their_group():
     speakers = _speakers(PRESETS["balanced"], n=600)
     assert speakers["age"].between(20, 84).all()
     assert np.issubdtype(speakers["age"].dtype, np.integer)
+
+
+def test_unheard_languages_move_every_speaker_of_theirs_to_test_and_nothing_else():
+    from speech2face.synth.corpus import CorpusSettings
+
+    spec = PRESETS["paper_like"]
+    before = _speakers(spec)
+    after = sample_speakers(
+        n_speakers=200,
+        spec=spec,
+        seed=0,
+        test_fraction=0.6,
+        val_fraction=0.1,
+        unheard_languages=("sw",),
+    )
+    held = after["language"] == "sw"
+    assert held.any() and (after.loc[held, "split"] == "test").all()
+    assert (before.loc[held, "split"] != "test").any()  # some were train or val
+    assert after.drop(columns="split").equals(before.drop(columns="split"))
+    assert after.loc[~held, "split"].equals(before.loc[~held, "split"])
+    with pytest.raises(InputError, match="unknown language 'xx'"):
+        sample_speakers(
+            n_speakers=200,
+            spec=spec,
+            seed=0,
+            test_fraction=0.6,
+            val_fraction=0.1,
+            unheard_languages=("xx",),
+        )
+    with pytest.raises(InputError, match="leave no train speaker"):
+        sample_speakers(
+            n_speakers=200,
+            spec=spec,
+            seed=0,
+            test_fraction=0.6,
+            val_fraction=0.1,
+            unheard_languages=LANGUAGES,
+        )
+    settings = dict(
+        speakers=10,
+        clips_per_speaker=1,
+        seed=0,
+        imbalance=spec,
+        face_size=64,
+        renders_per_speaker=0,
+        test_fraction=0.5,
+        val_fraction=0.1,
+    )
+    plain, held_out = (
+        CorpusSettings(**settings),
+        CorpusSettings(**settings, unheard_languages=("sw",)),
+    )
+    assert "unheard_languages" not in plain.to_dict()  # an older corpus keeps its hash
+    assert held_out.to_dict()["unheard_languages"] == ["sw"]
+    assert plain.digest() != held_out.digest()

@@ -38,7 +38,8 @@ def test_folder_loads_with_its_kind_and_schema_version(audited):
     assert result.summary["kind"] == "trials_audit"
     assert (audited / ".s2f-kind").read_text().strip() == "trials_audit"
     metrics = set(result.groups["metric"])
-    assert metrics == {"eer", "auc", "min_dcf", "fmr", "fnmr", "match_1of2"}
+    assert metrics == {"eer", "auc", "min_dcf", "fmr", "fnmr", "match_1of2", "match_1ofn"}
+    assert result.summary["one_of_n"]["faces"] == 5  # 4 impostors per clip
     assert {"heard", "unheard", "gap", "flag"} <= set(result.languages.columns)
     assert len(result.fmr_matrix) and "flag" in result.groups
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -118,3 +120,63 @@ def test_a_plain_audit_is_not_a_trials_baseline(audits, tmp_path, capsys):
     code = main(["compare", str(audits["base"]), str(tmp_path), "--out", str(tmp_path / "c")])
     assert code == 2
     assert "not a trials audit" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def heard_audits(tmp_path_factory):
+    """Audits with heard language ``en`` (``ur`` unheard): the baseline, a candidate whose
+    targets on ``ur`` clips score 0.8 lower, and the baseline again."""
+    folder = tmp_path_factory.mktemp("trials_compare_languages")
+    base = simulate_trials(n_speakers=120, seed=5)
+    worse = base.copy()
+    worse.loc[worse["target"] & (worse["language"] == "ur"), "score"] -= 0.8
+    config = TrialsConfig(n_boot=200, slices=("gender",), heard_languages=("en",))
+    paths = {}
+    for name, table in (("base", base), ("unheard-worse", worse), ("same", base)):
+        write_trials(folder / f"{name}.parquet", table, meta={"model_id": name})
+        run_trials_audit(folder / f"{name}.parquet", config).save(folder / name)
+        paths[name] = folder / name
+    return paths
+
+
+def _half(languages, metric, half, group="overall"):
+    rows = languages[
+        (languages["metric"] == metric)
+        & (languages["half"] == half)
+        & (languages["group"] == group)
+    ]
+    return rows.iloc[0]
+
+
+def test_heard_unheard_and_gap_changes_are_paired_and_find_the_unheard_regression(heard_audits):
+    result = compare_trials_audits([heard_audits["base"], heard_audits["unheard-worse"]])
+    languages = result.languages
+    assert set(languages["half"]) == {"heard", "unheard", "gap"}
+    assert result.summary["languages"]["heard_languages"] == ["en"]
+    heard = _half(languages, "eer", "heard")
+    assert heard["delta"] == 0 and heard["delta_ci_low"] == heard["delta_ci_high"] == 0
+    unheard, gap = _half(languages, "eer", "unheard"), _half(languages, "eer", "gap")
+    assert unheard["delta_ci_low"] > 0.02 and unheard["flag"]
+    assert gap["delta"] == pytest.approx(unheard["delta"] - heard["delta"])
+    assert gap["value"] == pytest.approx(unheard["value"] - heard["value"])
+    assert gap["flag"] and not heard["flag"]
+    same = compare_trials_audits([heard_audits["base"], heard_audits["same"]]).languages
+    assert (same["delta"].dropna() == 0).all() and not same["flag"].any()
+
+
+def test_the_languages_table_saves_loads_and_reports(heard_audits, tmp_path):
+    from reports.trials import _language_changes
+
+    result = compare_trials_audits([heard_audits["base"], heard_audits["unheard-worse"]])
+    out = result.save(tmp_path / "cmp")
+    loaded = TrialsComparisonResult.load(out)
+    assert loaded.summary["schema_version"] == 2
+    assert loaded.languages.equals(result.languages)
+    models = loaded.summary["models"]
+    html = _language_changes(loaded.languages, loaded.summary, models, privacy_k=5)
+    assert "Heard, unheard and cross-lingual gap" in html and "unheard-worse" in html
+    # a version-1 comparison (before the languages table) still loads, with none
+    (out / "languages.parquet").unlink()
+    summary = out / "comparison.json"
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "schema_version": 1}))
+    assert TrialsComparisonResult.load(out).languages.empty

@@ -72,6 +72,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         '{"ethnicity=group_b": {"snr": 10, ...}}. Columns: ethnicity, gender, age_group, '
         "language (the speaker's true group). Recorded in ground_truth.json and speakers.parquet",
     )
+    parser.add_argument(
+        "--unheard-languages",
+        default="",
+        metavar="LANG,...",
+        help="languages held out of training: every speaker of them goes to the test split "
+        "(recorded in ground_truth.json's settings), e.g. sw",
+    )
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.set_defaults(handler=run_synth)
 
@@ -92,6 +99,7 @@ def run_synth(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction,
         workers=args.workers,
         conditions_by=args.conditions_by or (),
+        unheard_languages=[x.strip() for x in args.unheard_languages.split(",") if x.strip()],
     )
     thin = thin_test_groups(manifest.parent / GROUND_TRUTH_FILE)
     if thin:

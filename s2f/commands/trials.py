@@ -38,7 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     build.add_argument("--manifest", help="manifest whose clips --model predicts")
     build.add_argument("--out", required=True, help="trials table to write (.parquet)")
-    build.add_argument("--protocol", choices=("verification", "1-of-2"), default="verification")
+    build.add_argument(
+        "--protocol",
+        choices=("verification", "1-of-2", "1-of-n"),
+        default="verification",
+        help="impostors per clip: --impostors-per-clip (verification), one (1-of-2), or "
+        "--faces-per-trial minus one (1-of-n: the target among that many faces)",
+    )
     build.add_argument(
         "--impostors",
         choices=("same-gender", "any"),
@@ -49,6 +55,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--impostors-per-clip", type=int, default=4, help="verification impostors per clip"
     )
     build.add_argument(
+        "--faces-per-trial",
+        type=int,
+        default=5,
+        metavar="N",
+        help="1-of-n: faces per clip, the target and N-1 impostors (at least 2; default 5)",
+    )
+    build.add_argument(
         "--split", default="test", help="audit this split only (default: test; all: every row)"
     )
     build.add_argument("--seed", type=int, default=0, help="seed of the impostor draw")
@@ -56,9 +69,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     audit = subparsers.add_parser(
         "audit-trials",
-        help="EER, AUC, minDCF, FMR/FNMR and 1-of-2 per group, heard/unheard languages",
+        help="EER, AUC, minDCF, FMR/FNMR, 1-of-2 and 1-of-n per group, heard/unheard languages",
         description="Audit a trials table of a voice-face matcher: per-group EER, ROC AUC, "
-        "minDCF, FMR and FNMR at one global threshold, 1-of-2 matching, with two-way "
+        "minDCF, FMR and FNMR at one global threshold, 1-of-2 and 1-of-n matching, with two-way "
         "(voice x face speaker) clustered bootstrap intervals, differences against a fixed "
         "reference, corrected tests, the group-pair FMR matrix and heard/unheard languages.",
     )
@@ -123,6 +136,7 @@ def _trials(args: argparse.Namespace) -> int:
         "protocol": args.protocol,
         "impostors": args.impostors,
         "impostors_per_clip": args.impostors_per_clip,
+        "faces_per_trial": args.faces_per_trial,
         "split": args.split,
         "seed": args.seed,
     }

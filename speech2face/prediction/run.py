@@ -475,6 +475,11 @@ def _meta(
             "n_train": len(model.training_speakers.train),
             "n_val": len(model.training_speakers.val),
             "column": SEEN_IN_TRAINING_COLUMN,
+            **(
+                {"languages": sorted(model.training_speakers.languages)}
+                if model.training_speakers.languages is not None
+                else {}
+            ),
         },
         "craniofacial_measures": list(CRANIOFACIAL_MEASURES),
         "spectrogram": spectrogram,

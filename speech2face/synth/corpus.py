@@ -7,7 +7,8 @@ Layout of a corpus folder::
                            face (``face_*``) and voice (``voice_*``) parameter: the ground truth
     renders.parquet        varied face renders: speaker_id, path, variation parameters
     landmarks.parquet      68 iBUG landmarks of each canonical face: speaker_id, point, x, y
-    ground_truth.json      generator version, seed, settings, settings hash, planted imbalance,
+    ground_truth.json      generator version, seed, settings (``unheard_languages``: held out
+                           of train and val), settings hash, planted imbalance,
                            the path and SHA-256 of every face rendered (``faces``: what
                            makes a face synthetic, speech2face.synth.provenance)
     audio/<speaker>/<clip>.wav    16 kHz mono PCM, 3–8 s
@@ -93,6 +94,7 @@ class CorpusSettings:
     test_fraction: float
     val_fraction: float
     conditions_by: tuple[RecordingRule, ...] = ()
+    unheard_languages: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         settings = {field.name: getattr(self, field.name) for field in fields(self)}
@@ -101,6 +103,10 @@ class CorpusSettings:
         settings.pop("conditions_by")
         if self.conditions_by:
             settings["conditions_by"] = [rule.to_dict() for rule in self.conditions_by]
+        if not self.unheard_languages:
+            settings.pop("unheard_languages")
+        else:
+            settings["unheard_languages"] = list(self.unheard_languages)
         settings["sample_rate"] = SAMPLE_RATE
         settings["generator_version"] = GENERATOR_VERSION
         return settings
@@ -134,11 +140,14 @@ def generate_corpus(
     workers: int = 2,
     progress: bool = True,
     conditions_by: Iterable[str] | Iterable[RecordingRule] = (),
+    unheard_languages: Iterable[str] = (),
 ) -> Path:
     """Generate (or find cached) the synthetic corpus at ``out_dir``; return its manifest path.
 
     ``conditions_by``: per-group recording conditions (``speech2face.synth.recording``), as
-    ``--conditions-by`` values or rules. Every option is validated, and the speakers sampled,
+    ``--conditions-by`` values or rules. ``unheard_languages``: every speaker of these
+    languages is in the test split (:func:`~speech2face.synth.speakers.sample_speakers`).
+    Every option is validated, and the speakers sampled,
     before any file is written.
     """
     given = list(conditions_by)
@@ -158,6 +167,7 @@ def generate_corpus(
         test_fraction=float(test_fraction),
         val_fraction=float(val_fraction),
         conditions_by=rules,
+        unheard_languages=tuple(sorted(set(unheard_languages))),
     )
     _check_count("workers", workers, minimum=1)
     table = sample_speakers(
@@ -166,6 +176,7 @@ def generate_corpus(
         seed=settings.seed,
         test_fraction=settings.test_fraction,
         val_fraction=settings.val_fraction,
+        unheard_languages=settings.unheard_languages,
     )
     out = Path(out_dir)
     digest = settings.digest()

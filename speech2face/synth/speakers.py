@@ -6,6 +6,9 @@ requested share), and groups are interleaved by a low-discrepancy sequence so
 that intersections (ethnicity × gender, ethnicity × age) are spread evenly too.
 Language follows ethnicity through each group's typical languages, except for
 an exact share of speakers who speak a language typical of another group.
+Languages held out of training (``unheard_languages``) move every speaker of theirs,
+from train and val alike, to the test split: a model trained on the corpus never hears
+them (the test split grows by those speakers).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import pandas as pd
 
 from speech2face.errors import InputError
 from speech2face.synth.presets import ALLOWED_GROUPS, ATTRIBUTES, ImbalanceSpec
+from speech2face.synth.sentences import LANGUAGES
 
 AGE_GROUP_YEARS: Mapping[str, tuple[int, int]] = {
     "<20": (16, 19),
@@ -50,6 +54,8 @@ _SPLIT_STREAMS = {"train": 2, "val": 3, "test": 4}
 BAD_FRACTIONS = (
     "--test-fraction {test} and --val-fraction {val} must be in [0, 1) and leave train speakers"
 )
+UNKNOWN_UNHEARD = "--unheard-languages: unknown language {value!r}; available: {allowed}"
+NO_TRAIN_LEFT = "--unheard-languages {languages} leave no train speaker"
 TOO_FEW_TEST_SPEAKERS = (
     "{n_test} test speakers cannot hold one speaker of each of the {n_groups} {attribute} groups; "
     "use more --speakers or a larger --test-fraction"
@@ -112,8 +118,14 @@ def sample_speakers(
     seed: int,
     test_fraction: float,
     val_fraction: float,
+    unheard_languages: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """The speakers table (:data:`SPEAKER_COLUMNS`), one row per speaker, ids in random order."""
+    """The speakers table (:data:`SPEAKER_COLUMNS`), one row per speaker, ids in random order;
+    every speaker of ``unheard_languages`` in the test split."""
+    for language in unheard_languages:
+        if language not in LANGUAGES:
+            allowed = ", ".join(LANGUAGES)
+            raise InputError(UNKNOWN_UNHEARD.format(value=language, allowed=allowed))
     sizes = split_sizes(n_speakers, test_fraction=test_fraction, val_fraction=val_fraction)
     check_test_split(sizes["test"], spec)
     frames = [
@@ -127,6 +139,9 @@ def sample_speakers(
         if size > 0
     ]
     speakers = pd.concat(frames, ignore_index=True)
+    speakers.loc[speakers["language"].isin(list(unheard_languages)), "split"] = "test"
+    if not (speakers["split"] == "train").any():
+        raise InputError(NO_TRAIN_LEFT.format(languages=",".join(unheard_languages)))
     rng = np.random.default_rng([seed, _IDENTITY_STREAM])
     speakers = speakers.iloc[rng.permutation(len(speakers))].reset_index(drop=True)
     speakers.insert(0, "speaker_id", [f"spk{index:05d}" for index in range(len(speakers))])

@@ -22,6 +22,7 @@ from speech2face.atomic import write_json
 from speech2face.errors import InputError
 from speech2face.limits import SEED_LIMIT
 from speech2face.outputs import open_folder
+from speech2face.vocabulary import UNKNOWN
 
 if TYPE_CHECKING:
     from speech2face.audio.dataset import BadClip
@@ -210,7 +211,8 @@ def record_speakers(run: VoiceRun) -> None:
     """Write ``RUN/training_speakers.json`` and warn (stderr) about too few speakers.
 
     Every speaker of the manifest's train and val rows counts, clips skipped as undecodable
-    included: a speaker the run may have heard is not an unseen speaker.
+    included: a speaker the run may have heard is not an unseen speaker. The languages of
+    the train rows are recorded too (the languages the model heard).
     """
     from speech2face.manifest.io import read_manifest
     from speech2face.training.speakers import (
@@ -221,10 +223,15 @@ def record_speakers(run: VoiceRun) -> None:
 
     frame = read_manifest(run.manifest)
     split = frame["split"].astype(str)
+    languages = None
+    if "language" in frame.columns:
+        heard = frame.loc[split == "train", "language"].dropna().astype(str)
+        languages = heard[heard != UNKNOWN].unique()
     speakers = TrainingSpeakers.of(
         frame.loc[split == "train", "speaker_id"].unique(),
         frame.loc[split == "val", "speaker_id"].unique(),
         hashed=run.hash_speaker_ids,
+        languages=languages,
     )
     if not is_main_process():
         return

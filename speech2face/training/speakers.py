@@ -1,7 +1,9 @@
 """Which speakers a run trained on: recorded by ``s2f train``, read by ``s2f predict``.
 
 ``RUN/training_speakers.json`` lists the speakers of the train and val rows a run learnt
-from (val speakers chose the checkpoint, so they count as seen). With ``--hash-speaker-ids``
+from (val speakers chose the checkpoint, so they count as seen), and the languages of its
+train rows (``languages``: what the model heard in training; absent when the manifest has
+no ``language`` column or the run predates the record). With ``--hash-speaker-ids``
 it lists their SHA-256 instead (:func:`hash_speaker_id`): the file then names nobody, and
 prediction still recognises them. Prediction marks every clip whose speaker is listed
 (``seen_in_training``), whatever the manifest's ``split`` column says now: a manifest can
@@ -56,6 +58,8 @@ class TrainingSpeakers:
     train: frozenset[str]
     val: frozenset[str]
     hashed: bool = False
+    languages: frozenset[str] | None = None
+    """The languages of the train rows (None: not recorded)."""
 
     @property
     def seen(self) -> frozenset[str]:
@@ -68,7 +72,7 @@ class TrainingSpeakers:
         return np.array([key(speaker) in seen for speaker in speaker_ids], dtype=bool)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        record = {
             "schema_version": TRAINING_SPEAKERS_SCHEMA_VERSION,
             "hashed": self.hashed,
             "n_train": len(self.train),
@@ -76,11 +80,22 @@ class TrainingSpeakers:
             "train": sorted(self.train),
             "val": sorted(self.val),
         }
+        if self.languages is not None:
+            record["languages"] = sorted(self.languages)
+        return record
 
     @classmethod
-    def of(cls, train: Iterable[object], val: Iterable[object], *, hashed: bool = False):
+    def of(
+        cls,
+        train: Iterable[object],
+        val: Iterable[object],
+        *,
+        hashed: bool = False,
+        languages: Iterable[object] | None = None,
+    ):
         key = hash_speaker_id if hashed else str
-        return cls(frozenset(map(key, train)), frozenset(map(key, val)), hashed)
+        heard = None if languages is None else frozenset(map(str, languages))
+        return cls(frozenset(map(key, train)), frozenset(map(key, val)), hashed, heard)
 
 
 def record_training_speakers(run_dir: str | os.PathLike, speakers: TrainingSpeakers) -> Path:
@@ -97,10 +112,12 @@ def read_training_speakers(run_dir: str | os.PathLike) -> TrainingSpeakers | Non
         return None
     found = read_json_object(path)
     check_schema_version(path, found.get("schema_version"), (TRAINING_SPEAKERS_SCHEMA_VERSION,))
+    languages = found.get("languages")
     return TrainingSpeakers(
         frozenset(map(str, found.get("train", []))),
         frozenset(map(str, found.get("val", []))),
         bool(found.get("hashed", False)),
+        None if languages is None else frozenset(map(str, languages)),
     )
 
 
