@@ -113,6 +113,16 @@ class TrialsComparisonResult(ComparisonResult):
             result.languages = read_table(languages)
         return result
 
+    def regressions(self) -> pd.DataFrame:
+        """Cells whose value got significantly worse beyond the threshold: of the changes
+        table, and of a heard or unheard half (its ``group`` named with the half)."""
+        rows = super().regressions()
+        if "regression" not in self.languages.columns:  # no languages, or schema 1
+            return rows
+        halves = self.languages[self.languages["regression"].astype(bool)]
+        halves = halves.assign(group=halves["group"] + " (" + halves["half"] + " languages)")
+        return pd.concat([rows, halves[[c for c in halves if c in rows]]], ignore_index=True)
+
     def _repr_html_(self) -> str:
         models = " vs ".join(html.escape(str(m["model_id"])) for m in self.summary["models"])
         tests = self.summary["tests"]
@@ -252,12 +262,14 @@ def compare_trials_audits(
             "heard_languages": heard,
             "n_tests": int(languages["p_value"].notna().sum()) if len(languages) else 0,
             "family": "every heard, unheard and gap change of every model (apart from the "
-            "changes above); reported, not counted as regressions",
+            "changes above); a heard or unheard value that got worse is a regression, a "
+            "gap change is reported",
         },
-        "regressions": _records(changes[changes["regression"]]),
         "notes": notes,
     }
-    return TrialsComparisonResult(summary=summary, changes=changes, languages=languages)
+    result = TrialsComparisonResult(summary=summary, changes=changes, languages=languages)
+    summary["regressions"] = _records(result.regressions())
+    return result
 
 
 def _model_id(result: TrialsAuditResult) -> str:
@@ -352,6 +364,15 @@ def _flag_languages(languages: pd.DataFrame, config: TrialsConfig) -> pd.DataFra
     alpha, threshold = 1 - config.level, config.threshold
     languages["flag"] = flagged(
         languages, "delta_ci_low", "delta_ci_high", alpha=alpha, threshold=threshold
+    )
+    # a half's own value got worse beyond the threshold: a regression, as in the changes
+    # table; a gap that moved is reported, not a regression (as a group's gap there)
+    better = languages["metric"].map(higher_is_better).to_numpy(dtype=bool)
+    worse_bound = np.where(better, languages["delta_ci_high"], -languages["delta_ci_low"])
+    languages["regression"] = (
+        languages["flag"].to_numpy(dtype=bool)
+        & (languages["half"] != GAP).to_numpy()
+        & (worse_bound <= -threshold)
     )
     return languages
 

@@ -160,8 +160,15 @@ def test_heard_unheard_and_gap_changes_are_paired_and_find_the_unheard_regressio
     assert gap["delta"] == pytest.approx(unheard["delta"] - heard["delta"])
     assert gap["value"] == pytest.approx(unheard["value"] - heard["value"])
     assert gap["flag"] and not heard["flag"]
-    same = compare_trials_audits([heard_audits["base"], heard_audits["same"]]).languages
-    assert (same["delta"].dropna() == 0).all() and not same["flag"].any()
+    # the unheard half's own EER got worse: a regression (--fail-on-regression fails);
+    # the gap that moved with it is reported, not counted twice
+    assert unheard["regression"] and not gap["regression"] and not heard["regression"]
+    regressions = result.regressions()
+    assert "(unheard languages)" in " ".join(regressions["group"])
+    assert len(result.summary["regressions"]) == len(regressions)
+    same = compare_trials_audits([heard_audits["base"], heard_audits["same"]])
+    assert (same.languages["delta"].dropna() == 0).all() and not same.languages["flag"].any()
+    assert not same.has_regression
 
 
 def test_the_languages_table_saves_loads_and_reports(heard_audits, tmp_path):
