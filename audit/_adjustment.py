@@ -398,6 +398,7 @@ def adjusted_disparities(
             "family": "adjusted tests only (apart from the raw tests)",
         },
         "explained": explained_rows(groups).to_dict(orient="records"),
+        "inconclusive": inconclusive_rows(groups).to_dict(orient="records"),
         "caution": CAUTION,
         "notes": notes,
     }
@@ -461,28 +462,51 @@ def with_adjusted_flags(groups: pd.DataFrame, alpha: float) -> pd.DataFrame:
     return groups
 
 
-def explained_rows(groups: pd.DataFrame) -> pd.DataFrame:
-    """Disparities 'explained by recording conditions': the raw difference's interval
-    excludes 0 while the adjusted one (tested: support within the limit) covers it."""
+EXPLAINED_SHRINK = 0.5
+"""An explained disparity's adjusted estimate is at most this share of the raw one."""
+EXPLAINED_COLUMNS = [
+    "metric",
+    "slice",
+    "group",
+    "reference",
+    "difference",
+    "diff_ci_low",
+    "diff_ci_high",
+    "adjusted_difference",
+    "adjusted_ci_low",
+    "adjusted_ci_high",
+    "outside_support_share",
+]
+
+
+def lost_significance(groups: pd.DataFrame) -> pd.Series:
+    """Rows whose raw difference's interval excludes 0 while the adjusted one (tested:
+    support within the limit) covers it."""
     raw_excludes = (groups["diff_ci_low"] > 0) | (groups["diff_ci_high"] < 0)
     covers = (groups["adjusted_ci_low"] <= 0) & (groups["adjusted_ci_high"] >= 0)
-    tested = groups["adjusted_p_adjusted"].notna()
-    rows = groups[raw_excludes & covers & tested]
-    return rows[
-        [
-            "metric",
-            "slice",
-            "group",
-            "reference",
-            "difference",
-            "diff_ci_low",
-            "diff_ci_high",
-            "adjusted_difference",
-            "adjusted_ci_low",
-            "adjusted_ci_high",
-            "outside_support_share",
-        ]
-    ].reset_index(drop=True)
+    return raw_excludes & covers & groups["adjusted_p_adjusted"].notna()
+
+
+def explained(groups: pd.DataFrame) -> pd.Series:
+    """Disparities 'explained by recording conditions': significance lost on adjustment
+    *and* the estimate moved at least halfway to 0 (or past it). An interval that only
+    widened to reach 0, the estimate where it was, is not an explanation."""
+    shrunk = groups["adjusted_difference"] * np.sign(groups["difference"]) <= (
+        EXPLAINED_SHRINK * groups["difference"].abs()
+    )
+    return lost_significance(groups) & shrunk
+
+
+def explained_rows(groups: pd.DataFrame) -> pd.DataFrame:
+    """The :func:`explained` rows, with their raw and adjusted differences."""
+    return groups.loc[explained(groups), EXPLAINED_COLUMNS].reset_index(drop=True)
+
+
+def inconclusive_rows(groups: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose significance was lost on adjustment with the estimate barely moved:
+    less certain at equal conditions, not explained by them."""
+    rows = lost_significance(groups) & ~explained(groups)
+    return groups.loc[rows, EXPLAINED_COLUMNS].reset_index(drop=True)
 
 
 def no_adjustment(groups: pd.DataFrame) -> pd.DataFrame:

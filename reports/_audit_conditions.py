@@ -23,7 +23,8 @@ def conditions_section(audit: AuditView) -> Markup:
         groups["adjusted_difference"].notna() & ~groups["suppressed"] & groups["status"].eq("ok")
     ]
     rows = rows.loc[rows["difference"].abs().sort_values(ascending=False).index]
-    explained = rows[_explained(rows)]
+    explained_ = _listed(rows, record.get("explained", []))
+    inconclusive = _listed(rows, record.get("inconclusive", []))
     intro = Markup(
         "<p>Each disparity beside the same disparity at equal recording conditions: "
         "{columns} cut into {bins} quantile bins each (crossed: {n} strata), every group "
@@ -41,7 +42,7 @@ def conditions_section(audit: AuditView) -> Markup:
         caution=record["caution"],
     )
     parts = [intro]
-    if explained.empty:
+    if explained_.empty:
         parts.append(
             Markup("<p>No disparity is explained by the measured recording conditions.</p>")
         )
@@ -49,19 +50,33 @@ def conditions_section(audit: AuditView) -> Markup:
         parts.append(
             Markup(
                 "<p>Explained by recording conditions (the raw interval excludes 0, the "
-                "adjusted one covers it): {}.</p>"
-            ).format(
-                "; ".join(f"{r.metric} · {r.slice} = {r.group}" for r in explained.itertuples())
-            )
+                "adjusted one covers it, and the adjusted estimate is at most half the raw "
+                "one): {}.</p>"
+            ).format(_names(explained_))
+        )
+    if not inconclusive.empty:
+        parts.append(
+            Markup(
+                "<p>Less certain at equal conditions, <em>not</em> explained by them (the "
+                "adjusted interval reaches 0 because it is wider; the estimate moved less "
+                "than halfway to 0): {}.</p>"
+            ).format(_names(inconclusive))
         )
     parts.append(_table(audit, rows.head(MAX_ROWS)))
     return Markup("").join(parts)
 
 
-def _explained(rows: pd.DataFrame) -> pd.Series:
-    raw_excludes = (rows["diff_ci_low"] > 0) | (rows["diff_ci_high"] < 0)
-    covers = (rows["adjusted_ci_low"] <= 0) & (rows["adjusted_ci_high"] >= 0)
-    return raw_excludes & covers & rows["adjusted_p_adjusted"].notna()
+def _listed(rows: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
+    """The shown ``rows`` that the audit's record lists (the audit decides; hidden groups
+    stay hidden)."""
+    keys = {(r["metric"], r["slice"], r["group"]) for r in records}
+    columns = (rows["metric"], rows["slice"], rows["group"])
+    listed = [key in keys for key in zip(*columns, strict=True)]
+    return rows[listed]
+
+
+def _names(rows: pd.DataFrame) -> str:
+    return "; ".join(f"{r.metric} · {r.slice} = {r.group}" for r in rows.itertuples())
 
 
 def _signed(audit: AuditView, metrics: pd.Series, values: pd.Series) -> list[str]:

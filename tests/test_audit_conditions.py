@@ -209,3 +209,29 @@ def test_a_version_4_audit_loads_with_empty_adjusted_columns(tmp_path):
     loaded = AuditResult.load(folder)
     assert loaded.groups["adjusted_difference"].isna().all()
     assert loaded.groups["outside_support_share"].isna().all()
+
+
+def test_a_wider_interval_alone_is_not_an_explanation():
+    """Two rows of the demo's baseline audited with --adjust-for (rounded): the first lost
+    significance because its adjusted interval is wider, the estimate where it was; the
+    second's estimate fell to a tenth of the raw one. Only the second is explained."""
+    groups = pd.DataFrame(
+        {
+            "metric": ["s2f_age_label_error", "f2f_age_error"],
+            "slice": ["gender", "gender"],
+            "group": ["female", "male"],
+            "reference": ["overall", "overall"],
+            "difference": [-2.31, 0.596],
+            "diff_ci_low": [-4.68, 0.070],
+            "diff_ci_high": [-0.006, 1.241],
+            "adjusted_difference": [-2.42, 0.045],
+            "adjusted_ci_low": [-4.87, -0.604],
+            "adjusted_ci_high": [0.013, 0.607],
+            "adjusted_p_adjusted": [1.0, 1.0],
+            "outside_support_share": [0.0, 0.0],
+        }
+    )
+    assert list(adjustment_module.explained_rows(groups)["group"]) == ["male"]
+    assert list(adjustment_module.inconclusive_rows(groups)["group"]) == ["female"]
+    # the mutation: without the shrink rule both would read "explained"
+    assert adjustment_module.lost_significance(groups).all()
