@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +15,12 @@ from reports._format import group_order
 from reports._page import figure_html
 
 MATH = r"$\frac{1}{0"  # mathtext that would fail to parse
+
+
+def embedded_svg(figure) -> str:
+    """The SVG that ``figure_html`` embeds, decoded."""
+    data = re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', figure_html(figure, alt="x"))
+    return base64.b64decode(data.group(1)).decode()
 
 
 def forest_rows(groups, values, *, flag=None, status=None) -> pd.DataFrame:
@@ -53,7 +62,7 @@ def test_forest_plot_one_panel_per_slice_with_reference_line_and_flag_colour():
         if line.get_marker() == "o" and to_hex(line.get_markerfacecolor()) == "#ffffff"
     ]
     assert len(hollow) == 1 and hollow[0].get_xdata()[0] == 0.5  # insufficient evidence
-    assert "data:image/png;base64," in figure_html(figure, alt="x")  # math text stays literal
+    assert MATH in embedded_svg(figure)  # math text stays literal
 
 
 def test_forest_plot_reference_overall_draws_the_overall_value_dashed():
@@ -154,7 +163,7 @@ def test_forest_grid_one_panel_per_metric_with_rows_per_slice_group():
     assert all(c.get_linestyle()[0][1] is not None for c in references)
     assert len(references) == 2  # one dashed reference line per slice
     assert len(figures.grid_marks(figure, "m2")[1].get_offsets()) == 2  # m2: gender rows only
-    assert "data:image/png;base64," in figure_html(figure, alt="x")  # math text stays literal
+    assert MATH in embedded_svg(figure)  # math text stays literal
 
 
 def test_forest_grid_wraps_panels_into_rows_of_columns():
