@@ -363,6 +363,7 @@ def confusion_grid(
     same classes in every panel. The panels are tiles of one image (one axes: fast to
     draw however many groups); shares are written in the cells when the matrices are
     small (at most 4 classes, or at most 2 panels), otherwise the shade alone shows them.
+    Margins are placed here (render with ``figure_html(..., tight=False)``).
     """
     n_true, n_predicted = panels[0][1].shape
     columns = min(len(panels), 4)
@@ -373,17 +374,18 @@ def confusion_grid(
     cell = 0.42 if n_true > 3 else 0.55
     true_names = [_short(label) for label in panels[0][1].index]
     predicted_names = [_short(label) for label in panels[0][1].columns]
-    margin_left = 0.3 + 0.07 * max(map(len, true_names))  # inches for class names and label
-    margin_bottom = 0.35 + 0.05 * max(map(len, predicted_names))
+    label_offset = 0.6 + 0.13 * max(map(len, true_names))  # cells left of the tiles
+    drop = 0.5 + 0.09 * max(map(len, predicted_names))  # cells below the tiles
+    # Margins in inches (the figure is saved uncropped): class names and the rotated
+    # label on the left, names and label below, the last column's title and border right.
+    margin_left = 0.3 + 0.07 * max(map(len, true_names))
+    margin_bottom = (drop - 0.1) * cell + 0.2
+    margin_right = gap_x * cell
     width, height = mosaic.shape[1] * cell, mosaic.shape[0] * cell
-    figure = _figure(margin_left + width, margin_bottom + height)
+    figure = _figure(margin_left + width + margin_right, margin_bottom + height)
+    size = figure.get_size_inches()
     axes = figure.add_axes(
-        (
-            margin_left / (margin_left + width),
-            margin_bottom / (margin_bottom + height),
-            width / (margin_left + width),
-            height / (margin_bottom + height),
-        )
+        (margin_left / size[0], margin_bottom / size[1], width / size[0], height / size[1])
     )
     annotate = n_true <= ANNOTATED_CLASSES or len(panels) <= 2
     title_limit = max(12, int(step_x * cell / 0.065))  # characters of 8 pt text per tile
@@ -420,8 +422,6 @@ def confusion_grid(
                     )
     colormap = matplotlib.colormaps["Blues"].with_extremes(bad="white")
     axes.imshow(mosaic, cmap=colormap, vmin=0, vmax=1, interpolation="nearest")
-    label_offset = 0.6 + 0.13 * max(map(len, true_names))  # cells left of the tiles
-    drop = 0.5 + 0.09 * max(map(len, predicted_names))  # cells below the tiles
     for index, (top, left) in enumerate(origins):
         if index % columns == 0:
             for i, name in enumerate(true_names):
@@ -518,10 +518,19 @@ def decomposition_bars(frame: pd.DataFrame, *, attribute: str) -> Figure:
 
     The gap between the bars is the error the voice adds on top of the face
     classifier's own error. ``frame`` holds ``group`` and, per face, ``value`` /
-    ``ci_low`` / ``ci_high`` columns suffixed ``_f2f`` and ``_s2f``.
+    ``ci_low`` / ``ci_high`` columns suffixed ``_f2f`` and ``_s2f``. Margins are placed
+    here (render with ``figure_html(..., tight=False)``).
     """
-    figure = _figure(6.6, 0.9 + 0.42 * len(frame))
-    axes = figure.subplots()
+    height = 0.9 + 0.42 * len(frame)
+    figure = _figure(FOREST_LEFT + 4.5, height)
+    axes = figure.add_axes(  # room for group names left, the legend above, the label below
+        (
+            FOREST_LEFT / figure.get_figwidth(),
+            0.45 / height,
+            4.3 / figure.get_figwidth(),
+            (height - 0.8) / height,
+        )
+    )
     _style(axes)
     y = np.arange(len(frame))[::-1]
     for offset, face, color in ((0.19, "f2f", MUTED), (-0.19, "s2f", ACCENT)):
