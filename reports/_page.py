@@ -9,6 +9,8 @@ NUL, other control characters and bidirectional overrides are shown as ``\\uXXXX
 from __future__ import annotations
 
 import base64
+import functools
+import gc
 import io
 import os
 import re
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import jinja2
 import pandas as pd
@@ -36,6 +39,9 @@ def visible_controls(html: str) -> str:
     """``html`` with each control or bidi character written out as the text ``\\uXXXX``."""
     return _CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", html)
 
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _TEMPLATES = resources.files("reports") / "templates"
 _SCRIPTS = ("sortable.js", "print.js")
@@ -87,6 +93,29 @@ def render_page(
         script="\n".join((_TEMPLATES / name).read_text() for name in _SCRIPTS),
     )
     return visible_controls(page)
+
+
+def collected_once(build: Callable[P, R]) -> Callable[P, R]:
+    """Build a report with Python's cyclic garbage collector paused, then collect what the
+    build left (the youngest generation: everything allocated meanwhile) once.
+
+    A report makes hundreds of thousands of short-lived matplotlib objects; collecting them
+    as they came (each full collection walks every object of the process) was about a tenth
+    of an audit report's render.
+    """
+
+    @functools.wraps(build)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not gc.isenabled():
+            return build(*args, **kwargs)
+        gc.disable()
+        try:
+            return build(*args, **kwargs)
+        finally:
+            gc.enable()
+            gc.collect(0)
+
+    return wrapper
 
 
 def write_html(html: str, path: str | os.PathLike) -> Path:
