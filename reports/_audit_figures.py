@@ -143,6 +143,7 @@ def confusion_section(audit: AuditView) -> Markup:
                 figures.confusion_grid(
                     overall, true_label=f"true {label}", predicted_label=f"predicted {label}"
                 ),
+                tight=False,
                 alt=f"Confusion of {label}, S2F and F2F, all clips",
                 caption=f"{label}: S2F and F2F against the true face, all clips",
             )
@@ -171,6 +172,7 @@ def confusion_section(audit: AuditView) -> Markup:
                 figures.confusion_grid(
                     panels, true_label=f"true {label}", predicted_label=f"S2F {label}"
                 ),
+                tight=False,
                 alt=f"S2F {label} confusion per group",
                 caption=caption,
             )
@@ -315,6 +317,7 @@ def decomposition_section(audit: AuditView) -> Markup:
         parts.append(
             figure_html(
                 figures.decomposition_bars(frame, attribute=label),
+                tight=False,
                 alt=f"F2F and S2F {label} agreement per group",
                 caption=f"F2F ({f2f}) and S2F ({s2f}) agreement with the true face per group",
             )

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from markupsafe import Markup
 
@@ -94,9 +95,12 @@ class AuditView:
         return rows[column].astype(float).where(~withheld, fmt.WITHHELD)
 
     @functools.cached_property
-    def _positions(self) -> dict[tuple[str, str], Any]:
-        """Row positions of each (metric, slice) in ``groups``: one pass, then lookups."""
-        return self.groups.reset_index(drop=True).groupby(["metric", "slice"], sort=False).indices
+    def _visible(self) -> tuple[pd.DataFrame, dict[tuple[str, str], slice | np.ndarray]]:
+        """The groups shown (not suppressed, not empty) and each (metric, slice)'s rows in
+        them: one pass, then lookups."""
+        shown = ~self.groups["suppressed"] & (self.groups["status"] != "empty")
+        table = self.groups[shown].reset_index(drop=True)
+        return table, _positions(table)
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -126,17 +130,24 @@ class AuditView:
     def rows_of_slices(self, metric: str, slices: Sequence[str]) -> pd.DataFrame:
         """Visible groups of one metric in each of ``slices``, in that order (one lookup,
         as :meth:`rows` per slice concatenated)."""
-        positions = [p for s in slices for p in self._positions.get((metric, s), [])]
-        rows = self.groups.iloc[positions]
-        return rows[~rows["suppressed"] & (rows["status"] != "empty")].reset_index(drop=True)
+        table, positions = self._visible
+        parts = [positions[(metric, s)] for s in slices if (metric, s) in positions]
+        rows = parts[0] if len(parts) == 1 else (np.r_[tuple(parts)] if parts else [])
+        return table.iloc[rows].reset_index(drop=True)
 
-    def rows(self, metric: str, slice_name: str, *, visible: bool = True) -> pd.DataFrame:
-        """Groups of one metric and slice, suppressed and empty groups left out if ``visible``."""
-        positions = self._positions.get((metric, slice_name))
-        rows = self.groups.iloc[positions if positions is not None else []]
-        if visible:
-            rows = rows[~rows["suppressed"] & (rows["status"] != "empty")]
-        return rows.reset_index(drop=True)
+    def rows(self, metric: str, slice_name: str) -> pd.DataFrame:
+        """Groups of one metric and slice, suppressed and empty groups left out."""
+        return self.rows_of_slices(metric, [slice_name])
+
+
+def _positions(table: pd.DataFrame) -> dict[tuple[str, str], slice | np.ndarray]:
+    """Rows of each (metric, slice) of ``table``: a slice where they are contiguous (as an
+    audit saves them; slicing costs no copy per column), else their positions."""
+    found = table.groupby(["metric", "slice"], sort=False).indices
+    return {
+        key: slice(rows[0], rows[-1] + 1) if rows[-1] - rows[0] == len(rows) - 1 else rows
+        for key, rows in found.items()
+    }
 
 
 def suppressed_flag_count(audit: AuditView) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import matplotlib
 import numpy as np
@@ -18,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.markers import MarkerStyle
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
-from matplotlib.transforms import Affine2D, IdentityTransform
+from matplotlib.transforms import Affine2D, IdentityTransform, blended_transform_factory
 
 from audit.privacy import is_suppressed
 from reports._page import visible_controls
@@ -55,27 +56,19 @@ def _figure(width: float, height: float) -> Figure:
     return figure
 
 
-def _stacked_grid(figure: Figure, sizes: Sequence[int], *, fixed: bool = False):
-    """Vertically stacked panels as tall as their rows, with room for each panel's title.
-
-    ``fixed``: margins in inches that hold the labels (group names up to ``LABEL_LIMIT``
-    characters, the first title, the x tick labels and x label), for a figure saved
-    without ``bbox_inches="tight"``; otherwise fractions, cropped when saved.
-    """
+def _stacked_grid(figure: Figure, sizes: Sequence[int]):
+    """Vertically stacked panels as tall as their rows, with room for each panel's title
+    (margins as fractions, cropped when saved)."""
     mean_height = ROW_HEIGHT * (sum(sizes) / len(sizes) + 1.6)
-    width, height = figure.get_size_inches()
-    margins = (
-        {"left": 1.95 / width, "right": 1 - 0.15 / width, "top": 1 - 0.3 / height}
-        | {"bottom": 0.5 / height}
-        if fixed
-        else {"left": 0.25, "right": 0.97, "top": 0.97, "bottom": 0.04}
-    )
     return figure.add_gridspec(
         len(sizes),
         1,
         height_ratios=[s + 1.6 for s in sizes],
         hspace=0.5 / mean_height,
-        **margins,
+        left=0.25,
+        right=0.97,
+        top=0.97,
+        bottom=0.04,
     )
 
 
@@ -93,9 +86,29 @@ def _short(label: object, limit: int = LABEL_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@dataclass(frozen=True)
+class _Marks:
+    """Sizes of a forest plot's marks: interval width (points), dot and diamond areas
+    (points²), marker edge width (points)."""
+
+    interval: float
+    dot: float
+    diamond: float
+    edge: float
+
+
+FOREST_MARKS = _Marks(interval=1.6, dot=25, diamond=36, edge=1.3)
+GRID_MARKS = _Marks(interval=1.2, dot=14, diamond=18, edge=1.0)
+TITLE_ROWS = 2.0
+"""Rows of a forest plot between two slices: room for the next slice's title."""
+FOREST_LEFT, FOREST_WIDTH = 1.95, 5.1
+"""Inches left of a forest plot's axes (group names up to ``LABEL_LIMIT`` characters), and
+of the axes."""
+
+
 @plain_text
 def forest_plot(
-    panels: Sequence[tuple[str, pd.DataFrame] | tuple[str, pd.DataFrame, pd.DataFrame]],
+    panels: Sequence[tuple[str, pd.DataFrame]],
     *,
     metric: str,
     unit: str,
@@ -107,69 +120,72 @@ def forest_plot(
     and ``reference`` (the reference group's name or ``overall``), and may hold a row
     for the reference group itself. A panel whose reference is ``overall`` has no such
     row: its dashed line is drawn at ``overall`` (the metric's value over all clips).
-    Flagged groups are red, groups with insufficient evidence hollow. Margins are placed
-    here (render with ``figure_html(..., tight=False)``).
+    Flagged groups are red, groups with insufficient evidence hollow.
+
+    The panels are bands of one axes, each under its title (one set of ticks for the
+    figure); the marks are :func:`forest_grid`'s, larger, named ``metric``
+    (:func:`grid_marks`). Margins are placed here (render with ``figure_html(...,
+    tight=False)``).
     """
-    sizes = [max(len(frame), 1) for _, frame in panels]
-    height = ROW_HEIGHT * sum(sizes) + 0.55 * len(panels) + 0.8
-    figure = _figure(7.2, height)
-    grid = _stacked_grid(figure, sizes, fixed=True)
-    shared = None
-    for index, (slice_name, frame) in enumerate(panels):
-        axes = figure.add_subplot(grid[index], sharex=shared)
-        shared = shared or axes
-        _forest_panel(axes, slice_name, frame, overall=overall)
-        axes.tick_params(labelbottom=index == len(panels) - 1)
-    shared.figure.axes[-1].set_xlabel(f"{metric} ({unit})", fontsize=8, color=INK)
+    slices = [slice_name for slice_name, _ in panels]
+    frame = pd.concat([f.assign(slice=name) for name, f in panels], ignore_index=True)
+    data = _grid_columns(frame)
+    rows = _grid_rows([(metric, unit, data)], slices, gap=TITLE_ROWS)
+    top, bottom = -TITLE_ROWS + 0.3, max(rows.values(), default=0) + 0.7
+    height = ROW_HEIGHT * (bottom - top) + 0.6
+    figure = _figure(FOREST_LEFT + FOREST_WIDTH + 0.15, height)
+    axes = figure.add_axes(
+        (
+            FOREST_LEFT / figure.get_figwidth(),
+            0.5 / height,
+            FOREST_WIDTH / figure.get_figwidth(),
+            ROW_HEIGHT * (bottom - top) / height,
+        )
+    )
+    _style(axes)
+    low, high, _ = _panel_range(data, overall)
+    axes.set_xlim(low, high)
+    axes.set_ylim(bottom, top)
+    axes.set_yticks(list(rows.values()), [_short(group) for _, group in rows])
+    _forest_marks(figure, metric, data, rows, axes.transData, overall, FOREST_MARKS)
+    title_at = blended_transform_factory(axes.transAxes, axes.transData)
+    for index, (slice_name, (first, name)) in enumerate(_slice_titles(rows, data).items()):
+        title = slice_name if name is None else f"{slice_name}  (reference: {name})"
+        axes.text(
+            0.01,  # clear of the spine
+            first - 1.0,
+            _short(title, LABEL_LIMIT if len(title) > 70 else 70),
+            fontsize=9,
+            color=INK,
+            transform=title_at,
+        )
+        if index:  # a rule above every slice but the first
+            axes.axhline(first - TITLE_ROWS, color=MUTED, lw=0.6)
+    axes.set_xlabel(f"{metric} ({unit})", fontsize=8, color=INK)
     return figure
 
 
-def _forest_panel(
-    axes, slice_name: str, frame: pd.DataFrame, *, overall: float | None = None
-) -> None:
-    _style(axes)
-    frame = frame.reset_index(drop=True)
-    y = np.arange(len(frame))[::-1]
-    reference = frame["reference"].dropna()
-    reference_name = str(reference.iloc[0]) if len(reference) else None
-    for row, position in zip(frame.itertuples(index=False), y, strict=True):
-        insufficient = row.status not in ("ok", "reference")
-        color = FLAG if row.flag else (MUTED if insufficient else ACCENT)
-        if np.isfinite(row.ci_low) and np.isfinite(row.ci_high):
-            axes.plot([row.ci_low, row.ci_high], [position, position], color=color, lw=1.6)
-        marker = "D" if row.status == "reference" else "o"
-        face = "white" if insufficient else color
-        axes.plot(row.value, position, marker, ms=5, mfc=face, mec=color, mew=1.3)
-    line = reference_line(frame, overall)
-    if line is not None:
-        axes.axvline(line, color=INK, lw=0.9, ls="--", alpha=0.7)
-    axes.set_yticks(y, [_short(g) for g in frame["group"]])
-    axes.set_ylim(-0.7, len(frame) - 0.3)
-    title = slice_name if reference_name is None else f"{slice_name}  (reference: {reference_name})"
-    axes.set_title(
-        _short(title, LABEL_LIMIT if len(title) > 70 else 70),
-        fontsize=9,
-        loc="left",
-        color=INK,
-        y=1.0,  # nothing drawn above the axes: skip matplotlib's search for a free place
-    )
-
-
-def reference_line(frame: pd.DataFrame, overall: float | None) -> float | None:
-    """Where a slice's dashed reference line goes: the reference group's value, or the
-    overall value when the slice's reference is ``overall``; None when neither is known."""
-    return _reference_x(
-        frame["status"].to_numpy(dtype=object),
-        frame["value"].to_numpy(dtype=float, na_value=np.nan),
-        frame["reference"].to_numpy(dtype=object) if "reference" in frame else None,
-        overall,
-    )
+def _slice_titles(
+    rows: Mapping[tuple[str, str], float], data: Mapping[str, np.ndarray]
+) -> dict[str, tuple[float, str | None]]:
+    """Each slice's first row and its reference group's name (None when it has none)."""
+    titles: dict[str, tuple[float, str | None]] = {}
+    for (slice_name, _), position in rows.items():
+        if slice_name not in titles:
+            reference = [
+                r
+                for r in data["reference"][data["slice"] == slice_name]
+                if r is not None and not pd.isna(r)
+            ]
+            titles[slice_name] = (position, str(reference[0]) if reference else None)
+    return titles
 
 
 def _reference_x(
     status: np.ndarray, value: np.ndarray, reference: np.ndarray | None, overall: float | None
 ) -> float | None:
-    """:func:`reference_line` on a slice's columns as arrays."""
+    """Where a slice's dashed reference line goes: the reference group's value, or the
+    overall value when the slice's reference is ``overall``; None when neither is known."""
     values = value[status == "reference"]
     if len(values):
         return float(values[0])
@@ -347,6 +363,7 @@ def confusion_grid(
     same classes in every panel. The panels are tiles of one image (one axes: fast to
     draw however many groups); shares are written in the cells when the matrices are
     small (at most 4 classes, or at most 2 panels), otherwise the shade alone shows them.
+    Margins are placed here (render with ``figure_html(..., tight=False)``).
     """
     n_true, n_predicted = panels[0][1].shape
     columns = min(len(panels), 4)
@@ -357,17 +374,18 @@ def confusion_grid(
     cell = 0.42 if n_true > 3 else 0.55
     true_names = [_short(label) for label in panels[0][1].index]
     predicted_names = [_short(label) for label in panels[0][1].columns]
-    margin_left = 0.3 + 0.07 * max(map(len, true_names))  # inches for class names and label
-    margin_bottom = 0.35 + 0.05 * max(map(len, predicted_names))
+    label_offset = 0.6 + 0.13 * max(map(len, true_names))  # cells left of the tiles
+    drop = 0.5 + 0.09 * max(map(len, predicted_names))  # cells below the tiles
+    # Margins in inches (the figure is saved uncropped): class names and the rotated
+    # label on the left, names and label below, the last column's title and border right.
+    margin_left = 0.3 + 0.07 * max(map(len, true_names))
+    margin_bottom = (drop - 0.1) * cell + 0.2
+    margin_right = gap_x * cell
     width, height = mosaic.shape[1] * cell, mosaic.shape[0] * cell
-    figure = _figure(margin_left + width, margin_bottom + height)
+    figure = _figure(margin_left + width + margin_right, margin_bottom + height)
+    size = figure.get_size_inches()
     axes = figure.add_axes(
-        (
-            margin_left / (margin_left + width),
-            margin_bottom / (margin_bottom + height),
-            width / (margin_left + width),
-            height / (margin_bottom + height),
-        )
+        (margin_left / size[0], margin_bottom / size[1], width / size[0], height / size[1])
     )
     annotate = n_true <= ANNOTATED_CLASSES or len(panels) <= 2
     title_limit = max(12, int(step_x * cell / 0.065))  # characters of 8 pt text per tile
@@ -404,8 +422,6 @@ def confusion_grid(
                     )
     colormap = matplotlib.colormaps["Blues"].with_extremes(bad="white")
     axes.imshow(mosaic, cmap=colormap, vmin=0, vmax=1, interpolation="nearest")
-    label_offset = 0.6 + 0.13 * max(map(len, true_names))  # cells left of the tiles
-    drop = 0.5 + 0.09 * max(map(len, predicted_names))  # cells below the tiles
     for index, (top, left) in enumerate(origins):
         if index % columns == 0:
             for i, name in enumerate(true_names):
@@ -502,10 +518,19 @@ def decomposition_bars(frame: pd.DataFrame, *, attribute: str) -> Figure:
 
     The gap between the bars is the error the voice adds on top of the face
     classifier's own error. ``frame`` holds ``group`` and, per face, ``value`` /
-    ``ci_low`` / ``ci_high`` columns suffixed ``_f2f`` and ``_s2f``.
+    ``ci_low`` / ``ci_high`` columns suffixed ``_f2f`` and ``_s2f``. Margins are placed
+    here (render with ``figure_html(..., tight=False)``).
     """
-    figure = _figure(6.6, 0.9 + 0.42 * len(frame))
-    axes = figure.subplots()
+    height = 0.9 + 0.42 * len(frame)
+    figure = _figure(FOREST_LEFT + 4.5, height)
+    axes = figure.add_axes(  # room for group names left, the legend above, the label below
+        (
+            FOREST_LEFT / figure.get_figwidth(),
+            0.45 / height,
+            4.3 / figure.get_figwidth(),
+            (height - 0.8) / height,
+        )
+    )
     _style(axes)
     y = np.arange(len(frame))[::-1]
     for offset, face, color in ((0.19, "f2f", MUTED), (-0.19, "s2f", ACCENT)):
@@ -750,7 +775,7 @@ def forest_grid(
             .translate(left - low * scale, height - top - 0.8 * SMALL_ROW)
             + inches
         )
-        _grid_panel(figure, metric, data, rows, transform, overall.get(metric))
+        _forest_marks(figure, metric, data, rows, transform, overall.get(metric), GRID_MARKS)
         rules += [[(left, bottom), (left + PANEL_WIDTH, bottom)], [(left, top), (left, bottom)]]
         for boundary in boundaries:
             y = top + SMALL_ROW * (boundary + 0.8)
@@ -792,13 +817,14 @@ def _grid_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     return data
 
 
-def _grid_panel(
+def _forest_marks(
     figure: Figure,
     metric: str,
     data: Mapping[str, np.ndarray],
     rows: Mapping[tuple[str, str], float],
     transform,
     overall: float | None,
+    sizes: _Marks,
 ) -> None:
     """One metric's marks, in its own units through ``transform``, named ``metric``."""
     y = np.array([rows[key] for key in zip(data["slice"], data["group"], strict=True)], dtype=float)
@@ -810,15 +836,20 @@ def _grid_panel(
     segments = np.stack(
         [np.column_stack([data["ci_low"], y]), np.column_stack([data["ci_high"], y])], axis=1
     )
-    marks = [LineCollection(segments, colors=list(colors), linewidths=1.2, transform=transform)]
+    marks = [
+        LineCollection(
+            segments, colors=list(colors), linewidths=sizes.interval, transform=transform
+        )
+    ]
     marks.append(
         _markers(
             "o",
             np.column_stack([data["value"], y]),
             transform,
-            size=14,
+            size=sizes.dot,
             face=list(np.where(weak & ~flag, "white", colors)),
             edge=list(colors),
+            width=sizes.edge,
             zorder=3,
         )
     )
@@ -827,9 +858,10 @@ def _grid_panel(
             "D",
             np.column_stack([data["value"][is_reference], y[is_reference]]),
             transform,
-            size=18,
+            size=sizes.diamond,
             face=INK,
             edge="face",
+            width=sizes.edge,
             zorder=4,
         )
     )
@@ -854,7 +886,7 @@ def _grid_panel(
         figure.add_artist(mark)
 
 
-def _markers(marker: str, offsets: np.ndarray, transform, *, size, face, edge, zorder):
+def _markers(marker: str, offsets: np.ndarray, transform, *, size, face, edge, width, zorder):
     """Scatter markers of ``size`` (points²) at ``offsets`` (drawn through ``transform``)."""
     style = MarkerStyle(marker)
     path = style.get_path().transformed(style.get_transform())
@@ -866,7 +898,7 @@ def _markers(marker: str, offsets: np.ndarray, transform, *, size, face, edge, z
         transform=IdentityTransform(),
         facecolors=face,
         edgecolors=edge,
-        linewidths=1.0,
+        linewidths=width,
         zorder=zorder,
     )
 
@@ -902,9 +934,13 @@ def _tick_label(value: float, ticks: Sequence[float]) -> str:
 
 
 def _grid_rows(
-    metrics: Sequence[tuple[str, str, Mapping[str, np.ndarray]]], slices: Sequence[str]
+    metrics: Sequence[tuple[str, str, Mapping[str, np.ndarray]]],
+    slices: Sequence[str],
+    *,
+    gap: float = 0.6,
 ) -> dict[tuple[str, str], float]:
-    """Row position of each (slice, group) shown in any metric, top to bottom, a gap per slice."""
+    """Row position of each (slice, group) shown in any metric, top to bottom, ``gap`` rows
+    between slices."""
     rows: dict[tuple[str, str], float] = {}
     position = 0.0
     for slice_name in slices:
@@ -916,7 +952,7 @@ def _grid_rows(
         for group in groups:
             rows[(slice_name, group)] = position
             position += 1
-        position += 0.6
+        position += gap
     return rows
 
 

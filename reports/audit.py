@@ -21,7 +21,7 @@ from reports._audit_conditions import conditions_section
 from reports._audit_view import AuditView
 from reports._faces import flagged_faces
 from reports._limits import ETHICS, caveats_section
-from reports._page import Section, render_page, write_html
+from reports._page import Section, collected_once, render_page, write_html
 
 
 def render_audit_report(
@@ -54,6 +54,7 @@ def render_audit_report(
     return write_html(html, path)
 
 
+@collected_once
 def audit_report_html(
     result: AuditResult,
     *,

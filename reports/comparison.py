@@ -22,7 +22,7 @@ from audit.privacy import PRIVACY_K, is_suppressed
 from reports import _figures as figures
 from reports import _format as fmt
 from reports._limits import ETHICS, Limits, caveats_section, inferred_findings
-from reports._page import Section, figure_html, render_page, table_html, write_html
+from reports._page import Section, collected_once, figure_html, render_page, table_html, write_html
 
 GREW, SHRANK, STAYED, NO_GAP = "grew", "shrank", "stayed", "no gap"
 MAX_ROWS = 40
@@ -43,6 +43,7 @@ def render_comparison_report(
     return write_html(html, path)
 
 
+@collected_once
 def comparison_report_html(
     comparison: ComparisonResult, *, source: str | os.PathLike, privacy_k: int = PRIVACY_K
 ) -> str:

@@ -30,7 +30,7 @@ from audit.imbalance import (
 from audit.privacy import PRIVACY_K, is_suppressed
 from reports import _figures as figures
 from reports import _format as fmt
-from reports._page import Section, figure_html, render_page, table_html, write_html
+from reports._page import Section, collected_once, figure_html, render_page, table_html, write_html
 from speech2face.vocabulary import UNKNOWN
 
 EVALUATION_SPLIT = "test"
@@ -52,6 +52,7 @@ def render_dataset_report(
     return write_html(dataset_report_html(analysis, source=source, privacy_k=privacy_k), path)
 
 
+@collected_once
 def dataset_report_html(
     analysis: DatasetAnalysis, *, source: str | os.PathLike, privacy_k: int = PRIVACY_K
 ) -> str:

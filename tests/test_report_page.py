@@ -1,3 +1,4 @@
+import gc
 import os
 import stat
 
@@ -5,7 +6,14 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from reports._page import Section, figure_html, render_page, table_html, write_html
+from reports._page import (
+    Section,
+    collected_once,
+    figure_html,
+    render_page,
+    table_html,
+    write_html,
+)
 from tests.browser import chromium_page, console_errors
 
 HOSTILE = "<script>alert(1)</script>"
@@ -47,6 +55,38 @@ def test_write_html_replaces_an_existing_report_whole(tmp_path):
 
 
 @pytest.mark.browser
+def test_a_figure_embeds_as_the_same_svg_every_time():
+    """Figures are SVG (text as text) with no date and fixed ids: a re-render is identical."""
+    figure = Figure(figsize=(3, 2))
+    figure.subplots().plot([0, 1, 2], [2, 0, 1], label=HOSTILE)
+    figure.axes[0].legend()
+    first = figure_html(figure, alt="x", tight=False)
+    assert 'src="data:image/svg+xml;base64,' in first and 'width="330"' in first  # 3 in x 110
+    assert figure_html(figure, alt="x", tight=False) == first
+
+
+def test_reports_build_with_the_collector_paused_and_restore_it():
+    seen = []
+
+    @collected_once
+    def build(fail: bool = False) -> int:
+        seen.append(gc.isenabled())
+        if fail:
+            raise ValueError("bad")
+        return 1
+
+    assert build() == 1 and seen == [False] and gc.isenabled()
+    with pytest.raises(ValueError):
+        build(fail=True)
+    assert gc.isenabled()
+    gc.disable()  # a caller that turned it off keeps it off
+    try:
+        build()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_page_loads_cleanly_escapes_and_sorts_in_chromium(tmp_path):
     path = _page(tmp_path)
     with chromium_page(path) as driver:

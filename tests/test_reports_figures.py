@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +15,12 @@ from reports._format import group_order
 from reports._page import figure_html
 
 MATH = r"$\frac{1}{0"  # mathtext that would fail to parse
+
+
+def embedded_svg(figure) -> str:
+    """The SVG that ``figure_html`` embeds, decoded."""
+    data = re.search(r'src="data:image/svg\+xml;base64,([^"]+)"', figure_html(figure, alt="x"))
+    return base64.b64decode(data.group(1)).decode()
 
 
 def forest_rows(groups, values, *, flag=None, status=None) -> pd.DataFrame:
@@ -41,19 +50,29 @@ def test_forest_plot_one_panel_per_slice_with_reference_line_and_flag_colour():
         metric="s2f_gender_agreement",
         unit="proportion",
     )
-    first, second = figure.axes
-    assert [t.get_text() for t in second.get_yticklabels()] == ["a", "b", MATH]  # top to bottom
-    dashed = [line for line in first.lines if line.get_linestyle() == "--"]
-    assert len(dashed) == 1 and dashed[0].get_xdata()[0] == 0.8  # the reference group's value
-    markers = [line for line in first.lines if line.get_marker() == "o"]
-    assert [to_hex(m.get_markerfacecolor()) for m in markers] == [figures.FLAG.lower()]
-    hollow = [
-        line
-        for line in second.lines
-        if line.get_marker() == "o" and to_hex(line.get_markerfacecolor()) == "#ffffff"
+    (axes,) = figure.axes  # one axes: a band per slice, under its title
+    labels = [t.get_text() for t in axes.get_yticklabels()]
+    assert labels == ["female", "male", "a", "b", MATH]  # top to bottom
+    positions = dict(zip(labels, axes.get_yticks(), strict=True))
+    titles = [t.get_text() for t in axes.texts]
+    assert titles == ["gender  (reference: female)", "ethnicity  (reference: a)"]
+    intervals, dots, diamonds, *dashed = figures.grid_marks(figure, "s2f_gender_agreement")
+    spans = np.array([s[:, 0] for s in intervals.get_segments()])
+    assert spans == pytest.approx(
+        np.array([[0.75, 0.85], [0.55, 0.65], [0.65, 0.75], [0.7, 0.8], [0.45, 0.55]])
+    )
+    assert list(dots.get_offsets()[:, 1]) == [positions[label] for label in labels]
+    faces = [to_hex(c) for c in dots.get_facecolors()]
+    accent, flag = figures.ACCENT.lower(), figures.FLAG.lower()
+    assert faces == [accent, flag, accent, accent, "#ffffff"]  # male flagged, MATH hollow
+    assert sorted(diamonds.get_offsets()[:, 0]) == pytest.approx([0.7, 0.8])
+    lines = np.array([c.get_segments()[0] for c in dashed])  # x, y of each line's two ends
+    assert lines[:, :, 0] == pytest.approx(np.array([[0.8, 0.8], [0.7, 0.7]]))  # the references
+    spans = [(positions["female"], positions["male"]), (positions["a"], positions[MATH])]
+    assert [sorted(ends) for ends in lines[:, :, 1]] == [  # across their slice's rows
+        pytest.approx([top - 0.4, bottom + 0.4]) for top, bottom in spans
     ]
-    assert len(hollow) == 1 and hollow[0].get_xdata()[0] == 0.5  # insufficient evidence
-    assert "data:image/png;base64," in figure_html(figure, alt="x")  # math text stays literal
+    assert MATH in embedded_svg(figure)  # math text stays literal
 
 
 def test_forest_plot_reference_overall_draws_the_overall_value_dashed():
@@ -62,11 +81,11 @@ def test_forest_plot_reference_overall_draws_the_overall_value_dashed():
     figure = figures.forest_plot(
         [("gender", gender)], metric="s2f_gender_agreement", unit="proportion", overall=0.7
     )
-    dashed = [line for line in figure.axes[0].lines if line.get_linestyle() == "--"]
-    assert len(dashed) == 1 and list(dashed[0].get_xdata()) == [0.7, 0.7]
-    assert not [line for line in figure.axes[0].lines if line.get_marker() == "D"]
+    _, _, diamonds, *dashed = figures.grid_marks(figure, "s2f_gender_agreement")
+    assert len(diamonds.get_offsets()) == 0
+    assert [list(c.get_segments()[0][:, 0]) for c in dashed] == [[0.7, 0.7]]
     unknown = figures.forest_plot([("gender", gender)], metric="m", unit="proportion")
-    assert not [line for line in unknown.axes[0].lines if line.get_linestyle() == "--"]
+    assert len(figures.grid_marks(unknown, "m")) == 3  # intervals, dots, diamonds: no line
 
 
 def test_count_heatmap_marks_empty_thin_and_private_cells():
@@ -154,7 +173,7 @@ def test_forest_grid_one_panel_per_metric_with_rows_per_slice_group():
     assert all(c.get_linestyle()[0][1] is not None for c in references)
     assert len(references) == 2  # one dashed reference line per slice
     assert len(figures.grid_marks(figure, "m2")[1].get_offsets()) == 2  # m2: gender rows only
-    assert "data:image/png;base64," in figure_html(figure, alt="x")  # math text stays literal
+    assert MATH in embedded_svg(figure)  # math text stays literal
 
 
 def test_forest_grid_wraps_panels_into_rows_of_columns():
