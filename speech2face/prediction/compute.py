@@ -129,8 +129,8 @@ def decodable_clips(clips: ClipRows, sample_rate: int) -> tuple[ClipRows, list[B
 
 
 VOICE_BATCH = 8
-"""Most clips per front end and voice encoder pass: on CPU, 8 clips of 6 s run about 1.5×
-faster per clip than 32, whose activations outgrow the cache (docs/performance.md)."""
+"""Most clips per front end and voice encoder pass: on CPU the activations of 32 clips of
+6 s outgrow the cache, and 8 run faster per clip (docs/performance.md)."""
 
 
 @torch.no_grad()
