@@ -21,12 +21,14 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages
 from s2f.cli import main as s2f
 from speech2face.prediction import PredictionSettings, load_model, predict
 from speech2face.prediction.artifact import ATTRIBUTES, read_predictions

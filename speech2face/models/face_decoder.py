@@ -198,5 +198,8 @@ def thin_plate_spline(
 
 
 def _tps_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    squared = (a.unsqueeze(2) - b.unsqueeze(1)).pow(2).sum(-1)
+    # dx² + dy² spelt out: the same values as a sum over the last axis, in fewer passes
+    dx = a[..., 0, None] - b[..., None, :, 0]
+    dy = a[..., 1, None] - b[..., None, :, 1]
+    squared = dx * dx + dy * dy
     return squared * torch.log(squared + 1e-12)

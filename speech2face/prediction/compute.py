@@ -128,25 +128,37 @@ def decodable_clips(clips: ClipRows, sample_rate: int) -> tuple[ClipRows, list[B
     return replace(good, waves=tuple(waves)), bad
 
 
+VOICE_BATCH = 8
+"""Most clips per front end and voice encoder pass: on CPU the activations of 32 clips of
+6 s outgrow the cache, and 8 run faster per clip (docs/performance.md)."""
+
+
 @torch.no_grad()
 def voice_features(
     model: Speech2FaceModel,
     waves: Sequence[np.ndarray],
     *,
-    duration_s: float,
+    durations: Sequence[float],
     batch_size: int,
 ) -> np.ndarray:
-    """``pred_feature`` of each wave, repeated or cut to ``duration_s``: ``(N, D)`` float32."""
-    config = SpectrogramConfig(duration_s=duration_s)
+    """``pred_feature`` of each wave repeated or cut to each of ``durations``, clip-major:
+    ``(N × len(durations), D)`` float32 (batches of at most :data:`VOICE_BATCH` clips)."""
+    configs = [SpectrogramConfig(duration_s=duration) for duration in durations]
+    step = min(batch_size, VOICE_BATCH)
     outputs = []
-    for start in range(0, len(waves), batch_size):
-        batch = np.stack(
-            [
-                fit_duration(wave, seconds=duration_s, sample_rate=config.sample_rate)
-                for wave in waves[start : start + batch_size]
-            ]
-        )
-        outputs.append(model.voice_encoder(spectrogram(torch.from_numpy(batch), config)).numpy())
+    for start in range(0, len(waves), step):
+        chunk = waves[start : start + step]
+        per_duration = []
+        for config in configs:
+            batch = np.stack(
+                [
+                    fit_duration(wave, seconds=config.duration_s, sample_rate=config.sample_rate)
+                    for wave in chunk
+                ]
+            )
+            encoded = model.voice_encoder(spectrogram(torch.from_numpy(batch), config))
+            per_duration.append(encoded.numpy())
+        outputs.append(np.stack(per_duration, axis=1).reshape(len(chunk) * len(configs), -1))
     return np.concatenate(outputs).astype(np.float32, copy=False)
 
 
@@ -177,14 +189,23 @@ def _read_feature(clips: ClipRows, position: int, value: str, *, dim: int) -> np
     return feature
 
 
-def _true_faces(
-    model: Speech2FaceModel, clips: ClipRows, *, batch_size: int
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
-    """Per clip ``true_feature``; the distinct face images; each clip's image (-1: none).
+@dataclass(frozen=True)
+class TrueFaces:
+    """The distinct true faces of a chunk's clips (each read and encoded once)."""
 
-    The feature is the manifest's ``face_feature_path`` vector where given, else the face
-    encoder's feature of ``face_path``. Each distinct face is read and encoded once.
-    """
+    features: np.ndarray
+    """``true_feature`` of each distinct face."""
+    of_clip: np.ndarray
+    """Each clip's face (index into ``features``)."""
+    images: np.ndarray | None
+    """The faces that have an image, stacked (None: none has)."""
+    image_of_face: np.ndarray
+    """Each face's row of ``images`` (-1: no image)."""
+
+
+def _true_faces(model: Speech2FaceModel, clips: ClipRows, *, batch_size: int) -> TrueFaces:
+    """The clips' distinct true faces: the manifest's ``face_feature_path`` vector where
+    given, else the face encoder's feature of ``face_path``."""
     rows = clips.rows
     columns = [c if c in rows.columns else None for c in ("face_path", "face_feature_path")]
     distinct: dict[tuple[str | None, str | None], int] = {}
@@ -217,12 +238,12 @@ def _true_faces(
         )
         for i, feature in zip(to_encode, encoded, strict=True):
             features[i] = feature
-    true_feature = np.stack(features)[face_of_clip]
-    _check_finite(true_feature, clips, what="the true face feature")
+    stacked = np.stack(features)
+    _check_finite(stacked[face_of_clip], clips, what="the true face feature")
     image_slot = np.full(len(images), -1)
     image_slot[with_image] = np.arange(len(with_image))
     image_stack = np.stack([images[i] for i in with_image]) if with_image else None
-    return true_feature, image_stack, image_slot[face_of_clip]
+    return TrueFaces(stacked, face_of_clip, image_stack, image_slot)
 
 
 def _check_finite(matrix: np.ndarray, clips: ClipRows, *, what: str) -> None:
@@ -295,10 +316,11 @@ def predict_clips(
     """
     rows = clips.rows
     n_clips, n_durations = len(rows), len(durations)
-    true_feature, true_images, image_index = _true_faces(model, clips, batch_size=batch_size)
+    faces = _true_faces(model, clips, batch_size=batch_size)
+    image_index = faces.image_of_face[faces.of_clip]
     true_attributes = {
         key: _per_clip(value, image_index)
-        for key, value in _image_attributes(model, true_images, batch_size=batch_size).items()
+        for key, value in _image_attributes(model, faces.images, batch_size=batch_size).items()
         if key != "classes"
     }
     true_landmarks = np.stack(
@@ -313,17 +335,12 @@ def predict_clips(
     true_columns["true_landmarks_source"] = np.where(
         np.isfinite(true_landmarks).all(axis=(1, 2)), LANDMARKS_RENDERER, UNKNOWN
     ).astype(object)
-    f2f_attributes, f2f_measures = _decoded_face(model, true_feature, batch_size=batch_size)
+    # F2F: one reconstruction per distinct face, which its clips share
+    f2f_attributes, f2f_measures = _decoded_face(model, faces.features, batch_size=batch_size)
     f2f_columns, f2f_features = _face_columns("f2f", f2f_attributes, f2f_measures)
 
     waves = _load_waves(clips, SpectrogramConfig().sample_rate)
-    pred = np.stack(
-        [
-            voice_features(model, waves, duration_s=duration, batch_size=batch_size)
-            for duration in durations
-        ],
-        axis=1,
-    ).reshape(n_clips * n_durations, -1)
+    pred = voice_features(model, waves, durations=durations, batch_size=batch_size)
     repeat = np.repeat(np.arange(n_clips), n_durations)
     _check_finite(pred, clips.subset(repeat), what="the voice encoder's feature")
     s2f_attributes, s2f_measures = _decoded_face(model, pred, batch_size=batch_size)
@@ -331,14 +348,16 @@ def predict_clips(
 
     table = rows[list(carry)].iloc[repeat].reset_index(drop=True)
     table.insert(2, "duration_s", np.tile(np.asarray(durations, dtype=np.float64), n_clips))
-    per_clip = {**true_columns, **f2f_columns}
-    extra = {name: np.asarray(values)[repeat] for name, values in per_clip.items()}
+    face_of_row = faces.of_clip[repeat]
+    extra = {name: np.asarray(values)[repeat] for name, values in true_columns.items()}
+    extra |= {name: np.asarray(values)[face_of_row] for name, values in f2f_columns.items()}
     extra |= s2f_columns
     extra["model_id"] = np.full(len(table), model.model_id, dtype=object)
     extra["config_hash"] = np.full(len(table), model.config_hash, dtype=object)
     table = pd.concat([table, pd.DataFrame(extra)], axis=1)
-    features = {"pred_feature": pred, "true_feature": true_feature[repeat]}
-    features |= {name: matrix[repeat] for name, matrix in {**true_features, **f2f_features}.items()}
+    features = {"pred_feature": pred, "true_feature": faces.features[face_of_row]}
+    features |= {name: matrix[repeat] for name, matrix in true_features.items()}
+    features |= {name: matrix[face_of_row] for name, matrix in f2f_features.items()}
     features |= s2f_features
     return table, {name: np.ascontiguousarray(m, dtype=np.float32) for name, m in features.items()}
 

@@ -143,13 +143,7 @@ def predict_clips_without_decoder(
     true_feature = _true_features(model, clips, batch_size=batch_size)
     per_clip = _true_attributes(clips)
     waves = _load_waves(clips, SpectrogramConfig().sample_rate)
-    pred = np.stack(
-        [
-            voice_features(model, waves, duration_s=duration, batch_size=batch_size)
-            for duration in durations
-        ],
-        axis=1,
-    ).reshape(n_clips * n_durations, -1)
+    pred = voice_features(model, waves, durations=durations, batch_size=batch_size)
     repeat = np.repeat(np.arange(n_clips), n_durations)
     _check_finite(pred, clips.subset(repeat), what="the voice encoder's feature")
     per_row: dict[str, np.ndarray] = {}

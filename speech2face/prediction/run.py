@@ -64,10 +64,9 @@ from speech2face.prediction.compute import ClipRows, decodable_clips, predict_cl
 from speech2face.prediction.feature_space import predict_clips_without_decoder
 from speech2face.prediction.model import Speech2FaceModel
 from speech2face.prediction.true_faces import read_face_readings
-from speech2face.synth.corpus import LANDMARKS_FILE
-from speech2face.synth.provenance import manifest_faces_synthetic
+from speech2face.synth.corpus import LANDMARKS_FILE, read_landmarks
 from speech2face.training.distributed import barrier, init_distributed
-from speech2face.training.face_domain import compare_domains
+from speech2face.training.face_domain import SYNTHETIC, compare_domains
 from speech2face.vocabulary import AGE_DECADES, SPLITS
 
 CHUNKS_DIR = ".chunks"
@@ -212,8 +211,7 @@ def predict(
             write_bad_clips(listed, skipped)
         raise InputError(ALL_SKIPPED.format(manifest=manifest, n=len(skipped), listed=listed))
     if context.is_main:
-        meta = _meta(model, manifest, settings, signature)
-        meta["face_domain"] = domains
+        meta = _meta(model, manifest, settings, signature, domains=domains)
         if skipped is not None:
             meta["skipped_clips"] = len(skipped)
         if settings.conditions is not None:
@@ -306,11 +304,7 @@ def _renderer_landmarks(manifest: Path) -> dict[str, np.ndarray]:
     path = manifest.parent / LANDMARKS_FILE
     if not path.is_file():
         return {}
-    points = pd.read_parquet(path).sort_values(["speaker_id", "point"])
-    return {
-        speaker: group[["x", "y"]].to_numpy(np.float64)
-        for speaker, group in points.groupby("speaker_id")
-    }
+    return read_landmarks(path)
 
 
 def _signature(
@@ -425,7 +419,12 @@ def _merge(
 
 
 def _meta(
-    model: Speech2FaceModel, manifest: Path, settings: PredictionSettings, signature: dict
+    model: Speech2FaceModel,
+    manifest: Path,
+    settings: PredictionSettings,
+    signature: dict,
+    *,
+    domains: dict[str, Any],
 ) -> dict[str, Any]:
     spectrogram = asdict(SpectrogramConfig())
     spectrogram.pop("duration_s")
@@ -466,7 +465,7 @@ def _meta(
         "split": settings.split,
         "manifest": str(manifest.resolve()),
         "manifest_sha256": signature["manifest_sha256"],
-        "synthetic_faces": manifest_faces_synthetic(manifest),
+        "synthetic_faces": domains["faces"] == SYNTHETIC,
         "training_speakers": None
         if model.training_speakers is None
         else {
@@ -484,6 +483,7 @@ def _meta(
         "craniofacial_measures": list(CRANIOFACIAL_MEASURES),
         "spectrogram": spectrogram,
         "signature": signature,
+        "face_domain": domains,
     }
 
 

@@ -35,6 +35,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
@@ -321,6 +322,16 @@ def _landmarks(parts: list[dict[str, Any]]) -> pd.DataFrame:
     ]
     frame = pd.DataFrame(rows, columns=["speaker_id", "point", "x", "y"])
     return frame.astype({"point": "int16", "x": "float32", "y": "float32"})
+
+
+def read_landmarks(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Each speaker's canonical-face landmarks ``(points, 2)`` (float64) from ``path``, a
+    corpus's :data:`LANDMARKS_FILE`."""
+    points = pd.read_parquet(path).sort_values(["speaker_id", "point"])
+    speakers = points["speaker_id"].to_numpy(dtype=object)
+    starts = np.flatnonzero(np.r_[True, speakers[1:] != speakers[:-1]])
+    xy = np.split(points[["x", "y"]].to_numpy(np.float64), starts[1:])
+    return dict(zip(speakers[starts], xy, strict=True))
 
 
 def _counts(speakers: pd.DataFrame, split: str) -> dict[str, dict[str, int]]:

@@ -35,7 +35,12 @@ from speech2face.errors import InputError
 from speech2face.hashing import file_sha256
 from speech2face.manifest import load_manifest, resolve_path
 from speech2face.outputs import open_folder
-from speech2face.synth.corpus import LANDMARKS_FILE, RENDERS_FILE, SPEAKERS_FILE
+from speech2face.synth.corpus import (
+    LANDMARKS_FILE,
+    RENDERS_FILE,
+    SPEAKERS_FILE,
+    read_landmarks,
+)
 from speech2face.training.face_config import FaceStageConfig
 from speech2face.training.face_models import (
     averaged_reconstructions,
@@ -210,8 +215,7 @@ def corpus_face_set(manifest: Path, *, extra_identities: int, extra_renders: int
         raise InputError(NO_TRAIN_SPEAKERS.format(manifest=manifest))
     face_paths = train.set_index("speaker_id").loc[speaker_ids, "face_path"]
     canonical = _read_images([resolve_path(corpus, path) for path in face_paths])
-    points = pd.read_parquet(corpus / LANDMARKS_FILE).sort_values(["speaker_id", "point"])
-    by_speaker = {key: group[["x", "y"]].to_numpy() for key, group in points.groupby("speaker_id")}
+    by_speaker = read_landmarks(corpus / LANDMARKS_FILE)
     landmarks = np.stack([by_speaker[speaker] for speaker in speaker_ids]).astype(np.float32)
     renders = pd.read_parquet(corpus / RENDERS_FILE)
     renders = renders[renders["speaker_id"].isin(speaker_ids)]
