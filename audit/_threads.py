@@ -9,7 +9,6 @@ operations in the same order as in one part.
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +35,7 @@ def parts(n: int, count: int | None = None) -> list[tuple[int, int]]:
     """``[0, n)`` cut into at most ``count`` (default: the cores) contiguous ranges."""
     count = max(1, min(count or min(cores(), MAX_THREADS), n))
     bounds = [round(n * k / count) for k in range(count + 1)]
-    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
 
 
 def run_parts(work: Callable[[T], object], items: Iterable[T]) -> list:
