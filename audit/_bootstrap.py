@@ -22,8 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse, stats
 
-from audit._threads import parts, run_parts
-
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX_2 = np.uint64(0x94D049BB133111EB)
@@ -107,52 +105,42 @@ class SpeakerStream:
         weights = np.empty((n, n_boot) if by_speaker else (n_boot, n), dtype=np.float32)
         if n == 0 or n_boot == 0:
             return weights
+        inner = n_boot if by_speaker else n  # the contiguous axis of ``weights``
+        columns = min(inner, _CHUNK)
+        rows = max(1, _CHUNK // columns)
+        buffer = np.empty(rows * columns, dtype=np.uint64)
+        scratch = np.empty_like(buffer)
         # replicate r adds (r + 1)·γ to the key, and splitmix64 its own γ
         offsets = np.arange(first + 2, first + n_boot + 2, dtype=np.uint64) * _GOLDEN
-        by_row = (self.base, offsets) if by_speaker else (offsets, self.base)
-        run_parts(
-            lambda rows: _draw(weights, *by_row, rows),
-            parts(len(weights)),
-        )
+        for r0 in range(0, n_boot if not by_speaker else n, rows):
+            r1 = min(r0 + rows, n_boot if not by_speaker else n)
+            for c0 in range(0, inner, columns):
+                c1 = min(c0 + columns, inner)
+                size = (r1 - r0) * (c1 - c0)
+                z = buffer[:size].reshape(r1 - r0, c1 - c0)
+                t = scratch[:size].reshape(r1 - r0, c1 - c0)
+                if by_speaker:  # rows are speakers, columns replicates
+                    np.add(self.base[r0:r1, None], offsets[None, c0:c1], out=z)
+                else:
+                    np.add(self.base[None, c0:c1], offsets[r0:r1, None], out=z)
+                np.right_shift(z, np.uint64(30), out=t)
+                np.bitwise_xor(z, t, out=z)
+                np.multiply(z, _MIX_1, out=z)
+                np.right_shift(z, np.uint64(27), out=t)
+                np.bitwise_xor(z, t, out=z)
+                np.multiply(z, _MIX_2, out=z)
+                # the last step, z ^ (z >> 31), leaves the top 16 bits as they are
+                np.right_shift(z, np.uint64(64 - _TOP_BITS), out=t)
+                target = weights[r0:r1, c0:c1]
+                np.take(_POISSON_TABLE, t.view(np.int64), out=target, mode="clip")
+                straddle = np.isnan(target)
+                if straddle.any():
+                    bits = z[straddle]
+                    bits ^= bits >> np.uint64(31)
+                    target[straddle] = np.searchsorted(
+                        _THRESHOLDS, bits >> np.uint64(11), side="right"
+                    )
         return weights
-
-
-def _draw(
-    weights: np.ndarray,
-    row_terms: np.ndarray,
-    column_terms: np.ndarray,
-    rows: tuple[int, int],
-) -> None:
-    """Fill ``weights[rows[0]:rows[1]]``: each weight from its row's and column's terms
-    (a speaker's base and a replicate's offset, in either order), in cache-sized passes."""
-    inner = weights.shape[1]  # the contiguous axis
-    columns = min(inner, _CHUNK)
-    step = max(1, _CHUNK // columns)
-    buffer = np.empty(step * columns, dtype=np.uint64)
-    scratch = np.empty_like(buffer)
-    for r0 in range(rows[0], rows[1], step):
-        r1 = min(r0 + step, rows[1])
-        for c0 in range(0, inner, columns):
-            c1 = min(c0 + columns, inner)
-            size = (r1 - r0) * (c1 - c0)
-            z = buffer[:size].reshape(r1 - r0, c1 - c0)
-            t = scratch[:size].reshape(r1 - r0, c1 - c0)
-            np.add(row_terms[r0:r1, None], column_terms[None, c0:c1], out=z)
-            np.right_shift(z, np.uint64(30), out=t)
-            np.bitwise_xor(z, t, out=z)
-            np.multiply(z, _MIX_1, out=z)
-            np.right_shift(z, np.uint64(27), out=t)
-            np.bitwise_xor(z, t, out=z)
-            np.multiply(z, _MIX_2, out=z)
-            # the last step, z ^ (z >> 31), leaves the top 16 bits as they are
-            np.right_shift(z, np.uint64(64 - _TOP_BITS), out=t)
-            target = weights[r0:r1, c0:c1]
-            np.take(_POISSON_TABLE, t.view(np.int64), out=target, mode="clip")
-            straddle = np.isnan(target)
-            if straddle.any():
-                bits = z[straddle]
-                bits ^= bits >> np.uint64(31)
-                target[straddle] = np.searchsorted(_THRESHOLDS, bits >> np.uint64(11), side="right")
 
 
 def speaker_weights(
@@ -234,9 +222,7 @@ class ReplicateSums:
 
     Dense slices each take one BLAS product with their cached dense sums; every sparse
     slice's columns are stacked into one CSC matrix (speakers as columns), so one sparse
-    product per block reads each speaker's weights once for all slices. That product is
-    cut by rows into one part per core, run in threads: each row still adds its speakers
-    in ascending order, so the sums are the same bits for any number of parts.
+    product per block reads each speaker's weights once for all slices.
     """
 
     def __init__(self, per_slice: dict[str, SpeakerSums]) -> None:
@@ -246,11 +232,6 @@ class ReplicateSums:
             sparse.hstack([per_slice[name].per_speaker for name in sparse_names], format="csr").T
             if sparse_names
             else None
-        )
-        self.stacked_parts = (
-            [self.stacked[a:b] for a, b in parts(self.stacked.shape[0])]
-            if self.stacked is not None
-            else []
         )
         bounds = np.cumsum([0] + [per_slice[name].per_speaker.shape[1] for name in sparse_names])
         self.columns = {
@@ -276,7 +257,7 @@ class ReplicateSums:
         if self.stacked is None:
             return
         per_speaker = weights if by_speaker else np.ascontiguousarray(weights.T)
-        stacked = np.vstack(run_parts(lambda part: part @ per_speaker, self.stacked_parts))
+        stacked = np.asarray(self.stacked @ per_speaker)
         for name, (first, last) in self.columns.items():
             out[name][start:stop] = stacked[first:last].T.reshape(-1, *self.per_slice[name].shape)
 

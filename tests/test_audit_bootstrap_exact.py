@@ -104,30 +104,6 @@ def test_replicate_sums_equal_the_former_per_slice_products():
         np.testing.assert_array_equal(sums.replicates(weights[:100]), former[:100])
 
 
-@pytest.mark.parametrize("count", [1, 2, 3, 7])
-def test_weights_and_sums_are_the_same_bits_for_any_number_of_threads(monkeypatch, count):
-    """Weight blocks and the stacked sparse product are cut by rows over threads; any
-    cut gives the bits of one part (and of the former code, checked above)."""
-    ids = [f"s{i}" for i in range(900)]
-    rng = np.random.default_rng(2)
-    speakers, groups = rng.integers(900, size=6000), rng.integers(40, size=6000)
-    sums = speaker_sums(speakers, groups, rng.random((6000, 2)), n_groups=40, n_speakers=900)
-    one = _bootstrap.parts
-    monkeypatch.setattr(_bootstrap, "parts", lambda n: one(n, 1))
-    expected_weights = SpeakerStream(ids, 3).block(5, 77, by_speaker=True)
-    expected = {"s": np.empty((77, *sums.shape), np.float32)}
-    ReplicateSums({"s": sums}).fill(expected_weights, expected, 0, by_speaker=True)
-    monkeypatch.setattr(_bootstrap, "parts", lambda n: one(n, count))
-    weights = SpeakerStream(ids, 3).block(5, 77, by_speaker=True)
-    np.testing.assert_array_equal(weights, expected_weights)
-    np.testing.assert_array_equal(SpeakerStream(ids, 3).block(5, 77), expected_weights.T)
-    products = ReplicateSums({"s": sums})
-    assert len(products.stacked_parts) == count
-    out = {"s": np.empty_like(expected["s"])}
-    products.fill(weights, out, 0, by_speaker=True)
-    np.testing.assert_array_equal(out["s"], expected["s"])
-
-
 def _former_product(sums, weights):
     """The former ``SpeakerSums.replicates`` (dense BLAS sums depend on the block's rows, so
     blocks are compared as the audit draws them, 250 replicates at a time)."""
