@@ -63,7 +63,7 @@ def eer_coverage(runs: int, *, n_boot: int = 200, first_seed: int = 0) -> dict[s
                     _voice_only(_trial_weights.TwoWayWeights.block),
                 ),
                 "pigeonhole": mock.patch.object(
-                    audit.trials, "cgm_replicates", lambda point, product, mean: product
+                    audit.trials, "cgm_replicates", lambda point, product, mean, clusters=2: product
                 ),
             }
             with patches.get(clustering, contextlib.nullcontext()):
