@@ -218,37 +218,27 @@ def test_unheard_languages_move_every_speaker_of_theirs_to_test_and_nothing_else
 
     spec = PRESETS["paper_like"]
     before = _speakers(spec)
-    after = sample_speakers(
-        n_speakers=200,
-        spec=spec,
-        seed=0,
-        test_fraction=0.6,
-        val_fraction=0.1,
-        unheard_languages=("sw",),
-    )
+
+    def unheard(languages):
+        return sample_speakers(
+            n_speakers=200,
+            spec=spec,
+            seed=0,
+            test_fraction=0.6,
+            val_fraction=0.1,
+            unheard_languages=languages,
+        )
+
+    after = unheard(("sw",))
     held = after["language"] == "sw"
     assert held.any() and (after.loc[held, "split"] == "test").all()
     assert (before.loc[held, "split"] != "test").any()  # some were train or val
     assert after.drop(columns="split").equals(before.drop(columns="split"))
     assert after.loc[~held, "split"].equals(before.loc[~held, "split"])
     with pytest.raises(InputError, match="unknown language 'xx'"):
-        sample_speakers(
-            n_speakers=200,
-            spec=spec,
-            seed=0,
-            test_fraction=0.6,
-            val_fraction=0.1,
-            unheard_languages=("xx",),
-        )
+        unheard(("xx",))
     with pytest.raises(InputError, match="leave no train speaker"):
-        sample_speakers(
-            n_speakers=200,
-            spec=spec,
-            seed=0,
-            test_fraction=0.6,
-            val_fraction=0.1,
-            unheard_languages=LANGUAGES,
-        )
+        unheard(LANGUAGES)
     settings = dict(
         speakers=10,
         clips_per_speaker=1,
