@@ -10,6 +10,21 @@ from audit._trial_prefix import PrefixCell, layout_positions, within
 from audit._trial_weights import cell_ratios, two_way
 
 
+def _direct_metrics(cell, voice_w, face_w) -> np.ndarray:
+    """The cell's metrics under both weight schemes, from its trials' two-way weights."""
+    return np.concatenate(
+        [
+            cell_metrics(
+                cell,
+                two_way(voice_w, face_w, cell.target_voice, cell.target_face)[scheme],
+                two_way(voice_w, face_w, cell.impostor_voice, cell.impostor_face)[scheme],
+                OperatingPoint(),
+            )
+            for scheme in range(2)
+        ]
+    )
+
+
 def test_prefix_sums_equal_per_cell_cumsum_of_two_way_weights():
     rng = np.random.default_rng(2)
     for _ in range(50):
@@ -21,17 +36,7 @@ def test_prefix_sums_equal_per_cell_cumsum_of_two_way_weights():
         cell = sort_cell(score, target, voice, face, threshold=0.2)
         voice_w = rng.poisson(1, (4, 40)).astype(np.float32)
         face_w = rng.poisson(1, (4, 40)).astype(np.float32)
-        expected = np.concatenate(
-            [
-                cell_metrics(
-                    cell,
-                    two_way(voice_w, face_w, cell.target_voice, cell.target_face)[scheme],
-                    two_way(voice_w, face_w, cell.impostor_voice, cell.impostor_face)[scheme],
-                    OperatingPoint(),
-                )
-                for scheme in range(2)
-            ]
-        )
+        expected = _direct_metrics(cell, voice_w, face_w)
         padded = [np.pad(w, ((0, 0), (0, 1))) for w in (voice_w, face_w)]
         got = curve_metrics(*PrefixCell.of(cell, 40, 40).points(*padded), OperatingPoint())
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
@@ -85,17 +90,7 @@ def test_integer_running_sums_widen_to_int64_before_int32_could_overflow():
     prefix = PrefixCell.of(cell, 40, 40)
     assert prefix.weights(*padded).dtype == np.int64
     got = curve_metrics(*prefix.points(*padded), OperatingPoint())
-    expected = np.concatenate(
-        [
-            cell_metrics(
-                cell,
-                two_way(voice_w, face_w, cell.target_voice, cell.target_face)[scheme],
-                two_way(voice_w, face_w, cell.impostor_voice, cell.impostor_face)[scheme],
-                OperatingPoint(),
-            )
-            for scheme in range(2)
-        ]
-    )
+    expected = _direct_metrics(cell, voice_w, face_w)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
     small = [np.minimum(w, 1) for w in padded]
     assert prefix.weights(*small).dtype == np.int32
