@@ -20,7 +20,8 @@ When the baseline audit split heard and unheard languages, the same replicates a
 give each model's change of the heard value, the unheard value and the cross-lingual gap
 (unheard − heard) per metric and group (``languages``), tested and corrected as a family
 of their own (the comparison's correction) and flagged when significant with the
-interval beyond the threshold; they are reported, not counted as regressions.
+interval beyond the threshold; a heard or unheard value that got worse is a regression
+(``regression``, in :meth:`TrialsComparisonResult.regressions`), a gap change is reported.
 """
 
 from __future__ import annotations
