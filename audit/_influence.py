@@ -105,18 +105,17 @@ def slice_influence(
     n_groups, n_moments = point.shape
     n_metrics = len(specs)
     rows, columns, values = [], [], []
+    gradients = np.zeros(n_groups * n_moments)
     for index, (spec, start, stop) in enumerate(zip(specs, offsets[:-1], offsets[1:], strict=True)):
         grad = np.nan_to_num(gradient(spec, point[:, start:stop]))
         group = np.repeat(np.arange(n_groups), stop - start)
         rows.append(group * n_moments + np.tile(np.arange(start, stop), n_groups))
         columns.append(index * n_groups + group)
         values.append(grad.ravel())
-    if per_speaker.has_sorted_indices:
-        metric_of_moment = np.repeat(np.arange(n_metrics), np.diff(offsets))
-        grad_of_column = np.zeros(n_groups * n_moments)
-        grad_of_column[np.concatenate(rows)] = np.concatenate(values)
+        gradients[rows[-1]] = values[-1]
+    if _in_whole_cells(per_speaker, n_moments):
         speaker, column, u = _effects(
-            per_speaker, grad_of_column, metric_of_moment, n_groups=n_groups, n_moments=n_moments
+            per_speaker, gradients.reshape(n_groups, n_moments), offsets, n_groups=n_groups
         )
     else:
         to_metric = sparse.csr_matrix(
@@ -151,38 +150,53 @@ def slice_influence(
     return found, totals
 
 
+def _in_whole_cells(per_speaker: sparse.csr_matrix, n_moments: int) -> bool:
+    """Whether ``per_speaker`` stores whole (speaker, group) cells, as :func:`speaker_sums`
+    makes it: each row's entries are runs of ``n_moments`` columns, group by group."""
+    if n_moments == 0 or not per_speaker.has_sorted_indices:
+        return False
+    if np.any(np.diff(per_speaker.indptr) % n_moments):
+        return False
+    cells = per_speaker.indices.reshape(-1, n_moments)
+    return bool(np.all(cells == cells[:, :1] + np.arange(n_moments)))
+
+
 def _effects(
     per_speaker: sparse.csr_matrix,
-    grad_of_column: np.ndarray,
-    metric_of_moment: np.ndarray,
+    gradients: np.ndarray,
+    offsets: np.ndarray,
     *,
     n_groups: int,
-    n_moments: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each speaker's influence U on each (metric, group) value: ``(speaker, column, U)``
     with column ``metric * n_groups + group``, exactly as the COO form of the sparse
-    product ``per_speaker @ to_metric`` gives them (``per_speaker`` with sorted indices),
-    without the sparse-sparse product: each U adds its moments' products in moment order
-    from 0.0 (scipy's ``csr_matmat``), a speaker's entries come in the reverse of the
-    order they were first touched (its linked list), and exact zeros are not stored.
-    The sums over speakers that follow then add in the same order
-    (``tests/test_audit_statistics.py`` compares with the sparse product)."""
-    n_speakers = per_speaker.shape[0]
-    row = np.repeat(np.arange(n_speakers), np.diff(per_speaker.indptr))
-    col = per_speaker.indices.astype(np.int64)
-    product = per_speaker.data.astype(np.float64) * grad_of_column[col]
-    target = metric_of_moment[col % n_moments] * n_groups + col // n_moments
-    first = np.ones(len(col), dtype=bool)
-    first[1:] = (row[1:] != row[:-1]) | (target[1:] != target[:-1])
-    u = np.bincount(np.cumsum(first) - 1, product)
-    speaker, column = row[first], target[first]
-    # reverse each speaker's entries, as csr_matmat's linked list emits them
-    per_row = np.bincount(speaker, minlength=n_speakers)
-    start = np.cumsum(per_row) - per_row
-    position = 2 * start[speaker] + per_row[speaker] - 1 - np.arange(len(speaker))
-    order = np.empty_like(position)
-    order[position] = np.arange(len(position))
-    speaker, column, u = speaker[order], column[order], u[order]
+    product ``per_speaker @ to_metric`` gives them, without that product.
+
+    ``per_speaker`` stores whole cells (:func:`_in_whole_cells`) and ``gradients`` is
+    ``(n_groups, n_moments)``. Each U adds its moments' products in moment order (scipy's
+    ``csr_matmat`` starts from 0.0, which changes only the sign of a zero, and zeros are
+    not stored); a speaker's entries come in the reverse of the order they were first
+    touched (its linked list), so the sums over speakers that follow add in the same
+    order (``tests/test_audit_statistics.py`` compares with the sparse product).
+    """
+    n_speakers, n_columns = per_speaker.shape
+    n_moments = n_columns // n_groups
+    group = per_speaker.indices[::n_moments] // n_moments
+    products = per_speaker.data.reshape(-1, n_moments).astype(np.float64) * gradients[group]
+    n_metrics = len(offsets) - 1
+    u = np.empty((len(group), n_metrics))
+    for metric, (start, stop) in enumerate(itertools.pairwise(offsets)):
+        total = u[:, metric]
+        np.copyto(total, products[:, start])
+        for moment in range(start + 1, stop):
+            total += products[:, moment]
+    # each speaker's cells in ascending group, metrics ascending: reversed per speaker
+    per_row = np.diff(per_speaker.indptr) // n_moments * n_metrics
+    speaker = np.repeat(np.arange(n_speakers), per_row)
+    end = np.cumsum(per_row)
+    order = (2 * end - per_row)[speaker] - 1 - np.arange(len(speaker))
+    u = u.ravel()[order]
+    column = (np.arange(n_metrics) * n_groups + group[:, None]).ravel()[order]
     stored = u != 0
     return speaker[stored], column[stored], u[stored]
 
