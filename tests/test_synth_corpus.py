@@ -198,6 +198,7 @@ def test_new_settings_replace_an_old_corpus_but_never_a_foreign_folder(tmp_path)
         (["--speakers", "0"], "--speakers must be a positive integer"),
         (["--speakers", "8", "--test-fraction", "0.5"], "cannot hold one speaker of each"),
         (["--test-fraction", "1.2"], "--test-fraction 1.2"),
+        (["--unheard-languages", "sw,xx"], "unknown language 'xx'"),
     ],
 )
 def test_cli_rejects_bad_input_in_one_line_before_writing(tmp_path, capsys, arguments, message):
@@ -221,18 +222,20 @@ def test_cli_rejects_a_config_with_an_empty_test_cell(tmp_path, capsys):
 
 
 def test_cli_generates_a_noisy_label_corpus_with_large_faces(tmp_path, capsys):
+    """Also holds a language out of training (``--unheard-languages``) as the demo does."""
     out = tmp_path / "corpus"
     config = tmp_path / "noisy.json"
     config.write_text(json.dumps({"label_noise": {"ethnicity": {"group_a": 1.0}}}))
     arguments = ["--speakers", "8", "--clips-per-speaker", "1", "--renders-per-speaker", "0"]
     arguments += ["--test-fraction", "0.75", "--workers", "1", "--face-size", "128"]
+    arguments += ["--unheard-languages", " cmn ,"]  # moves the val speaker of cmn
     status = main(["synth", "--out", str(out), *arguments, "--imbalance", str(config)])
     assert status == 0
     printed = capsys.readouterr()
     assert printed.out.strip() == str(out / "manifest.parquet")
     note = printed.err.splitlines()[-1]
     assert note.startswith("note: test-split groups with fewer than 30 speakers")
-    assert "gender=female (3), gender=male (3)" in note
+    assert "gender=female (4), gender=male (3)" in note  # 6 test speakers + the moved one
     manifest = pd.read_parquet(out / "manifest.parquet")
     assert len(manifest) == 8
     assert Image.open(out / manifest["face_path"][0]).size == (128, 128)
@@ -241,6 +244,10 @@ def test_cli_generates_a_noisy_label_corpus_with_large_faces(tmp_path, capsys):
     assert (truth == "group_a").sum() > 0
     assert not (manifest["ethnicity"][truth == "group_a"] == "group_a").any()
     assert (manifest["ethnicity"][truth != "group_a"] == truth[truth != "group_a"]).all()
+    held = speakers["language"] == "cmn"
+    assert held.any() and (speakers.loc[held, "split"] == "test").all()
+    settings = json.loads((out / "ground_truth.json").read_text())["settings"]
+    assert settings["unheard_languages"] == ["cmn"]
 
 
 def test_thin_test_groups_lists_demographic_groups_below_the_minimum(tmp_path):
