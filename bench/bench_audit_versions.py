@@ -13,7 +13,9 @@ peak resident memory.
         [--n-boot 1000] [--repeats 3]
 
 Both workers run the same slices, metrics and data (``bench_audit.bench_predictions``
-of this checkout); their groups tables are compared for equality at the end.
+of this checkout); their groups tables are compared at the end: the same rows, and every
+column both versions write equal (a column one version lacks, from a later feature, is
+named, not compared).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's packages
 from timing import load, median, report
@@ -35,8 +38,8 @@ from timing import load, median, report
 HERE = Path(__file__).resolve().parents[1]
 
 WORKER = r"""
-import hashlib, json, resource, sys, time
-root, bench, clips, groups, n_boot = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:6])
+import json, resource, sys, time
+root, bench, clips, groups, n_boot, saved = *sys.argv[1:3], *map(int, sys.argv[3:6]), sys.argv[6]
 sys.path.insert(0, root)
 import audit
 from audit.engine import run_audit  # this version's packages, imported first
@@ -57,15 +60,16 @@ for line in sys.stdin:
     start = time.perf_counter()
     result = run_audit(predictions, n_boot=n_boot, **options)
     print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
-digest = hashlib.sha256(result.groups.to_csv().encode()).hexdigest() if result else ""
+if result is not None:
+    result.groups.to_pickle(saved)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-print(json.dumps({"peak_gb": peak, "groups_sha256": digest}), flush=True)
+print(json.dumps({"peak_gb": peak}), flush=True)
 """
 
 
-def start_worker(root: Path, args: argparse.Namespace) -> subprocess.Popen:
+def start_worker(root: Path, args: argparse.Namespace, saved: Path) -> subprocess.Popen:
     command = [sys.executable, "-c", WORKER, str(root), str(HERE / "bench")]
-    command += [str(args.clips), str(args.groups), str(args.n_boot)]
+    command += [str(args.clips), str(args.groups), str(args.n_boot), str(saved)]
     return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
@@ -104,9 +108,10 @@ def main() -> None:
         with tarfile.open(archive) as tar:
             tar.extractall(before_root, filter="data")
         print(f"before: {load()}")
+        saved = [Path(folder) / "before.pkl", Path(folder) / "after.pkl"]
         workers = {
-            f"before ({revision})": start_worker(before_root, args),
-            f"after ({current}, working tree)": start_worker(HERE, args),
+            f"before ({revision})": start_worker(before_root, args, saved[0]),
+            f"after ({current}, working tree)": start_worker(HERE, args, saved[1]),
         }
         sizes = [json.loads(w.stdout.readline()) for w in workers.values()]
         n_speakers, n_groups = sizes[0]["speakers"], sizes[0]["groups"]
@@ -129,6 +134,7 @@ def main() -> None:
         ends = {name: ask(worker, "quit") for name, worker in workers.items()}
         for worker in workers.values():
             worker.wait()
+        before_groups, after_groups = (pd.read_pickle(path) for path in saved)
     print(f"after: {load()}")
     print(report(times))
     matmul = median(times["dense matmul"])
@@ -137,8 +143,42 @@ def main() -> None:
             f"  {name}: median / median matmul {median(times[name]) / matmul:.2f}; "
             f"peak resident memory {ends[name]['peak_gb']:.2f} GB"
         )
-    digests = {end["groups_sha256"] for end in ends.values()}
-    print(f"groups tables of the last runs {'equal' if len(digests) == 1 else 'DIFFER'}")
+    print(compare_groups(before_groups, after_groups))
+
+
+def _largest_change(before: pd.Series, after: pd.Series) -> str:
+    """'' when equal, else how many rows differ and, for numbers, the largest difference."""
+    if before.equals(after):
+        return ""
+    both_nan = before.isna() & after.isna()
+    changed = ~both_nan & (before != after)
+    text = f"{int(changed.sum())} rows"
+    if pd.api.types.is_numeric_dtype(before) and pd.api.types.is_numeric_dtype(after):
+        gap = (before - after).abs()[changed]
+        text += f", largest |difference| {gap.max():.3g}" if gap.notna().any() else ", NaN moved"
+    return text
+
+
+def compare_groups(before: pd.DataFrame, after: pd.DataFrame) -> str:
+    """Whether the last runs' groups tables agree: the same rows, and every column both
+    versions write equal (values and NaNs; columns one version lacks are named)."""
+    keys = ["metric", "slice", "group"]
+    before, after = before.set_index(keys).sort_index(), after.set_index(keys).sort_index()
+    if not before.index.equals(after.index):
+        return "groups tables of the last runs DIFFER in their rows"
+    common = [c for c in after.columns if c in before.columns]
+    differ = {c: _largest_change(before[c], after[c]) for c in common}
+    differ = {c: change for c, change in differ.items() if change}
+    verdict = f"DIFFER ({'; '.join(f'{c}: {v}' for c, v in differ.items())})" if differ else "equal"
+    only = {
+        "before": [c for c in before.columns if c not in after.columns],
+        "after": [c for c in after.columns if c not in before.columns],
+    }
+    extra = "; ".join(f"only {side}: {', '.join(cols)}" for side, cols in only.items() if cols)
+    return (
+        f"groups tables of the last runs, {len(before)} rows: {verdict} in the {len(common)} "
+        f"columns both write" + (f" ({extra})" if extra else "")
+    )
 
 
 if __name__ == "__main__":
