@@ -12,6 +12,7 @@ from audit.simulate_trials import simulate_trials
 from audit.trials_compare import TrialsComparisonResult, compare_trials_audits
 from audit.trials_config import TrialsConfig
 from audit.trials_result import TrialsAuditResult, run_trials_audit
+from reports.trials import trials_comparison_html
 from s2f.cli import main
 from speech2face.errors import InputError
 from speech2face.trials import write_trials
@@ -245,15 +246,20 @@ def test_an_fmr_pair_regression_fails_the_command(fmr_audits, tmp_path, capsys):
     assert f"REGRESSION model 1 fmr gender={PAIR}: delta +0.405" in capsys.readouterr().out
 
 
-def test_the_fmr_matrix_saves_loads_and_a_version_2_folder_loads(fmr_audits, tmp_path):
+def test_the_fmr_matrix_saves_loads_reports_and_a_version_2_folder_loads(fmr_audits, tmp_path):
     result = compare_trials_audits([fmr_audits["base"], fmr_audits["raised"]])
     out = result.save(tmp_path / "cmp")
     loaded = TrialsComparisonResult.load(out)
     assert loaded.summary["schema_version"] == 3
     assert loaded.fmr_matrix.equals(result.fmr_matrix)
+    html = trials_comparison_html(loaded, source=out)
+    assert "Impostor FMR by voice and face group: paired change per cell" in html
+    assert "0.194</td><td>0.599</td><td>0.405 [" in html
+    assert "1 more regression(s) of a heard or unheard half or of a group pair" in html
     # a version-2 comparison (before the FMR matrix) still loads, with none
     (out / "fmr_matrix.parquet").unlink()
     summary = out / "comparison.json"
     summary.write_text(json.dumps({**json.loads(summary.read_text()), "schema_version": 2}))
     old = TrialsComparisonResult.load(out)
     assert old.fmr_matrix.empty and PAIR not in set(old.regressions()["group"])
+    assert 'id="fmr"' not in trials_comparison_html(old, source=out)
