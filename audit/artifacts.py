@@ -78,10 +78,14 @@ TRIALS_AUDIT_TABLE_FILES = {
 
 # --- a comparison of trials audits (a folder; see audit.trials_compare) --------------------
 TRIALS_COMPARISON_KIND = "trials_comparison"
-TRIALS_COMPARISON_SCHEMA_VERSION = 2
+TRIALS_COMPARISON_SCHEMA_VERSION = 3
 """2: the heard/unheard languages compared (``languages.parquet``; ``languages`` in
-``comparison.json``) and 1-of-n matching among the metrics."""
-TRIALS_COMPARISON_SCHEMA_VERSIONS = (1, 2)
-"""A version-1 comparison has no languages table, which reads as empty."""
+``comparison.json``) and 1-of-n matching among the metrics. 3: the group-pair FMR matrix
+compared (``fmr_matrix.parquet``; ``fmr_matrix`` in ``comparison.json``)."""
+TRIALS_COMPARISON_SCHEMA_VERSIONS = (1, 2, 3)
+"""A version-1 comparison has no languages table, a version 1 or 2 no FMR-matrix table:
+each reads as empty."""
 TRIALS_COMPARISON_LANGUAGES_FILE = "languages.parquet"
 """Per model, metric, slice, group and half (heard, unheard, gap): the paired change."""
+TRIALS_COMPARISON_FMR_MATRIX_FILE = "fmr_matrix.parquet"
+"""Per model and impostor (slice, voice group, face group) cell: the paired FMR change."""

@@ -22,6 +22,11 @@ give each model's change of the heard value, the unheard value and the cross-lin
 of their own (the comparison's correction) and flagged when significant with the
 interval beyond the threshold; a heard or unheard value that got worse is a regression
 (``regression``, in :meth:`TrialsComparisonResult.regressions`), a gap change is reported.
+
+The group-pair FMR matrix is compared the same way (``fmr_matrix``): per impostor cell
+(slice, voice group, face group), each model's FMR at its own threshold, the paired change
+rescaled as the matrix's own intervals, one family of its own; a cell whose FMR rose
+significantly with the interval beyond the threshold is a regression.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from audit._trial_weights import cgm_replicates
 from audit.artifacts import (
     CHANGES_FILE,
     COMPARISON_FILE,
+    TRIALS_COMPARISON_FMR_MATRIX_FILE,
     TRIALS_COMPARISON_KIND,
     TRIALS_COMPARISON_LANGUAGES_FILE,
     TRIALS_COMPARISON_SCHEMA_VERSION,
@@ -90,39 +96,58 @@ def higher_is_better(metric: str) -> bool:
 
 @dataclass
 class TrialsComparisonResult(ComparisonResult):
-    """A paired comparison of trials audits: ``comparison.json``, ``changes.parquet`` and
-    ``languages.parquet`` (heard, unheard and gap changes; empty without heard languages)."""
+    """A paired comparison of trials audits: ``comparison.json``, ``changes.parquet``,
+    ``languages.parquet`` (heard, unheard and gap changes; empty without heard languages)
+    and ``fmr_matrix.parquet`` (group-pair FMR changes; empty without ``face_`` columns)."""
 
     languages: pd.DataFrame = field(default_factory=pd.DataFrame)
+    fmr_matrix: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     KIND = TRIALS_COMPARISON_KIND
     SCHEMA_VERSIONS = TRIALS_COMPARISON_SCHEMA_VERSIONS
 
     def save(self, path: str | os.PathLike, *, render: Render | None = None) -> Path:
-        """Write the folder (both tables), and ``render``'s report into it, replacing it whole."""
-        tables = {CHANGES_FILE: self.changes, TRIALS_COMPARISON_LANGUAGES_FILE: self.languages}
+        """Write the folder (every table), and ``render``'s report into it, replacing it whole."""
+        tables = {
+            CHANGES_FILE: self.changes,
+            TRIALS_COMPARISON_LANGUAGES_FILE: self.languages,
+            TRIALS_COMPARISON_FMR_MATRIX_FILE: self.fmr_matrix,
+        }
         return save_folder(
             path, self.summary, tables, summary_file=COMPARISON_FILE, kind=self.KIND, render=render
         )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Self:
-        """Read a folder; a version-1 comparison (no languages table) reads as empty."""
+        """Read a folder; a table an older version did not write (languages before 2, the
+        FMR matrix before 3) reads as empty."""
         result = super().load(path)
-        languages = Path(path) / TRIALS_COMPARISON_LANGUAGES_FILE
-        if languages.exists():
-            result.languages = read_table(languages)
+        for name, file in (
+            ("languages", TRIALS_COMPARISON_LANGUAGES_FILE),
+            ("fmr_matrix", TRIALS_COMPARISON_FMR_MATRIX_FILE),
+        ):
+            if (Path(path) / file).exists():
+                setattr(result, name, read_table(Path(path) / file))
         return result
 
     def regressions(self) -> pd.DataFrame:
         """Cells whose value got significantly worse beyond the threshold: of the changes
-        table, and of a heard or unheard half (its ``group`` named with the half)."""
+        table, of a heard or unheard half (``group`` named with the half: ``female (unheard
+        languages)``) and of a group pair's FMR (``female voice → male face (FMR pair)``)."""
         rows = super().regressions()
-        if "regression" not in self.languages.columns:  # no languages, or schema 1
-            return rows
-        halves = self.languages[self.languages["regression"].astype(bool)]
-        halves = halves.assign(group=halves["group"] + " (" + halves["half"] + " languages)")
-        return pd.concat([rows, halves[[c for c in halves if c in rows]]], ignore_index=True)
+        more = []
+        if "regression" in self.languages.columns:  # absent without languages, or schema 1
+            halves = self.languages[self.languages["regression"].astype(bool)]
+            more.append(
+                halves.assign(group=halves["group"] + " (" + halves["half"] + " languages)")
+            )
+        if "regression" in self.fmr_matrix.columns:  # absent before schema 3
+            pairs = self.fmr_matrix[self.fmr_matrix["regression"].astype(bool)]
+            named = pairs["voice_group"] + " voice → " + pairs["face_group"] + " face (FMR pair)"
+            more.append(pairs.assign(group=named))
+        threshold = self.summary["config"]["threshold"]
+        more = [m.assign(threshold=threshold) for m in more if len(m)]
+        return pd.concat([rows, *(m[[c for c in m if c in rows]] for m in more)], ignore_index=True)
 
     def _repr_html_(self) -> str:
         models = " vs ".join(html.escape(str(m["model_id"])) for m in self.summary["models"])
@@ -214,7 +239,23 @@ def compare_trials_audits(
             ],
             ignore_index=True,
         )
-        languages = _flag_languages(languages, trials_config)
+        # a half's own value that got worse is a regression, as in the changes table; a
+        # gap that moved is reported, not a regression (as a group's gap there)
+        languages = _flag_family(
+            languages, trials_config, counted=(languages["half"] != GAP).to_numpy()
+        )
+    fmr_matrix = pd.DataFrame()
+    if len(replicated[0].fmr_cells):
+        fmr_matrix = pd.concat(
+            [
+                _fmr_matrix_changes(replicated[0], replicated[i], trials_config, model=i)
+                for i in range(1, len(replicated))
+            ],
+            ignore_index=True,
+        )
+        fmr_matrix = _flag_family(
+            fmr_matrix, trials_config, counted=np.ones(len(fmr_matrix), dtype=bool)
+        )
     table = frames[0]
     summary = {
         "schema_version": TRIALS_COMPARISON_SCHEMA_VERSION,
@@ -266,9 +307,16 @@ def compare_trials_audits(
             "changes above); a heard or unheard value that got worse is a regression, a "
             "gap change is reported",
         },
+        "fmr_matrix": {
+            "n_tests": int(fmr_matrix["p_value"].notna().sum()) if len(fmr_matrix) else 0,
+            "family": "every group-pair FMR change of every model (apart from the changes "
+            "above), each model at its own threshold; an FMR that rose is a regression",
+        },
         "notes": notes,
     }
-    result = TrialsComparisonResult(summary=summary, changes=changes, languages=languages)
+    result = TrialsComparisonResult(
+        summary=summary, changes=changes, languages=languages, fmr_matrix=fmr_matrix
+    )
     summary["regressions"] = _records(result.regressions())
     return result
 
@@ -296,7 +344,7 @@ def _paired(
     base_schemes: np.ndarray,
     other: np.ndarray,
     other_schemes: np.ndarray,
-    clusters: np.ndarray,
+    clusters: int | np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The change ``other − base`` and its replicates, taken inside each replicate and
     rescaled to the multiway cluster-robust variance."""
@@ -356,26 +404,48 @@ def _language_changes(
     return baseline.present(pd.concat(frames, ignore_index=True))
 
 
-def _flag_languages(languages: pd.DataFrame, config: TrialsConfig) -> pd.DataFrame:
-    """Adjusted p-values over the languages family, and ``flag``: significant with the
-    interval of the change beyond ±threshold."""
-    languages["p_adjusted"] = adjust_pvalues(
-        languages["p_value"].to_numpy(), method=config.correction
+def _fmr_matrix_changes(
+    baseline: TrialReplicates, other: TrialReplicates, config: TrialsConfig, *, model: int
+) -> pd.DataFrame:
+    """Paired FMR change of one model against the baseline per impostor cell (slice, voice
+    group, face group), each model at its own threshold; the change's replicates are
+    rescaled as the matrix's own intervals are (two speakers per trial)."""
+    cells = baseline.fmr_cells
+    delta, replicates = _paired(
+        baseline.fmr_point, baseline.fmr_replicates, other.fmr_point, other.fmr_replicates, 2
     )
+    low, high = percentile_interval(replicates, level=config.level)
+    speakers = cells[["n_voice_speakers", "n_face_speakers"]].min(axis=1).to_numpy()
+    testable = speakers >= config.min_speakers
+    return pd.DataFrame(
+        {
+            "model": model,
+            "metric": "fmr",
+            **cells.to_dict("series"),
+            "status": np.where(testable, OK, INSUFFICIENT),
+            "value_baseline": baseline.fmr_point,
+            "value": other.fmr_point,
+            "delta": delta,
+            "delta_ci_low": low,
+            "delta_ci_high": high,
+            "p_value": np.where(testable, paired_p_value(delta, replicates), np.nan),
+        }
+    )
+
+
+def _flag_family(frame: pd.DataFrame, config: TrialsConfig, *, counted: np.ndarray) -> pd.DataFrame:
+    """Adjusted p-values over ``frame`` as one family (the comparison's correction), ``flag``
+    (significant with the interval of the change beyond ±threshold) and ``regression``: a
+    flagged row of ``counted`` whose own value got worse."""
+    frame["p_adjusted"] = adjust_pvalues(frame["p_value"].to_numpy(), method=config.correction)
     alpha, threshold = 1 - config.level, config.threshold
-    languages["flag"] = flagged(
-        languages, "delta_ci_low", "delta_ci_high", alpha=alpha, threshold=threshold
+    frame["flag"] = flagged(
+        frame, "delta_ci_low", "delta_ci_high", alpha=alpha, threshold=threshold
     )
-    # a half's own value got worse beyond the threshold: a regression, as in the changes
-    # table; a gap that moved is reported, not a regression (as a group's gap there)
-    better = languages["metric"].map(higher_is_better).to_numpy(dtype=bool)
-    worse_bound = np.where(better, languages["delta_ci_high"], -languages["delta_ci_low"])
-    languages["regression"] = (
-        languages["flag"].to_numpy(dtype=bool)
-        & (languages["half"] != GAP).to_numpy()
-        & (worse_bound <= -threshold)
-    )
-    return languages
+    better = frame["metric"].map(higher_is_better).to_numpy(dtype=bool)
+    worse_bound = np.where(better, frame["delta_ci_high"], -frame["delta_ci_low"])
+    frame["regression"] = frame["flag"].to_numpy(dtype=bool) & counted & (worse_bound <= -threshold)
+    return frame
 
 
 def _changes(

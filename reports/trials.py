@@ -36,6 +36,8 @@ METRIC_NAMES = {
     "match_1ofn": "1-of-n",
 }
 DET_TICKS = (0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95)
+FMR_CELLS_SHOWN = 16
+"""A comparison's FMR matrix shows every cell up to this many, else the flagged ones."""
 
 
 def metric_name(metric: str, faces: int | None = None) -> str:
@@ -361,26 +363,41 @@ def trials_comparison_html(
         Section("models", "Models compared", _compared_models(summary)),
         Section("method", "How changes were tested", cmp._method(summary, privacy_k)),
     ]
+    at = 3  # after the paired changes, before the models
     if len(comparison.languages):
         table = _language_changes(comparison.languages, summary, models, privacy_k)
-        sections.insert(3, Section("languages", "Heard and unheard languages", table))
+        sections.insert(at, Section("languages", "Heard and unheard languages", table))
+        at += 1
+    if len(comparison.fmr_matrix):
+        table = _fmr_matrix_changes(comparison.fmr_matrix, summary, models, privacy_k)
+        sections.insert(at, Section("fmr", "FMR by voice and face group", table))
+    findings = cmp._findings(changes, summary)
+    elsewhere = len(comparison.regressions()) - int(comparison.changes["regression"].sum())
+    if elsewhere:
+        findings.insert(
+            1,
+            f"{elsewhere} more regression(s) of a heard or unheard half or of a group pair's "
+            "FMR (in their sections below).",
+        )
     names = " vs ".join(str(m["model_id"]) for m in models)
     return render_page(
         title=f"Trials comparison: {names}",
         kind="Trials comparison",
         source=source,
         sections=sections,
-        findings=cmp._findings(changes, summary),
+        findings=findings,
     )
 
 
-def _language_changes(
-    languages: pd.DataFrame, summary: dict, models: list[dict], privacy_k: int
-) -> Markup:
-    """Each model's paired change of the heard, unheard and gap (unheard − heard) values."""
+def _paired_rows(
+    frame: pd.DataFrame, summary: dict, models: list[dict], counts: list[str], privacy_k: int
+) -> pd.DataFrame:
+    """``frame``'s paired changes as shown: model and metric names, baseline, candidate,
+    change with its interval, adjusted p and flag; no numbers where one of ``counts`` is
+    below ``privacy_k``."""
     numbers = ["value_baseline", "value", "delta", "delta_ci_low", "delta_ci_high", "p_adjusted"]
-    shown = _hide(languages, ["n_voice_speakers"], numbers, privacy_k)
-    shown = shown.assign(
+    shown = _hide(frame, counts, numbers, privacy_k)
+    return shown.assign(
         model=[str(models[int(i)]["model_id"]) for i in shown["model"]],
         metric=[metric_name(m, summary.get("one_of_n_faces")) for m in shown["metric"]],
         baseline=shown["value_baseline"].map(lambda v: "–" if pd.isna(v) else f"{v:.3f}"),
@@ -389,16 +406,57 @@ def _language_changes(
         p_adjusted=shown["p_adjusted"].map(fmt.p_value),
         flag=np.where(shown["flag"].fillna(False).astype(bool), "FLAG", ""),
     )
+
+
+def _language_changes(
+    languages: pd.DataFrame, summary: dict, models: list[dict], privacy_k: int
+) -> Markup:
+    """Each model's paired change of the heard, unheard and gap (unheard − heard) values."""
+    shown = _paired_rows(languages, summary, models, ["n_voice_speakers"], privacy_k)
     heard = ", ".join(summary["languages"]["heard_languages"] or [])
     text = Markup(
         "<p>Heard languages: {}. Per half (heard, unheard, gap = unheard − heard), the "
         "candidate's change against the baseline, paired inside each replicate; "
-        "{} correction over these changes alone (reported, not counted as regressions).</p>"
+        "{} correction over these changes alone. A heard or unheard value that got worse "
+        "(flagged) is a regression; a gap change is reported.</p>"
     ).format(heard, fmt.correction_name(summary["tests"]["correction"]))
     columns = ["model", "metric", "slice", "group", "half", "n_voice_speakers", "status"]
     return text + table_html(
         shown[[*columns, "baseline", "candidate", "change", "p_adjusted", "flag"]],
         caption="Heard, unheard and cross-lingual gap: paired change per group",
+    )
+
+
+def _fmr_matrix_changes(
+    matrix: pd.DataFrame, summary: dict, models: list[dict], privacy_k: int
+) -> Markup:
+    """Each model's paired FMR change per impostor (voice group, face group) cell: every
+    cell when few, else the flagged ones."""
+    counts = ["n_voice_speakers", "n_face_speakers"]
+    shown = _paired_rows(matrix, summary, models, counts, privacy_k)
+    flagged = matrix["flag"].fillna(False).astype(bool).to_numpy()
+    every = len(matrix) <= FMR_CELLS_SHOWN
+    listed = shown if every else shown[flagged]
+    text = Markup(
+        "<p>Impostor FMR per (voice group, face group) cell, each model at its own audit's "
+        "global score threshold, and the candidate's change paired inside each replicate "
+        "(two-way clustered, as the audits' FMR matrix); {} correction over these {} "
+        "changes alone. A cell whose FMR rose (flagged: significant, interval beyond "
+        "±{}) is a regression. Cells with fewer than {} voice or face speakers are "
+        "insufficient (not tested). {}</p>"
+    ).format(
+        fmt.correction_name(summary["tests"]["correction"]),
+        summary["fmr_matrix"]["n_tests"],
+        summary["config"]["threshold"],
+        summary["config"]["min_speakers"],
+        "Every cell is shown."
+        if every
+        else f"The {int(flagged.sum())} flagged of {len(matrix)} cells are shown.",
+    )
+    columns = ["model", "slice", "voice_group", "face_group", "n_trials", *counts, "status"]
+    return text + table_html(
+        listed[[*columns, "baseline", "candidate", "change", "p_adjusted", "flag"]],
+        caption="Impostor FMR by voice and face group: paired change per cell",
     )
 
 

@@ -7,10 +7,12 @@ import json
 import numpy as np
 import pytest
 
+from audit._intervals import adjust_pvalues
 from audit.simulate_trials import simulate_trials
 from audit.trials_compare import TrialsComparisonResult, compare_trials_audits
 from audit.trials_config import TrialsConfig
 from audit.trials_result import TrialsAuditResult, run_trials_audit
+from reports.trials import trials_comparison_html
 from s2f.cli import main
 from speech2face.errors import InputError
 from speech2face.trials import write_trials
@@ -19,11 +21,11 @@ CONFIG = TrialsConfig(n_boot=200, slices=("gender",))
 THRESHOLD_FREE = ("eer", "auc", "match_1of2")
 
 
-def _audit(folder, table, name):
+def _audit(folder, table, name, config=CONFIG):
     path = folder / f"{name}.parquet"
     write_trials(path, table, meta={"model_id": name})
     out = folder / name
-    run_trials_audit(path, CONFIG).save(out)
+    run_trials_audit(path, config).save(out)
     return out
 
 
@@ -66,10 +68,14 @@ def test_the_degraded_group_regresses_and_the_other_does_not(audits):
 
 def test_the_same_scores_change_nothing_in_any_replicate(audits):
     """Only a paired bootstrap gives a zero-width interval to an unchanged model."""
-    changes = compare_trials_audits([audits["base"], audits["same"]]).changes
-    assert (changes["delta"] == 0).all()
-    assert (changes[["delta_ci_low", "delta_ci_high"]].to_numpy() == 0).all()
+    result = compare_trials_audits([audits["base"], audits["same"]])
+    changes, matrix = result.changes, result.fmr_matrix
+    assert len(matrix) == 4  # female and male voices x faces
+    for table in (changes, matrix):
+        assert (table["delta"] == 0).all()
+        assert (table[["delta_ci_low", "delta_ci_high"]].to_numpy() == 0).all()
     assert not changes["regression"].any() and not changes["improvement"].any()
+    assert not matrix["flag"].any() and not result.has_regression
 
 
 def test_small_noise_flags_nothing(audits):
@@ -177,7 +183,7 @@ def test_the_languages_table_saves_loads_and_reports(heard_audits, tmp_path):
     result = compare_trials_audits([heard_audits["base"], heard_audits["unheard-worse"]])
     out = result.save(tmp_path / "cmp")
     loaded = TrialsComparisonResult.load(out)
-    assert loaded.summary["schema_version"] == 2
+    assert loaded.summary["schema_version"] == 3
     assert loaded.languages.equals(result.languages)
     models = loaded.summary["models"]
     html = _language_changes(loaded.languages, loaded.summary, models, privacy_k=5)
@@ -187,3 +193,73 @@ def test_the_languages_table_saves_loads_and_reports(heard_audits, tmp_path):
     summary = out / "comparison.json"
     summary.write_text(json.dumps({**json.loads(summary.read_text()), "schema_version": 1}))
     assert TrialsComparisonResult.load(out).languages.empty
+
+
+PAIR = "female voice → male face (FMR pair)"
+
+
+@pytest.fixture(scope="module")
+def fmr_audits(tmp_path_factory):
+    """Audits at one fixed score threshold (1.0, so each model's FMR is read where the
+    other's is): the baseline, and a candidate whose impostor scores of female voices
+    against male faces are 1.0 higher, every other score the same."""
+    folder = tmp_path_factory.mktemp("trials_compare_fmr")
+    base = simulate_trials(n_speakers=120, seed=3)
+    pair = ~base["target"] & (base["gender"] == "female") & (base["face_gender"] == "male")
+    raised = base.copy()
+    raised.loc[pair, "score"] += 1.0
+    config = TrialsConfig(n_boot=200, slices=("gender",), score_threshold=1.0)
+    truth = float((base.loc[pair, "score"] >= 0).mean() - (base.loc[pair, "score"] >= 1).mean())
+    return {
+        "base": _audit(folder, base, "base", config),
+        "raised": _audit(folder, raised, "raised", config),
+        "truth": truth,
+    }
+
+
+def test_raised_impostor_scores_of_one_group_pair_regress_that_cell_only(fmr_audits):
+    result = compare_trials_audits([fmr_audits["base"], fmr_audits["raised"]])
+    assert [m["score_threshold"] for m in result.summary["models"]] == [1.0, 1.0]
+    matrix = result.fmr_matrix.set_index(["voice_group", "face_group"])
+    assert len(matrix) == 4 and (matrix["status"] == "ok").all()
+    raised = matrix.loc[("female", "male")]
+    assert raised["delta"] == pytest.approx(fmr_audits["truth"])  # 0.405 (0.194 -> 0.599)
+    assert raised["delta_ci_low"] > 0.2 and raised["flag"] and raised["regression"]
+    others = matrix.drop(index=[("female", "male")])
+    assert (others[["delta", "delta_ci_low", "delta_ci_high"]].to_numpy() == 0).all()
+    assert not others["flag"].any() and not others["regression"].any()
+    # one family of its own, with the comparison's correction (Holm)
+    assert result.summary["fmr_matrix"]["n_tests"] == 4
+    holm = adjust_pvalues(matrix["p_value"].to_numpy(), method="holm")
+    np.testing.assert_array_equal(matrix["p_adjusted"], holm)
+    assert raised["p_adjusted"] == pytest.approx(4 * raised["p_value"])
+    # listed as a regression beside the changes table's, and counted on its own
+    assert PAIR in set(result.regressions()["group"])
+    result.changes["regression"] = False
+    assert result.has_regression and list(result.regressions()["group"]) == [PAIR]
+
+
+def test_an_fmr_pair_regression_fails_the_command(fmr_audits, tmp_path, capsys):
+    out = tmp_path / "comparison"
+    args = ["compare", str(fmr_audits["base"]), str(fmr_audits["raised"]), "--out", str(out)]
+    assert main([*args, "--fail-on-regression"]) == 1
+    assert f"REGRESSION model 1 fmr gender={PAIR}: delta +0.405" in capsys.readouterr().out
+
+
+def test_the_fmr_matrix_saves_loads_reports_and_a_version_2_folder_loads(fmr_audits, tmp_path):
+    result = compare_trials_audits([fmr_audits["base"], fmr_audits["raised"]])
+    out = result.save(tmp_path / "cmp")
+    loaded = TrialsComparisonResult.load(out)
+    assert loaded.summary["schema_version"] == 3
+    assert loaded.fmr_matrix.equals(result.fmr_matrix)
+    html = trials_comparison_html(loaded, source=out)
+    assert "Impostor FMR by voice and face group: paired change per cell" in html
+    assert "0.194</td><td>0.599</td><td>0.405 [" in html
+    assert "1 more regression(s) of a heard or unheard half or of a group pair" in html
+    # a version-2 comparison (before the FMR matrix) still loads, with none
+    (out / "fmr_matrix.parquet").unlink()
+    summary = out / "comparison.json"
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "schema_version": 2}))
+    old = TrialsComparisonResult.load(out)
+    assert old.fmr_matrix.empty and PAIR not in set(old.regressions()["group"])
+    assert 'id="fmr"' not in trials_comparison_html(old, source=out)
