@@ -329,6 +329,27 @@ def render_trials_comparison_report(
     return write_html(html, path)
 
 
+ELSEWHERE = (
+    "regression(s) of a heard or unheard half or of a group pair's FMR (in their sections below)"
+)
+
+
+def _elsewhere(comparison: TrialsComparisonResult) -> int:
+    """Regressions outside the per-group changes table (languages, FMR pairs)."""
+    return len(comparison.regressions()) - int(comparison.changes["regression"].sum())
+
+
+def _regressions(comparison: TrialsComparisonResult, changes: pd.DataFrame) -> Markup:
+    """The changes table's regressions; never "no regression" while another table has one."""
+    elsewhere = _elsewhere(comparison)
+    if not elsewhere:
+        return cmp._regressions(changes)
+    note = Markup("<p>{} {}.</p>").format(elsewhere, ELSEWHERE)
+    if not changes["regression"].any():
+        return Markup("<p>No group's own value in the per-group changes regressed.</p>") + note
+    return cmp._regressions(changes) + note
+
+
 def trials_comparison_html(
     comparison: TrialsComparisonResult, *, source: str | os.PathLike, privacy_k: int = PRIVACY_K
 ) -> str:
@@ -353,7 +374,7 @@ def trials_comparison_html(
         ", ".join(f"{metric_name(m, summary.get('one_of_n_faces'))} ({m})" for m in specs.index)
     )
     sections = [
-        Section("regressions", "Regressions", cmp._regressions(changes)),
+        Section("regressions", "Regressions", _regressions(comparison, changes)),
         Section("disparities", "Gaps: shrank, grew or stayed", cmp._disparities(changes)),
         Section(
             "changes",
@@ -372,13 +393,9 @@ def trials_comparison_html(
         table = _fmr_matrix_changes(comparison.fmr_matrix, summary, models, privacy_k)
         sections.insert(at, Section("fmr", "FMR by voice and face group", table))
     findings = cmp._findings(changes, summary)
-    elsewhere = len(comparison.regressions()) - int(comparison.changes["regression"].sum())
+    elsewhere = _elsewhere(comparison)
     if elsewhere:
-        findings.insert(
-            1,
-            f"{elsewhere} more regression(s) of a heard or unheard half or of a group pair's "
-            "FMR (in their sections below).",
-        )
+        findings.insert(1, f"{elsewhere} more {ELSEWHERE}.")
     names = " vs ".join(str(m["model_id"]) for m in models)
     return render_page(
         title=f"Trials comparison: {names}",

@@ -256,6 +256,11 @@ def test_the_fmr_matrix_saves_loads_reports_and_a_version_2_folder_loads(fmr_aud
     assert "Impostor FMR by voice and face group: paired change per cell" in html
     assert "0.194</td><td>0.599</td><td>0.405 [" in html
     assert "1 more regression(s) of a heard or unheard half or of a group pair" in html
+    # with no regression in the per-group changes, the section must not read "no regression"
+    loaded.changes["regression"] = False
+    alone = trials_comparison_html(loaded, source=out)
+    assert "No regression" not in alone
+    assert "No group's own value in the per-group changes regressed" in alone
     # a version-2 comparison (before the FMR matrix) still loads, with none
     (out / "fmr_matrix.parquet").unlink()
     summary = out / "comparison.json"
