@@ -25,6 +25,7 @@ from PIL import Image
 
 from speech2face.audio import SpectrogramConfig, fit_duration, load_audio, spectrogram
 from speech2face.audio.dataset import BadClip
+from speech2face.audio.frontend import check_window
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES, N_LANDMARKS, craniofacial_measures
 from speech2face.errors import InputError
 from speech2face.manifest import resolve_path
@@ -133,7 +134,7 @@ VOICE_BATCH = 8
 6 s outgrow the cache, and 8 run faster per clip (docs/performance.md)."""
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def voice_features(
     model: Speech2FaceModel,
     waves: Sequence[np.ndarray],
@@ -142,22 +143,29 @@ def voice_features(
     batch_size: int,
 ) -> np.ndarray:
     """``pred_feature`` of each wave repeated or cut to each of ``durations``, clip-major:
-    ``(N × len(durations), D)`` float32 (batches of at most :data:`VOICE_BATCH` clips)."""
+    ``(N × len(durations), D)`` float32 (batches of at most :data:`VOICE_BATCH` clips).
+
+    One front end pass per batch, at the longest duration: a shorter duration's clip is a
+    prefix of the longer one's (``fit_duration``), so its spectrogram is the first frames.
+    """
     configs = [SpectrogramConfig(duration_s=duration) for duration in durations]
+    for config in configs:  # a shorter duration's frames are cut, not computed: check here
+        check_window(config.num_samples, config)
+    longest = max(configs, key=lambda config: config.num_samples)
     step = min(batch_size, VOICE_BATCH)
     outputs = []
     for start in range(0, len(waves), step):
         chunk = waves[start : start + step]
-        per_duration = []
-        for config in configs:
-            batch = np.stack(
-                [
-                    fit_duration(wave, seconds=config.duration_s, sample_rate=config.sample_rate)
-                    for wave in chunk
-                ]
-            )
-            encoded = model.voice_encoder(spectrogram(torch.from_numpy(batch), config))
-            per_duration.append(encoded.numpy())
+        batch = np.stack(
+            [
+                fit_duration(wave, seconds=longest.duration_s, sample_rate=longest.sample_rate)
+                for wave in chunk
+            ]
+        )
+        frames = spectrogram(torch.from_numpy(batch), longest)
+        per_duration = [
+            model.voice_encoder(frames[:, : config.num_frames]).numpy() for config in configs
+        ]
         outputs.append(np.stack(per_duration, axis=1).reshape(len(chunk) * len(configs), -1))
     return np.concatenate(outputs).astype(np.float32, copy=False)
 
