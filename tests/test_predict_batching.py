@@ -1,19 +1,23 @@
-"""Prediction's batching (voice batches of 8, one F2F reconstruction per distinct face)
-gives the values of the former path: each duration in one batch, F2F on every clip."""
+"""Prediction's batching (voice batches of 8, shorter durations cut from the longest's
+spectrogram, one F2F reconstruction per distinct face) gives the values of the former path:
+each duration's spectrogram in one batch, F2F on every clip."""
 
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 from speech2face.audio import SpectrogramConfig, fit_duration, load_audio, spectrogram
+from speech2face.audio.frontend import SHORT_WAVEFORM
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES, craniofacial_measures
+from speech2face.errors import InputError
 from speech2face.models.attribute_classifier import predict_attributes
 from speech2face.prediction import PredictionSettings, load_model, predict
 from speech2face.prediction.artifact import ATTRIBUTES, read_predictions
-from speech2face.prediction.compute import VOICE_BATCH
+from speech2face.prediction.compute import VOICE_BATCH, voice_features
 
 sys.path.insert(0, str(Path(__file__).parent))
 from predict_support import tiny_corpus, tiny_run
@@ -53,3 +57,10 @@ def test_batched_prediction_equals_the_former_clip_by_clip_path(tmp_path):
     measures = craniofacial_measures(landmarks.numpy())
     for measure in CRANIOFACIAL_MEASURES:
         np.testing.assert_allclose(table[f"f2f_cf_{measure}"], measures[measure], **TIGHT)
+
+
+def test_a_duration_shorter_than_one_window_is_refused_as_by_the_front_end(tmp_path):
+    model = load_model(tiny_run(tmp_path / "run"))
+    waves = [np.random.default_rng(0).standard_normal(16000).astype(np.float32)]
+    with pytest.raises(InputError, match=SHORT_WAVEFORM.format(samples=160, window=400)):
+        voice_features(model, waves, durations=(0.01, 3.0), batch_size=8)

@@ -65,14 +65,19 @@ def fit_duration(wave: np.ndarray, *, seconds: float, sample_rate: int) -> np.nd
     return np.tile(wave, repeats)[..., :target]
 
 
+def check_window(samples: int, config: SpectrogramConfig = PAPER_CONFIG) -> None:
+    """Refuse a waveform of ``samples`` shorter than one analysis window (it has no frame)."""
+    if samples < config.win_length:
+        raise InputError(SHORT_WAVEFORM.format(samples=samples, window=config.win_length))
+
+
 def spectrogram(waves: torch.Tensor, config: SpectrogramConfig = PAPER_CONFIG) -> torch.Tensor:
     """Compressed complex spectrogram of ``waves`` (batch, samples) or (samples,).
 
     Returns (batch, frames, bins, 2) — or (frames, bins, 2) for one wave — with
     real and imaginary parts in the last axis, in the input's floating dtype.
     """
-    if waves.shape[-1] < config.win_length:
-        raise InputError(SHORT_WAVEFORM.format(samples=waves.shape[-1], window=config.win_length))
+    check_window(waves.shape[-1], config)
     pad = config.n_fft - config.win_length
     window = torch.hann_window(config.win_length, dtype=waves.dtype, device=waves.device)
     window = torch.nn.functional.pad(window, (0, pad))

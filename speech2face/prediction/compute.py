@@ -23,8 +23,15 @@ import pandas as pd
 import torch
 from PIL import Image
 
-from speech2face.audio import SpectrogramConfig, fit_duration, load_audio, spectrogram
+from speech2face.audio import (
+    PAPER_CONFIG,
+    SpectrogramConfig,
+    fit_duration,
+    load_audio,
+    spectrogram,
+)
 from speech2face.audio.dataset import BadClip
+from speech2face.audio.frontend import check_window
 from speech2face.craniofacial import CRANIOFACIAL_MEASURES, N_LANDMARKS, craniofacial_measures
 from speech2face.errors import InputError
 from speech2face.manifest import resolve_path
@@ -129,11 +136,15 @@ def decodable_clips(clips: ClipRows, sample_rate: int) -> tuple[ClipRows, list[B
 
 
 VOICE_BATCH = 8
-"""Most clips per front end and voice encoder pass: on CPU the activations of 32 clips of
-6 s outgrow the cache, and 8 run faster per clip (docs/performance.md)."""
+"""Most clips of 6 s per voice encoder pass: on CPU the activations of 32 clips of 6 s
+outgrow the cache, and 8 run faster per clip (docs/performance.md)."""
+
+VOICE_FRAMES = VOICE_BATCH * PAPER_CONFIG.num_frames
+"""Most spectrogram frames per voice encoder pass: :data:`VOICE_BATCH` clips of 6 s, twice
+as many of 3 s (which run faster per clip than 8)."""
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def voice_features(
     model: Speech2FaceModel,
     waves: Sequence[np.ndarray],
@@ -142,22 +153,37 @@ def voice_features(
     batch_size: int,
 ) -> np.ndarray:
     """``pred_feature`` of each wave repeated or cut to each of ``durations``, clip-major:
-    ``(N × len(durations), D)`` float32 (batches of at most :data:`VOICE_BATCH` clips)."""
+    ``(N × len(durations), D)`` float32 (passes of at most :data:`VOICE_FRAMES` frames).
+
+    One front end pass per group of clips, at the longest duration: a shorter duration's
+    clip is a prefix of the longer one's (``fit_duration``), so its spectrogram is the
+    first frames.
+    """
     configs = [SpectrogramConfig(duration_s=duration) for duration in durations]
-    step = min(batch_size, VOICE_BATCH)
+    for config in configs:  # a shorter duration's frames are cut, not computed: check here
+        check_window(config.num_samples, config)
+    longest = max(configs, key=lambda config: config.num_samples)
+    sizes = [max(1, min(batch_size, VOICE_FRAMES // config.num_frames)) for config in configs]
+    step = max(sizes)
     outputs = []
     for start in range(0, len(waves), step):
         chunk = waves[start : start + step]
-        per_duration = []
-        for config in configs:
-            batch = np.stack(
+        batch = np.stack(
+            [
+                fit_duration(wave, seconds=longest.duration_s, sample_rate=longest.sample_rate)
+                for wave in chunk
+            ]
+        )
+        frames = spectrogram(torch.from_numpy(batch), longest)
+        per_duration = [
+            torch.cat(
                 [
-                    fit_duration(wave, seconds=config.duration_s, sample_rate=config.sample_rate)
-                    for wave in chunk
+                    model.voice_encoder(frames[first : first + size, : config.num_frames])
+                    for first in range(0, len(chunk), size)
                 ]
-            )
-            encoded = model.voice_encoder(spectrogram(torch.from_numpy(batch), config))
-            per_duration.append(encoded.numpy())
+            ).numpy()
+            for config, size in zip(configs, sizes, strict=True)
+        ]
         outputs.append(np.stack(per_duration, axis=1).reshape(len(chunk) * len(configs), -1))
     return np.concatenate(outputs).astype(np.float32, copy=False)
 
