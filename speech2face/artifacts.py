@@ -103,6 +103,7 @@ def check_schema_version(path: str | os.PathLike, found: object, known: Collecti
 
 
 UNREADABLE = "{path}: cannot be read: {reason}"
+NOT_TEXT = "{path}: column {column!r}, row {row}: bytes that are not UTF-8 text"
 
 
 def read_json_object(path: str | os.PathLike) -> dict[str, Any]:
@@ -121,10 +122,33 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     import pandas as pd  # here: this module of names stays light for ``s2f --help``
 
     try:
-        return pd.read_parquet(path)
+        table = pd.read_parquet(path)
     except (OSError, ValueError, TypeError, NotImplementedError) as error:
         reason = " ".join(str(error).split())
         raise InputError(UNREADABLE.format(path=path, reason=reason)) from None
+    for column in table.columns:
+        if table[column].dtype == object and isinstance(_first_value(table[column]), bytes):
+            table[column] = _decoded(table[column], path=path, column=column)
+    return table
+
+
+def _first_value(values: pd.Series) -> object:
+    present = values.dropna()
+    return present.iloc[0] if len(present) else None
+
+
+def _decoded(values: pd.Series, *, path: str | os.PathLike, column: object) -> pd.Series:
+    """A Parquet binary column as text: every value UTF-8, or a one-line error naming the
+    row (text columns stored as bytes would otherwise fail deep inside an audit)."""
+    import pandas as pd
+
+    decoded = []
+    for row, value in enumerate(values):
+        try:
+            decoded.append(value.decode("utf-8") if isinstance(value, bytes) else value)
+        except UnicodeDecodeError:
+            raise InputError(NOT_TEXT.format(path=path, column=column, row=row)) from None
+    return pd.Series(decoded, index=values.index, dtype=object)
 
 
 def read_matrix(path: str | os.PathLike, *, mmap: bool = True) -> np.ndarray:

@@ -164,3 +164,32 @@ def test_a_list_in_a_key_column_is_one_line(tmp_path, capsys, column):
     frame.to_parquet(path)
     assert main(["audit", str(path), "--out", str(tmp_path / "audit"), "--n-boot", "5"]) == 2
     _one_line_error(capsys, f"row 1, column {column!r}", "is not a single value")
+
+
+@pytest.mark.parametrize("column", ["speaker_id", "s2f_gender", "split"])
+def test_bytes_in_a_text_column_are_named_or_read_as_text(tmp_path, capsys, column):
+    """A Parquet binary column (found by tests/test_fuzz_cli.py: pandas' ``astype(str)``
+    raised UnicodeDecodeError deep in the audit) is read as UTF-8 text, or refused naming
+    the column and the first row that is not text."""
+    path = tmp_path / "predictions.parquet"
+    frame = pd.DataFrame(
+        {
+            "clip_id": ["c0", "c1", "c2", "c3"],
+            "speaker_id": ["s0", "s0", "s1", "s1"],
+            "duration_s": [6.0] * 4,
+            "split": ["test"] * 4,
+            "true_gender": ["female", "female", "male", "male"],
+            "s2f_gender": ["female", "male", "male", "male"],
+        }
+    )
+    text = frame.copy()
+    text[column] = text[column].str.encode("utf-8")
+    text.to_parquet(path)
+    argv = ["audit", str(path), "--n-boot", "5", "--no-report", "--min-speakers", "2"]
+    assert main([*argv, "--out", str(tmp_path / "as-text")]) == 0
+    capsys.readouterr()
+    frame[column] = pd.Series([b"ok", b"\xff\xfe", b"x", b"y"], dtype=object)
+    frame.to_parquet(path)
+    assert main([*argv, "--out", str(tmp_path / "refused")]) == 2
+    _one_line_error(capsys, f"column {column!r}, row 1: bytes that are not UTF-8 text")
+    assert not (tmp_path / "refused").exists()
