@@ -6,6 +6,7 @@ and run that ``bench/bench_predict.py`` left in ``--workdir``:
 - the yardstick: the voice encoder's forward pass over as many 6 s clips as the test split
   holds, in batches of 8 (spectrograms computed beforehand, so no front end);
 - ``predict`` in-process: the test split at 3 s and 6 s, from audio decoding to the merge;
+- the same at 6 s only: the yardstick's encoder work (one pass per clip), the rest alike;
 - ``s2f predict`` as a whole process (imports and model loading too).
 
 Prints each one's median and spread, clips/s, its ratio to the yardstick, and the load
@@ -127,9 +128,11 @@ def main() -> None:
             for batch in inputs:
                 model.voice_encoder(batch)
 
-    def in_process() -> None:
+    def in_process(chosen: PredictionSettings = settings) -> None:
         shutil.rmtree(out, ignore_errors=True)
-        predict(model, manifest, out, settings=settings, progress=False)
+        predict(model, manifest, out, settings=chosen, progress=False)
+
+    six_only = PredictionSettings(durations=(6.0,), split=SPLIT)
 
     command = [sys.executable, "-m", "s2f", "predict", "--model", str(run)]
     command += ["--manifest", str(manifest), "--out", str(whole), "--split", SPLIT]
@@ -142,6 +145,7 @@ def main() -> None:
 
     yardstick = f"voice encoder forward, batch {YARDSTICK_BATCH} of 6 s (yardstick)"
     candidates = {yardstick: forward, "predict, in-process": in_process}
+    candidates["predict, in-process, 6 s only"] = lambda: in_process(six_only)
     candidates["s2f predict, whole process"] = whole_process
     print(f"before: {load()}")
     times = interleave(candidates, repeats=args.repeats)
